@@ -1,0 +1,169 @@
+package apikey
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"regexp"
+)
+
+const (
+	// IDLen is the length of the public key id.
+	IDLen = 12
+	// SecretLen is the length of the secret: 43 base62 characters carry
+	// 256 bits (43 × log2 62 ≈ 256.03).
+	SecretLen = 43
+	// ChecksumLen is the length of the base62 CRC32 checksum; 62^6 > 2^32.
+	ChecksumLen = 6
+	// MaxLen is the longest input any parser here looks at.
+	MaxLen = 255
+	// DefaultPrefix is the prefix of a server configured with none.
+	DefaultPrefix = "pg_live_"
+
+	alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+// Errors returned by [Format.Parse]. Both mean "not a key of ours"; the
+// Check edge reports them to callers as one public reason.
+var (
+	ErrMalformed = errors.New("apikey: malformed key")
+	ErrChecksum  = errors.New("apikey: checksum mismatch")
+)
+
+var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}_(?:[a-z0-9]{1,10}_)?$`)
+
+// Format is a key format with a fixed prefix. Its zero value is not usable;
+// build one with [NewFormat].
+type Format struct {
+	prefix string
+}
+
+// NewFormat returns the format with the given prefix, such as "pg_live_":
+// lower-case letters and digits ending in '_', with at most one inner '_'.
+func NewFormat(prefix string) (Format, error) {
+	if !prefixPattern.MatchString(prefix) {
+		return Format{}, fmt.Errorf("apikey: prefix %q must look like %q: a-z0-9 words ending in '_', at most two words of 10", prefix, DefaultPrefix)
+	}
+	return Format{prefix: prefix}, nil
+}
+
+// Prefix returns the format's prefix.
+func (f Format) Prefix() string { return f.prefix }
+
+// Len returns the length of every key of this format.
+func (f Format) Len() int { return len(f.prefix) + IDLen + 1 + SecretLen + ChecksumLen }
+
+// Key is a parsed or freshly generated API key. Its zero value is invalid.
+type Key struct {
+	raw string
+	id  string
+}
+
+// ID returns the public key id.
+func (k Key) ID() string { return k.id }
+
+// Reveal returns the whole key, secret included. Call it only to show a new
+// key to its owner once, or to hash it.
+func (k Key) Reveal() string { return k.raw }
+
+// String returns a redacted form that is safe to log.
+func (k Key) String() string {
+	if k.raw == "" {
+		return "<invalid key>"
+	}
+	return k.raw[:len(k.raw)-SecretLen-ChecksumLen] + "<redacted>"
+}
+
+// LogValue implements [slog.LogValuer]: keys log redacted.
+func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// GoString keeps %#v from printing the secret.
+func (k Key) GoString() string { return "apikey.Key(" + k.String() + ")" }
+
+// Generate returns a new key whose id and secret come from r, which should
+// be [crypto/rand.Reader]; nil means that reader.
+func (f Format) Generate(r io.Reader) (Key, error) {
+	if f.prefix == "" {
+		return Key{}, errors.New("apikey: zero Format")
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	buf := make([]byte, 0, f.Len())
+	buf = append(buf, f.prefix...)
+	var err error
+	if buf, err = appendRandom(buf, r, IDLen); err != nil {
+		return Key{}, err
+	}
+	buf = append(buf, '_')
+	if buf, err = appendRandom(buf, r, SecretLen); err != nil {
+		return Key{}, err
+	}
+	buf = appendChecksum(buf, crc32.ChecksumIEEE(buf))
+	raw := string(buf)
+	return Key{raw: raw, id: raw[len(f.prefix) : len(f.prefix)+IDLen]}, nil
+}
+
+// appendRandom appends n uniformly random base62 characters read from r,
+// rejecting bytes ≥ 248 so that byte % 62 has no bias.
+func appendRandom(dst []byte, r io.Reader, n int) ([]byte, error) {
+	var b [64]byte
+	for n > 0 {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, fmt.Errorf("apikey: reading randomness: %w", err)
+		}
+		for _, c := range b {
+			if c >= 248 || n == 0 {
+				continue
+			}
+			dst = append(dst, alphabet[c%62])
+			n--
+		}
+	}
+	return dst, nil
+}
+
+func appendChecksum(dst []byte, sum uint32) []byte {
+	var out [ChecksumLen]byte
+	for i := ChecksumLen - 1; i >= 0; i-- {
+		out[i] = alphabet[sum%62]
+		sum /= 62
+	}
+	return append(dst, out[:]...)
+}
+
+// Parse checks that s is a well-formed key of this format with a correct
+// checksum. It does not allocate and touches no index: anything it refuses
+// is garbage or a typo.
+func (f Format) Parse(s string) (Key, error) {
+	if f.prefix == "" || len(s) != f.Len() || s[:len(f.prefix)] != f.prefix {
+		return Key{}, ErrMalformed
+	}
+	idEnd := len(f.prefix) + IDLen
+	if s[idEnd] != '_' || !isBase62(s[len(f.prefix):idEnd]) || !isBase62(s[idEnd+1:]) {
+		return Key{}, ErrMalformed
+	}
+	body := len(s) - ChecksumLen
+	var want [ChecksumLen]byte
+	appendChecksum(want[:0], crc32.ChecksumIEEE([]byte(s[:body])))
+	if string(want[:]) != s[body:] {
+		return Key{}, ErrChecksum
+	}
+	return Key{raw: s, id: s[len(f.prefix):idEnd]}, nil
+}
+
+// ValidID reports whether id has the shape of a public key id.
+func ValidID(id string) bool { return len(id) == IDLen && isBase62(id) }
+
+func isBase62(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,21 @@
+package partner
+
+import "time"
+
+// AuditEvent is one entry of the append-only admin audit trail. It never
+// holds a secret: credentials appear by public id only.
+type AuditEvent struct {
+	// ID increases with every event; set by the store.
+	ID int64
+	At time.Time
+	// Actor is who asked: the admin principal and the client address.
+	Actor string
+	// Action is a stable verb such as "partner.create" or "key.revoke".
+	Action       string
+	PartnerID    string
+	CredentialID string
+	// Reason is the operator's free-text justification, if given.
+	Reason string
+	// Detail holds non-secret facts about the change, such as new scopes.
+	Detail map[string]string
+}

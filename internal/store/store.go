@@ -1,0 +1,103 @@
+// Package store is partnergate's source of truth: partners, credentials, the
+// admin audit trail and the change feed that keeps every replica's hot cache
+// current.
+//
+// Two backends implement [Store]: embedded SQLite (the default, one file,
+// for one process) and PostgreSQL (shared by several replicas). Every write
+// and its audit event commit in one transaction, together with a row in the
+// changes table whose version increases monotonically; readers of the feed
+// catch up from the last version they applied, so a missed notification
+// delays a change but never loses it.
+//
+// The store is never on the Check hot path: the cache loads from it at
+// start-up and follows its change feed. All methods are safe for concurrent
+// use.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/partner"
+)
+
+// Kind names what a change-feed entry touched.
+type Kind string
+
+const (
+	KindPartner    Kind = "partner"
+	KindCredential Kind = "credential"
+)
+
+// Change is one change-feed entry: which entity changed, at which version.
+// Readers reload the entity to learn its new state.
+type Change struct {
+	Version int64
+	Kind    Kind
+	ID      string
+	At      time.Time
+}
+
+// Visitor receives a consistent snapshot, one entity per call. Returning an
+// error stops the walk and is returned by [Store.Snapshot].
+type Visitor struct {
+	Partner    func(*partner.Partner) error
+	Credential func(*partner.Credential) error
+}
+
+// AuditFilter selects audit events; zero fields select everything.
+type AuditFilter struct {
+	PartnerID string
+	// AfterID returns events with an ID greater than this, for paging.
+	AfterID int64
+	// Limit caps the number of events; zero means the store's default (100).
+	Limit int
+}
+
+// Store is the source of truth. Write methods take the audit event that
+// records them and commit both in one transaction, with a change-feed entry.
+// Updates are optimistic: the stored row's Version must equal the argument's
+// Version, or the write fails with [partner.ErrConflict] and changes nothing.
+// On success the argument's Version, and the store-set timestamps, are
+// updated in place.
+type Store interface {
+	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
+	ListPartners(ctx context.Context) ([]*partner.Partner, error)
+
+	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	// RotateCredential updates old (typically its ExpiresAt and
+	// LastRotatedAt) and creates next in one transaction.
+	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
+	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	// ListCredentials lists a partner's credentials, revoked and expired
+	// ones included, newest first.
+	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+
+	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
+
+	// Snapshot walks every partner, then every credential that is neither
+	// revoked nor expired, in one read transaction, and returns the
+	// change-feed version the snapshot reflects.
+	Snapshot(ctx context.Context, v Visitor) (version int64, err error)
+	// Changes returns up to limit change-feed entries with a version
+	// greater than since, oldest first.
+	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// Notify returns a channel that receives a value, without blocking the
+	// writer, soon after any change commits (in this process or, where the
+	// backend can tell, another). It is a hint: readers still call Changes,
+	// and poll as a safety net. The channel closes when ctx is done.
+	Notify(ctx context.Context) <-chan struct{}
+
+	// Meta reads a small server setting; [partner.ErrNotFound] if unset.
+	Meta(ctx context.Context, key string) (string, error)
+	// InitMeta sets key to value unless it is already set, and returns the
+	// value stored afterwards. Concurrent callers all see one winner.
+	InitMeta(ctx context.Context, key, value string) (string, error)
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
