@@ -1,0 +1,60 @@
+package authz
+
+import "strings"
+
+// Header names that carry a credential. Both are removed before a request
+// reaches the upstream.
+const (
+	headerAuthorization = "authorization"
+	headerAPIKey        = "x-api-key"
+)
+
+// maxCredentialLen bounds a credential before any parsing: API keys are
+// shorter, and 8 KiB covers any reasonable access token.
+const maxCredentialLen = 8 << 10
+
+// credential is what a request presented, before validation.
+type credential struct {
+	value  string
+	header string // the header it came in
+}
+
+// findCredential returns the single credential in h. Exactly one of
+// "Authorization: Bearer …" and "x-api-key: …" must be present, once; both,
+// a repeat, another auth scheme or a value with spaces or commas is
+// malformed — ambiguity is never resolved in the caller's favour.
+func findCredential(h headers) (credential, Reason) {
+	authz, na := h.get(headerAuthorization)
+	key, nk := h.get(headerAPIKey)
+	switch {
+	case na == 0 && nk == 0:
+		return credential{}, ReasonMissingCredential
+	case na > 0 && nk > 0, na > 1, nk > 1:
+		return credential{}, ReasonMalformedCredential
+	}
+	var c credential
+	if na == 1 {
+		token, ok := bearer(authz)
+		if !ok {
+			return credential{}, ReasonMalformedCredential
+		}
+		c = credential{value: token, header: headerAuthorization}
+	} else {
+		c = credential{value: strings.Trim(key, " \t"), header: headerAPIKey}
+	}
+	if c.value == "" || len(c.value) > maxCredentialLen || strings.ContainsAny(c.value, " \t,\r\n") {
+		return credential{}, ReasonMalformedCredential
+	}
+	return c, ""
+}
+
+// bearer returns the token of an RFC 6750 "Bearer" Authorization value.
+// The scheme is case-insensitive (RFC 9110 §11.1).
+func bearer(v string) (string, bool) {
+	v = strings.Trim(v, " \t")
+	const scheme = "bearer"
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
+		return "", false
+	}
+	return strings.TrimLeft(v[len(scheme):], " \t"), true
+}

@@ -1,0 +1,52 @@
+package authz
+
+import "log/slog"
+
+// Decision is the outcome of one Check, as audited. It never holds a
+// secret: credentials appear by public id only.
+type Decision struct {
+	Reason       Reason
+	RequestID    string
+	PartnerID    string
+	Tier         string
+	CredentialID string
+	// Scopes are the effective scopes, space-separated.
+	Scopes string
+	// Required are the scopes the route required.
+	Required   []string
+	Method     string
+	Path       string
+	ClientAddr string
+
+	credentialHeader string // where the credential came from, to remove it
+}
+
+// Allowed reports whether the request is allowed.
+func (d *Decision) Allowed() bool { return d.Reason == ReasonAllowed }
+
+func (d *Decision) deny(r Reason) *Decision {
+	d.Reason = r
+	return d
+}
+
+// LogValue implements [slog.LogValuer].
+func (d *Decision) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Bool("allowed", d.Allowed()),
+		slog.String("reason", string(d.Reason)),
+		slog.String("request_id", d.RequestID),
+		slog.String("method", d.Method),
+		slog.String("path", d.Path),
+		slog.String("client", d.ClientAddr),
+	}
+	if d.PartnerID != "" {
+		attrs = append(attrs, slog.String("partner_id", d.PartnerID))
+	}
+	if d.CredentialID != "" {
+		attrs = append(attrs, slog.String("credential_id", d.CredentialID))
+	}
+	if len(d.Required) > 0 {
+		attrs = append(attrs, slog.Any("required_scopes", d.Required))
+	}
+	return slog.GroupValue(attrs...)
+}

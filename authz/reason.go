@@ -1,0 +1,76 @@
+package authz
+
+import "google.golang.org/grpc/codes"
+
+// Reason is the precise internal cause of a decision. It goes to the audit
+// log and metrics, never to the caller: see [Reason.Public].
+type Reason string
+
+const (
+	ReasonAllowed Reason = "allowed"
+
+	// Reasons for 401. Callers see one public reason for all of them, so
+	// a guesser learns nothing about which part of a key was wrong.
+	ReasonMissingCredential   Reason = "missing_credential"
+	ReasonMalformedCredential Reason = "malformed_credential"
+	ReasonUnknownCredential   Reason = "unknown_credential"
+	ReasonWrongSecret         Reason = "wrong_secret"
+	ReasonExpiredCredential   Reason = "expired_credential"
+	ReasonRevokedCredential   Reason = "revoked_credential"
+	ReasonUnknownPartner      Reason = "unknown_partner"
+
+	// Reasons for 403: the caller proved who it is, and may learn why.
+	ReasonPartnerSuspended  Reason = "partner_suspended"
+	ReasonInsufficientScope Reason = "insufficient_scope"
+	ReasonTenantMismatch    Reason = "tenant_mismatch"
+	ReasonRouteNotAllowed   Reason = "route_not_allowed"
+)
+
+// Public codes in deny bodies; a stable contract with partners.
+const (
+	PublicInvalidCredentials = "invalid_credentials"
+	PublicPartnerSuspended   = "partner_suspended"
+	PublicInsufficientScope  = "insufficient_scope"
+	PublicTenantMismatch     = "tenant_mismatch"
+	PublicRouteNotAllowed    = "route_not_allowed"
+)
+
+// Public returns the reason code a caller is shown.
+func (r Reason) Public() string {
+	switch r {
+	case ReasonPartnerSuspended:
+		return PublicPartnerSuspended
+	case ReasonInsufficientScope:
+		return PublicInsufficientScope
+	case ReasonTenantMismatch:
+		return PublicTenantMismatch
+	case ReasonRouteNotAllowed:
+		return PublicRouteNotAllowed
+	case ReasonAllowed:
+		return ""
+	default:
+		return PublicInvalidCredentials
+	}
+}
+
+// Code returns the gRPC status code carried in the CheckResponse.
+func (r Reason) Code() codes.Code {
+	switch r {
+	case ReasonAllowed:
+		return codes.OK
+	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed:
+		return codes.PermissionDenied
+	default:
+		return codes.Unauthenticated
+	}
+}
+
+// HighSeverity reports whether the reason deserves an operator's attention:
+// use of a revoked or expired key, or a cross-tenant attempt.
+func (r Reason) HighSeverity() bool {
+	switch r {
+	case ReasonRevokedCredential, ReasonExpiredCredential, ReasonTenantMismatch, ReasonPartnerSuspended:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,283 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/policy"
+)
+
+// Index is the hot, in-memory view of partners and keys that Check reads.
+type Index interface {
+	// Ready reports whether the index holds a full snapshot.
+	Ready() bool
+	// Key returns the record of a public key id.
+	Key(ctx context.Context, id string) (partner.KeyRecord, bool)
+	// Partner returns a partner by id.
+	Partner(id string) (*partner.Partner, bool)
+}
+
+// Auditor receives every decision once it is made. It must not block.
+type Auditor interface {
+	Decision(ctx context.Context, d *Decision)
+}
+
+// ContextKeyRequiredScopes is the per-route context extension that lists
+// the scopes a route requires, space-separated, all required.
+const ContextKeyRequiredScopes = "required_scopes"
+
+// Options configures a [Server].
+type Options struct {
+	// Index is required.
+	Index Index
+	// Keys is the API key format; required.
+	Keys apikey.Format
+	// Hasher verifies key digests; required.
+	Hasher *apikey.Hasher
+	// Policy maps routes without required_scopes to scopes. Nil means the
+	// empty policy that denies every such route.
+	Policy *policy.Policy
+	// Auditor receives decisions; nil discards them.
+	Auditor Auditor
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Realm names the protection space in WWW-Authenticate (default
+	// "partnergate").
+	Realm  string
+	Logger *slog.Logger
+}
+
+// Server implements envoy.service.auth.v3.Authorization.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+
+	index   Index
+	keys    apikey.Format
+	hasher  *apikey.Hasher
+	policy  *policy.Policy
+	auditor Auditor
+	now     func() time.Time
+	realm   string
+	log     *slog.Logger
+}
+
+var _ authv3.AuthorizationServer = (*Server)(nil)
+
+// New validates opts and returns a Server.
+func New(opts Options) (*Server, error) {
+	var errs []error
+	if opts.Index == nil {
+		errs = append(errs, errors.New("authz: Options.Index is required"))
+	}
+	if opts.Keys.Prefix() == "" {
+		errs = append(errs, errors.New("authz: Options.Keys is required"))
+	}
+	if opts.Hasher == nil {
+		errs = append(errs, errors.New("authz: Options.Hasher is required"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s := &Server{
+		index:   opts.Index,
+		keys:    opts.Keys,
+		hasher:  opts.Hasher,
+		policy:  opts.Policy,
+		auditor: opts.Auditor,
+		now:     opts.Now,
+		realm:   opts.Realm,
+		log:     opts.Logger,
+	}
+	if s.policy == nil {
+		s.policy = policy.Empty(policy.Deny)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.realm == "" {
+		s.realm = "partnergate"
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// errNotReady is returned while the index is cold, so Envoy fails closed
+// and the health service keeps the replica out of rotation.
+var errNotReady = status.Error(codes.Unavailable, "partnergate: not ready")
+
+// Check decides one request. Denials are returned in the response; only
+// faults are returned as errors.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	if !s.index.Ready() {
+		return nil, errNotReady
+	}
+	d, err := s.decide(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	// Never allow on a request Envoy has already given up on.
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	if s.auditor != nil {
+		s.auditor.Decision(ctx, d)
+	}
+	if d.Allowed() {
+		return allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
+	}
+	return s.deny(d), nil
+}
+
+// decide runs the decision order. It returns an error only for faults.
+func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decision, error) {
+	attrs := req.GetAttributes()
+	http := attrs.GetRequest().GetHttp()
+	h := requestHeaders(http)
+	d := &Decision{
+		RequestID:  requestID(http, h),
+		Method:     http.GetMethod(),
+		Path:       http.GetPath(),
+		ClientAddr: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+	}
+
+	cred, reason := findCredential(h)
+	if reason != "" {
+		return d.deny(reason), nil
+	}
+	d.credentialHeader = cred.header
+
+	key, err := s.keys.Parse(cred.value)
+	if err != nil {
+		// Format and checksum refuse typos and garbage before any index
+		// is touched.
+		return d.deny(ReasonMalformedCredential), nil
+	}
+	d.CredentialID = key.ID()
+	rec, ok := s.index.Key(ctx, key.ID())
+	if !ok {
+		return d.deny(ReasonUnknownCredential), nil
+	}
+	match, err := s.hasher.Verify(key, rec.Digest, rec.PepperVersion)
+	if err != nil {
+		// A digest made with a pepper this server lacks is a deployment
+		// fault, not the caller's: fail closed, loudly.
+		s.log.Error("cannot verify key: pepper missing", "key_id", rec.ID, "pepper_version", rec.PepperVersion)
+		return nil, status.Error(codes.Internal, "partnergate: internal error")
+	}
+	if !match {
+		return d.deny(ReasonWrongSecret), nil
+	}
+	d.PartnerID = rec.PartnerID
+	if rec.Revoked {
+		return d.deny(ReasonRevokedCredential), nil
+	}
+	if rec.ExpiresAt != 0 && s.now().UnixNano() >= rec.ExpiresAt {
+		return d.deny(ReasonExpiredCredential), nil
+	}
+	p, ok := s.index.Partner(rec.PartnerID)
+	if !ok {
+		return d.deny(ReasonUnknownPartner), nil
+	}
+	d.Tier = p.Tier
+	if p.State != partner.Active {
+		return d.deny(ReasonPartnerSuspended), nil
+	}
+	d.Scopes = effectiveScopes(rec.Scopes, p.Scopes)
+
+	if reason := s.routeScopes(d, attrs.GetContextExtensions()); reason != "" {
+		return d.deny(reason), nil
+	}
+	if tenantMismatch(h, d.Path, d.PartnerID) {
+		return d.deny(ReasonTenantMismatch), nil
+	}
+	d.Reason = ReasonAllowed
+	return d, nil
+}
+
+// routeScopes checks the route's required scopes: the route's own
+// required_scopes when Envoy sends them, else the policy file. A route
+// that declares nothing is denied unless the operator opened it.
+func (s *Server) routeScopes(d *Decision, ext map[string]string) Reason {
+	if v := strings.TrimSpace(ext[ContextKeyRequiredScopes]); v != "" {
+		if strings.ContainsAny(v, `"\,`) {
+			// Not a scope list: a broken route config fails closed.
+			return ReasonRouteNotAllowed
+		}
+		d.Required = strings.Fields(v)
+	} else {
+		m := s.policy.Match(d.Method, d.Path)
+		if !m.Open {
+			return ReasonRouteNotAllowed
+		}
+		d.Required = m.Scopes
+	}
+	for _, want := range d.Required {
+		if !hasScope(d.Scopes, want) {
+			return ReasonInsufficientScope
+		}
+	}
+	return ""
+}
+
+// effectiveScopes returns the key's scopes that the partner still holds:
+// narrowing a partner's grants narrows every key at once. The common case,
+// nothing narrowed, returns keyScopes itself without allocating.
+func effectiveScopes(keyScopes string, grants partner.Scopes) string {
+	all := true
+	for s := range strings.FieldsSeq(keyScopes) {
+		if !grants.Has(s) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return keyScopes
+	}
+	var kept []string
+	for s := range strings.FieldsSeq(keyScopes) {
+		if grants.Has(s) {
+			kept = append(kept, s)
+		}
+	}
+	return strings.Join(kept, " ")
+}
+
+// hasScope reports whether the space-separated list holds want.
+func hasScope(list, want string) bool {
+	for s := range strings.FieldsSeq(list) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// requestID returns the request's id, if it is a sane token; it is echoed
+// in deny bodies and logs, so anything else is dropped.
+func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
+	id := http.GetId()
+	if id == "" {
+		id, _ = h.get("x-request-id")
+	}
+	if len(id) > 128 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return ""
+		}
+	}
+	return id
+}

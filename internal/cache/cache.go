@@ -1,0 +1,359 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/allegro/bigcache/v3"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+)
+
+// Source is what the cache needs of the store.
+type Source interface {
+	Snapshot(ctx context.Context, v store.Visitor) (int64, error)
+	Changes(ctx context.Context, since int64, limit int) ([]store.Change, error)
+	Notify(ctx context.Context) <-chan struct{}
+	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
+	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+}
+
+// Options configures a [Cache]. The zero value of each field selects the
+// default named beside it.
+type Options struct {
+	// NegativeTTL is how long a key id the store does not know is
+	// remembered as unknown (default 30s).
+	NegativeTTL time.Duration
+	// MissLookups bounds store look-ups for key ids missing from the cache,
+	// per second (default 20; negative disables them). A flood of random
+	// well-formed keys therefore costs the store at most this trickle.
+	MissLookups float64
+	// MissTimeout bounds one such look-up (default 250ms).
+	MissTimeout time.Duration
+	// PollInterval is how often the feed is read when no notification
+	// arrives (default 1s).
+	PollInterval time.Duration
+	// ExpectedKeys sizes the index up front (default 10,000).
+	ExpectedKeys int
+	// Shards is the bigcache shard count, a power of two (default 1024).
+	Shards int
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = 30 * time.Second
+	}
+	if o.MissLookups == 0 {
+		o.MissLookups = 20
+	}
+	if o.MissTimeout <= 0 {
+		o.MissTimeout = 250 * time.Millisecond
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.ExpectedKeys <= 0 {
+		o.ExpectedKeys = 10_000
+	}
+	if o.Shards <= 0 {
+		o.Shards = 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Cache is the hot index. Build it with [New], fill it with [Cache.Load],
+// keep it current with [Cache.Run].
+type Cache struct {
+	src  Source
+	opts Options
+
+	keys     *bigcache.BigCache
+	negative *bigcache.BigCache
+	partners atomic.Pointer[map[string]*partner.Partner]
+
+	misses  singleflight.Group
+	limiter *rate.Limiter // nil: miss look-ups disabled
+
+	applyMu  sync.Mutex // one feed applier at a time
+	putMu    sync.Mutex // orders writes to keys: a newer row version always wins
+	version  atomic.Int64
+	ready    atomic.Bool
+	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
+	stats    Stats
+}
+
+// Stats counts cache outcomes since start; read them with Snapshot.
+type Stats struct {
+	Hits, Misses, NegativeHits, MissLookups atomic.Int64
+}
+
+// New returns an empty, not-ready cache over src.
+func New(src Source, opts Options) (*Cache, error) {
+	opts.defaults()
+	keys, err := bigcache.New(context.Background(), bigcache.Config{
+		Shards: opts.Shards,
+		// Credentials never age out of the index: they leave when the feed
+		// says so. (bigcache evicts the oldest entry on Set once it is older
+		// than LifeWindow, so the window must outlast the process.)
+		LifeWindow:         time.Duration(math.MaxInt64),
+		MaxEntriesInWindow: opts.ExpectedKeys,
+		MaxEntrySize:       128,
+		HardMaxCacheSize:   0, // never evict a live credential for space
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	negative, err := bigcache.New(context.Background(), bigcache.Config{
+		Shards:             64,
+		LifeWindow:         opts.NegativeTTL,
+		CleanWindow:        max(opts.NegativeTTL, time.Second),
+		MaxEntriesInWindow: 10_000,
+		MaxEntrySize:       8,
+		HardMaxCacheSize:   64, // MB: a flood of unknown ids cannot grow it without bound
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	c := &Cache{src: src, opts: opts, keys: keys, negative: negative}
+	if opts.MissLookups > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(opts.MissLookups), max(1, int(opts.MissLookups)))
+	}
+	empty := map[string]*partner.Partner{}
+	c.partners.Store(&empty)
+	return c, nil
+}
+
+// Close releases the cache's memory.
+func (c *Cache) Close() error {
+	return errors.Join(c.keys.Close(), c.negative.Close())
+}
+
+// Ready reports whether the initial snapshot has been loaded.
+func (c *Cache) Ready() bool { return c.ready.Load() }
+
+// Version returns the last change-feed version applied.
+func (c *Cache) Version() int64 { return c.version.Load() }
+
+// LastSync returns when the feed was last read successfully.
+func (c *Cache) LastSync() time.Time { return time.Unix(0, c.lastSync.Load()) }
+
+// Len returns the number of credentials held, tombstones included.
+func (c *Cache) Len() int { return c.keys.Len() }
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() *Stats { return &c.stats }
+
+// Load fills the cache from a store snapshot and marks it ready. Call it
+// once, before Run.
+func (c *Cache) Load(ctx context.Context) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	partners := map[string]*partner.Partner{}
+	var buf []byte
+	version, err := c.src.Snapshot(ctx, store.Visitor{
+		Partner: func(p *partner.Partner) error {
+			partners[p.ID] = p
+			return nil
+		},
+		Credential: func(cr *partner.Credential) error {
+			rec := cr.Record()
+			buf = encode(buf[:0], &rec)
+			return c.keys.Set(cr.ID, buf) // nothing else writes before ready
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("cache: loading snapshot: %w", err)
+	}
+	c.partners.Store(&partners)
+	c.version.Store(version)
+	c.lastSync.Store(time.Now().UnixNano())
+	c.ready.Store(true)
+	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.Len(), "version", version)
+	return nil
+}
+
+// Run follows the change feed until ctx is done, waking on the store's
+// notifications and polling as a safety net.
+func (c *Cache) Run(ctx context.Context) error {
+	notify := c.src.Notify(ctx)
+	tick := time.NewTicker(c.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-notify:
+		case <-tick.C:
+		}
+		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+			c.opts.Logger.Warn("change feed read failed; serving from cache", "err", err, "version", c.version.Load())
+		}
+	}
+}
+
+// feedBatch is how many feed entries are read per round trip.
+const feedBatch = 1000
+
+// Sync applies every change committed so far. The admin API calls it after
+// each write so that the serving replica refuses a revoked key on the very
+// next Check.
+func (c *Cache) Sync(ctx context.Context) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	for {
+		changes, err := c.src.Changes(ctx, c.version.Load(), feedBatch)
+		if err != nil {
+			return err
+		}
+		if err := c.apply(ctx, changes); err != nil {
+			return err
+		}
+		c.lastSync.Store(time.Now().UnixNano())
+		if len(changes) < feedBatch {
+			return nil
+		}
+	}
+}
+
+// apply reloads and installs each changed entity, advancing the version
+// after each, so a failure part-way resumes where it stopped.
+func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
+	var next map[string]*partner.Partner // copy-on-write, made on first partner change
+	publish := func() {
+		if next != nil {
+			c.partners.Store(&next)
+		}
+	}
+	defer publish()
+	for _, ch := range changes {
+		switch ch.Kind {
+		case store.KindPartner:
+			p, err := c.src.GetPartner(ctx, ch.ID)
+			if err != nil && !errors.Is(err, partner.ErrNotFound) {
+				return err
+			}
+			if next == nil {
+				cur := *c.partners.Load()
+				next = make(map[string]*partner.Partner, len(cur)+1)
+				for k, v := range cur {
+					next[k] = v
+				}
+			}
+			if p == nil {
+				delete(next, ch.ID)
+			} else {
+				next[p.ID] = p
+			}
+		case store.KindCredential:
+			cr, err := c.src.GetCredential(ctx, ch.ID)
+			switch {
+			case errors.Is(err, partner.ErrNotFound):
+				c.putMu.Lock()
+				_ = c.keys.Delete(ch.ID)
+				c.putMu.Unlock()
+			case err != nil:
+				return err
+			default:
+				c.put(cr)
+			}
+			c.negative.Delete(ch.ID)
+		default:
+			// A kind this version does not know: skip it rather than stall
+			// the feed; a newer replica applies it.
+			c.opts.Logger.Debug("change feed: unknown kind", "kind", ch.Kind, "version", ch.Version)
+		}
+		// Partner changes must be visible before the version moves past
+		// them, so publish before storing the version.
+		if ch.Kind == store.KindPartner {
+			publish()
+			next = nil
+		}
+		c.version.Store(ch.Version)
+	}
+	return nil
+}
+
+// put installs cr unless the index already holds the same or a newer row
+// version. The version check closes a race: a miss look-up that read a row
+// just before a revocation must not reinstall it after the feed applied the
+// revocation.
+func (c *Cache) put(cr *partner.Credential) {
+	rec := cr.Record()
+	entry := encode(nil, &rec)
+	c.putMu.Lock()
+	defer c.putMu.Unlock()
+	if old, err := c.keys.Get(cr.ID); err == nil {
+		if v, ok := version(old); ok && v >= rec.Version {
+			return
+		}
+	}
+	if err := c.keys.Set(cr.ID, entry); err != nil {
+		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
+	}
+}
+
+// Partner returns the partner with id.
+func (c *Cache) Partner(id string) (*partner.Partner, bool) {
+	p, ok := (*c.partners.Load())[id]
+	return p, ok
+}
+
+// Key returns the record of key id. A key missing from the index is looked
+// up in the store at most at the configured trickle; unknown ids are then
+// remembered for NegativeTTL.
+func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
+	if b, err := c.keys.Get(id); err == nil {
+		rec, err := decode(id, b)
+		if err != nil {
+			c.opts.Logger.Error("cache: corrupt entry", "key_id", id)
+			return partner.KeyRecord{}, false
+		}
+		c.stats.Hits.Add(1)
+		return rec, true
+	}
+	c.stats.Misses.Add(1)
+	if !apikey.ValidID(id) {
+		return partner.KeyRecord{}, false
+	}
+	if _, err := c.negative.Get(id); err == nil {
+		c.stats.NegativeHits.Add(1)
+		return partner.KeyRecord{}, false
+	}
+	if c.limiter == nil || !c.limiter.Allow() {
+		return partner.KeyRecord{}, false
+	}
+	c.stats.MissLookups.Add(1)
+	v, _, _ := c.misses.Do(id, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.MissTimeout)
+		defer cancel()
+		cr, err := c.src.GetCredential(lctx, id)
+		switch {
+		case err == nil:
+			c.put(cr)
+			rec := cr.Record()
+			return &rec, nil
+		case errors.Is(err, partner.ErrNotFound):
+			_ = c.negative.Set(id, []byte{1})
+		default:
+			c.opts.Logger.Warn("cache: miss look-up failed", "key_id", id, "err", err)
+		}
+		return nil, nil
+	})
+	if rec, ok := v.(*partner.KeyRecord); ok && rec != nil {
+		return *rec, true
+	}
+	return partner.KeyRecord{}, false
+}

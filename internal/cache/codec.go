@@ -1,0 +1,80 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/partnergate/partnergate/internal/partner"
+)
+
+// Entry layout, version 1:
+//
+//	[0]      format version (1)
+//	[1]      flags (bit 0: revoked)
+//	[2:4]    pepper version, big endian
+//	[4:12]   expiry, Unix nanoseconds, big endian (0: none)
+//	[12:20]  row version, big endian
+//	[20]     digest length n, then n bytes
+//	uvarint  partner id length, then the bytes
+//	rest     space-separated scopes
+const (
+	formatV1    = 1
+	flagRevoked = 1
+	fixedLen    = 21
+)
+
+var errCorrupt = errors.New("cache: corrupt entry")
+
+func encode(dst []byte, r *partner.KeyRecord) []byte {
+	var flags byte
+	if r.Revoked {
+		flags |= flagRevoked
+	}
+	dst = append(dst, formatV1, flags)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(r.PepperVersion))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.ExpiresAt))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Version))
+	dst = append(dst, byte(len(r.Digest)))
+	dst = append(dst, r.Digest...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.PartnerID)))
+	dst = append(dst, r.PartnerID...)
+	return append(dst, r.Scopes...)
+}
+
+// version reads an entry's row version without decoding the rest.
+func version(b []byte) (int64, bool) {
+	if len(b) < fixedLen || b[0] != formatV1 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b[12:20])), true
+}
+
+func decode(id string, b []byte) (partner.KeyRecord, error) {
+	if len(b) < fixedLen || b[0] != formatV1 {
+		return partner.KeyRecord{}, errCorrupt
+	}
+	r := partner.KeyRecord{
+		ID:            id,
+		Revoked:       b[1]&flagRevoked != 0,
+		PepperVersion: int(binary.BigEndian.Uint16(b[2:4])),
+		ExpiresAt:     int64(binary.BigEndian.Uint64(b[4:12])),
+		Version:       int64(binary.BigEndian.Uint64(b[12:20])),
+	}
+	n := int(b[20])
+	rest := b[fixedLen:]
+	if len(rest) < n {
+		return partner.KeyRecord{}, errCorrupt
+	}
+	// b is the caller's own copy (bigcache copies on Get), so slicing it
+	// is safe and saves an allocation.
+	r.Digest = rest[:n:n]
+	rest = rest[n:]
+	plen, k := binary.Uvarint(rest)
+	if k <= 0 || uint64(len(rest)-k) < plen {
+		return partner.KeyRecord{}, errCorrupt
+	}
+	rest = rest[k:]
+	r.PartnerID = string(rest[:plen])
+	r.Scopes = string(rest[plen:])
+	return r, nil
+}

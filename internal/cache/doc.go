@@ -1,0 +1,18 @@
+// Package cache is the hot in-memory index the Check path reads: every
+// usable credential by public key id (in bigcache, off the garbage
+// collector's books), every partner by id (an immutable map swapped
+// atomically), and a short negative cache of well-formed key ids the store
+// does not know.
+//
+// It loads a snapshot from the store at start-up and then follows the
+// store's change feed: each feed entry names an entity, which the cache
+// reloads and applies, and the cache records the last version it applied,
+// so a missed notification delays a change but never loses it.
+//
+// Concurrency: reads take no lock a writer holds. bigcache shards are
+// independently locked for microseconds; the partner map is replaced, never
+// mutated. One goroutine at a time applies the feed (Run and Sync share a
+// mutex). The Check path never calls the store, except for a rate-limited,
+// deduplicated look-up of a key id missing from the cache (a key issued on
+// another replica a moment ago), whose answer is cached either way.
+package cache

@@ -1,0 +1,352 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+)
+
+// EnvPrefix prefixes every environment variable partnergate reads.
+const EnvPrefix = "PARTNERGATE_"
+
+// EnvAdminToken holds the admin token, for the server and the CLI alike.
+const EnvAdminToken = EnvPrefix + "ADMIN_TOKEN"
+
+// Config is the server's configuration. Each field's yaml tag is its key;
+// the environment variable is PARTNERGATE_ and the key in upper case, and
+// the flag is the key with '-' for '_' (nested keys join with '_' and '-').
+type Config struct {
+	// Listen is the Check (and gRPC health) address.
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin API address; keep it off the Check port
+	// and off public interfaces.
+	AdminListen string `yaml:"admin_listen"`
+	// Store is the store URL: sqlite:///path/to/file.db or postgres://…
+	Store string `yaml:"store"`
+	// KeyPrefix starts every API key; name issuer and environment.
+	KeyPrefix string `yaml:"key_prefix"`
+	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
+	// With SQLite and no setting, a file "pepper" beside the database is
+	// created on first start; with PostgreSQL it is required, and every
+	// replica needs the same file.
+	PepperFile string `yaml:"pepper_file"`
+	// PepperVersion numbers the pepper in PepperFile.
+	PepperVersion int `yaml:"pepper_version"`
+	// PolicyFile maps routes without required_scopes to scopes.
+	PolicyFile string `yaml:"policy_file"`
+	// AdminTokenFile holds the admin token; PARTNERGATE_ADMIN_TOKEN is
+	// the alternative. With neither, a token is generated on first start,
+	// printed once, and only its hash kept.
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// KeyDefaultLifetime is the life of a key issued without --expires-in.
+	KeyDefaultLifetime time.Duration `yaml:"key_default_lifetime"`
+	// KeyMaxLifetime is the longest life a key may be issued with.
+	KeyMaxLifetime time.Duration `yaml:"key_max_lifetime"`
+	// MaxRotationOverlap caps key rotate --overlap.
+	MaxRotationOverlap time.Duration `yaml:"max_rotation_overlap"`
+	// NegativeCacheTTL is how long an unknown key id is remembered.
+	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
+	// MissLookups bounds store look-ups for key ids missing from the hot
+	// cache, per second; 0 disables them.
+	MissLookups float64 `yaml:"miss_lookups_per_second"`
+	// ShutdownGrace is how long in-flight Checks get to finish on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is json or text.
+	LogFormat string `yaml:"log_format"`
+	// TLS serves Check over TLS, and mTLS with a client CA, when set.
+	TLS TLS `yaml:"tls"`
+
+	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
+	// AdminTokenFile, never a flag or the config file.
+	AdminToken string `yaml:"-"`
+}
+
+// TLS configures the Check listener's TLS.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Listen:             ":9001",
+		AdminListen:        "127.0.0.1:9002",
+		Store:              "sqlite:///var/lib/partnergate/partnergate.db",
+		KeyPrefix:          apikey.DefaultPrefix,
+		PepperVersion:      1,
+		KeyDefaultLifetime: 90 * 24 * time.Hour,
+		KeyMaxLifetime:     365 * 24 * time.Hour,
+		MaxRotationOverlap: 30 * 24 * time.Hour,
+		NegativeCacheTTL:   30 * time.Second,
+		MissLookups:        20,
+		ShutdownGrace:      15 * time.Second,
+		LogLevel:           "info",
+		LogFormat:          "json",
+	}
+}
+
+// setting is one leaf of Config, addressed three ways.
+type setting struct {
+	key  string // yaml path, dotted
+	env  string
+	flag string
+	v    reflect.Value
+}
+
+func (c *Config) settings() []setting {
+	var out []setting
+	var walk func(v reflect.Value, path []string)
+	walk = func(v reflect.Value, path []string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			p := append(append([]string(nil), path...), tag)
+			f := v.Field(i)
+			if f.Kind() == reflect.Struct {
+				walk(f, p)
+				continue
+			}
+			out = append(out, setting{
+				key:  strings.Join(p, "."),
+				env:  EnvPrefix + strings.ToUpper(strings.Join(p, "_")),
+				flag: strings.ReplaceAll(strings.Join(p, "-"), "_", "-"),
+				v:    f,
+			})
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), nil)
+	return out
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func set(v reflect.Value, s string) error {
+	switch {
+	case v.Type() == durationType:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s or 2160h", s)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", s)
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		v.SetFloat(f)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// RegisterFlags adds a flag per setting to fs, plus --config.
+func RegisterFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "config file (YAML); env "+EnvPrefix+"CONFIG")
+	def := Default()
+	for _, s := range def.settings() {
+		usage := "env " + s.env
+		var shown string
+		if s.v.Type() == durationType {
+			shown = time.Duration(s.v.Int()).String()
+		} else {
+			shown = fmt.Sprint(s.v.Interface())
+		}
+		fs.String(s.flag, shown, usage)
+	}
+}
+
+// Load builds the config: defaults, then the file named by --config (or
+// PARTNERGATE_CONFIG), then the environment, then flags set on the command
+// line. getenv is os.LookupEnv in production. Parse errors name the key,
+// variable or flag; Load does not validate (see [Config.Validate]).
+func Load(fs *pflag.FlagSet, getenv func(string) (string, bool)) (*Config, error) {
+	c := Default()
+	path, _ := getenv(EnvPrefix + "CONFIG")
+	if fs != nil && fs.Changed("config") {
+		path, _ = fs.GetString("config")
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeFile(&c, b); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var errs []error
+	for _, s := range c.settings() {
+		if v, ok := getenv(s.env); ok {
+			if err := set(s.v, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+			}
+		}
+		if fs != nil && fs.Changed(s.flag) {
+			v, _ := fs.GetString(s.flag)
+			if err := set(s.v, v); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", s.flag, err))
+			}
+		}
+	}
+	if v, ok := getenv(EnvAdminToken); ok {
+		c.AdminToken = v
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &c, nil
+}
+
+func decodeFile(c *Config, b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true) // a misspelt key is an error, not a silent default
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate reports every problem with c at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for key, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		}
+	}
+	if c.Listen == c.AdminListen {
+		bad("admin_listen", "must differ from listen: the admin API never shares the Check port")
+	}
+	if _, err := StoreKind(c.Store); err != nil {
+		bad("store", "%v", err)
+	}
+	if _, err := apikey.NewFormat(c.KeyPrefix); err != nil {
+		bad("key_prefix", "%v", err)
+	}
+	if c.PepperVersion < 1 || c.PepperVersion > 65535 {
+		bad("pepper_version", "must be 1-65535")
+	}
+	if kind, _ := StoreKind(c.Store); kind == "postgres" && c.PepperFile == "" {
+		bad("pepper_file", "required with a PostgreSQL store: every replica must share one pepper")
+	}
+	if c.KeyMaxLifetime <= 0 {
+		bad("key_max_lifetime", "must be positive: keys always expire")
+	}
+	if c.KeyDefaultLifetime <= 0 || c.KeyDefaultLifetime > c.KeyMaxLifetime {
+		bad("key_default_lifetime", "must be positive and at most key_max_lifetime (%s)", c.KeyMaxLifetime)
+	}
+	if c.MaxRotationOverlap < 0 {
+		bad("max_rotation_overlap", "must not be negative")
+	}
+	if c.NegativeCacheTTL < time.Second {
+		bad("negative_cache_ttl", "must be at least 1s")
+	}
+	if c.MissLookups < 0 {
+		bad("miss_lookups_per_second", "must not be negative")
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown_grace", "must not be negative")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("log_format", "%q is not json or text", c.LogFormat)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file")
+	}
+	for key, path := range map[string]string{
+		"policy_file": c.PolicyFile, "admin_token_file": c.AdminTokenFile,
+		"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile,
+	} {
+		if path == "" {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		bad("admin_token_file", "set it or %s, not both", EnvAdminToken)
+	}
+	return errors.Join(errs...)
+}
+
+// StoreKind returns "sqlite" or "postgres" for a store URL.
+func StoreKind(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("not a URL (want sqlite:///path.db or postgres://…)")
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if u.Host+u.Path == "" {
+			return "", errors.New("sqlite URL names no file (want sqlite:///path.db)")
+		}
+		return "sqlite", nil
+	case "postgres", "postgresql":
+		return "postgres", nil
+	}
+	return "", fmt.Errorf("scheme %q is not sqlite or postgres", u.Scheme)
+}
+
+// LogValue implements [slog.LogValuer]; the admin token and any store
+// password are redacted.
+func (c Config) LogValue() slog.Value {
+	c.AdminToken = ""
+	if u, err := url.Parse(c.Store); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "redacted")
+			c.Store = u.String()
+		}
+	}
+	return slog.GroupValue(
+		slog.String("listen", c.Listen), slog.String("admin_listen", c.AdminListen),
+		slog.String("store", c.Store), slog.String("key_prefix", c.KeyPrefix),
+		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
+	)
+}
