@@ -1,0 +1,41 @@
+package authz
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkCheck measures the handler in process, without gRPC: the cost
+// partnergate adds on top of the wire.
+func BenchmarkCheck(b *testing.B) {
+	f := newFixture(b, nil)
+	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		hdrs  map[string]string
+		allow bool
+	}{
+		{"apikey-allow", bearerOf(f.keys["acme"]), true},
+		{"apikey-deny-unknown", bearerOf(mustGenerate(b, f.format)), false},
+		{"apikey-deny-garbage", map[string]string{"x-api-key": "pg_test_not-a-key"}, false},
+	}
+	for _, c := range cases {
+		req := request("GET", "/v1/orders?limit=10", c.hdrs, nil)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					resp, err := srv.Check(ctx, req)
+					if err != nil || (resp.GetOkResponse() != nil) != c.allow {
+						b.Fatalf("unexpected result: %v %v", resp, err)
+					}
+				}
+			})
+		})
+	}
+}
