@@ -148,11 +148,25 @@ func (f Format) Parse(s string) (Key, error) {
 	}
 	body := len(s) - ChecksumLen
 	var want [ChecksumLen]byte
-	appendChecksum(want[:0], crc32.ChecksumIEEE([]byte(s[:body])))
+	appendChecksum(want[:0], crc32String(s[:body]))
 	if string(want[:]) != s[body:] {
 		return Key{}, ErrChecksum
 	}
 	return Key{raw: s, id: s[len(f.prefix):idEnd]}, nil
+}
+
+// ieeeTable is the table of [crc32.ChecksumIEEE]'s polynomial.
+var ieeeTable = crc32.MakeTable(crc32.IEEE)
+
+// crc32String returns crc32.ChecksumIEEE([]byte(s)) without the copy:
+// the standard function's argument escapes, so the conversion would put
+// every parsed key on the heap.
+func crc32String(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = ieeeTable[byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
 }
 
 // ValidID reports whether id has the shape of a public key id.
