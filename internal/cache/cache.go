@@ -231,13 +231,6 @@ func (c *Cache) Sync(ctx context.Context) error {
 // apply reloads and installs each changed entity, advancing the version
 // after each, so a failure part-way resumes where it stopped.
 func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
-	var next map[string]*partner.Partner // copy-on-write, made on first partner change
-	publish := func() {
-		if next != nil {
-			c.partners.Store(&next)
-		}
-	}
-	defer publish()
 	for _, ch := range changes {
 		switch ch.Kind {
 		case store.KindPartner:
@@ -245,18 +238,7 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			if err != nil && !errors.Is(err, partner.ErrNotFound) {
 				return err
 			}
-			if next == nil {
-				cur := *c.partners.Load()
-				next = make(map[string]*partner.Partner, len(cur)+1)
-				for k, v := range cur {
-					next[k] = v
-				}
-			}
-			if p == nil {
-				delete(next, ch.ID)
-			} else {
-				next[p.ID] = p
-			}
+			c.setPartner(ch.ID, p)
 		case store.KindCredential:
 			cr, err := c.src.GetCredential(ctx, ch.ID)
 			switch {
@@ -275,15 +257,26 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			// the feed; a newer replica applies it.
 			c.opts.Logger.Debug("change feed: unknown kind", "kind", ch.Kind, "version", ch.Version)
 		}
-		// Partner changes must be visible before the version moves past
-		// them, so publish before storing the version.
-		if ch.Kind == store.KindPartner {
-			publish()
-			next = nil
-		}
 		c.version.Store(ch.Version)
 	}
 	return nil
+}
+
+// setPartner publishes a new partner map with id set to p, or removed when
+// p is nil. Copy-on-write keeps readers lock-free; partners are few and
+// change rarely, so the copy is cheap. Only the feed applier calls it.
+func (c *Cache) setPartner(id string, p *partner.Partner) {
+	cur := *c.partners.Load()
+	next := make(map[string]*partner.Partner, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	if p == nil {
+		delete(next, id)
+	} else {
+		next[id] = p
+	}
+	c.partners.Store(&next)
 }
 
 // put installs cr unless the index already holds the same or a newer row
