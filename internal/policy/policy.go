@@ -229,8 +229,9 @@ func (r *rule) matches(method string, segs []string) bool {
 }
 
 // Canonical returns rawPath's canonical segments, or false if the path is
-// ambiguous: not absolute, an encoded '/' or '\', a double encoding, a NUL
-// or control byte, a '.' or '..' segment, or an invalid escape.
+// ambiguous: not absolute, an encoded '/', '\', '?' or '#', a double
+// encoding, a NUL or control byte, a '.' or '..' segment, or an invalid
+// escape.
 func Canonical(rawPath string) ([]string, bool) {
 	if i := strings.IndexAny(rawPath, "?#"); i >= 0 {
 		rawPath = rawPath[:i]
@@ -242,12 +243,16 @@ func Canonical(rawPath string) ([]string, bool) {
 	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
 		return nil, false
 	}
-	decoded, err := url.PathUnescape(lower)
-	if err != nil || strings.ContainsRune(decoded, '%') {
+	decoded, err := url.PathUnescape(rawPath)
+	if err != nil || strings.ContainsAny(decoded, "%?#") {
 		// A '%' left after one decoding is a double encoding: an upstream
-		// that decodes again would see another path than we matched.
+		// that decodes again would see another path than we matched. A
+		// '?' or '#' can only come from %3F or %23, and would end the
+		// path for an upstream that decodes before it splits.
 		return nil, false
 	}
+	// Fold case after decoding, so that %41 folds like A.
+	decoded = strings.ToLower(decoded)
 	segs := make([]string, 0, 8)
 	for s := range strings.SplitSeq(decoded[1:], "/") {
 		switch s {
