@@ -1,0 +1,40 @@
+package ratelimit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a rate-limit configuration as an operator writes it: the
+// envoyproxy/ratelimit domain, the tiers and the per-partner overrides.
+type Config struct {
+	// Domain must equal the domain of Envoy's ratelimit filter.
+	Domain    string     `yaml:"domain" json:"domain"`
+	Tiers     []Tier     `yaml:"tiers" json:"tiers"`
+	Overrides []Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+}
+
+// Parse decodes a YAML [Config] strictly (an unknown field is an error, so
+// a misspelt "per_secnd" cannot silently mean "no limit") and validates it.
+func Parse(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("ratelimit config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("ratelimit config: %w", err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem with c; see [Validate].
+func (c Config) Validate() error { return Validate(c.Domain, c.Tiers, c.Overrides) }
+
+// Render renders c; see [Render].
+func (c Config) Render() ([]byte, error) { return Render(c.Domain, c.Tiers, c.Overrides) }
