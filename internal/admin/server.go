@@ -1,0 +1,177 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
+)
+
+// Store is what the admin API needs from the source of truth; every
+// [store.Store] has it. Writes commit their audit event in the same
+// transaction.
+type Store interface {
+	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
+	ListPartners(ctx context.Context) ([]*partner.Partner, error)
+
+	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
+	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.AuditEvent, error)
+}
+
+var _ Store = (store.Store)(nil)
+
+// Syncer brings the serving replica's hot cache up to date with the store,
+// returning once every committed change has been applied.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Defaults for the zero values of [Server]'s bounds.
+const (
+	// DefaultKeyLifetime is the lifetime of a key issued without one:
+	// 90 days, well inside the one-year ceiling of the security rules.
+	DefaultKeyLifetime = 90 * 24 * time.Hour
+	// DefaultMaxKeyLifetime is the longest lifetime an operator may ask for.
+	DefaultMaxKeyLifetime = 365 * 24 * time.Hour
+	// DefaultOverlap is how long a rotated key stays valid when the request
+	// does not say.
+	DefaultOverlap = 24 * time.Hour
+	// DefaultMaxOverlap is the longest rotation overlap accepted.
+	DefaultMaxOverlap = 30 * 24 * time.Hour
+)
+
+// writeAttempts bounds the retries of a read-modify-write that lost an
+// optimistic-concurrency race, and of a key issue whose random id collided.
+const writeAttempts = 3
+
+// Server implements the admin gRPC service. Set its fields, check them with
+// [Server.Validate], then register it with [adminv1.RegisterAdminServer]
+// behind the interceptors from [AuthInterceptors].
+type Server struct {
+	adminv1.UnimplementedAdminServer
+
+	// Store is the source of truth. Required.
+	Store Store
+	// Format generates new keys. Required.
+	Format apikey.Format
+	// Hasher digests new keys; the store keeps only the digest. Required.
+	Hasher *apikey.Hasher
+	// Now is the clock; nil means [time.Now].
+	Now func() time.Time
+	// Sync, if set, is called after every committed write and before the
+	// RPC returns, so this replica's cache has applied the change. A Sync
+	// error is logged; the write still reports success, since it committed
+	// and the change feed will deliver it.
+	Sync Syncer
+	// DefaultKeyLifetime applies when IssueKey's expires_in is unset or
+	// zero, and to the successor of a rotated key; zero means
+	// [DefaultKeyLifetime].
+	DefaultKeyLifetime time.Duration
+	// MaxKeyLifetime bounds expires_in; zero means [DefaultMaxKeyLifetime].
+	MaxKeyLifetime time.Duration
+	// DefaultOverlap applies when RotateKey's overlap is unset; zero means
+	// [DefaultOverlap].
+	DefaultOverlap time.Duration
+	// MaxOverlap bounds RotateKey's overlap; zero means [DefaultMaxOverlap].
+	MaxOverlap time.Duration
+	// Logger receives faults and the audit of every write; nil discards.
+	Logger *slog.Logger
+}
+
+var _ adminv1.AdminServer = (*Server)(nil)
+
+// Validate reports every problem with s's fields at once.
+func (s *Server) Validate() error {
+	var errs []error
+	if s.Store == nil {
+		errs = append(errs, errors.New("admin: Store is required"))
+	}
+	if s.Format.Prefix() == "" {
+		errs = append(errs, errors.New("admin: Format is required"))
+	}
+	if s.Hasher == nil {
+		errs = append(errs, errors.New("admin: Hasher is required"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DefaultKeyLifetime", s.DefaultKeyLifetime},
+		{"MaxKeyLifetime", s.MaxKeyLifetime},
+		{"DefaultOverlap", s.DefaultOverlap},
+		{"MaxOverlap", s.MaxOverlap},
+	} {
+		if d.v < 0 {
+			errs = append(errs, errors.New("admin: "+d.name+" must not be negative"))
+		}
+	}
+	if s.defaultLifetime() > s.maxLifetime() {
+		errs = append(errs, errors.New("admin: DefaultKeyLifetime exceeds MaxKeyLifetime"))
+	}
+	if s.defaultOverlap() > s.maxOverlap() {
+		errs = append(errs, errors.New("admin: DefaultOverlap exceeds MaxOverlap"))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (s *Server) defaultLifetime() time.Duration {
+	return orDefault(s.DefaultKeyLifetime, DefaultKeyLifetime)
+}
+func (s *Server) maxLifetime() time.Duration {
+	return orDefault(s.MaxKeyLifetime, DefaultMaxKeyLifetime)
+}
+func (s *Server) defaultOverlap() time.Duration { return orDefault(s.DefaultOverlap, DefaultOverlap) }
+func (s *Server) maxOverlap() time.Duration     { return orDefault(s.MaxOverlap, DefaultMaxOverlap) }
+
+// committed finishes a successful write: it logs the audit event and waits
+// for this replica's cache to apply the change.
+func (s *Server) committed(ctx context.Context, ev partner.AuditEvent) {
+	s.logger().LogAttrs(ctx, slog.LevelInfo, "admin write",
+		slog.String("action", ev.Action),
+		slog.String("actor", ev.Actor),
+		slog.String("partner_id", ev.PartnerID),
+		slog.String("key_id", ev.CredentialID),
+	)
+	if s.Sync == nil {
+		return
+	}
+	if err := s.Sync.Sync(ctx); err != nil {
+		// The write committed and the change feed will carry it; the caller
+		// must not retry a write that succeeded.
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "admin write committed but cache sync failed",
+			slog.String("action", ev.Action), slog.Any("error", err))
+	}
+}
