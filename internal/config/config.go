@@ -338,15 +338,39 @@ func StoreKind(raw string) (string, error) {
 // password are redacted.
 func (c Config) LogValue() slog.Value {
 	c.AdminToken = ""
-	if u, err := url.Parse(c.Store); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "redacted")
-			c.Store = u.String()
-		}
-	}
+	c.Store = redactStore(c.Store)
 	return slog.GroupValue(
 		slog.String("listen", c.Listen), slog.String("admin_listen", c.AdminListen),
 		slog.String("store", c.Store), slog.String("key_prefix", c.KeyPrefix),
 		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
 	)
+}
+
+// redactStore returns the store setting in a form safe to log. PostgreSQL
+// URLs may carry a password in the user info or, for libpq and pgx, in a
+// query parameter such as password= or sslpassword=; both are replaced. A
+// value that does not parse as a URL with a scheme — a keyword/value DSN,
+// a mistyped URL — is withheld whole, since where its password sits is
+// unknown.
+func redactStore(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return "(redacted: not a URL)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "redacted")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q[k] = []string{"redacted"}
+			}
+		}
+		// Re-encoding also drops pairs Query could not decode.
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
