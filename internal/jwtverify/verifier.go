@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -104,6 +105,9 @@ type issuer struct {
 	secret  []byte
 	rsaAlgs int
 	typ     string // require_type, lower case, without "application/"
+	// keyLookups counts calls of the keyfunc: tokens that reached signature
+	// verification (the cache skips it).
+	keyLookups atomic.Uint64
 }
 
 func (is *issuer) generation() uint64 {
@@ -272,6 +276,11 @@ func (v *Verifier) Ready(ctx context.Context) error {
 		}
 		select {
 		case <-is.keys.ready:
+			continue // ready wins over a context that is already done
+		default:
+		}
+		select {
+		case <-is.keys.ready:
 		case <-ctx.Done():
 			return v.notReady(ctx.Err())
 		}
@@ -397,6 +406,7 @@ var forbiddenHeaders = [...]string{"jku", "x5u", "jwk", "x5c", "crit"}
 // key is the jwt.Keyfunc: header rules first, then the key the kid names,
 // then that the key fits the alg.
 func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
+	is.keyLookups.Add(1)
 	for _, h := range forbiddenHeaders {
 		if _, ok := t.Header[h]; ok {
 			return nil, fmt.Errorf("%w: %s", ErrForbiddenHeader, h)
