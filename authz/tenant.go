@@ -16,7 +16,9 @@ const headerPartnerID = "x-partner-id"
 // the header is overwritten on allow. Identity comes from the credential,
 // never from the request.
 func tenantMismatch(h headers, rawPath, partnerID string) bool {
-	if v, n := h.get(headerPartnerID); n > 0 && v != partnerID {
+	// get returns the last of repeated raw headers; an upstream may read
+	// the first, so any repeat is a mismatch.
+	if v, n := h.get(headerPartnerID); n > 1 || n == 1 && v != partnerID {
 		return true
 	}
 	_, query, ok := strings.Cut(rawPath, "?")
@@ -27,8 +29,14 @@ func tenantMismatch(h headers, rawPath, partnerID string) bool {
 		query = query[:i]
 	}
 	for query != "" {
+		// ';' separates pairs too for some upstreams (Go before 1.17,
+		// Python before 3.9.2); cutting at either only adds pairs to check.
 		var pair string
-		pair, query, _ = strings.Cut(query, "&")
+		if i := strings.IndexAny(query, "&;"); i >= 0 {
+			pair, query = query[:i], query[i+1:]
+		} else {
+			pair, query = query, ""
+		}
 		name, value, _ := strings.Cut(pair, "=")
 		if !isTenantParam(name) {
 			continue
@@ -42,7 +50,8 @@ func tenantMismatch(h headers, rawPath, partnerID string) bool {
 }
 
 // isTenantParam reports whether a raw query parameter name means "partner
-// id" once decoded, folded to lower case and stripped of '_', '-' and '.'.
+// id" once decoded, folded to lower case and stripped of '_', '-', '.' and
+// ' ' (PHP reads "partner id" and "partner.id" as partner_id).
 func isTenantParam(raw string) bool {
 	if len(raw) < len("partnerid") {
 		return false
@@ -58,7 +67,7 @@ func isTenantParam(raw string) bool {
 	}
 	var b strings.Builder
 	for _, r := range strings.ToLower(name) {
-		if r != '_' && r != '-' && r != '.' {
+		if r != '_' && r != '-' && r != '.' && r != ' ' {
 			b.WriteRune(r)
 		}
 	}
