@@ -1,0 +1,290 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+)
+
+const (
+	// defaultAuditLimit and maxAuditLimit bound one page of audit events.
+	defaultAuditLimit = 100
+	maxAuditLimit     = 1000
+	// defaultChangesLimit and maxChangesLimit bound one read of the feed.
+	defaultChangesLimit = 1000
+	maxChangesLimit     = 10_000
+)
+
+// querier is what a read needs: a pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const partnerCols = `id, tier, scopes, state, created_at, updated_at, version`
+
+func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) {
+	var p partner.Partner
+	var scopes, state string
+	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version); err != nil {
+		return nil, err
+	}
+	p.Scopes = splitScopes(scopes)
+	p.State = partner.State(state)
+	return &p, nil
+}
+
+const credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
+	rotated_from, last_rotated_at, last_used_at, version`
+
+func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
+	var c partner.Credential
+	var scopes string
+	var rotatedFrom sql.NullString
+	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.Digest, &c.PepperVersion, &scopes,
+		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.RevokedAt},
+		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version)
+	if err != nil {
+		return nil, err
+	}
+	c.Scopes = splitScopes(scopes)
+	c.RotatedFrom = rotatedFrom.String
+	return &c, nil
+}
+
+// splitScopes parses the stored form. Scopes were validated and sorted on
+// the way in, so they are not re-validated here.
+func splitScopes(s string) partner.Scopes {
+	if s == "" {
+		return nil
+	}
+	return partner.Scopes(strings.Fields(s))
+}
+
+// GetPartner returns the partner with id, or [partner.ErrNotFound].
+func (s *Store) GetPartner(ctx context.Context, id string) (*partner.Partner, error) {
+	p, err := scanPartner(s.r.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound("partner", id)
+	}
+	if err != nil {
+		return nil, s.wrap("reading partner "+strconv.Quote(id), err)
+	}
+	return p, nil
+}
+
+// ListPartners returns every partner, ordered by id.
+func (s *Store) ListPartners(ctx context.Context) ([]*partner.Partner, error) {
+	var out []*partner.Partner
+	err := s.each(ctx, s.r, "listing partners", func(p *partner.Partner) error {
+		out = append(out, p)
+		return nil
+	}, nil, `SELECT `+partnerCols+` FROM partners ORDER BY id`)
+	return out, err
+}
+
+// GetCredential returns the credential with id, revoked or expired ones
+// included, or [partner.ErrNotFound].
+func (s *Store) GetCredential(ctx context.Context, id string) (*partner.Credential, error) {
+	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT `+credentialCols+` FROM credentials WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound("credential", id)
+	}
+	if err != nil {
+		return nil, s.wrap("reading credential "+strconv.Quote(id), err)
+	}
+	return c, nil
+}
+
+// ListCredentials lists a partner's credentials, revoked and expired ones
+// included, newest first. An unknown partner has none.
+func (s *Store) ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error) {
+	var out []*partner.Credential
+	err := s.each(ctx, s.r, "listing credentials", nil, func(c *partner.Credential) error {
+		out = append(out, c)
+		return nil
+	}, `SELECT `+credentialCols+` FROM credentials WHERE partner_id = $1 ORDER BY created_at DESC, id DESC`, partnerID)
+	return out, err
+}
+
+// each streams the rows of query to onPartner or onCredential (whichever
+// is set), one row at a time.
+func (s *Store) each(ctx context.Context, q querier, op string,
+	onPartner func(*partner.Partner) error, onCredential func(*partner.Credential) error,
+	query string, args ...any,
+) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if onPartner != nil {
+			p, err := scanPartner(rows)
+			if err != nil {
+				return s.wrap(op, err)
+			}
+			if err := onPartner(p); err != nil {
+				return err
+			}
+		} else {
+			c, err := scanCredential(rows)
+			if err != nil {
+				return s.wrap(op, err)
+			}
+			if err := onCredential(c); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// ListAudit returns audit events matching f, oldest first. Page with
+// f.AfterID set to the last ID of the previous page. Limit defaults to 100
+// and is capped at 1000.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.AuditEvent, error) {
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = defaultAuditLimit
+	case limit > maxAuditLimit:
+		limit = maxAuditLimit
+	}
+	query := `SELECT id, at, actor, action, partner_id, credential_id, reason, detail FROM audit_events WHERE id > $1`
+	args := []any{f.AfterID}
+	if f.PartnerID != "" {
+		args = append(args, f.PartnerID)
+		query += ` AND partner_id = $` + strconv.Itoa(len(args))
+	}
+	args = append(args, limit)
+	query += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.wrap("listing audit events", err)
+	}
+	defer rows.Close()
+	var out []partner.AuditEvent
+	for rows.Next() {
+		var ev partner.AuditEvent
+		var detail string
+		if err := rows.Scan(&ev.ID, timeCol{&ev.At}, &ev.Actor, &ev.Action, &ev.PartnerID, &ev.CredentialID, &ev.Reason, &detail); err != nil {
+			return nil, s.wrap("listing audit events", err)
+		}
+		if detail != "" && detail != "{}" {
+			if err := json.Unmarshal([]byte(detail), &ev.Detail); err != nil {
+				return nil, fmt.Errorf("sqlstore: audit event %d: decoding detail: %w", ev.ID, err)
+			}
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("listing audit events", err)
+	}
+	return out, nil
+}
+
+// Changes returns up to limit change-feed entries with a version greater
+// than since, oldest first. Limit defaults to 1000 and is capped at 10,000.
+func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Change, error) {
+	switch {
+	case limit <= 0:
+		limit = defaultChangesLimit
+	case limit > maxChangesLimit:
+		limit = maxChangesLimit
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT version, kind, id, at FROM changes WHERE version > $1 ORDER BY version LIMIT $2`, since, limit)
+	if err != nil {
+		return nil, s.wrap("reading changes", err)
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var c store.Change
+		var kind string
+		if err := rows.Scan(&c.Version, &kind, &c.ID, timeCol{&c.At}); err != nil {
+			return nil, s.wrap("reading changes", err)
+		}
+		c.Kind = store.Kind(kind)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("reading changes", err)
+	}
+	return out, nil
+}
+
+// Snapshot walks every partner, then every credential that is neither
+// revoked nor expired at the store's clock, in one read transaction
+// (REPEATABLE READ on PostgreSQL), streaming rows so that memory does not
+// grow with the number of credentials. It returns the newest change-feed
+// version visible in that transaction: applying the feed after it brings a
+// reader up to date. The visitor must not call the store.
+func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
+	var opts *sql.TxOptions
+	if s.d == postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	tx, err := s.r.BeginTx(ctx, opts)
+	if err != nil {
+		return 0, s.wrap("starting snapshot", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+
+	// The first statement fixes the transaction's view on both backends;
+	// everything below reads that same view.
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM changes`).Scan(&version); err != nil {
+		return 0, s.wrap("snapshot version", err)
+	}
+	if v.Partner != nil {
+		if err := s.each(ctx, tx, "snapshot partners", v.Partner, nil, `SELECT `+partnerCols+` FROM partners`); err != nil {
+			return 0, err
+		}
+	}
+	if v.Credential != nil {
+		now := s.d.arg(s.now())
+		err := s.each(ctx, tx, "snapshot credentials", nil, v.Credential,
+			`SELECT `+credentialCols+` FROM credentials WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`, now)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, s.wrap("ending snapshot", err)
+	}
+	return version, nil
+}
+
+// Meta reads a small server setting, or [partner.ErrNotFound] if unset.
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errNotFound("meta key", key)
+	}
+	if err != nil {
+		return "", s.wrap("reading meta "+strconv.Quote(key), err)
+	}
+	return v, nil
+}
+
+// Notify returns a channel that receives a value, without blocking any
+// writer, soon after a change commits: at once for writes through this
+// Store, and on PostgreSQL also for writes by other replicas and after the
+// listener reconnects. Values coalesce: a slow reader sees one value for
+// many changes. The channel closes when ctx is done.
+func (s *Store) Notify(ctx context.Context) <-chan struct{} {
+	return s.hub.subscribe(ctx)
+}

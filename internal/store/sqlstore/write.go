@@ -1,0 +1,323 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+)
+
+// notifyChannel is the PostgreSQL NOTIFY channel of the change feed.
+const notifyChannel = "partnergate_changes"
+
+// changesLockID is the transaction-level advisory lock PostgreSQL writers
+// hold from drawing a change version until they commit.
+const changesLockID = 0x7067636867666565 // "pgchgfee"
+
+// touched names an entity a write changed, for its change-feed row.
+type touched struct {
+	kind store.Kind
+	id   string
+}
+
+// write runs fn in a write transaction and, in the same transaction,
+// appends ev to the audit trail and one change-feed row per entity fn
+// touched. fn receives the transaction's timestamp.
+func (s *Store) write(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) error {
+	now := norm(s.now())
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	changed, err := fn(tx, now)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := s.appendAudit(ctx, tx, ev, now); err != nil {
+		return s.wrap(op, err)
+	}
+	if err := s.appendChanges(ctx, tx, changed, now); err != nil {
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op, err)
+	}
+	s.hub.broadcast()
+	return nil
+}
+
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time) error {
+	detail := []byte("{}")
+	if len(ev.Detail) > 0 {
+		var err error
+		if detail, err = json.Marshal(ev.Detail); err != nil {
+			return fmt.Errorf("encoding audit detail: %w", err)
+		}
+	}
+	at := s.d.arg(now)
+	if !ev.At.IsZero() {
+		at = s.d.arg(ev.At)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		at, ev.Actor, ev.Action, ev.PartnerID, ev.CredentialID, ev.Reason, string(detail))
+	if err != nil {
+		return fmt.Errorf("appending audit event: %w", err)
+	}
+	return nil
+}
+
+// appendChanges inserts the change-feed rows and, on PostgreSQL, queues the
+// notification that commits with them.
+//
+// Readers follow the feed with "version > last version applied", so a
+// version must never become visible after a higher one: a reader that saw
+// the higher one would skip the lower forever. On SQLite that holds by
+// construction: a write transaction holds the database's single write lock
+// (BEGIN IMMEDIATE) from before it draws a version until after it commits.
+// On PostgreSQL an identity column alone does not: transaction A may draw 10
+// and transaction B 11, and B commit first. So every writer first takes one
+// transaction-level advisory lock, then draws its versions; the lock is
+// released only after the commit is visible, so the next writer draws a
+// higher version and commits after. The lock is taken last in the
+// transaction, after all row writes, so it is held only for the insert, the
+// NOTIFY and the commit, and it cannot deadlock with row locks: its holder
+// waits for no other lock.
+func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, changed []touched, now time.Time) error {
+	if s.d == postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(changesLockID)); err != nil {
+			return fmt.Errorf("locking the change feed: %w", err)
+		}
+	}
+	var last int64
+	for _, c := range changed {
+		err := tx.QueryRowContext(ctx, `INSERT INTO changes (kind, id, at) VALUES ($1, $2, $3) RETURNING version`,
+			string(c.kind), c.id, s.d.arg(now)).Scan(&last)
+		if err != nil {
+			return fmt.Errorf("appending change: %w", err)
+		}
+	}
+	if s.d == postgres {
+		// Delivered to every listener when, and only if, the transaction
+		// commits. The payload (the newest version) is informational.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(last, 10)); err != nil {
+			return fmt.Errorf("notifying: %w", err)
+		}
+	}
+	return nil
+}
+
+// CreatePartner stores a new partner at version 1 and sets p's CreatedAt,
+// UpdatedAt and Version. An existing id yields [partner.ErrExists].
+func (s *Store) CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error {
+	var now time.Time
+	err := s.write(ctx, "creating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		now = ts
+		_, err := tx.ExecContext(ctx, `INSERT INTO partners (id, tier, scopes, state, created_at, updated_at, version)
+			VALUES ($1, $2, $3, $4, $5, $5, 1)`,
+			p.ID, p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts))
+		if err != nil {
+			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
+		}
+		return []touched{{store.KindPartner, p.ID}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	p.CreatedAt, p.UpdatedAt, p.Version = now, now, 1
+	return nil
+}
+
+// UpdatePartner stores p's tier, scopes and state if the stored version is
+// still p.Version, then sets p's UpdatedAt and Version.
+func (s *Store) UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error {
+	var now time.Time
+	err := s.write(ctx, "updating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		now = ts
+		res, err := tx.ExecContext(ctx, `UPDATE partners SET tier = $1, scopes = $2, state = $3, updated_at = $4, version = version + 1
+			WHERE id = $5 AND version = $6`,
+			p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts), p.ID, p.Version)
+		if err := checkUpdated(ctx, tx, res, err, "partners", "partner", p.ID); err != nil {
+			return nil, err
+		}
+		return []touched{{store.KindPartner, p.ID}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	p.UpdatedAt = now
+	p.Version++
+	return nil
+}
+
+// checkUpdated turns an optimistic UPDATE's outcome into an error: nil if a
+// row changed, else [partner.ErrNotFound] if the row is gone or
+// [partner.ErrConflict] if another writer moved its version on.
+func checkUpdated(ctx context.Context, tx *sql.Tx, res sql.Result, err error, table, what, id string) error {
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", what, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		return nil
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM `+table+` WHERE id = $1`, id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return errNotFound(what, id)
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("sqlstore: %s %q changed since it was read: %w", what, id, partner.ErrConflict)
+}
+
+// CreateCredential stores a new credential at version 1 and sets c's
+// Version, and its CreatedAt if zero. The partner must exist
+// ([partner.ErrNotFound] otherwise); an existing id yields
+// [partner.ErrExists].
+func (s *Store) CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error {
+	var created time.Time
+	err := s.write(ctx, "creating credential", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		var err error
+		created, err = s.insertCredential(ctx, tx, c, ts)
+		if err != nil {
+			return nil, err
+		}
+		return []touched{{store.KindCredential, c.ID}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.normCredential(c, created)
+	return nil
+}
+
+func (s *Store) insertCredential(ctx context.Context, tx *sql.Tx, c *partner.Credential, now time.Time) (created time.Time, err error) {
+	if len(c.Digest) == 0 {
+		return created, partner.Invalid("digest", "must not be empty")
+	}
+	created = now
+	if !c.CreatedAt.IsZero() {
+		created = norm(c.CreatedAt)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO credentials (id, partner_id, name, digest, pepper_version, scopes,
+			created_at, expires_at, revoked_at, rotated_from, last_rotated_at, last_used_at, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
+		c.ID, c.PartnerID, c.Name, c.Digest, c.PepperVersion, c.Scopes.String(),
+		s.d.arg(created), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt), nullString(c.RotatedFrom),
+		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt))
+	if err != nil {
+		if errors.Is(s.d.class(err), partner.ErrNotFound) {
+			return created, fmt.Errorf("credential %q: %w", c.ID, errNotFound("partner", c.PartnerID))
+		}
+		return created, fmt.Errorf("credential %q: %w", c.ID, err)
+	}
+	return created, nil
+}
+
+// normCredential brings c's times to the stored precision after a create.
+func (s *Store) normCredential(c *partner.Credential, created time.Time) {
+	c.CreatedAt = created
+	c.ExpiresAt, c.RevokedAt = norm(c.ExpiresAt), norm(c.RevokedAt)
+	c.LastRotatedAt, c.LastUsedAt = norm(c.LastRotatedAt), norm(c.LastUsedAt)
+	c.Version = 1
+}
+
+// UpdateCredential stores c's name, scopes, expiry, revocation and
+// last-rotated and last-used times if the stored version is still
+// c.Version, then increments c.Version. The id, partner, digest, pepper
+// version, creation time and rotated-from link never change.
+func (s *Store) UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error {
+	err := s.write(ctx, "updating credential", ev, func(tx *sql.Tx, _ time.Time) ([]touched, error) {
+		if err := s.updateCredential(ctx, tx, c); err != nil {
+			return nil, err
+		}
+		return []touched{{store.KindCredential, c.ID}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.normUpdated(c)
+	return nil
+}
+
+func (s *Store) updateCredential(ctx context.Context, tx *sql.Tx, c *partner.Credential) error {
+	res, err := tx.ExecContext(ctx, `UPDATE credentials SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4,
+			last_rotated_at = $5, last_used_at = $6, version = version + 1
+		WHERE id = $7 AND version = $8`,
+		c.Name, c.Scopes.String(), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt),
+		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version)
+	return checkUpdated(ctx, tx, res, err, "credentials", "credential", c.ID)
+}
+
+func (s *Store) normUpdated(c *partner.Credential) {
+	c.ExpiresAt, c.RevokedAt = norm(c.ExpiresAt), norm(c.RevokedAt)
+	c.LastRotatedAt, c.LastUsedAt = norm(c.LastRotatedAt), norm(c.LastUsedAt)
+	c.Version++
+}
+
+// RotateCredential updates old as [Store.UpdateCredential] does and creates
+// next as [Store.CreateCredential] does, in one transaction. next must
+// belong to old's partner; its RotatedFrom is set to old.ID if empty.
+func (s *Store) RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error {
+	if next.PartnerID != old.PartnerID {
+		return partner.Invalid("partner_id", "a rotated key must belong to the same partner")
+	}
+	rotatedFrom := next.RotatedFrom
+	if rotatedFrom == "" {
+		rotatedFrom = old.ID
+	}
+	var created time.Time
+	err := s.write(ctx, "rotating credential", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		if err := s.updateCredential(ctx, tx, old); err != nil {
+			return nil, err
+		}
+		n := *next
+		n.RotatedFrom = rotatedFrom
+		var err error
+		if created, err = s.insertCredential(ctx, tx, &n, ts); err != nil {
+			return nil, err
+		}
+		return []touched{{store.KindCredential, old.ID}, {store.KindCredential, next.ID}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.normUpdated(old)
+	next.RotatedFrom = rotatedFrom
+	s.normCredential(next, created)
+	return nil
+}
+
+// InitMeta sets key to value unless it is already set, and returns the
+// stored value.
+func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
+	// ON CONFLICT DO NOTHING waits for a concurrent inserter of the same
+	// key to finish, so the SELECT after it sees the winner's value.
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", s.wrap("initialising meta "+strconv.Quote(key), err)
+	}
+	var got string
+	if err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&got); err != nil {
+		return "", s.wrap("reading meta "+strconv.Quote(key), err)
+	}
+	return got, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
