@@ -374,3 +374,10 @@ func redactStore(raw string) string {
 	}
 	return u.String()
 }
+
+// String returns the redacted form, so that printing a Config with %v or
+// %+v never shows the admin token or a store password.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString does the same for %#v.
+func (c Config) GoString() string { return "config.Config" + c.String() }

@@ -10,6 +10,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -368,4 +369,20 @@ func TestLogValueRedactsStorePassword(t *testing.T) {
 			t.Errorf("LogValue dropped a password-free store: %s", out)
 		}
 	})
+}
+
+func TestPrintingNeverShowsSecrets(t *testing.T) {
+	c := Default()
+	c.AdminToken = "pgadm_supersecretvalue"
+	c.Store = "postgres://app:hunter2@db.internal:5432/pg"
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, c)
+		if strings.Contains(out, "supersecret") || strings.Contains(out, "hunter2") {
+			t.Errorf("fmt %s printed a secret: %s", verb, out)
+		}
+		out = fmt.Sprintf(verb, &c)
+		if strings.Contains(out, "supersecret") || strings.Contains(out, "hunter2") {
+			t.Errorf("fmt %s of a pointer printed a secret: %s", verb, out)
+		}
+	}
 }

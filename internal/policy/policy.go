@@ -214,7 +214,7 @@ func (p *Policy) Match(method, rawPath string) Match {
 }
 
 func (r *rule) matches(method string, segs []string) bool {
-	if len(r.methods) > 0 && !slices.Contains(r.methods, method) {
+	if len(r.methods) > 0 && !r.hasMethod(method) {
 		return false
 	}
 	if len(segs) < len(r.segments) || (!r.tail && len(segs) != len(r.segments)) {
@@ -226,6 +226,17 @@ func (r *rule) matches(method string, segs []string) bool {
 		}
 	}
 	return true
+}
+
+// hasMethod reports whether the rule covers method. Methods compare
+// without case, and HEAD falls under GET, as most servers answer HEAD with
+// the GET handler: a HEAD must not dodge a GET rule's scopes.
+func (r *rule) hasMethod(method string) bool {
+	method = strings.ToUpper(method)
+	if slices.Contains(r.methods, method) {
+		return true
+	}
+	return method == "HEAD" && slices.Contains(r.methods, "GET")
 }
 
 // Canonical returns rawPath's canonical segments, or false if the path is
@@ -244,11 +255,13 @@ func Canonical(rawPath string) ([]string, bool) {
 		return nil, false
 	}
 	decoded, err := url.PathUnescape(rawPath)
-	if err != nil || strings.ContainsAny(decoded, "%?#") {
+	if err != nil || strings.ContainsAny(decoded, "%?#;") {
 		// A '%' left after one decoding is a double encoding: an upstream
 		// that decodes again would see another path than we matched. A
 		// '?' or '#' can only come from %3F or %23, and would end the
-		// path for an upstream that decodes before it splits.
+		// path for an upstream that decodes before it splits. A ';'
+		// starts path parameters that Java servers strip before routing
+		// (/v1/admin;x=1 is /v1/admin there).
 		return nil, false
 	}
 	// Fold case after decoding, so that %41 folds like A.

@@ -50,7 +50,8 @@ func TestCanonical(t *testing.T) {
 		{"query-with-backslash", `/v1/admin?q=\`, []string{"v1", "admin"}, true},
 		{"dots-inside-segment", "/v1/a..b/.c/d.", []string{"v1", "a..b", ".c", "d."}, true},
 		{"three-dots", "/v1/...", []string{"v1", "..."}, true},
-		{"semicolon-literal", "/v1/admin;x=1", []string{"v1", "admin;x=1"}, true},
+		{"semicolon-path-parameter", "/v1/admin;x=1", nil, false},
+		{"semicolon-encoded", "/v1/admin%3bx=1", nil, false},
 
 		{"empty", "", nil, false},
 		{"relative", "v1/admin", nil, false},
@@ -193,7 +194,7 @@ func TestMatch(t *testing.T) {
 		{"method-filter-head", "HEAD", "/v1/orders", want{[]string{"api", "orders:read"}, true, true}},
 		{"method-filter-post", "POST", "/v1/orders", want{[]string{"api", "orders:write"}, true, true}},
 		{"method-filter-none-match", "PATCH", "/v1/orders", want{[]string{"api"}, true, true}},
-		{"method-case-sensitive", "post", "/v1/orders", want{[]string{"api"}, true, true}},
+		{"method-case-folded", "post", "/v1/orders", want{[]string{"api", "orders:write"}, true, true}},
 		{"star-one-segment", "GET", "/v1/orders/7/items", want{[]string{"api", "items:read", "orders:read"}, true, true}},
 		{"star-not-two-segments", "GET", "/v1/orders/7/8/items", want{[]string{"api"}, true, true}},
 		{"star-not-zero-segments", "GET", "/v1/orders/items", want{[]string{"api"}, true, true}},
@@ -442,3 +443,24 @@ func BenchmarkMatch(b *testing.B) {
 }
 
 func lessString(a, b string) bool { return a < b }
+
+func TestHeadFallsUnderGet(t *testing.T) {
+	p, err := Parse([]byte(`
+default: authenticated
+routes:
+  - methods: [GET]
+    path: /v1/secrets
+    scopes: [secrets:read]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"GET", "HEAD", "get", "head"} {
+		if m := p.Match(method, "/v1/secrets"); !m.Matched || len(m.Scopes) != 1 {
+			t.Errorf("Match(%s) = %+v; a %s must not dodge the GET rule's scope", method, m, method)
+		}
+	}
+	if m := p.Match("POST", "/v1/secrets"); m.Matched {
+		t.Errorf("Match(POST) = %+v; the GET rule must not cover POST", m)
+	}
+}
