@@ -24,6 +24,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -452,11 +453,17 @@ func TestIdPDownAtStart(t *testing.T) {
 	p.down.Store(true)
 	clk := newClock()
 	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}}
-	v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: quietLogger()})
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: log})
 	if err != nil {
 		t.Fatalf("New must not fail for an unreachable IdP: %v", err)
 	}
 	defer v.Close()
+	if got := logs.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "JWKS unreachable") ||
+		!strings.Contains(got, "issuer="+p.url()) || !strings.Contains(got, "url="+p.jwksURL()) {
+		t.Errorf("log lacks an error naming the issuer and its JWKS URL:\n%s", got)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
