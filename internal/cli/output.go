@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
+)
+
+// SecretWarning follows every secret in text output.
+const SecretWarning = "Store this secret now: it will not be shown again."
+
+// print writes resp as one JSON object with --output json, else as text
+// drawn by text into an aligned table.
+func (a *app) print(resp proto.Message, text func(*table)) error {
+	if a.output == "json" {
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+		return err
+	}
+	t := &table{w: tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)}
+	text(t)
+	return t.flush(a.stdout)
+}
+
+// table accumulates aligned rows, and lines printed after them.
+type table struct {
+	w     *tabwriter.Writer
+	after []string
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+	}
+	fmt.Fprintln(t.w, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush(w io.Writer) error {
+	if err := t.w.Flush(); err != nil {
+		return err
+	}
+	for _, l := range t.after {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func stamp(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return ""
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339)
+}
+
+func (t *table) partner(p *adminv1.Partner) {
+	t.row("ID", p.GetId())
+	t.row("TIER", p.GetTier())
+	t.row("STATE", p.GetState())
+	t.row("SCOPES", strings.Join(p.GetScopes(), " "))
+	t.row("CREATED", stamp(p.GetCreatedAt()))
+	t.row("UPDATED", stamp(p.GetUpdatedAt()))
+}
+
+func (t *table) partners(ps []*adminv1.Partner) {
+	t.row("ID", "TIER", "STATE", "SCOPES", "CREATED")
+	for _, p := range ps {
+		t.row(p.GetId(), p.GetTier(), p.GetState(), strings.Join(p.GetScopes(), " "), stamp(p.GetCreatedAt()))
+	}
+}
+
+func (t *table) key(k *adminv1.Key) {
+	t.row("ID", k.GetId())
+	t.row("PARTNER", k.GetPartnerId())
+	t.row("NAME", k.GetName())
+	t.row("STATE", k.GetState())
+	t.row("SCOPES", strings.Join(k.GetScopes(), " "))
+	t.row("CREATED", stamp(k.GetCreatedAt()))
+	t.row("EXPIRES", stamp(k.GetExpiresAt()))
+	if k.GetRevokedAt() != nil {
+		t.row("REVOKED", stamp(k.GetRevokedAt()))
+	}
+	if k.GetRotatedFrom() != "" {
+		t.row("ROTATED FROM", k.GetRotatedFrom())
+	}
+	if k.GetLastRotatedAt() != nil {
+		t.row("LAST ROTATED", stamp(k.GetLastRotatedAt()))
+	}
+	t.row("LAST USED", stamp(k.GetLastUsedAt()))
+}
+
+// secret adds the secret row and, after the table, the warning that it is
+// shown once.
+func (t *table) secret(s string) {
+	t.row("SECRET", s)
+	t.after = append(t.after, "", SecretWarning)
+}
+
+func (t *table) keys(ks []*adminv1.Key) {
+	t.row("ID", "NAME", "STATE", "SCOPES", "CREATED", "EXPIRES", "LAST USED")
+	for _, k := range ks {
+		t.row(k.GetId(), k.GetName(), k.GetState(), strings.Join(k.GetScopes(), " "),
+			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), stamp(k.GetLastUsedAt()))
+	}
+}
+
+func (t *table) events(evs []*adminv1.AuditEvent) {
+	t.row("ID", "TIME", "ACTION", "PARTNER", "KEY", "ACTOR", "REASON", "DETAIL")
+	for _, ev := range evs {
+		var detail []string
+		for _, k := range slices.Sorted(maps.Keys(ev.GetDetail())) {
+			v := ev.GetDetail()[k]
+			if v == "" || strings.ContainsAny(v, " \"") {
+				v = strconv.Quote(v)
+			}
+			detail = append(detail, k+"="+v)
+		}
+		t.row(strconv.FormatInt(ev.GetId(), 10), stamp(ev.GetAt()), ev.GetAction(), ev.GetPartnerId(),
+			ev.GetKeyId(), ev.GetActor(), quoted(ev.GetReason()), strings.Join(detail, " "))
+	}
+}
+
+// quoted quotes a free-text value so its spaces do not read as columns;
+// empty stays empty.
+func quoted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strconv.Quote(s)
+}
