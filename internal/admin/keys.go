@@ -67,7 +67,9 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 		ev.Detail = map[string]string{
 			"scopes":     scopes.String(),
 			"expires_at": c.ExpiresAt.UTC().Format(time.RFC3339),
-			"name":       c.Name,
+		}
+		if c.Name != "" {
+			ev.Detail["name"] = c.Name
 		}
 		err = s.Store.CreateCredential(ctx, c, ev)
 		if errors.Is(err, partner.ErrExists) && attempt < writeAttempts {
