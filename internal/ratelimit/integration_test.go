@@ -289,6 +289,9 @@ func startService(t *testing.T, bin, redisAddr string, config []byte) rlsv3.Rate
 		"REDIS_SOCKET_TYPE=tcp",
 		"REDIS_TYPE=SINGLE",
 		"REDIS_URL="+redisAddr,
+		// As in k8s/ratelimit.yaml: a request refused in one window does
+		// not spend the others.
+		"STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT=true",
 		"HOST=127.0.0.1",
 		"GRPC_HOST=127.0.0.1",
 		"DEBUG_HOST=127.0.0.1",
