@@ -81,7 +81,7 @@ Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
 	if serve != nil {
 		root.AddCommand(serve)
 	}
-	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd())
+	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd(), a.checkCmd())
 	return root
 }
 
@@ -194,6 +194,10 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if errors.Is(err, errDenied) {
+		fmt.Fprintln(root.ErrOrStderr(), "partnergate: the request was denied")
+		return ExitError
 	}
 	msg := oneLine(err.Error())
 	code := ExitError

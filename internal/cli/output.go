@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -24,16 +26,28 @@ const SecretWarning = "Store this secret now: it will not be shown again."
 // drawn by text into an aligned table.
 func (a *app) print(resp proto.Message, text func(*table)) error {
 	if a.output == "json" {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(a.stdout, "%s\n", b)
-		return err
+		return printJSON(a.stdout, resp)
 	}
 	t := &table{w: tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)}
 	text(t)
 	return t.flush(a.stdout)
+}
+
+// printJSON writes msg as one indented JSON object. protojson varies its
+// whitespace on purpose; re-indenting makes the output stable for diffs
+// and scripts.
+func printJSON(w io.Writer, msg proto.Message) error {
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
 }
 
 // table accumulates aligned rows, and lines printed after them.

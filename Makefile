@@ -1,0 +1,74 @@
+# partnergate — run `make help` for the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN        := $(CURDIR)/bin
+DATA       := $(CURDIR)/data
+GO         ?= go
+# The envoyproxy/ratelimit service the integration tests run against.
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+RATELIMIT_BIN     := $(BIN)/service_cmd
+# A throwaway database per test run is created from this server DSN.
+PARTNERGATE_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+export PARTNERGATE_TEST_POSTGRES
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/partnergate.
+	$(GO) build -trimpath -o $(BIN)/partnergate ./cmd/partnergate
+
+.PHONY: run
+run: build ## Build and run the server on the embedded SQLite store in ./data.
+	@mkdir -p $(DATA)
+	$(BIN)/partnergate serve --store sqlite://$(DATA)/partnergate.db --log-format text $(ARGS)
+
+.PHONY: test
+test: test-services ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit).
+	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) $(GO) test -race -count=1 -timeout 9m ./...
+
+.PHONY: test-short
+test-short: ## Run the tests that need no external service.
+	$(GO) test -race -count=1 -short ./...
+
+.PHONY: test-services
+test-services: $(RATELIMIT_BIN) ## Start PostgreSQL and Redis if they are down.
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+		echo "starting PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+		for i in $$(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+		echo "starting Redis"; mkdir -p /var/lib/redis /var/log/redis; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+			--dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+		for i in $$(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done; }
+
+$(RATELIMIT_BIN):
+	@echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"
+	GOBIN=$(BIN) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+
+.PHONY: bench
+bench: ## Run the micro-benchmarks.
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## Fuzz every parser of untrusted input for 30s each.
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/apikey
+	$(GO) test -run='^$$' -fuzz=FuzzCanonical -fuzztime=30s ./internal/policy
+	$(GO) test -run='^$$' -fuzz=FuzzFindCredential -fuzztime=30s ./authz
+
+.PHONY: generate
+generate: ## Regenerate the admin API's Go code from proto/.
+	./proto/generate.sh
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1; }
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## Remove build output (not ./data).
+	rm -rf $(BIN)
