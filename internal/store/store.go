@@ -46,11 +46,13 @@ type Visitor struct {
 }
 
 // AuditFilter selects audit events; zero fields select everything.
+// Events come oldest first.
 type AuditFilter struct {
 	PartnerID string
 	// AfterID returns events with an ID greater than this, for paging.
 	AfterID int64
 	// Limit caps the number of events; zero means the store's default (100).
+	// Stores may cap it (the SQL store at 1000).
 	Limit int
 }
 
@@ -60,16 +62,30 @@ type AuditFilter struct {
 // Version, or the write fails with [partner.ErrConflict] and changes nothing.
 // On success the argument's Version, and the store-set timestamps, are
 // updated in place.
+//
+// Times are kept in UTC at microsecond precision; on success the argument's
+// times are rounded the same way, so it equals what a later read returns.
+// An event whose At is zero is stamped with the store's clock; its ID is
+// set by the store.
 type Store interface {
 	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
 
+	// CreateCredential stores c at Version 1, setting CreatedAt if it is
+	// zero. An unknown partner yields [partner.ErrNotFound]; a taken id,
+	// [partner.ErrExists].
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	// UpdateCredential stores c's Name, Scopes, ExpiresAt, RevokedAt,
+	// LastRotatedAt and LastUsedAt. ID, PartnerID, Digest, PepperVersion,
+	// CreatedAt and RotatedFrom are fixed at creation: an update cannot
+	// re-point a key at another secret or partner.
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	// RotateCredential updates old (typically its ExpiresAt and
-	// LastRotatedAt) and creates next in one transaction.
+	// LastRotatedAt) and creates next in one transaction, with one audit
+	// event and two change-feed entries. next must belong to old's partner;
+	// its RotatedFrom is set to old.ID if empty.
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	// ListCredentials lists a partner's credentials, revoked and expired
@@ -80,15 +96,19 @@ type Store interface {
 
 	// Snapshot walks every partner, then every credential that is neither
 	// revoked nor expired, in one read transaction, and returns the
-	// change-feed version the snapshot reflects.
+	// change-feed version the snapshot reflects. Rows are streamed, one
+	// call per row; the visitor must not call the store.
 	Snapshot(ctx context.Context, v Visitor) (version int64, err error)
 	// Changes returns up to limit change-feed entries with a version
-	// greater than since, oldest first.
+	// greater than since, oldest first; limit zero means the store's
+	// default (1000). Versions become visible in increasing order, so a
+	// reader that resumes after the last version it applied misses nothing.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
 	// Notify returns a channel that receives a value, without blocking the
 	// writer, soon after any change commits (in this process or, where the
 	// backend can tell, another). It is a hint: readers still call Changes,
-	// and poll as a safety net. The channel closes when ctx is done.
+	// and poll as a safety net. The channel closes when ctx is done; after
+	// Close it receives nothing more.
 	Notify(ctx context.Context) <-chan struct{}
 
 	// Meta reads a small server setting; [partner.ErrNotFound] if unset.

@@ -106,8 +106,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 func sqlitePath(rawURL string) (string, error) {
 	rest, ok := strings.CutPrefix(rawURL, "sqlite://")
 	if !ok {
-		return "", fmt.Errorf("sqlstore: store URL %q: want sqlite:///abs/path/file.db or sqlite://relative/file.db", rawURL)
+		return "", fmt.Errorf("sqlstore: store URL %q: want sqlite:///abs/path/file.db or sqlite://relative/file.db", shown(rawURL))
 	}
+	rawURL = shown(rawURL)
 	switch {
 	case rest == "" || rest == "/":
 		return "", fmt.Errorf("sqlstore: store URL %q: missing database file path", rawURL)
@@ -132,12 +133,13 @@ func sqliteDSN(path string, writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)") // durable in WAL mode at each checkpoint; the usual WAL setting
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// A plain path, not a file: URI, so that '%' and spaces in it are
+	// taken literally.
+	return path + "?" + q.Encode()
 }
 
 func openSQLite(ctx context.Context, path string, opts Options) (*Store, error) {
@@ -196,6 +198,9 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 		return nil, secretFree(err, rawURL)
 	}
 	lcfg := cfg.Copy()
+	if lcfg.RuntimeParams == nil {
+		lcfg.RuntimeParams = map[string]string{}
+	}
 	lcfg.RuntimeParams["application_name"] = listenerAppName
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
@@ -291,6 +296,16 @@ func Redact(rawURL string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// shown returns a sqlite: URL as errors show it: as given, unless it has
+// user info, which a sqlite URL has no use for but might still carry a
+// password.
+func shown(rawURL string) string {
+	if strings.Contains(rawURL, "@") {
+		return Redact(rawURL)
+	}
+	return rawURL
 }
 
 // passwords returns the passwords a URL carries, in the user info or the
