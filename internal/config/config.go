@@ -253,7 +253,7 @@ func (c *Config) Validate() error {
 			bad(key, "%q is not host:port", addr)
 		}
 	}
-	if c.Listen == c.AdminListen {
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") { // :0 picks two free ports
 		bad("admin_listen", "must differ from listen: the admin API never shares the Check port")
 	}
 	if _, err := StoreKind(c.Store); err != nil {
