@@ -1,0 +1,83 @@
+package app
+
+import (
+	"go/build"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/partnergate/partnergate"
+
+// TestImportDirection enforces the layering README.md describes, so it
+// holds by test rather than by memory: the domain imports nothing of ours,
+// the Check handler never reaches a store, pure packages do no wiring, and
+// only cmd imports the wiring.
+func TestImportDirection(t *testing.T) {
+	rules := []struct {
+		pkg       string
+		forbidden []string // module-relative prefixes, checked transitively
+		onlyStd   bool     // may import nothing from this module
+	}{
+		{pkg: "internal/partner", onlyStd: true},
+		{pkg: "internal/apikey", onlyStd: true},
+		{pkg: "authz", forbidden: []string{"internal/telemetry", "internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
+		{pkg: "internal/jwtverify", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app"}},
+		{pkg: "internal/policy", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/app"}},
+		{pkg: "internal/store", forbidden: []string{"internal/cache", "authz", "internal/admin", "internal/app"}},
+		{pkg: "internal/store/sqlstore", forbidden: []string{"internal/cache", "authz", "internal/admin", "internal/app"}},
+		{pkg: "internal/cache", forbidden: []string{"authz", "internal/admin", "internal/app", "internal/store/sqlstore"}},
+		{pkg: "internal/admin", forbidden: []string{"authz", "internal/app", "internal/store/sqlstore"}},
+		{pkg: "internal/cli", forbidden: []string{"internal/app", "internal/store/sqlstore"}}, // talks to the admin API, never the database
+	}
+	for _, r := range rules {
+		t.Run(strings.ReplaceAll(r.pkg, "/", "-"), func(t *testing.T) {
+			deps := moduleDeps(t, module+"/"+r.pkg)
+			for _, d := range deps {
+				rel := strings.TrimPrefix(d, module+"/")
+				if r.onlyStd {
+					t.Errorf("%s imports %s; it may import only the standard library and third-party code", r.pkg, rel)
+				}
+				for _, f := range r.forbidden {
+					if rel == f || strings.HasPrefix(rel, f+"/") {
+						t.Errorf("%s reaches %s", r.pkg, rel)
+					}
+				}
+			}
+		})
+	}
+	t.Run("only-cmd-imports-app", func(t *testing.T) {
+		for _, pkg := range []string{"authz", "internal/admin", "internal/cli", "internal/cache", "internal/telemetry", "internal/config"} {
+			if slices.Contains(moduleDeps(t, module+"/"+pkg), module+"/internal/app") {
+				t.Errorf("%s imports internal/app", pkg)
+			}
+		}
+	})
+}
+
+// moduleDeps returns every package of this module that pkg imports,
+// directly or not, from non-test files.
+func moduleDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(p string) {
+		bp, err := build.Import(p, ".", 0)
+		if err != nil {
+			t.Fatalf("import %s: %v", p, err)
+		}
+		for _, imp := range bp.Imports {
+			if strings.HasPrefix(imp, module+"/") && !seen[imp] {
+				seen[imp] = true
+				walk(imp)
+			}
+		}
+	}
+	walk(pkg)
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
