@@ -56,6 +56,10 @@ type Partner struct {
 	// ever carry.
 	Scopes Scopes
 	State  State
+	// TokensNotBefore refuses every access token of this partner's OAuth2
+	// clients issued (iat) before it; zero refuses none. Set it after a
+	// client secret leaks.
+	TokensNotBefore time.Time
 	// CreatedAt and UpdatedAt are set by the store.
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -16,6 +16,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -27,6 +28,10 @@ type Kind string
 const (
 	KindPartner    Kind = "partner"
 	KindCredential Kind = "credential"
+	// KindClient and KindTokenRevocation carry [ClientChangeID] and
+	// [TokenRevocationChangeID] as their ID.
+	KindClient          Kind = "client"
+	KindTokenRevocation Kind = "token_revocation"
 )
 
 // Change is one change-feed entry: which entity changed, at which version.
@@ -43,6 +48,11 @@ type Change struct {
 type Visitor struct {
 	Partner    func(*partner.Partner) error
 	Credential func(*partner.Credential) error
+	// Client, if set, receives every registered OAuth2 client.
+	Client func(*partner.Client) error
+	// TokenRevocation, if set, receives every token revocation still live
+	// at the store's clock (see [partner.TokenRevocation.Live]).
+	TokenRevocation func(*partner.TokenRevocation) error
 }
 
 // AuditFilter selects audit events; zero fields select everything.
@@ -94,6 +104,9 @@ type Store interface {
 
 	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
 
+	// Tokens is the OAuth2 side of the store; see [Tokens].
+	Tokens
+
 	// Snapshot walks every partner, then every credential that is neither
 	// revoked nor expired, in one read transaction, and returns the
 	// change-feed version the snapshot reflects. Rows are streamed, one
@@ -120,4 +133,59 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Tokens stores the OAuth2 client registry and token revocations. Each
+// write commits with its audit event and a change-feed entry of kind
+// [KindClient], [KindTokenRevocation] or [KindPartner].
+type Tokens interface {
+	// AddClient registers c, setting its CreatedAt. An unknown partner
+	// yields [partner.ErrNotFound]; an (issuer, client id) already
+	// registered, to any partner, [partner.ErrExists].
+	AddClient(ctx context.Context, c *partner.Client, ev partner.AuditEvent) error
+	// RemoveClient removes the registration of (issuer, clientID) from
+	// partnerID; [partner.ErrNotFound] if partnerID has no such client.
+	RemoveClient(ctx context.Context, partnerID, issuer, clientID string, ev partner.AuditEvent) error
+	// GetClient returns the registration of (issuer, clientID), or
+	// [partner.ErrNotFound].
+	GetClient(ctx context.Context, issuer, clientID string) (*partner.Client, error)
+	// ListClients lists a partner's clients by issuer, then client id.
+	ListClients(ctx context.Context, partnerID string) ([]*partner.Client, error)
+	// RevokeToken records r, setting its RevokedAt. Revoking a token that
+	// is already revoked keeps the later ExpiresAt and succeeds.
+	RevokeToken(ctx context.Context, r *partner.TokenRevocation, ev partner.AuditEvent) error
+	// GetTokenRevocation returns the revocation of (issuer, jti), or
+	// [partner.ErrNotFound].
+	GetTokenRevocation(ctx context.Context, issuer, jti string) (*partner.TokenRevocation, error)
+	// PurgeTokenRevocations deletes revocations no longer live at now and
+	// returns how many. It changes no decision, so it is neither audited
+	// nor on the feed.
+	PurgeTokenRevocations(ctx context.Context, now time.Time) (int64, error)
+	// RevokeTokensBefore sets the partner's TokensNotBefore to before, if
+	// that is later than the current value, and bumps its Version; it
+	// returns the partner as stored. [partner.ErrNotFound] for an unknown
+	// partner.
+	RevokeTokensBefore(ctx context.Context, partnerID string, before time.Time, ev partner.AuditEvent) (*partner.Partner, error)
+}
+
+// ClientChangeID is the change-feed ID of a client registration.
+func ClientChangeID(issuer, clientID string) string { return pairID(issuer, clientID) }
+
+// TokenRevocationChangeID is the change-feed ID of a token revocation.
+func TokenRevocationChangeID(issuer, jti string) string { return pairID(issuer, jti) }
+
+// SplitChangeID splits an ID made by [ClientChangeID] or
+// [TokenRevocationChangeID].
+func SplitChangeID(id string) (issuer, ident string, ok bool) {
+	var pair [2]string
+	if err := json.Unmarshal([]byte(id), &pair); err != nil || pair[0] == "" || pair[1] == "" {
+		return "", "", false
+	}
+	return pair[0], pair[1], true
+}
+
+// pairID encodes two strings unambiguously: a JSON array.
+func pairID(a, b string) string {
+	out, _ := json.Marshal([2]string{a, b})
+	return string(out)
 }

@@ -28,12 +28,12 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const partnerCols = `id, tier, scopes, state, created_at, updated_at, version`
+const partnerCols = `id, tier, scopes, state, created_at, updated_at, version, tokens_not_before`
 
 func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) {
 	var p partner.Partner
 	var scopes, state string
-	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version); err != nil {
+	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version, timeCol{&p.TokensNotBefore}); err != nil {
 		return nil, err
 	}
 	p.Scopes = splitScopes(scopes)
@@ -260,6 +260,9 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+	}
+	if err := s.snapshotTokens(ctx, tx, v); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, s.wrap("ending snapshot", err)

@@ -65,6 +65,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent-conflicting-updates-one-winner", testConcurrentUpdates},
 		{"no-secret-at-rest", testNoSecret},
 		{"ping", testPing},
+		{"oauth-clients", testClients},
+		{"oauth-client-errors-change-nothing", testClientErrors},
+		{"token-revocations", testTokenRevocations},
+		{"revoke-tokens-before", testRevokeTokensBefore},
+		{"snapshot-clients-and-live-revocations", testSnapshotTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
