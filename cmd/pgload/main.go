@@ -1,0 +1,78 @@
+// Command pgload is partnergate's load benchmark. `pgload bench` seeds a
+// SQLite store, starts partnergate and a do-nothing baseline as child
+// processes and drives them alternately over loopback gRPC; `pgload serve`
+// is how it runs those children. Run it pinned to one CPU and the servers
+// to another, as `make bench` does.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/partnergate/partnergate/internal/loadgen"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "pgload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: pgload bench|serve [flags]")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		var o loadgen.ServeOptions
+		fs.StringVar(&o.Kind, "kind", "", "baseline or partnergate")
+		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
+		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		o.Log = os.Stderr
+		return loadgen.Serve(ctx, o, os.Stdin, os.Stdout)
+	case "bench":
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		var o loadgen.BenchOptions
+		fs.IntVar(&o.Keys, "keys", 1_000_000, "credentials loaded into partnergate")
+		fs.IntVar(&o.Hot, "hot", 1000, "distinct keys the allowed traffic cycles through")
+		fs.IntVar(&o.Rounds, "rounds", 3, "A/B rounds")
+		fs.DurationVar(&o.Duration, "duration", 0, "length of each run (default 5s)")
+		fs.Float64Var(&o.Rate, "rate", 5000, "open-loop requests per second")
+		fs.IntVar(&o.Conns, "conns", 2, "client connections per server")
+		fs.IntVar(&o.Streams, "streams", 64, "closed-loop concurrent calls")
+		fs.IntVar(&o.Flood, "flood", 32, "deny-flood concurrent calls")
+		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for the servers (empty: unpinned)")
+		h2 := fs.Bool("h2load", true, "also drive closed loop with h2load when it is on PATH")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *h2 {
+			o.H2Load, _ = exec.LookPath("h2load")
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "pgload-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Self, o.Dir = self, dir
+		return loadgen.Bench(ctx, o)
+	default:
+		return fmt.Errorf("unknown command %q: want bench or serve", args[0])
+	}
+}

@@ -1,0 +1,340 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+)
+
+// BenchOptions configures [Bench]. Zero fields take the default beside
+// them.
+type BenchOptions struct {
+	Self      string        // this binary, re-executed as the server children; required
+	Dir       string        // scratch directory for the store and logs; required
+	Keys      int           // credentials loaded into partnergate (1,000,000)
+	Hot       int           // distinct keys the allowed traffic cycles through (1,000)
+	Rounds    int           // A/B rounds (3)
+	Duration  time.Duration // length of each run (5s)
+	Rate      float64       // open-loop rate, requests/s (5,000)
+	Conns     int           // client connections per server (2)
+	Streams   int           // closed-loop concurrent calls (64)
+	Workers   int           // open-loop callers, the most in flight (256)
+	Flood     int           // deny-flood concurrent calls (32)
+	ServerCPU string        // taskset CPU list for the servers ("": unpinned)
+	H2Load    string        // path of h2load; "" skips the h2load runs
+	Out       io.Writer
+}
+
+func (o *BenchOptions) defaults() {
+	if o.Keys <= 0 {
+		o.Keys = 1_000_000
+	}
+	if o.Hot <= 0 {
+		o.Hot = 1000
+	}
+	o.Hot = min(o.Hot, o.Keys)
+	if o.Rounds <= 0 {
+		o.Rounds = 3
+	}
+	if o.Duration <= 0 {
+		o.Duration = 5 * time.Second
+	}
+	if o.Rate <= 0 {
+		o.Rate = 5000
+	}
+	if o.Conns <= 0 {
+		o.Conns = 2
+	}
+	if o.Streams <= 0 {
+		o.Streams = 64
+	}
+	if o.Workers <= 0 {
+		o.Workers = 256
+	}
+	if o.Flood <= 0 {
+		o.Flood = 32
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+}
+
+// sample is one server's figures in one round.
+type sample struct {
+	closedRate, closedP50, closedP99, closedP999, closedCPU float64
+	h2Rate, h2CPU                                           float64
+	openP50, openP99, openP999, openCPU                     float64
+	floodP99, floodRate, floodLookups                       float64
+}
+
+// Bench seeds a store, starts partnergate and the baseline as child
+// processes, and alternates them run by run for several rounds: closed
+// loop (grpc-go client, and h2load when given), open loop at a fixed rate,
+// and open loop under a deny flood. It prints each round and a summary of
+// medians with partnergate/baseline ratios.
+func Bench(ctx context.Context, o BenchOptions) error {
+	o.defaults()
+	w := o.Out
+	format, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "seeding %d credentials into SQLite...\n", o.Keys)
+	seeded, err := Seed(ctx, o.Dir, format, o.Keys, o.Hot)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "seeded in %s\n", seeded.Took.Round(time.Millisecond))
+
+	logf, err := os.Create(filepath.Join(o.Dir, "servers.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	pg, err := startChild(o.Self, o.ServerCPU, "partnergate", logf,
+		"--kind", "partnergate", "--store", seeded.StoreURL, "--pepper-file", seeded.PepperFile)
+	if err != nil {
+		return err
+	}
+	defer pg.stop()
+	pgStats, err := pg.stats()
+	if err != nil {
+		return err
+	}
+	pgRSS, _ := rss(pg.pid())
+	base, err := startChild(o.Self, o.ServerCPU, "baseline", logf, "--kind", "baseline")
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+	baseRSS, _ := rss(base.pid())
+	fmt.Fprintf(w, "partnergate ready in %s with %d keys (spawn to serving); RSS %d MiB (baseline %d MiB), heap %d MiB: %.0f B/key RSS, %.0f B/key heap\n",
+		pg.startup.Round(time.Millisecond), pgStats.Keys, pgRSS>>20, baseRSS>>20, pgStats.HeapAlloc>>20,
+		float64(pgRSS-baseRSS)/float64(o.Keys), float64(pgStats.HeapAlloc)/float64(o.Keys))
+
+	allowed := make([][]byte, len(seeded.Hot))
+	for i, k := range seeded.Hot {
+		allowed[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
+	}
+	fmt.Fprintf(w, "request: %d bytes, 15 headers, 3 context extensions\n", len(allowed[0]))
+	flood, err := floodRequests(format, 20_000)
+	if err != nil {
+		return err
+	}
+
+	servers := []*child{pg, base}
+	conns := make(map[*child]clientConns, 2)
+	for _, s := range servers {
+		cs, err := Dial(ctx, s.addr, o.Conns, allowed[0])
+		if err != nil {
+			return err
+		}
+		defer Close(cs)
+		fc, err := Dial(ctx, s.addr, o.Conns, allowed[0])
+		if err != nil {
+			return err
+		}
+		defer Close(fc)
+		conns[s] = clientConns{cs, fc}
+		// Warm up: connections, caches, the Go runtime's heap size.
+		Closed(ctx, cs, o.Streams, time.Second, allowed, nil)
+	}
+	var body string
+	if o.H2Load != "" {
+		body = filepath.Join(o.Dir, "check.grpc")
+		frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(allowed[0])))
+		if err := os.WriteFile(body, append(frame, allowed[0]...), 0o600); err != nil {
+			return err
+		}
+	}
+
+	samples := map[*child][]sample{}
+	for round := 1; round <= o.Rounds; round++ {
+		order := servers
+		if round%2 == 0 {
+			order = []*child{base, pg}
+		}
+		for _, s := range order {
+			cs, fc := conns[s].allowed, conns[s].flood
+			var sm sample
+			cpu0 := s.cpu()
+			r := Closed(ctx, cs, o.Streams, o.Duration, allowed, nil)
+			if err := expectAllowed(s.name, "closed", r); err != nil {
+				return err
+			}
+			sm.closedRate, sm.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
+			sm.closedP50, sm.closedP99, sm.closedP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
+
+			if body != "" {
+				cpu0 = s.cpu()
+				n, rate, err := h2load(ctx, o.H2Load, s.addr, body, o.Duration)
+				if err != nil {
+					return err
+				}
+				sm.h2Rate, sm.h2CPU = rate, perCheck(s.cpu()-cpu0, n)
+			}
+
+			cpu0 = s.cpu()
+			r = Open(ctx, cs, o.Rate, o.Duration, o.Workers, allowed)
+			if err := expectAllowed(s.name, "open", r); err != nil {
+				return err
+			}
+			sm.openCPU = perCheck(s.cpu()-cpu0, r.N)
+			sm.openP50, sm.openP99, sm.openP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
+
+			st0, _ := s.stats()
+			stop := make(chan struct{})
+			fr := make(chan *Result, 1)
+			go func() { fr <- Closed(ctx, fc, o.Flood, time.Hour, flood, stop) }()
+			r = Open(ctx, cs, o.Rate, o.Duration, o.Workers, allowed)
+			close(stop)
+			f := <-fr
+			st1, _ := s.stats()
+			if err := expectAllowed(s.name, "flood", r); err != nil {
+				return err
+			}
+			sm.floodP99, sm.floodRate = ms(r.Quantile(.99)), f.Rate()
+			sm.floodLookups = float64(st1.MissLookups-st0.MissLookups) / f.Elapsed.Seconds()
+
+			samples[s] = append(samples[s], sm)
+			fmt.Fprintf(w, "round %d %-11s closed %6.0f/s p99 %.2fms cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs | open %.0f/s p50 %.3fms p99 %.3fms p99.9 %.3fms cpu %5.1fµs | flood %6.0f/s allowed p99 %.3fms store %.1f/s\n",
+				round, s.name, sm.closedRate, sm.closedP99, sm.closedCPU, sm.h2Rate, sm.h2CPU,
+				o.Rate, sm.openP50, sm.openP99, sm.openP999, sm.openCPU, sm.floodRate, sm.floodP99, sm.floodLookups)
+		}
+	}
+	summarize(w, o, samples[pg], samples[base])
+	return nil
+}
+
+// clientConns are a server's connections: one set for allowed traffic,
+// one for the deny flood.
+type clientConns struct{ allowed, flood []*grpc.ClientConn }
+
+func perCheck(d time.Duration, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func expectAllowed(name, run string, r *Result) error {
+	if r.Errors > 0 || r.Allowed != r.N || r.N == 0 {
+		return fmt.Errorf("%s %s run: %d calls, %d allowed, %d errors: the benchmark must measure allowed traffic", name, run, r.N, r.Allowed, r.Errors)
+	}
+	return nil
+}
+
+// floodRequests returns n requests, half with random bytes where a key
+// belongs (malformed, refused by format and checksum) and half with
+// well-formed keys no store holds (each a cache miss).
+func floodRequests(format apikey.Format, n int) ([][]byte, error) {
+	out := make([][]byte, n)
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	raw := make([]byte, format.Len())
+	for i := range out {
+		var key string
+		if i%2 == 0 {
+			if _, err := rand.Read(raw); err != nil {
+				return nil, err
+			}
+			for j := range raw {
+				raw[j] = alphabet[int(raw[j])%len(alphabet)]
+			}
+			key = format.Prefix() + string(raw[len(format.Prefix()):])
+		} else {
+			k, err := format.Generate(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			key = k.Reveal()
+		}
+		out[i] = Marshal(Request("authorization", "Bearer "+key, i))
+	}
+	return out, nil
+}
+
+var h2Finished = regexp.MustCompile(`requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded`)
+
+// h2load drives addr with h2load for dur and returns the calls completed
+// and their rate.
+func h2load(ctx context.Context, bin, addr, body string, dur time.Duration) (int64, float64, error) {
+	secs := strconv.Itoa(int(dur.Seconds()))
+	out, err := exec.CommandContext(ctx, bin, "-D", secs, "-c", "2", "-m", "32",
+		"-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers",
+		"http://"+addr+checkMethod).CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("h2load: %w: %s", err, out)
+	}
+	m := h2Finished.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("h2load: unexpected output: %s", out)
+	}
+	done, _ := strconv.ParseInt(string(m[2]), 10, 64)
+	ok, _ := strconv.ParseInt(string(m[3]), 10, 64)
+	if ok != done {
+		return 0, 0, fmt.Errorf("h2load: %d of %d calls failed: %s", done-ok, done, out)
+	}
+	return done, float64(done) / dur.Seconds(), nil
+}
+
+func median(ss []sample, f func(sample) float64) float64 {
+	v := make([]float64, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
+	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys; ratio = partnergate / baseline\n", o.Rounds, o.Duration, o.Keys)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\t")
+	row := func(name, unit string, f func(sample) float64) {
+		a, b := median(pg, f), median(base, f)
+		ratio := "-"
+		if b != 0 {
+			ratio = fmt.Sprintf("%.2f", a/b)
+		}
+		fmt.Fprintf(tw, "%s\t%.3g %s\t%.3g %s\t%s\t\n", name, a, unit, b, unit, ratio)
+	}
+	row("closed-loop throughput (grpc-go client)", "/s", func(s sample) float64 { return s.closedRate })
+	row("closed-loop p99", "ms", func(s sample) float64 { return s.closedP99 })
+	row("closed-loop server CPU per Check", "µs", func(s sample) float64 { return s.closedCPU })
+	if o.H2Load != "" {
+		row("closed-loop throughput (h2load)", "/s", func(s sample) float64 { return s.h2Rate })
+		row("h2load server CPU per Check", "µs", func(s sample) float64 { return s.h2CPU })
+	}
+	rate := fmt.Sprintf("%.0f/s", o.Rate)
+	row("open-loop "+rate+" p50", "ms", func(s sample) float64 { return s.openP50 })
+	row("open-loop "+rate+" p99", "ms", func(s sample) float64 { return s.openP99 })
+	row("open-loop "+rate+" p99.9", "ms", func(s sample) float64 { return s.openP999 })
+	row("open-loop "+rate+" server CPU per Check", "µs", func(s sample) float64 { return s.openCPU })
+	row("deny flood: flood throughput", "/s", func(s sample) float64 { return s.floodRate })
+	row("deny flood: allowed p99 at "+rate, "ms", func(s sample) float64 { return s.floodP99 })
+	row("deny flood: allowed p99 / undisturbed", "x", func(s sample) float64 { return s.floodP99 / s.openP99 })
+	row("deny flood: store look-ups", "/s", func(s sample) float64 { return s.floodLookups })
+	_ = tw.Flush()
+}

@@ -1,0 +1,122 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+
+	"github.com/partnergate/partnergate/internal/app"
+	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/telemetry"
+)
+
+// ServeOptions configures a server child.
+type ServeOptions struct {
+	// Kind is "baseline" or "partnergate".
+	Kind string
+	// StoreURL and PepperFile configure partnergate.
+	StoreURL, PepperFile string
+	// Log receives partnergate's logs, as its stderr would in production.
+	Log io.Writer
+}
+
+// ChildStats is what a server child reports on the "stats" command.
+type ChildStats struct {
+	Hits, Misses, NegativeHits, MissLookups int64
+	Keys                                    int
+	HeapAlloc                               uint64
+}
+
+// Serve runs a server on a loopback port until in reaches EOF. It writes
+// "READY <addr> <startup-µs>" to out once Check serves, and answers each
+// "stats" line on in with one JSON [ChildStats] line.
+func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) error {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		addr  net.Addr
+		stats func() ChildStats
+		wait  func() error
+	)
+	switch opts.Kind {
+	case "baseline":
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		g := grpc.NewServer()
+		authv3.RegisterAuthorizationServer(g, NewBaseline(SeedPartner, "baselinekey0"))
+		done := make(chan error, 1)
+		go func() { done <- g.Serve(lis) }()
+		go func() { <-ctx.Done(); g.Stop() }()
+		addr, stats = lis.Addr(), func() ChildStats { return ChildStats{} }
+		wait = func() error {
+			if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return err
+			}
+			return nil
+		}
+	case "partnergate":
+		cfg := config.Default()
+		cfg.Store = opts.StoreURL
+		cfg.PepperFile = opts.PepperFile
+		cfg.Listen = "127.0.0.1:0"
+		cfg.AdminListen = "127.0.0.1:0"
+		cfg.AdminToken = "pgload-admin-token-not-secret"
+		cfg.ShutdownGrace = time.Second
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		w := opts.Log
+		if w == nil {
+			w = io.Discard
+		}
+		log := telemetry.NewLogger(w, cfg.LogFormat, slog.LevelInfo)
+		srv, err := app.Start(ctx, &cfg, log, io.Discard)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-srv.Ready():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		addr, wait = srv.CheckAddr, srv.Wait
+		stats = func() ChildStats {
+			s := srv.Cache.Stats()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ChildStats{
+				Hits: s.Hits.Load(), Misses: s.Misses.Load(), NegativeHits: s.NegativeHits.Load(),
+				MissLookups: s.MissLookups.Load(), Keys: srv.Cache.Len(), HeapAlloc: ms.HeapAlloc,
+			}
+		}
+	default:
+		return fmt.Errorf("serve: kind %q: want baseline or partnergate", opts.Kind)
+	}
+	if _, err := fmt.Fprintf(out, "READY %s %d\n", addr, time.Since(start).Microseconds()); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(in)
+	enc := json.NewEncoder(out)
+	for sc.Scan() {
+		if sc.Text() == "stats" {
+			if err := enc.Encode(stats()); err != nil {
+				return err
+			}
+		}
+	}
+	cancel()
+	return wait()
+}
