@@ -26,6 +26,8 @@ type Source interface {
 	Notify(ctx context.Context) <-chan struct{}
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	GetClient(ctx context.Context, issuer, clientID string) (*partner.Client, error)
+	GetTokenRevocation(ctx context.Context, issuer, jti string) (*partner.TokenRevocation, error)
 }
 
 // Options configures a [Cache]. The zero value of each field selects the
@@ -83,6 +85,9 @@ type Cache struct {
 	keys     *bigcache.BigCache
 	negative *bigcache.BigCache
 	partners atomic.Pointer[map[string]*partner.Partner]
+	clients  atomic.Pointer[map[tokenKey]string]    // (issuer, client id) → partner id
+	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
+	swept    time.Time                              // last revocation sweep; feed applier only
 
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
@@ -133,6 +138,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	}
 	empty := map[string]*partner.Partner{}
 	c.partners.Store(&empty)
+	c.initTokens()
 	return c, nil
 }
 
@@ -162,8 +168,10 @@ func (c *Cache) Load(ctx context.Context) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	partners := map[string]*partner.Partner{}
+	clients := map[tokenKey]string{}
+	revoked := map[tokenKey]time.Time{}
 	var buf []byte
-	version, err := c.src.Snapshot(ctx, store.Visitor{
+	visitor := store.Visitor{
 		Partner: func(p *partner.Partner) error {
 			partners[p.ID] = p
 			return nil
@@ -173,11 +181,15 @@ func (c *Cache) Load(ctx context.Context) error {
 			buf = encode(buf[:0], &rec)
 			return c.keys.Set(cr.ID, buf) // nothing else writes before ready
 		},
-	})
+	}
+	tokenVisitor(&visitor, clients, revoked)
+	version, err := c.src.Snapshot(ctx, visitor)
 	if err != nil {
 		return fmt.Errorf("cache: loading snapshot: %w", err)
 	}
 	c.partners.Store(&partners)
+	c.clients.Store(&clients)
+	c.revoked.Store(&revoked)
 	c.version.Store(version)
 	c.lastSync.Store(time.Now().UnixNano())
 	c.ready.Store(true)
@@ -223,6 +235,10 @@ func (c *Cache) Sync(ctx context.Context) error {
 		}
 		c.lastSync.Store(time.Now().UnixNano())
 		if len(changes) < feedBatch {
+			if now := time.Now(); now.Sub(c.swept) >= revocationSweep {
+				c.sweepRevocations(now)
+				c.swept = now
+			}
 			return nil
 		}
 	}
@@ -252,6 +268,10 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 				c.put(cr)
 			}
 			c.negative.Delete(ch.ID)
+		case store.KindClient, store.KindTokenRevocation:
+			if _, err := c.applyToken(ctx, ch); err != nil {
+				return err
+			}
 		default:
 			// A kind this version does not know: skip it rather than stall
 			// the feed; a newer replica applies it.

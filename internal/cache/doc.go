@@ -2,7 +2,9 @@
 // usable credential by public key id (in bigcache, off the garbage
 // collector's books), every partner by id (an immutable map swapped
 // atomically), and a short negative cache of well-formed key ids the store
-// does not know.
+// does not know. For access tokens it holds the OAuth2 client registry,
+// (issuer, client id) → partner, and the (issuer, jti) set of revoked
+// tokens, both immutable maps swapped atomically.
 //
 // It loads a snapshot from the store at start-up and then follows the
 // store's change feed: each feed entry names an entity, which the cache
