@@ -5,7 +5,11 @@ import "log/slog"
 // Decision is the outcome of one Check, as audited. It never holds a
 // secret: credentials appear by public id only.
 type Decision struct {
-	Reason       Reason
+	Reason Reason
+	// Detail refines Reason where one reason covers many causes: for
+	// invalid_token, the verifier's code (jwtverify.Reason), such as
+	// "expired" or "bad_signature".
+	Detail       string
 	RequestID    string
 	PartnerID    string
 	Tier         string
@@ -38,6 +42,9 @@ func (d *Decision) LogValue() slog.Value {
 		slog.String("method", d.Method),
 		slog.String("path", d.Path),
 		slog.String("client", d.ClientAddr),
+	}
+	if d.Detail != "" {
+		attrs = append(attrs, slog.String("detail", d.Detail))
 	}
 	if d.PartnerID != "" {
 		attrs = append(attrs, slog.String("partner_id", d.PartnerID))

@@ -19,6 +19,13 @@ const (
 	ReasonRevokedCredential   Reason = "revoked_credential"
 	ReasonUnknownPartner      Reason = "unknown_partner"
 
+	// Reasons for 401 on an OAuth2 access token. invalid_token covers
+	// every refusal of the verifier; Decision.Detail names which.
+	ReasonInvalidToken       Reason = "invalid_token"
+	ReasonUnregisteredClient Reason = "unregistered_client"
+	ReasonRevokedToken       Reason = "revoked_token"
+	ReasonTokenBeforeCutoff  Reason = "token_before_cutoff"
+
 	// Reasons for 403: the caller proved who it is, and may learn why.
 	ReasonPartnerSuspended  Reason = "partner_suspended"
 	ReasonInsufficientScope Reason = "insufficient_scope"
@@ -69,7 +76,8 @@ func (r Reason) Code() codes.Code {
 // use of a revoked or expired key, or a cross-tenant attempt.
 func (r Reason) HighSeverity() bool {
 	switch r {
-	case ReasonRevokedCredential, ReasonExpiredCredential, ReasonTenantMismatch, ReasonPartnerSuspended:
+	case ReasonRevokedCredential, ReasonExpiredCredential, ReasonTenantMismatch, ReasonPartnerSuspended,
+		ReasonRevokedToken, ReasonTokenBeforeCutoff:
 		return true
 	}
 	return false

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/policy"
 )
@@ -24,6 +25,12 @@ type Index interface {
 	Key(ctx context.Context, id string) (partner.KeyRecord, bool)
 	// Partner returns a partner by id.
 	Partner(id string) (*partner.Partner, bool)
+	// Client returns the partner that registered the OAuth2 client
+	// (issuer, clientID).
+	Client(issuer, clientID string) (partnerID string, ok bool)
+	// TokenRevoked reports whether the access token (issuer, jti) is
+	// revoked.
+	TokenRevoked(issuer, jti string) bool
 }
 
 // Auditor receives every decision once it is made. It must not block.
@@ -46,6 +53,9 @@ type Options struct {
 	// Policy maps routes without required_scopes to scopes. Nil means the
 	// empty policy that denies every such route.
 	Policy *policy.Policy
+	// Tokens verifies OAuth2 access tokens; nil refuses them (a JWT is
+	// then a malformed API key).
+	Tokens TokenVerifier
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
 	// Now is the clock; nil means time.Now.
@@ -64,6 +74,7 @@ type Server struct {
 	keys    apikey.Format
 	hasher  *apikey.Hasher
 	policy  *policy.Policy
+	tokens  TokenVerifier
 	auditor Auditor
 	now     func() time.Time
 	realm   string
@@ -92,6 +103,7 @@ func New(opts Options) (*Server, error) {
 		keys:    opts.Keys,
 		hasher:  opts.Hasher,
 		policy:  opts.Policy,
+		tokens:  opts.Tokens,
 		auditor: opts.Auditor,
 		now:     opts.Now,
 		realm:   opts.Realm,
@@ -156,6 +168,9 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 		return d.deny(reason), nil
 	}
 	d.credentialHeader = cred.header
+	if s.tokens != nil && cred.header == headerAuthorization && jwtverify.LooksLikeJWT(cred.value) {
+		return s.decideToken(ctx, d, attrs, cred.value)
+	}
 
 	key, err := s.keys.Parse(cred.value)
 	if err != nil {
@@ -194,15 +209,20 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 		return d.deny(ReasonPartnerSuspended), nil
 	}
 	d.Scopes = effectiveScopes(rec.Scopes, p.Scopes)
+	return s.authorize(d, attrs.GetContextExtensions(), h), nil
+}
 
-	if reason := s.routeScopes(d, attrs.GetContextExtensions()); reason != "" {
-		return d.deny(reason), nil
+// authorize runs the steps after authentication, common to every
+// credential kind: the route's scopes, then the tenant selectors.
+func (s *Server) authorize(d *Decision, ext map[string]string, h headers) *Decision {
+	if reason := s.routeScopes(d, ext); reason != "" {
+		return d.deny(reason)
 	}
 	if tenantMismatch(h, d.Path, d.PartnerID) {
-		return d.deny(ReasonTenantMismatch), nil
+		return d.deny(ReasonTenantMismatch)
 	}
 	d.Reason = ReasonAllowed
-	return d, nil
+	return d
 }
 
 // routeScopes checks the route's required scopes: the route's own

@@ -1,0 +1,105 @@
+package authz
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"net/url"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/partner"
+)
+
+// TokenVerifier verifies an OAuth2 access token presented on a connection
+// whose mTLS client certificate is peerCertDER (nil for none).
+// *jwtverify.Verifier implements it.
+type TokenVerifier interface {
+	VerifyPeer(ctx context.Context, token string, peerCertDER []byte) (*jwtverify.Principal, error)
+}
+
+var _ TokenVerifier = (*jwtverify.Verifier)(nil)
+
+// decideToken is the decision order for an access token: verify it, map
+// its client to a partner through the registry (never a claim), check the
+// partner, then revocation — on every request, since the verifier may have
+// answered from its cache — and then the common authorization steps.
+func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.AttributeContext, token string) (*Decision, error) {
+	p, err := s.tokens.VerifyPeer(ctx, token, peerCertificate(attrs.GetSource().GetCertificate()))
+	if err != nil {
+		return s.tokenRefused(ctx, d, err)
+	}
+	d.CredentialID = p.ClientID
+	partnerID, ok := s.index.Client(p.Issuer, p.ClientID)
+	if !ok {
+		// A valid signature is not enough: the client must be registered.
+		return d.deny(ReasonUnregisteredClient), nil
+	}
+	d.PartnerID = partnerID
+	part, ok := s.index.Partner(partnerID)
+	if !ok {
+		return d.deny(ReasonUnknownPartner), nil
+	}
+	d.Tier = part.Tier
+	if part.State != partner.Active {
+		return d.deny(ReasonPartnerSuspended), nil
+	}
+	if s.index.TokenRevoked(p.Issuer, p.JTI) {
+		return d.deny(ReasonRevokedToken), nil
+	}
+	// iat has one-second precision: a token issued in the cutoff's own
+	// second is refused, erring on the safe side.
+	if !part.TokensNotBefore.IsZero() && p.IssuedAt.Before(part.TokensNotBefore) {
+		return d.deny(ReasonTokenBeforeCutoff), nil
+	}
+	// A token never carries more than its partner is granted now.
+	d.Scopes = p.Scopes.Intersect(part.Scopes).String()
+	h := requestHeaders(attrs.GetRequest().GetHttp())
+	return s.authorize(d, attrs.GetContextExtensions(), h), nil
+}
+
+// tokenRefused maps a verifier error: a refused token is a 401 with the
+// verifier's code as detail; keys that were never loaded, a context that
+// ended and anything unexpected are faults, answered as errors so Envoy
+// fails closed.
+func (s *Server) tokenRefused(ctx context.Context, d *Decision, err error) (*Decision, error) {
+	switch {
+	case errors.Is(err, jwtverify.ErrKeysUnavailable):
+		s.log.Error("cannot verify token: issuer keys unavailable", "err", err)
+		return nil, status.Error(codes.Unavailable, "partnergate: token issuer keys unavailable")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.FromContextError(err).Err()
+	}
+	reason := jwtverify.Reason(err)
+	if reason == "internal" {
+		s.log.Error("cannot verify token", "err", err)
+		return nil, status.Error(codes.Internal, "partnergate: internal error")
+	}
+	d.Detail = reason
+	return d.deny(ReasonInvalidToken), nil
+}
+
+// peerCertificate returns the DER bytes of the client certificate Envoy
+// forwards in attributes.source.certificate (URL-encoded PEM), or nil if
+// there is none or it cannot be read: a certificate-bound token is then
+// refused by the verifier, which is the safe outcome.
+func peerCertificate(encoded string) []byte {
+	if encoded == "" {
+		return nil
+	}
+	raw, err := url.PathUnescape(encoded) // not QueryUnescape: "+" is base64, not a space
+	if err != nil {
+		return nil
+	}
+	block, _ := pem.Decode([]byte(raw))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil
+	}
+	return block.Bytes
+}
