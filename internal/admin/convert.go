@@ -32,6 +32,8 @@ func partnerPB(p *partner.Partner) *adminv1.Partner {
 		State:     string(p.State),
 		CreatedAt: ts(p.CreatedAt),
 		UpdatedAt: ts(p.UpdatedAt),
+
+		RevokedBefore: ts(p.TokensNotBefore),
 	}
 }
 

@@ -99,7 +99,7 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	c, err := cache.New(st, cache.Options{MissLookups: -1})
+	c, err := cache.New(st, cache.Options{MissLookups: -1, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("cache: %v", err)
 	}

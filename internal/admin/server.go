@@ -28,6 +28,9 @@ type Store interface {
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.AuditEvent, error)
+
+	// The OAuth2 client registry and token revocation.
+	store.Tokens
 }
 
 var _ Store = (store.Store)(nil)

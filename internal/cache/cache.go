@@ -49,6 +49,9 @@ type Options struct {
 	ExpectedKeys int
 	// Shards is the bigcache shard count, a power of two (default 1024).
 	Shards int
+	// Now is the clock that decides when a token revocation has outlived
+	// its token (default time.Now).
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -73,6 +76,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -235,7 +241,7 @@ func (c *Cache) Sync(ctx context.Context) error {
 		}
 		c.lastSync.Store(time.Now().UnixNano())
 		if len(changes) < feedBatch {
-			if now := time.Now(); now.Sub(c.swept) >= revocationSweep {
+			if now := c.opts.Now(); now.Sub(c.swept) >= revocationSweep || now.Before(c.swept) {
 				c.sweepRevocations(now)
 				c.swept = now
 			}

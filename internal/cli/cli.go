@@ -82,6 +82,7 @@ Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
 		root.AddCommand(serve)
 	}
 	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd(), a.checkCmd())
+	root.AddCommand(a.tokenCmd())
 	return root
 }
 

@@ -130,6 +130,7 @@ func (a *app) partnerCmd() *cobra.Command {
 	resume.Flags().StringVar(&resumeReason, "reason", "", "why, for the audit trail")
 
 	cmd.AddCommand(create, get, list, suspend, resume)
+	cmd.AddCommand(a.partnerTokenCmds()...)
 	return cmd
 }
 

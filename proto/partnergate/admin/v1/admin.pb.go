@@ -36,9 +36,12 @@ type Partner struct {
 	// The grants: the most any key of this partner may carry. Sorted.
 	Scopes []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// "active" or "suspended".
-	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	State     string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Access tokens of the partner's clients issued before this are refused.
+	// Unset: none.
+	RevokedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_before,json=revokedBefore,proto3" json:"revoked_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -111,6 +114,13 @@ func (x *Partner) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Partner) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Partner) GetRevokedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedBefore
 	}
 	return nil
 }
@@ -1357,11 +1367,675 @@ func (x *ListAuditResponse) GetEvents() []*AuditEvent {
 	return nil
 }
 
+// Client is an OAuth2 client registered to a partner.
+type Client struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The exact iss of the client's access tokens.
+	Issuer        string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	PartnerId     string                 `protobuf:"bytes,3,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Client) Reset() {
+	*x = Client{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Client) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Client) ProtoMessage() {}
+
+func (x *Client) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Client.ProtoReflect.Descriptor instead.
+func (*Client) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Client) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Client) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *Client) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *Client) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// TokenRevocation refuses one access token.
+type TokenRevocation struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Issuer string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Jti    string                 `protobuf:"bytes,2,opt,name=jti,proto3" json:"jti,omitempty"`
+	// The token's exp; the revocation is kept a few minutes past it.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenRevocation) Reset() {
+	*x = TokenRevocation{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenRevocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenRevocation) ProtoMessage() {}
+
+func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenRevocation.ProtoReflect.Descriptor instead.
+func (*TokenRevocation) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TokenRevocation) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *TokenRevocation) GetJti() string {
+	if x != nil {
+		return x.Jti
+	}
+	return ""
+}
+
+func (x *TokenRevocation) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *TokenRevocation) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+type AddClientRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	Issuer        string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	ClientId      string                 `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddClientRequest) Reset() {
+	*x = AddClientRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddClientRequest) ProtoMessage() {}
+
+func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddClientRequest.ProtoReflect.Descriptor instead.
+func (*AddClientRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AddClientRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *AddClientRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *AddClientRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *AddClientRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type AddClientResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Client        *Client                `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddClientResponse) Reset() {
+	*x = AddClientResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddClientResponse) ProtoMessage() {}
+
+func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddClientResponse.ProtoReflect.Descriptor instead.
+func (*AddClientResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AddClientResponse) GetClient() *Client {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+type RemoveClientRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	Issuer        string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	ClientId      string                 `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveClientRequest) Reset() {
+	*x = RemoveClientRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveClientRequest) ProtoMessage() {}
+
+func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveClientRequest.ProtoReflect.Descriptor instead.
+func (*RemoveClientRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RemoveClientRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *RemoveClientRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *RemoveClientRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *RemoveClientRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RemoveClientResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveClientResponse) Reset() {
+	*x = RemoveClientResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveClientResponse) ProtoMessage() {}
+
+func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveClientResponse.ProtoReflect.Descriptor instead.
+func (*RemoveClientResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+type ListClientsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClientsRequest) Reset() {
+	*x = ListClientsRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClientsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClientsRequest) ProtoMessage() {}
+
+func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClientsRequest.ProtoReflect.Descriptor instead.
+func (*ListClientsRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListClientsRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+type ListClientsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clients       []*Client              `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClientsResponse) Reset() {
+	*x = ListClientsResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClientsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClientsResponse) ProtoMessage() {}
+
+func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClientsResponse.ProtoReflect.Descriptor instead.
+func (*ListClientsResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListClientsResponse) GetClients() []*Client {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
+type RevokeTokenRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Issuer string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Jti    string                 `protobuf:"bytes,2,opt,name=jti,proto3" json:"jti,omitempty"`
+	// The token's exp. Unset means 24 hours from now, longer than any
+	// client-credentials access token lives.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RevokeTokenRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetJti() string {
+	if x != nil {
+		return x.Jti
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *RevokeTokenRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revocation    *TokenRevocation       `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+type RevokePartnerTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Tokens issued (iat) before this are refused. Required; not in the
+	// future.
+	Before        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePartnerTokensRequest) Reset() {
+	*x = RevokePartnerTokensRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePartnerTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePartnerTokensRequest) ProtoMessage() {}
+
+func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
+func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RevokePartnerTokensRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokePartnerTokensRequest) GetBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *RevokePartnerTokensRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokePartnerTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePartnerTokensResponse) Reset() {
+	*x = RevokePartnerTokensResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePartnerTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePartnerTokensResponse) ProtoMessage() {}
+
+func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
+func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
 var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n" +
+	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
 	"\aPartner\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
@@ -1370,7 +2044,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcc\x03\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12A\n" +
+	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\"\xcc\x03\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1460,7 +2135,57 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\bafter_id\x18\x02 \x01(\x03R\aafterId\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\"M\n" +
 	"\x11ListAuditResponse\x128\n" +
-	"\x06events\x18\x01 \x03(\v2 .partnergate.admin.v1.AuditEventR\x06events2\xe0\a\n" +
+	"\x06events\x18\x01 \x03(\v2 .partnergate.admin.v1.AuditEventR\x06events\"\x97\x01\n" +
+	"\x06Client\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x03 \x01(\tR\tpartnerId\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xb1\x01\n" +
+	"\x0fTokenRevocation\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x10\n" +
+	"\x03jti\x18\x02 \x01(\tR\x03jti\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"~\n" +
+	"\x10AddClientRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"I\n" +
+	"\x11AddClientResponse\x124\n" +
+	"\x06client\x18\x01 \x01(\v2\x1c.partnergate.admin.v1.ClientR\x06client\"\x81\x01\n" +
+	"\x13RemoveClientRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x16\n" +
+	"\x14RemoveClientResponse\"3\n" +
+	"\x12ListClientsRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\"M\n" +
+	"\x13ListClientsResponse\x126\n" +
+	"\aclients\x18\x01 \x03(\v2\x1c.partnergate.admin.v1.ClientR\aclients\"\x91\x01\n" +
+	"\x12RevokeTokenRequest\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x10\n" +
+	"\x03jti\x18\x02 \x01(\tR\x03jti\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\\\n" +
+	"\x13RevokeTokenResponse\x12E\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2%.partnergate.admin.v1.TokenRevocationR\n" +
+	"revocation\"x\n" +
+	"\x1aRevokePartnerTokensRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x122\n" +
+	"\x06before\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"V\n" +
+	"\x1bRevokePartnerTokensResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner2\xe9\v\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -1472,7 +2197,12 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\bListKeys\x12%.partnergate.admin.v1.ListKeysRequest\x1a&.partnergate.admin.v1.ListKeysResponse\x12\\\n" +
 	"\tRevokeKey\x12&.partnergate.admin.v1.RevokeKeyRequest\x1a'.partnergate.admin.v1.RevokeKeyResponse\x12\\\n" +
 	"\tRotateKey\x12&.partnergate.admin.v1.RotateKeyRequest\x1a'.partnergate.admin.v1.RotateKeyResponse\x12\\\n" +
-	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
+	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponse\x12\\\n" +
+	"\tAddClient\x12&.partnergate.admin.v1.AddClientRequest\x1a'.partnergate.admin.v1.AddClientResponse\x12e\n" +
+	"\fRemoveClient\x12).partnergate.admin.v1.RemoveClientRequest\x1a*.partnergate.admin.v1.RemoveClientResponse\x12b\n" +
+	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
+	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
+	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_partnergate_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -1486,83 +2216,115 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
-	(*Partner)(nil),                // 0: partnergate.admin.v1.Partner
-	(*Key)(nil),                    // 1: partnergate.admin.v1.Key
-	(*AuditEvent)(nil),             // 2: partnergate.admin.v1.AuditEvent
-	(*CreatePartnerRequest)(nil),   // 3: partnergate.admin.v1.CreatePartnerRequest
-	(*CreatePartnerResponse)(nil),  // 4: partnergate.admin.v1.CreatePartnerResponse
-	(*GetPartnerRequest)(nil),      // 5: partnergate.admin.v1.GetPartnerRequest
-	(*GetPartnerResponse)(nil),     // 6: partnergate.admin.v1.GetPartnerResponse
-	(*ListPartnersRequest)(nil),    // 7: partnergate.admin.v1.ListPartnersRequest
-	(*ListPartnersResponse)(nil),   // 8: partnergate.admin.v1.ListPartnersResponse
-	(*SuspendPartnerRequest)(nil),  // 9: partnergate.admin.v1.SuspendPartnerRequest
-	(*SuspendPartnerResponse)(nil), // 10: partnergate.admin.v1.SuspendPartnerResponse
-	(*ResumePartnerRequest)(nil),   // 11: partnergate.admin.v1.ResumePartnerRequest
-	(*ResumePartnerResponse)(nil),  // 12: partnergate.admin.v1.ResumePartnerResponse
-	(*IssueKeyRequest)(nil),        // 13: partnergate.admin.v1.IssueKeyRequest
-	(*IssueKeyResponse)(nil),       // 14: partnergate.admin.v1.IssueKeyResponse
-	(*ListKeysRequest)(nil),        // 15: partnergate.admin.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),       // 16: partnergate.admin.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),       // 17: partnergate.admin.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),      // 18: partnergate.admin.v1.RevokeKeyResponse
-	(*RotateKeyRequest)(nil),       // 19: partnergate.admin.v1.RotateKeyRequest
-	(*RotateKeyResponse)(nil),      // 20: partnergate.admin.v1.RotateKeyResponse
-	(*ListAuditRequest)(nil),       // 21: partnergate.admin.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),      // 22: partnergate.admin.v1.ListAuditResponse
-	nil,                            // 23: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
+	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
+	(*Key)(nil),                         // 1: partnergate.admin.v1.Key
+	(*AuditEvent)(nil),                  // 2: partnergate.admin.v1.AuditEvent
+	(*CreatePartnerRequest)(nil),        // 3: partnergate.admin.v1.CreatePartnerRequest
+	(*CreatePartnerResponse)(nil),       // 4: partnergate.admin.v1.CreatePartnerResponse
+	(*GetPartnerRequest)(nil),           // 5: partnergate.admin.v1.GetPartnerRequest
+	(*GetPartnerResponse)(nil),          // 6: partnergate.admin.v1.GetPartnerResponse
+	(*ListPartnersRequest)(nil),         // 7: partnergate.admin.v1.ListPartnersRequest
+	(*ListPartnersResponse)(nil),        // 8: partnergate.admin.v1.ListPartnersResponse
+	(*SuspendPartnerRequest)(nil),       // 9: partnergate.admin.v1.SuspendPartnerRequest
+	(*SuspendPartnerResponse)(nil),      // 10: partnergate.admin.v1.SuspendPartnerResponse
+	(*ResumePartnerRequest)(nil),        // 11: partnergate.admin.v1.ResumePartnerRequest
+	(*ResumePartnerResponse)(nil),       // 12: partnergate.admin.v1.ResumePartnerResponse
+	(*IssueKeyRequest)(nil),             // 13: partnergate.admin.v1.IssueKeyRequest
+	(*IssueKeyResponse)(nil),            // 14: partnergate.admin.v1.IssueKeyResponse
+	(*ListKeysRequest)(nil),             // 15: partnergate.admin.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),            // 16: partnergate.admin.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),            // 17: partnergate.admin.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),           // 18: partnergate.admin.v1.RevokeKeyResponse
+	(*RotateKeyRequest)(nil),            // 19: partnergate.admin.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),           // 20: partnergate.admin.v1.RotateKeyResponse
+	(*ListAuditRequest)(nil),            // 21: partnergate.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 22: partnergate.admin.v1.ListAuditResponse
+	(*Client)(nil),                      // 23: partnergate.admin.v1.Client
+	(*TokenRevocation)(nil),             // 24: partnergate.admin.v1.TokenRevocation
+	(*AddClientRequest)(nil),            // 25: partnergate.admin.v1.AddClientRequest
+	(*AddClientResponse)(nil),           // 26: partnergate.admin.v1.AddClientResponse
+	(*RemoveClientRequest)(nil),         // 27: partnergate.admin.v1.RemoveClientRequest
+	(*RemoveClientResponse)(nil),        // 28: partnergate.admin.v1.RemoveClientResponse
+	(*ListClientsRequest)(nil),          // 29: partnergate.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),         // 30: partnergate.admin.v1.ListClientsResponse
+	(*RevokeTokenRequest)(nil),          // 31: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 32: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 33: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 34: partnergate.admin.v1.RevokePartnerTokensResponse
+	nil,                                 // 35: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 37: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	24, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	24, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	24, // 2: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	24, // 3: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 4: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	24, // 5: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	24, // 6: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	24, // 7: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	23, // 8: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
-	0,  // 9: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 10: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 11: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
-	0,  // 12: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 13: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	25, // 14: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	1,  // 15: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	1,  // 16: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	1,  // 17: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	25, // 18: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	1,  // 19: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	1,  // 20: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	2,  // 21: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	3,  // 22: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	5,  // 23: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	7,  // 24: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	9,  // 25: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	11, // 26: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	13, // 27: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	15, // 28: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	17, // 29: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	19, // 30: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	21, // 31: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	4,  // 32: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	6,  // 33: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	8,  // 34: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	10, // 35: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	12, // 36: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	14, // 37: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	16, // 38: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	18, // 39: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	20, // 40: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	22, // 41: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	32, // [32:42] is the sub-list for method output_type
-	22, // [22:32] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	36, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	36, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	36, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	36, // 3: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	36, // 4: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	36, // 5: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	36, // 6: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	36, // 7: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	36, // 8: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	35, // 9: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	0,  // 10: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 11: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 12: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
+	0,  // 13: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 14: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	37, // 15: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	1,  // 16: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	1,  // 17: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	1,  // 18: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	37, // 19: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	1,  // 20: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	1,  // 21: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	2,  // 22: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	36, // 23: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	36, // 24: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	36, // 25: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	23, // 26: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	23, // 27: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	36, // 28: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 29: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	36, // 30: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 31: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	3,  // 32: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	5,  // 33: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	7,  // 34: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	9,  // 35: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	11, // 36: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	13, // 37: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	15, // 38: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	17, // 39: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	19, // 40: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	21, // 41: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	25, // 42: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	27, // 43: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	29, // 44: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	31, // 45: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	33, // 46: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	4,  // 47: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	6,  // 48: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	8,  // 49: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	10, // 50: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	12, // 51: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	14, // 52: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	16, // 53: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	18, // 54: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	20, // 55: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	22, // 56: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	26, // 57: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	28, // 58: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	30, // 59: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	32, // 60: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	34, // 61: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	47, // [47:62] is the sub-list for method output_type
+	32, // [32:47] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -1576,7 +2338,7 @@ func file_partnergate_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,16 +24,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_CreatePartner_FullMethodName  = "/partnergate.admin.v1.Admin/CreatePartner"
-	Admin_GetPartner_FullMethodName     = "/partnergate.admin.v1.Admin/GetPartner"
-	Admin_ListPartners_FullMethodName   = "/partnergate.admin.v1.Admin/ListPartners"
-	Admin_SuspendPartner_FullMethodName = "/partnergate.admin.v1.Admin/SuspendPartner"
-	Admin_ResumePartner_FullMethodName  = "/partnergate.admin.v1.Admin/ResumePartner"
-	Admin_IssueKey_FullMethodName       = "/partnergate.admin.v1.Admin/IssueKey"
-	Admin_ListKeys_FullMethodName       = "/partnergate.admin.v1.Admin/ListKeys"
-	Admin_RevokeKey_FullMethodName      = "/partnergate.admin.v1.Admin/RevokeKey"
-	Admin_RotateKey_FullMethodName      = "/partnergate.admin.v1.Admin/RotateKey"
-	Admin_ListAudit_FullMethodName      = "/partnergate.admin.v1.Admin/ListAudit"
+	Admin_CreatePartner_FullMethodName       = "/partnergate.admin.v1.Admin/CreatePartner"
+	Admin_GetPartner_FullMethodName          = "/partnergate.admin.v1.Admin/GetPartner"
+	Admin_ListPartners_FullMethodName        = "/partnergate.admin.v1.Admin/ListPartners"
+	Admin_SuspendPartner_FullMethodName      = "/partnergate.admin.v1.Admin/SuspendPartner"
+	Admin_ResumePartner_FullMethodName       = "/partnergate.admin.v1.Admin/ResumePartner"
+	Admin_IssueKey_FullMethodName            = "/partnergate.admin.v1.Admin/IssueKey"
+	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
+	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
+	Admin_RotateKey_FullMethodName           = "/partnergate.admin.v1.Admin/RotateKey"
+	Admin_ListAudit_FullMethodName           = "/partnergate.admin.v1.Admin/ListAudit"
+	Admin_AddClient_FullMethodName           = "/partnergate.admin.v1.Admin/AddClient"
+	Admin_RemoveClient_FullMethodName        = "/partnergate.admin.v1.Admin/RemoveClient"
+	Admin_ListClients_FullMethodName         = "/partnergate.admin.v1.Admin/ListClients"
+	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
+	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
 )
 
 // AdminClient is the client API for Admin service.
@@ -73,6 +78,21 @@ type AdminClient interface {
 	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error)
 	// ListAudit pages through the audit trail, oldest first.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
+	// AddClient registers an OAuth2 client (issuer, client id) to a partner:
+	// its access tokens then act as the partner. One client belongs to one
+	// partner; registering a taken one fails with ALREADY_EXISTS.
+	AddClient(ctx context.Context, in *AddClientRequest, opts ...grpc.CallOption) (*AddClientResponse, error)
+	// RemoveClient unregisters a client; its tokens are refused at once.
+	RemoveClient(ctx context.Context, in *RemoveClientRequest, opts ...grpc.CallOption) (*RemoveClientResponse, error)
+	// ListClients lists a partner's registered clients.
+	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
+	// RevokeToken refuses one access token, named by issuer and jti, until
+	// its exp. Revoking it again succeeds and keeps the later exp.
+	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// RevokePartnerTokens refuses every access token of the partner's
+	// clients issued before a moment (after a client secret leaks). The
+	// cutoff only moves forward.
+	RevokePartnerTokens(ctx context.Context, in *RevokePartnerTokensRequest, opts ...grpc.CallOption) (*RevokePartnerTokensResponse, error)
 }
 
 type adminClient struct {
@@ -183,6 +203,56 @@ func (c *adminClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts 
 	return out, nil
 }
 
+func (c *adminClient) AddClient(ctx context.Context, in *AddClientRequest, opts ...grpc.CallOption) (*AddClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddClientResponse)
+	err := c.cc.Invoke(ctx, Admin_AddClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RemoveClient(ctx context.Context, in *RemoveClientRequest, opts ...grpc.CallOption) (*RemoveClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveClientResponse)
+	err := c.cc.Invoke(ctx, Admin_RemoveClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListClientsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListClients_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeTokenResponse)
+	err := c.cc.Invoke(ctx, Admin_RevokeToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RevokePartnerTokens(ctx context.Context, in *RevokePartnerTokensRequest, opts ...grpc.CallOption) (*RevokePartnerTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokePartnerTokensResponse)
+	err := c.cc.Invoke(ctx, Admin_RevokePartnerTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -220,6 +290,21 @@ type AdminServer interface {
 	RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error)
 	// ListAudit pages through the audit trail, oldest first.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
+	// AddClient registers an OAuth2 client (issuer, client id) to a partner:
+	// its access tokens then act as the partner. One client belongs to one
+	// partner; registering a taken one fails with ALREADY_EXISTS.
+	AddClient(context.Context, *AddClientRequest) (*AddClientResponse, error)
+	// RemoveClient unregisters a client; its tokens are refused at once.
+	RemoveClient(context.Context, *RemoveClientRequest) (*RemoveClientResponse, error)
+	// ListClients lists a partner's registered clients.
+	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
+	// RevokeToken refuses one access token, named by issuer and jti, until
+	// its exp. Revoking it again succeeds and keeps the later exp.
+	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// RevokePartnerTokens refuses every access token of the partner's
+	// clients issued before a moment (after a client secret leaks). The
+	// cutoff only moves forward.
+	RevokePartnerTokens(context.Context, *RevokePartnerTokensRequest) (*RevokePartnerTokensResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -259,6 +344,21 @@ func (UnimplementedAdminServer) RotateKey(context.Context, *RotateKeyRequest) (*
 }
 func (UnimplementedAdminServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
+}
+func (UnimplementedAdminServer) AddClient(context.Context, *AddClientRequest) (*AddClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddClient not implemented")
+}
+func (UnimplementedAdminServer) RemoveClient(context.Context, *RemoveClientRequest) (*RemoveClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveClient not implemented")
+}
+func (UnimplementedAdminServer) ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListClients not implemented")
+}
+func (UnimplementedAdminServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedAdminServer) RevokePartnerTokens(context.Context, *RevokePartnerTokensRequest) (*RevokePartnerTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokePartnerTokens not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -461,6 +561,96 @@ func _Admin_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_AddClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AddClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AddClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AddClient(ctx, req.(*AddClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RemoveClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RemoveClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RemoveClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RemoveClient(ctx, req.(*RemoveClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListClients_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClientsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListClients(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListClients_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListClients(ctx, req.(*ListClientsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RevokeToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RevokeToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RevokeToken(ctx, req.(*RevokeTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RevokePartnerTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokePartnerTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RevokePartnerTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RevokePartnerTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RevokePartnerTokens(ctx, req.(*RevokePartnerTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -507,6 +697,26 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAudit",
 			Handler:    _Admin_ListAudit_Handler,
+		},
+		{
+			MethodName: "AddClient",
+			Handler:    _Admin_AddClient_Handler,
+		},
+		{
+			MethodName: "RemoveClient",
+			Handler:    _Admin_RemoveClient_Handler,
+		},
+		{
+			MethodName: "ListClients",
+			Handler:    _Admin_ListClients_Handler,
+		},
+		{
+			MethodName: "RevokeToken",
+			Handler:    _Admin_RevokeToken_Handler,
+		},
+		{
+			MethodName: "RevokePartnerTokens",
+			Handler:    _Admin_RevokePartnerTokens_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
