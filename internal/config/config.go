@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/jwtverify"
 )
 
 // EnvPrefix prefixes every environment variable partnergate reads.
@@ -71,6 +72,8 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// TLS serves Check over TLS, and mTLS with a client CA, when set.
 	TLS TLS `yaml:"tls"`
+	// JWT trusts OAuth2 access tokens from the listed issuers.
+	JWT JWT `yaml:"jwt"`
 
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
@@ -82,6 +85,20 @@ type TLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// JWT configures OAuth2 access tokens (client-credentials JWTs).
+type JWT struct {
+	// Issuers are the trusted token issuers; none means tokens are refused.
+	// A list has no flag or environment form: set it in the config file.
+	Issuers jwtverify.Issuers `yaml:"issuers"`
+	// CacheSize is how many verified tokens are remembered, so a repeated
+	// token skips the signature check; 0 disables the cache. Revocation is
+	// checked on every request either way.
+	CacheSize int `yaml:"cache_size"`
+	// CacheTTL is the longest a verified token is remembered (never past
+	// its exp); at most 10m.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
 // Default returns the defaults.
@@ -100,6 +117,7 @@ func Default() Config {
 		ShutdownGrace:      15 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "json",
+		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
 	}
 }
 
@@ -123,6 +141,9 @@ func (c *Config) settings() []setting {
 			}
 			p := append(append([]string(nil), path...), tag)
 			f := v.Field(i)
+			if f.Kind() == reflect.Slice || f.Kind() == reflect.Map {
+				continue // lists are set in the config file only
+			}
 			if f.Kind() == reflect.Struct {
 				walk(f, p)
 				continue
@@ -313,6 +334,7 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
 		bad("admin_token_file", "set it or %s, not both", EnvAdminToken)
 	}
+	errs = append(errs, c.JWT.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -381,3 +403,27 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString does the same for %#v.
 func (c Config) GoString() string { return "config.Config" + c.String() }
+
+// validate reports the jwt section's problems, each naming its key as
+// jwt.<key>.
+func (j *JWT) validate() []error {
+	var errs []error
+	if j.CacheSize < 0 {
+		errs = append(errs, errors.New("jwt.cache_size: must not be negative"))
+	}
+	if j.CacheTTL < 0 || j.CacheTTL > 10*time.Minute {
+		errs = append(errs, errors.New("jwt.cache_ttl: must be between 0 (1m) and 10m"))
+	}
+	err := j.Issuers.Validate()
+	if err == nil {
+		return errs
+	}
+	list := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		list = joined.Unwrap()
+	}
+	for _, e := range list {
+		errs = append(errs, fmt.Errorf("jwt.%w", e))
+	}
+	return errs
+}
