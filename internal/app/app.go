@@ -124,11 +124,22 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	closers = append(closers, idx.Close)
 
+	verifier, err := newVerifier(ctx, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	var tokens authz.TokenVerifier // a nil *Verifier must stay a nil interface
+	if verifier != nil {
+		tokens = verifier
+		closers = append(closers, func() error { verifier.Close(); return nil })
+	}
+
 	checker, err := authz.New(authz.Options{
 		Index:   idx,
 		Keys:    format,
 		Hasher:  hasher,
 		Policy:  pol,
+		Tokens:  tokens,
 		Auditor: &telemetry.DecisionLog{Logger: log.With("log", "audit")},
 		Logger:  log.With("component", "authz"),
 	})
@@ -218,6 +229,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	wg.Go(func() {
 		if err := loadWithRetry(runCtx, idx, log); err != nil {
 			return
+		}
+		if err := waitForIssuers(runCtx, verifier, log); err != nil {
+			return
+		}
+		if verifier != nil {
+			wg.Go(func() { purgeRevocations(runCtx, st, log) })
 		}
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
