@@ -32,8 +32,6 @@ func (a *app) partnerTokenCmds() []*cobra.Command {
 		cmd.Flags().StringVar(issuer, "issuer", "", "the IdP's issuer, exactly the tokens' iss (required)")
 		cmd.Flags().StringVar(clientID, "client-id", "", "the OAuth2 client id, as the issuer's client claim names it (required)")
 		cmd.Flags().StringVar(reason, "reason", "", "why, for the audit trail")
-		_ = cmd.MarkFlagRequired("issuer")
-		_ = cmd.MarkFlagRequired("client-id")
 	}
 
 	var addIssuer, addClient, addReason string
@@ -42,6 +40,9 @@ func (a *app) partnerTokenCmds() []*cobra.Command {
 		Short: "Register an OAuth2 client: its access tokens act as the partner",
 		Args:  exactly("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := required(cmd, "issuer", "client-id"); err != nil {
+				return err
+			}
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
 				resp, err := c.AddClient(ctx, &adminv1.AddClientRequest{PartnerId: args[0], Issuer: addIssuer, ClientId: addClient, Reason: addReason})
 				if err != nil {
@@ -59,6 +60,9 @@ func (a *app) partnerTokenCmds() []*cobra.Command {
 		Short: "Unregister an OAuth2 client: its tokens are refused at once",
 		Args:  exactly("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := required(cmd, "issuer", "client-id"); err != nil {
+				return err
+			}
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
 				resp, err := c.RemoveClient(ctx, &adminv1.RemoveClientRequest{PartnerId: args[0], Issuer: rmIssuer, ClientId: rmClient, Reason: rmReason})
 				if err != nil {
@@ -94,6 +98,9 @@ before TIME, an RFC 3339 time or "now". Use it after a client secret leaks,
 once the secret is rotated at the IdP. The cutoff only moves forward.`,
 		Args: exactly("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := required(cmd, "before"); err != nil {
+				return err
+			}
 			ts, err := parseTime("before", before)
 			if err != nil {
 				return err
@@ -112,7 +119,6 @@ once the secret is rotated at the IdP. The cutoff only moves forward.`,
 	}
 	revoke.Flags().StringVar(&before, "before", "", `refuse tokens issued before this RFC 3339 time, or "now" (required)`)
 	revoke.Flags().StringVar(&revokeReason, "reason", "", "why, for the audit trail")
-	_ = revoke.MarkFlagRequired("before")
 
 	return []*cobra.Command{add, remove, list, revoke}
 }
@@ -129,6 +135,9 @@ func (a *app) tokenCmd() *cobra.Command {
 without jti can only be refused by "partner revoke-tokens".`,
 		Args: exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "jti", "issuer"); err != nil {
+				return err
+			}
 			req := &adminv1.RevokeTokenRequest{Issuer: issuer, Jti: jti, Reason: reason}
 			if expiresAt != "" {
 				ts, err := parseTime("expires-at", expiresAt)
@@ -156,8 +165,6 @@ without jti can only be refused by "partner revoke-tokens".`,
 	revoke.Flags().StringVar(&issuer, "issuer", "", "the token's iss (required)")
 	revoke.Flags().StringVar(&expiresAt, "expires-at", "", "the token's exp, RFC 3339 (default: 24 hours from now)")
 	revoke.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
-	_ = revoke.MarkFlagRequired("jti")
-	_ = revoke.MarkFlagRequired("issuer")
 	cmd.AddCommand(revoke)
 	return cmd
 }
@@ -167,4 +174,14 @@ func (t *table) clients(cs []*adminv1.Client) {
 	for _, c := range cs {
 		t.row(c.GetPartnerId(), c.GetIssuer(), c.GetClientId(), stamp(c.GetCreatedAt()))
 	}
+}
+
+// required fails as a usage error naming the first of names not given.
+func required(cmd *cobra.Command, names ...string) error {
+	for _, n := range names {
+		if !cmd.Flags().Changed(n) {
+			return usageErrorf("%s: --%s is required", cmd.CommandPath(), n)
+		}
+	}
+	return nil
 }
