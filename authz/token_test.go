@@ -491,3 +491,11 @@ func TestPeerCertificate(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationGraceCoversLeeway: a revocation kept until exp plus the
+// grace still refuses a token the verifier accepts within its leeway.
+func TestRevocationGraceCoversLeeway(t *testing.T) {
+	if partner.TokenRevocationGrace < jwtverify.MaxLeeway {
+		t.Errorf("TokenRevocationGrace %s < jwtverify.MaxLeeway %s", partner.TokenRevocationGrace, jwtverify.MaxLeeway)
+	}
+}
