@@ -9,10 +9,20 @@
 // removing spoofed ones and the credential, and emitting dynamic metadata
 // for rate limiting and access logs.
 //
+// A bearer that looks like a JWT, when a [TokenVerifier] is configured,
+// takes the token path instead: verify it (signature, alg, iss, aud, times,
+// client claim, certificate binding); map (iss, client id) to a partner
+// through the index's client registry, never a claim; refuse a suspended
+// partner, a revoked jti and a token issued before the partner's cutoff —
+// on every request, since the verifier may answer from its cache; then the
+// same route, tenant and allow steps, with effective scopes = token scopes
+// ∩ the partner's grants and the client id as x-partner-credential.
+//
 // Denials travel inside the CheckResponse, as UNAUTHENTICATED (401) or
 // PERMISSION_DENIED (403) with a small JSON body carrying one stable public
 // reason; the precise internal reason goes to the audit log only. Faults — a
-// cold cache, a cancelled context, a missing pepper — are returned as gRPC
+// cold cache, a cancelled context, a missing pepper, an issuer whose keys
+// never loaded — are returned as gRPC
 // errors so that Envoy's failure_mode_allow: false denies the request.
 //
 // The package knows nothing of how the index, store or policy are built: it
