@@ -23,6 +23,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -498,4 +500,21 @@ func TestRevocationGraceCoversLeeway(t *testing.T) {
 	if partner.TokenRevocationGrace < jwtverify.MaxLeeway {
 		t.Errorf("TokenRevocationGrace %s < jwtverify.MaxLeeway %s", partner.TokenRevocationGrace, jwtverify.MaxLeeway)
 	}
+}
+
+// FuzzPeerCertificate: the forwarded certificate comes from the client's
+// TLS handshake; reading it must never panic, and anything returned must
+// have come out of a CERTIFICATE block.
+func FuzzPeerCertificate(f *testing.F) {
+	f.Add("")                                                                            // no certificate
+	f.Add("%zz")                                                                         // broken escape
+	f.Add("-----BEGIN%20CERTIFICATE-----%0AMAMCAQE%3D%0A-----END%20CERTIFICATE-----%0A") // minimal PEM
+	f.Add("-----BEGIN CERTIFICATE-----\nMAMCAQE+\n-----END CERTIFICATE-----\n")          // unescaped, with '+'
+	f.Fuzz(func(t *testing.T, s string) {
+		der := peerCertificate(s)
+		raw, _ := url.PathUnescape(s)
+		if der != nil && !strings.Contains(raw, "BEGIN CERTIFICATE") {
+			t.Fatalf("DER %x from input without a CERTIFICATE block", der)
+		}
+	})
 }
