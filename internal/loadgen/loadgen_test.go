@@ -1,0 +1,172 @@
+package loadgen
+
+// Test strategy: the benchmark is only worth its numbers if the traffic it
+// calls "allowed" is allowed by the real server and the flood is denied.
+// So the test seeds a real SQLite store, runs partnergate through the same
+// Serve the benchmark's children run, over real loopback gRPC, and checks
+// every call's outcome; the baseline and the /proc readers are checked
+// against known values.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/apikey"
+)
+
+// serveInProcess runs Serve as a benchmark child would, and returns its
+// address, a stats reader and a stop function.
+func serveInProcess(t *testing.T, o ServeOptions) (string, func() ChildStats) {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Serve(context.Background(), o, inR, outW) }()
+	t.Cleanup(func() {
+		_ = inW.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve %s: %v", o.Kind, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("serve %s did not stop", o.Kind)
+		}
+	})
+	out := bufio.NewReader(outR)
+	line, err := out.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "READY" {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	return f[1], func() ChildStats {
+		if _, err := io.WriteString(inW, "stats\n"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := out.ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s ChildStats
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func TestRunsAgainstRealServers(t *testing.T) {
+	ctx := context.Background()
+	format, err := apikey.NewFormat(apikey.DefaultPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeded, err := Seed(ctx, t.TempDir(), format, 50, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := make([][]byte, len(seeded.Hot))
+	for i, k := range seeded.Hot {
+		allowed[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
+	}
+	flood, err := floodRequests(format, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgAddr, pgStats := serveInProcess(t, ServeOptions{Kind: "partnergate", StoreURL: seeded.StoreURL, PepperFile: seeded.PepperFile})
+	baseAddr, _ := serveInProcess(t, ServeOptions{Kind: "baseline"})
+	if s := pgStats(); s.Keys != 50 {
+		t.Fatalf("partnergate loaded %d keys, want 50", s.Keys)
+	}
+
+	tests := []struct {
+		name        string
+		addr        string
+		reqs        [][]byte
+		wantAllowed bool
+	}{
+		{"partnergate-allows-seeded-keys", pgAddr, allowed, true},
+		{"partnergate-denies-flood", pgAddr, flood, false},
+		{"baseline-allows-everything", baseAddr, flood, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conns, err := Dial(ctx, tc.addr, 2, allowed[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer Close(conns)
+			open := Open(ctx, conns, 2000, 100*time.Millisecond, 8, tc.reqs)
+			closed := Closed(ctx, conns, 4, 50*time.Millisecond, tc.reqs, nil)
+			for _, r := range []*Result{open, closed} {
+				if r.N == 0 || r.Errors != 0 {
+					t.Fatalf("%d calls, %d errors", r.N, r.Errors)
+				}
+				want := int64(0)
+				if tc.wantAllowed {
+					want = r.N
+				}
+				if r.Allowed != want {
+					t.Errorf("%d of %d calls allowed, want %d", r.Allowed, r.N, want)
+				}
+			}
+			if open.N != 200 {
+				t.Errorf("open loop made %d calls, want 2000/s × 0.1s = 200", open.N)
+			}
+			if q := open.Quantile(.5); q <= 0 || q > open.Quantile(.999) {
+				t.Errorf("quantiles out of order: p50 %v p99.9 %v", q, open.Quantile(.999))
+			}
+		})
+	}
+	if s := pgStats(); s.MissLookups == 0 || s.MissLookups > 20 {
+		// The flood's unknown well-formed keys reach the store only at the
+		// default trickle of 20 per second (burst 20).
+		t.Errorf("store look-ups = %d, want 1..20", s.MissLookups)
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	// Burn measurable CPU so the reading cannot be a stuck zero.
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < 50*time.Millisecond || d > 10*time.Second {
+		t.Errorf("cpu time grew by %v over 100ms of spinning (x=%d)", d, x)
+	}
+	n, err := rss(os.Getpid())
+	if err != nil || n < 1<<20 {
+		t.Errorf("rss = %d, %v; want at least 1 MiB", n, err)
+	}
+}
+
+func TestRequestIsRealistic(t *testing.T) {
+	req := Request("authorization", "Bearer "+strings.Repeat("k", 58), 1)
+	if n := len(req.GetAttributes().GetRequest().GetHttp().GetHeaders()); n != 15 {
+		t.Errorf("%d headers, want 15", n)
+	}
+	if n := len(req.GetAttributes().GetContextExtensions()); n != 3 {
+		t.Errorf("%d context extensions, want 3", n)
+	}
+	if n := len(Marshal(req)); n < 800 || n > 1000 {
+		t.Errorf("request is %d bytes, want about 870 as Envoy sends", n)
+	}
+}
