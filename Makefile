@@ -50,9 +50,22 @@ $(RATELIMIT_BIN):
 	@echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"
 	GOBIN=$(BIN) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
 
+# The load benchmark pins the servers to CPU 0 and its client to CPU 1.
+BENCH_KEYS   ?= 1000000
+BENCH_ROUNDS ?= 5
+BENCH_RUN    ?= 3s
+
 .PHONY: bench
-bench: ## Run the micro-benchmarks.
+bench: bench-micro bench-load ## Run the micro-benchmarks, then the load benchmark (about 5 minutes).
+
+.PHONY: bench-micro
+bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+.PHONY: bench-load
+bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (uses h2load if installed).
+	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
+	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN)
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser of untrusted input for 30s each.
