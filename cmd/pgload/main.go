@@ -37,6 +37,8 @@ func run(args []string) error {
 		fs.StringVar(&o.Kind, "kind", "", "baseline or partnergate")
 		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
 		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
+		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
+		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -54,6 +56,7 @@ func run(args []string) error {
 		fs.IntVar(&o.Streams, "streams", 64, "closed-loop concurrent calls")
 		fs.IntVar(&o.Flood, "flood", 32, "deny-flood concurrent calls")
 		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for the servers (empty: unpinned)")
+		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here")
 		h2 := fs.Bool("h2load", true, "also drive closed loop with h2load when it is on PATH")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
