@@ -74,6 +74,11 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// JWT trusts OAuth2 access tokens from the listed issuers.
 	JWT JWT `yaml:"jwt"`
+	// MetricsListen serves Prometheus metrics at /metrics; empty disables.
+	MetricsListen string `yaml:"metrics_listen"`
+	// AuditAllowSample is the fraction of allowed Checks written to the
+	// decision audit log, 0 to 1; every denial is written.
+	AuditAllowSample float64 `yaml:"audit_allow_sample"`
 
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
@@ -118,6 +123,7 @@ func Default() Config {
 		LogLevel:           "info",
 		LogFormat:          "json",
 		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
+		MetricsListen:      ":9090",
 	}
 }
 
@@ -304,6 +310,7 @@ func (c *Config) Validate() error {
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
 	}
+	errs = append(errs, c.validateTelemetry()...)
 	if c.ShutdownGrace < 0 {
 		bad("shutdown_grace", "must not be negative")
 	}
@@ -424,6 +431,22 @@ func (j *JWT) validate() []error {
 	}
 	for _, e := range list {
 		errs = append(errs, fmt.Errorf("jwt.%w", e))
+	}
+	return errs
+}
+
+// validateTelemetry checks metrics_listen and audit_allow_sample.
+func (c *Config) validateTelemetry() []error {
+	var errs []error
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_listen: %q is not host:port (empty disables metrics)", c.MetricsListen))
+		} else if !strings.HasSuffix(c.MetricsListen, ":0") && (c.MetricsListen == c.Listen || c.MetricsListen == c.AdminListen) {
+			errs = append(errs, errors.New("metrics_listen: must differ from listen and admin_listen"))
+		}
+	}
+	if !(c.AuditAllowSample >= 0 && c.AuditAllowSample <= 1) { // also refuses NaN
+		errs = append(errs, fmt.Errorf("audit_allow_sample: must be between 0 and 1, got %v", c.AuditAllowSample))
 	}
 	return errs
 }
