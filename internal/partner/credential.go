@@ -29,7 +29,9 @@ type Credential struct {
 	LastRotatedAt time.Time
 	// LastUsedAt is when the key last passed a Check, as far as recorded.
 	LastUsedAt time.Time
-	Version    int64
+	// LastUsedFrom is the client address of that Check, if recorded.
+	LastUsedFrom string
+	Version      int64
 }
 
 // Revoked reports whether the key has been revoked.

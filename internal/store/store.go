@@ -106,6 +106,9 @@ type Store interface {
 
 	// Tokens is the OAuth2 side of the store; see [Tokens].
 	Tokens
+	// Usage records and queries when credentials were last used; see
+	// [Usage].
+	Usage
 
 	// Snapshot walks every partner, then every credential that is neither
 	// revoked nor expired, in one read transaction, and returns the
@@ -188,4 +191,30 @@ func SplitChangeID(id string) (issuer, ident string, ok bool) {
 func pairID(a, b string) string {
 	out, _ := json.Marshal([2]string{a, b})
 	return string(out)
+}
+
+// Touch is one credential's most recent use.
+type Touch struct {
+	// ID is the credential (key) id.
+	ID string
+	// At is when it passed a Check.
+	At time.Time
+	// From is the client address of that Check; empty if unknown.
+	From string
+}
+
+// Usage records when credentials were last used. Recording use changes no
+// decision, so it is neither audited nor on the change feed, and it leaves
+// the credential's Version alone: a touch never conflicts with an admin
+// write.
+type Usage interface {
+	// TouchCredentials sets each credential's LastUsedAt and LastUsedFrom,
+	// unless the stored LastUsedAt is already later (touches from several
+	// replicas may arrive out of order). Unknown ids are ignored.
+	TouchCredentials(ctx context.Context, touches []Touch) error
+	// ListUnusedCredentials lists, across partners, the credentials that
+	// are neither revoked nor expired and have not been used since before
+	// (never-used ones count from their CreatedAt), least recently used
+	// first.
+	ListUnusedCredentials(ctx context.Context, before time.Time) ([]*partner.Credential, error)
 }

@@ -42,20 +42,21 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 }
 
 const credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at, last_used_at, version`
+	rotated_from, last_rotated_at, last_used_at, version, last_used_from`
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
 	var c partner.Credential
 	var scopes string
-	var rotatedFrom sql.NullString
+	var rotatedFrom, lastUsedFrom sql.NullString
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.Digest, &c.PepperVersion, &scopes,
 		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.RevokedAt},
-		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version)
+		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version, &lastUsedFrom)
 	if err != nil {
 		return nil, err
 	}
 	c.Scopes = splitScopes(scopes)
 	c.RotatedFrom = rotatedFrom.String
+	c.LastUsedFrom = lastUsedFrom.String
 	return &c, nil
 }
 
