@@ -23,6 +23,7 @@ type Decision struct {
 	ClientAddr string
 
 	credentialHeader string // where the credential came from, to remove it
+	apiKey           bool   // the credential is an API key, not an access token
 }
 
 // Allowed reports whether the request is allowed.

@@ -58,6 +58,8 @@ type Options struct {
 	Tokens TokenVerifier
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
+	// Usage learns of each allowed API key; nil records nothing.
+	Usage Usage
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Realm names the protection space in WWW-Authenticate (default
@@ -76,6 +78,7 @@ type Server struct {
 	policy  *policy.Policy
 	tokens  TokenVerifier
 	auditor Auditor
+	usage   Usage
 	now     func() time.Time
 	realm   string
 	log     *slog.Logger
@@ -105,6 +108,7 @@ func New(opts Options) (*Server, error) {
 		policy:  opts.Policy,
 		tokens:  opts.Tokens,
 		auditor: opts.Auditor,
+		usage:   opts.Usage,
 		now:     opts.Now,
 		realm:   opts.Realm,
 		log:     opts.Logger,
@@ -145,6 +149,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if s.auditor != nil {
 		s.auditor.Decision(ctx, d)
 	}
+	s.recordUse(d)
 	if d.Allowed() {
 		return allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
 	}
@@ -179,6 +184,7 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 		return d.deny(ReasonMalformedCredential), nil
 	}
 	d.CredentialID = key.ID()
+	d.apiKey = true
 	rec, ok := s.index.Key(ctx, key.ID())
 	if !ok {
 		return d.deny(ReasonUnknownCredential), nil
