@@ -30,7 +30,6 @@ import (
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
-	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -47,6 +46,8 @@ const metaAdminTokenHash = "admin_token_sha256"
 type Server struct {
 	// CheckAddr and AdminAddr are the bound addresses.
 	CheckAddr, AdminAddr net.Addr
+	// MetricsAddr is the bound metrics address; nil with metrics off.
+	MetricsAddr net.Addr
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
@@ -134,13 +135,20 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		closers = append(closers, func() error { verifier.Close(); return nil })
 	}
 
+	obs, err := startObservability(ctx, cfg, log, st, idx, verifier)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, obs.close)
+
 	checker, err := authz.New(authz.Options{
 		Index:   idx,
 		Keys:    format,
 		Hasher:  hasher,
 		Policy:  pol,
 		Tokens:  tokens,
-		Auditor: &telemetry.DecisionLog{Logger: log.With("log", "audit")},
+		Auditor: obs.auditor(),
+		Usage:   obs.lastUsed,
 		Logger:  log.With("component", "authz"),
 	})
 	if err != nil {
@@ -148,7 +156,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 
 	checkOpts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(recoverUnary(log)),
+		grpc.ChainUnaryInterceptor(obs.checkInterceptor(), recoverUnary(log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if cfg.TLS.CertFile != "" {
@@ -158,6 +166,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		}
 		checkOpts = append(checkOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
+	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
 	authv3.RegisterAuthorizationServer(checkSrv, checker)
 	hs := health.NewServer()
@@ -200,12 +209,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 
 	s := &Server{
-		CheckAddr: checkLis.Addr(),
-		AdminAddr: adminLis.Addr(),
-		Cache:     idx,
-		log:       log,
-		done:      make(chan struct{}),
-		ready:     make(chan struct{}),
+		CheckAddr:   checkLis.Addr(),
+		AdminAddr:   adminLis.Addr(),
+		MetricsAddr: obs.metricsAddr(),
+		Cache:       idx,
+		log:         log,
+		done:        make(chan struct{}),
+		ready:       make(chan struct{}),
 	}
 	var wg sync.WaitGroup
 	var errMu sync.Mutex

@@ -70,6 +70,7 @@ func start(t *testing.T) *harness {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AdminListen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
 	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
 	cfg.AdminToken = testAdminToken
 	cfg.ShutdownGrace = 5 * time.Second
@@ -300,7 +301,7 @@ func TestAdminRequiresToken(t *testing.T) {
 func TestGeneratedAdminTokenIsPrintedOnceAndOnlyItsHashKept(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default()
-	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Listen, cfg.AdminListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store = "sqlite://" + filepath.Join(dir, "pg.db")
 	run := func() string {
 		var out syncBuffer

@@ -46,6 +46,7 @@ func startWith(t *testing.T, adjust func(*config.Config)) *harness {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AdminListen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
 	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
 	cfg.AdminToken = testAdminToken
 	cfg.ShutdownGrace = 5 * time.Second

@@ -6,6 +6,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partnergate/partnergate/authz"
 )
@@ -36,22 +41,141 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 // DecisionLog writes Check decisions to an audit logger: every denial,
 // and allows at a sample rate. Use of a revoked or expired key and
 // cross-tenant attempts are logged at warning level.
+//
+// Check never waits for it: a decision is handed to a bounded queue and
+// written by one goroutine; when the queue is full the entry is dropped
+// and counted ([DecisionLog.Dropped]), since a slow log must not slow or
+// stall authorization. Build it with [NewDecisionLog]; Close drains it.
 type DecisionLog struct {
-	Logger *slog.Logger
-	// AllowSample is the fraction of allows logged, 0 to 1.
+	log    *slog.Logger
+	sample float64
+	rand   func() float64
+	now    func() time.Time
+
+	queue   chan auditEntry
+	dropped atomic.Int64
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// DecisionLogOptions configures a [DecisionLog]; zero values select the
+// defaults named.
+type DecisionLogOptions struct {
+	// AllowSample is the fraction of allows logged, 0 to 1 (default 0:
+	// denials only).
 	AllowSample float64
+	// Queue is how many entries may wait to be written (default 4096).
+	Queue int
+	// Rand draws the sampling number in [0, 1) (default math/rand/v2).
+	Rand func() float64
+	// Now stamps each entry with its decision time (default time.Now).
+	Now func() time.Time
+}
+
+type auditEntry struct {
+	at      time.Time
+	level   slog.Level
+	d       authz.Decision
+	traceID trace.TraceID
+}
+
+// NewDecisionLog starts a decision log writing to log.
+func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
+	if opts.Queue <= 0 {
+		opts.Queue = 4096
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &DecisionLog{
+		log: log, sample: opts.AllowSample, rand: opts.Rand, now: opts.Now,
+		queue: make(chan auditEntry, opts.Queue),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go l.run()
+	return l
 }
 
 var _ authz.Auditor = (*DecisionLog)(nil)
 
-// Decision implements [authz.Auditor].
+// Decision implements [authz.Auditor]. It never blocks.
 func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
-	if d.Allowed() && (l.AllowSample <= 0 || rand.Float64() >= l.AllowSample) {
+	if d.Allowed() && (l.sample <= 0 || l.rand() >= l.sample) {
 		return
 	}
 	level := slog.LevelInfo
 	if d.Reason.HighSeverity() {
 		level = slog.LevelWarn
 	}
-	l.Logger.LogAttrs(ctx, level, "decision", slog.Any("decision", d))
+	e := auditEntry{at: l.now(), level: level, d: *d, traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	select {
+	case l.queue <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Dropped returns how many entries were dropped because the queue was
+// full.
+func (l *DecisionLog) Dropped() int64 { return l.dropped.Load() }
+
+// Close writes what is queued and stops the writer. Decisions after Close
+// are dropped.
+func (l *DecisionLog) Close() error {
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+	return nil
+}
+
+func (l *DecisionLog) run() {
+	defer close(l.done)
+	for {
+		select {
+		case e := <-l.queue:
+			l.write(e)
+		case <-l.stop:
+			for {
+				select {
+				case e := <-l.queue:
+					l.write(e)
+				default:
+					// Later decisions fill the queue, unread, and then
+					// drop: they never wait.
+					return
+				}
+			}
+		}
+	}
+}
+
+func (l *DecisionLog) write(e auditEntry) {
+	ctx := context.Background()
+	h := l.log.Handler()
+	if !h.Enabled(ctx, e.level) {
+		return
+	}
+	r := slog.NewRecord(e.at, e.level, "decision", 0)
+	r.AddAttrs(slog.Any("decision", &e.d))
+	if e.traceID.IsValid() {
+		r.AddAttrs(slog.String("trace_id", e.traceID.String()))
+	}
+	_ = h.Handle(ctx, r)
+}
+
+// Auditors hands each decision to every auditor, in order. Each must not
+// block.
+type Auditors []authz.Auditor
+
+var _ authz.Auditor = Auditors(nil)
+
+// Decision implements [authz.Auditor].
+func (a Auditors) Decision(ctx context.Context, d *authz.Decision) {
+	for _, x := range a {
+		x.Decision(ctx, d)
+	}
 }

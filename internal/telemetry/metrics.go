@@ -1,0 +1,292 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	promexporter "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/cache"
+	"github.com/partnergate/partnergate/internal/jwtverify"
+)
+
+// CacheStats is what the metrics read of the hot index; *cache.Cache
+// implements it.
+type CacheStats interface {
+	Stats() *cache.Stats
+	Len() int
+	Version() int64
+	LastSync() time.Time
+	Ready() bool
+}
+
+// Pinger reports whether the store is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// IssuerStatuser reports token issuers' key state; *jwtverify.Verifier
+// implements it.
+type IssuerStatuser interface {
+	Status() []jwtverify.IssuerStatus
+}
+
+// Counted is anything that counts what it had to drop, such as the
+// decision log and the last-used recorder.
+type Counted interface {
+	Dropped() int64
+}
+
+// MetricsOptions says what [NewMetrics] observes. Every field may be nil:
+// its instruments then report nothing.
+type MetricsOptions struct {
+	Cache CacheStats
+	Store Pinger
+	// Issuers returns the token verifier, or nil when tokens are not
+	// configured; it is called at each collection, so a verifier wired
+	// after the metrics still shows up.
+	Issuers func() IssuerStatuser
+	// AuditLog and LastUsed report their dropped entries.
+	AuditLog, LastUsed Counted
+	// PingTimeout bounds the store ping made per scrape (default 1s).
+	PingTimeout time.Duration
+	// Now is the clock for staleness (default time.Now).
+	Now func() time.Time
+}
+
+// Metrics holds partnergate's OpenTelemetry instruments and serves them
+// for Prometheus. Decisions and latencies are recorded on the hot path by
+// one counter add and one histogram record with pre-built attribute sets;
+// everything else is observed from existing counters at collection time,
+// so it costs Check nothing.
+type Metrics struct {
+	provider *sdkmetric.MeterProvider
+	registry *prometheus.Registry
+
+	decisions metric.Int64Counter
+	duration  metric.Float64Histogram
+	reasons   sync.Map // authz.Reason → metric.AddOption
+	results   [3]metric.RecordOption
+}
+
+// Check outcomes, the result label of partnergate_check_duration_seconds.
+const (
+	resultAllow = iota
+	resultDeny
+	resultError
+)
+
+// NewMetrics builds the meter provider, its Prometheus exporter and every
+// instrument.
+func NewMetrics(opts MetricsOptions) (*Metrics, error) {
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	reg := prometheus.NewRegistry()
+	exp, err := promexporter.New(promexporter.WithRegisterer(reg), promexporter.WithoutScopeInfo(), promexporter.WithoutTargetInfo())
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(
+		sdkmetric.WithReader(exp),
+		sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Name: "partnergate.check.duration"},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{
+				// Check answers from memory: microseconds to a few ms.
+				Boundaries: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25},
+			}},
+		)),
+	)
+	m := &Metrics{provider: mp, registry: reg}
+	meter := mp.Meter("github.com/partnergate/partnergate")
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+
+	m.decisions, err = meter.Int64Counter("partnergate.decisions",
+		metric.WithDescription("Check decisions by result (allow, deny) and internal reason code."))
+	add(err)
+	m.duration, err = meter.Float64Histogram("partnergate.check.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time to answer one Check, by result (allow, deny, error)."))
+	add(err)
+	for i, r := range []string{"allow", "deny", "error"} {
+		m.results[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))
+	}
+
+	add(m.observeCache(meter, opts))
+	add(m.observeStore(meter, opts))
+	add(m.observeIssuers(meter, opts))
+	add(m.observeDrops(meter, opts))
+	if err := errors.Join(errs...); err != nil {
+		_ = mp.Shutdown(context.Background())
+		return nil, fmt.Errorf("telemetry: metrics: %w", err)
+	}
+	return m, nil
+}
+
+// Handler serves the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// MeterProvider is the provider, for other instrumentation (otelgrpc).
+func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
+
+// Shutdown stops the meter provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
+
+// Decision implements [authz.Auditor]: it counts d by result and reason.
+// The label set is bounded: reasons are the package's constants.
+func (m *Metrics) Decision(ctx context.Context, d *authz.Decision) {
+	opt, ok := m.reasons.Load(d.Reason)
+	if !ok {
+		result := "deny"
+		if d.Allowed() {
+			result = "allow"
+		}
+		opt, _ = m.reasons.LoadOrStore(d.Reason, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("result", result), attribute.String("reason", string(d.Reason)))))
+	}
+	m.decisions.Add(ctx, 1, opt.(metric.AddOption))
+}
+
+var _ authz.Auditor = (*Metrics)(nil)
+
+// observeCheck records one Check's latency by outcome.
+func (m *Metrics) observeCheck(ctx context.Context, took time.Duration, result int) {
+	m.duration.Record(ctx, took.Seconds(), m.results[result])
+}
+
+func (m *Metrics) observeCache(meter metric.Meter, opts MetricsOptions) error {
+	c := opts.Cache
+	if c == nil {
+		return nil
+	}
+	lookups, err1 := meter.Int64ObservableCounter("partnergate.cache.lookups",
+		metric.WithDescription("Key look-ups in the hot cache by outcome: hit, miss (not cached), negative_hit (remembered unknown), store_lookup (a miss looked up in the store)."))
+	size, err2 := meter.Int64ObservableGauge("partnergate.cache.keys",
+		metric.WithDescription("Credentials held in the hot cache, tombstones included."))
+	version, err3 := meter.Int64ObservableGauge("partnergate.feed.version",
+		metric.WithDescription("Last change-feed version applied to the cache."))
+	age, err4 := meter.Float64ObservableGauge("partnergate.feed.staleness", metric.WithUnit("s"),
+		metric.WithDescription("Seconds since the change feed was last read successfully: how stale the cache may be."))
+	ready, err5 := meter.Int64ObservableGauge("partnergate.cache.ready",
+		metric.WithDescription("1 once the cache holds a full snapshot and Check serves."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return err
+	}
+	outcome := func(s string) metric.ObserveOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", s)))
+	}
+	hit, miss, neg, look := outcome("hit"), outcome("miss"), outcome("negative_hit"), outcome("store_lookup")
+	_, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := c.Stats()
+		o.ObserveInt64(lookups, st.Hits.Load(), hit)
+		o.ObserveInt64(lookups, st.Misses.Load(), miss)
+		o.ObserveInt64(lookups, st.NegativeHits.Load(), neg)
+		o.ObserveInt64(lookups, st.MissLookups.Load(), look)
+		o.ObserveInt64(size, int64(c.Len()))
+		o.ObserveInt64(version, c.Version())
+		if c.Ready() {
+			o.ObserveInt64(ready, 1)
+			o.ObserveFloat64(age, opts.Now().Sub(c.LastSync()).Seconds())
+		} else {
+			o.ObserveInt64(ready, 0)
+		}
+		return nil
+	}, lookups, size, version, age, ready)
+	return err
+}
+
+func (m *Metrics) observeStore(meter metric.Meter, opts MetricsOptions) error {
+	st := opts.Store
+	if st == nil {
+		return nil
+	}
+	_, err := meter.Int64ObservableGauge("partnergate.store.up",
+		metric.WithDescription("1 if the store answered a ping at collection time, else 0."),
+		metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+			ctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
+			defer cancel()
+			if st.Ping(ctx) == nil {
+				o.Observe(1)
+			} else {
+				o.Observe(0)
+			}
+			return nil
+		}))
+	return err
+}
+
+func (m *Metrics) observeIssuers(meter metric.Meter, opts MetricsOptions) error {
+	if opts.Issuers == nil {
+		return nil
+	}
+	last, err1 := meter.Float64ObservableGauge("partnergate.jwks.last_refresh", metric.WithUnit("s"),
+		metric.WithDescription("Unix time of the issuer's last successful key load; 0 if never."))
+	ok, err2 := meter.Int64ObservableGauge("partnergate.jwks.refresh_ok",
+		metric.WithDescription("1 if the issuer's last key fetch succeeded, else 0."))
+	keys, err3 := meter.Int64ObservableGauge("partnergate.jwks.keys",
+		metric.WithDescription("Usable keys loaded for the issuer."))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	_, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		v := opts.Issuers()
+		if v == nil {
+			return nil
+		}
+		// The issuer label is bounded by configuration.
+		for _, is := range v.Status() {
+			set := metric.WithAttributeSet(attribute.NewSet(attribute.String("issuer", is.Issuer)))
+			var t float64
+			if !is.LastRefresh.IsZero() {
+				t = float64(is.LastRefresh.UnixNano()) / 1e9
+			}
+			o.ObserveFloat64(last, t, set)
+			good := int64(0)
+			if is.LastError == nil && !is.LastRefresh.IsZero() {
+				good = 1
+			}
+			o.ObserveInt64(ok, good, set)
+			o.ObserveInt64(keys, int64(is.Keys), set)
+		}
+		return nil
+	}, last, ok, keys)
+	return err
+}
+
+func (m *Metrics) observeDrops(meter metric.Meter, opts MetricsOptions) error {
+	var errs []error
+	for _, c := range []struct {
+		name, desc string
+		src        Counted
+	}{
+		{"partnergate.audit.dropped", "Decision audit entries dropped because the writer fell behind.", opts.AuditLog},
+		{"partnergate.last_used.dropped", "Last-used updates dropped because the recorder fell behind or a flush failed.", opts.LastUsed},
+	} {
+		if c.src == nil {
+			continue
+		}
+		src := c.src
+		_, err := meter.Int64ObservableCounter(c.name, metric.WithDescription(c.desc),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(src.Dropped())
+				return nil
+			}))
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
