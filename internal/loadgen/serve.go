@@ -90,13 +90,22 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			return nil
 		}
 	case "partnergate":
-		cfg := config.Default()
-		cfg.Store = opts.StoreURL
-		cfg.PepperFile = opts.PepperFile
-		cfg.Listen = "127.0.0.1:0"
-		cfg.AdminListen = "127.0.0.1:0"
-		cfg.AdminToken = "pgload-admin-token-not-secret"
-		cfg.ShutdownGrace = time.Second
+		// Settings go through config.Load, as the server's own do, so that
+		// a setting this tool does not know keeps its default, and every
+		// listener (metrics too, when the build has them) binds loopback.
+		env := map[string]string{
+			config.EnvPrefix + "STORE":          opts.StoreURL,
+			config.EnvPrefix + "PEPPER_FILE":    opts.PepperFile,
+			config.EnvPrefix + "LISTEN":         "127.0.0.1:0",
+			config.EnvPrefix + "ADMIN_LISTEN":   "127.0.0.1:0",
+			config.EnvPrefix + "METRICS_LISTEN": "127.0.0.1:0",
+			config.EnvPrefix + "SHUTDOWN_GRACE": "1s",
+			config.EnvAdminToken:                "pgload-admin-token-not-secret",
+		}
+		cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			return err
+		}
 		if err := cfg.Validate(); err != nil {
 			return err
 		}
@@ -105,7 +114,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			w = io.Discard
 		}
 		log := telemetry.NewLogger(w, cfg.LogFormat, slog.LevelInfo)
-		srv, err := app.Start(ctx, &cfg, log, io.Discard)
+		srv, err := app.Start(ctx, cfg, log, io.Discard)
 		if err != nil {
 			return err
 		}
