@@ -70,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"token-revocations", testTokenRevocations},
 		{"revoke-tokens-before", testRevokeTokensBefore},
 		{"snapshot-clients-and-live-revocations", testSnapshotTokens},
+		{"touch-records-last-use-without-trace", testTouch},
+		{"unused-credentials-across-partners", testUnused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

@@ -1,0 +1,142 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+)
+
+// testTouch checks that recording last use stores time and source, keeps
+// the latest of out-of-order touches, ignores unknown ids, and leaves no
+// trace elsewhere: no audit event, no change-feed entry, no version bump.
+func testTouch(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	c := mustCreateCredential(t, s, newCredential(t, "k1", "acme"))
+	mustCreateCredential(t, s, newCredential(t, "k2", "acme"))
+	version := lastVersion(t, s)
+	audits, err := s.ListAudit(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t1 := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	t0 := t1.Add(-time.Hour)
+	err = s.TouchCredentials(ctx, []store.Touch{
+		{ID: "k1", At: t1, From: "203.0.113.7"},
+		{ID: "no-such-key", At: t1, From: "203.0.113.8"},
+	})
+	if err != nil {
+		t.Fatalf("TouchCredentials: %v", err)
+	}
+	// An older touch, say from a replica that flushed late, changes nothing.
+	if err := s.TouchCredentials(ctx, []store.Touch{{ID: "k1", At: t0, From: "198.51.100.1"}}); err != nil {
+		t.Fatalf("TouchCredentials(older): %v", err)
+	}
+	got, err := s.GetCredential(ctx, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t1.Truncate(time.Microsecond); !got.LastUsedAt.Equal(want) || got.LastUsedFrom != "203.0.113.7" {
+		t.Errorf("last use = %v from %q, want %v from 203.0.113.7", got.LastUsedAt, got.LastUsedFrom, want)
+	}
+	if got.Version != c.Version {
+		t.Errorf("Version = %d after a touch, want %d unchanged", got.Version, c.Version)
+	}
+	other, err := s.GetCredential(ctx, "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !other.LastUsedAt.IsZero() || other.LastUsedFrom != "" {
+		t.Errorf("untouched key shows last use %v from %q", other.LastUsedAt, other.LastUsedFrom)
+	}
+	if v := lastVersion(t, s); v != version {
+		t.Errorf("change feed moved from %d to %d on a touch", version, v)
+	}
+	after, err := s.ListAudit(ctx, store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(audits) {
+		t.Errorf("audit events: %d before a touch, %d after", len(audits), len(after))
+	}
+	if err := s.TouchCredentials(ctx, nil); err != nil {
+		t.Errorf("TouchCredentials(nil) = %v", err)
+	}
+}
+
+// testUnused checks the stale-keys query across partners: never-used keys
+// count from creation; recently used, revoked and expired keys are left
+// out; the least recently used come first.
+func testUnused(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	mustCreatePartner(t, s, "globex")
+	for _, id := range []string{"old-used", "fresh", "never", "revoked", "expired"} {
+		mustCreateCredential(t, s, newCredential(t, id, "acme"))
+	}
+	mustCreateCredential(t, s, newCredential(t, "other-partner", "globex"))
+	now := time.Now()
+	err := s.TouchCredentials(ctx, []store.Touch{
+		{ID: "old-used", At: now.Add(-100 * 24 * time.Hour), From: "192.0.2.1"},
+		{ID: "other-partner", At: now.Add(-200 * 24 * time.Hour), From: "192.0.2.2"},
+		{ID: "fresh", At: now.Add(-time.Hour), From: "192.0.2.3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, change := range map[string]func(c *partner.Credential){
+		"revoked": func(c *partner.Credential) { c.RevokedAt = now },
+		"expired": func(c *partner.Credential) { c.ExpiresAt = now.Add(-time.Minute) },
+	} {
+		c, err := s.GetCredential(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(c)
+		if err := s.UpdateCredential(ctx, c, ev("key.update", "acme", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ids := func(cs []*partner.Credential) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	got, err := s.ListUnusedCredentials(ctx, now.Add(-90*24*time.Hour))
+	if err != nil {
+		t.Fatalf("ListUnusedCredentials: %v", err)
+	}
+	if want := []string{"other-partner", "old-used"}; !equalStrings(ids(got), want) {
+		t.Errorf("unused for 90 days = %v, want %v", ids(got), want)
+	}
+	if len(got) == 2 && got[1].LastUsedFrom != "192.0.2.1" {
+		t.Errorf("LastUsedFrom = %q, want 192.0.2.1", got[1].LastUsedFrom)
+	}
+	// A cutoff in the future makes every live key unused, the never-used
+	// one by its creation time (just now, after fresh's use an hour ago).
+	got, err = s.ListUnusedCredentials(ctx, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"other-partner", "old-used", "fresh", "never"}; !equalStrings(ids(got), want) {
+		t.Errorf("unused since a minute from now = %v, want %v", ids(got), want)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
