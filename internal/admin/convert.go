@@ -59,6 +59,7 @@ func keyPB(c *partner.Credential, now time.Time) *adminv1.Key {
 		LastRotatedAt: ts(c.LastRotatedAt),
 		LastUsedAt:    ts(c.LastUsedAt),
 		State:         state,
+		LastUsedFrom:  c.LastUsedFrom,
 	}
 }
 

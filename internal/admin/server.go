@@ -31,6 +31,8 @@ type Store interface {
 
 	// The OAuth2 client registry and token revocation.
 	store.Tokens
+	// When keys were last used.
+	store.Usage
 }
 
 var _ Store = (store.Store)(nil)

@@ -143,7 +143,9 @@ type Key struct {
 	LastRotatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_rotated_at,json=lastRotatedAt,proto3" json:"last_rotated_at,omitempty"`
 	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
 	// "active", "expired" or "revoked", at the time of the response.
-	State         string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	State string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	// The client address of the last use, if recorded.
+	LastUsedFrom  string `protobuf:"bytes,12,opt,name=last_used_from,json=lastUsedFrom,proto3" json:"last_used_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +253,13 @@ func (x *Key) GetLastUsedAt() *timestamppb.Timestamp {
 func (x *Key) GetState() string {
 	if x != nil {
 		return x.State
+	}
+	return ""
+}
+
+func (x *Key) GetLastUsedFrom() string {
+	if x != nil {
+		return x.LastUsedFrom
 	}
 	return ""
 }
@@ -2031,6 +2040,95 @@ func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
 	return nil
 }
 
+type ListUnusedKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required, positive: how long a key must have gone unused.
+	UnusedFor     *durationpb.Duration `protobuf:"bytes,1,opt,name=unused_for,json=unusedFor,proto3" json:"unused_for,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnusedKeysRequest) Reset() {
+	*x = ListUnusedKeysRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnusedKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnusedKeysRequest) ProtoMessage() {}
+
+func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
+	if x != nil {
+		return x.UnusedFor
+	}
+	return nil
+}
+
+type ListUnusedKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnusedKeysResponse) Reset() {
+	*x = ListUnusedKeysResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnusedKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnusedKeysResponse) ProtoMessage() {}
+
+func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListUnusedKeysResponse) GetKeys() []*Key {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
@@ -2045,7 +2143,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12A\n" +
-	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\"\xcc\x03\n" +
+	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\"\xf2\x03\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2063,7 +2161,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\flast_used_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastUsedAt\x12\x14\n" +
-	"\x05state\x18\v \x01(\tR\x05state\"\xc5\x02\n" +
+	"\x05state\x18\v \x01(\tR\x05state\x12$\n" +
+	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\"\xc5\x02\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -2185,7 +2284,12 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x06before\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"V\n" +
 	"\x1bRevokePartnerTokensResponse\x127\n" +
-	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner2\xe9\v\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"Q\n" +
+	"\x15ListUnusedKeysRequest\x128\n" +
+	"\n" +
+	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"G\n" +
+	"\x16ListUnusedKeysResponse\x12-\n" +
+	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys2\xd6\f\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -2202,7 +2306,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\fRemoveClient\x12).partnergate.admin.v1.RemoveClientRequest\x1a*.partnergate.admin.v1.RemoveClientResponse\x12b\n" +
 	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
-	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
+	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
+	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_partnergate_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -2216,7 +2321,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Key)(nil),                         // 1: partnergate.admin.v1.Key
@@ -2253,78 +2358,84 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*RevokeTokenResponse)(nil),         // 32: partnergate.admin.v1.RevokeTokenResponse
 	(*RevokePartnerTokensRequest)(nil),  // 33: partnergate.admin.v1.RevokePartnerTokensRequest
 	(*RevokePartnerTokensResponse)(nil), // 34: partnergate.admin.v1.RevokePartnerTokensResponse
-	nil,                                 // 35: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 36: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 37: google.protobuf.Duration
+	(*ListUnusedKeysRequest)(nil),       // 35: partnergate.admin.v1.ListUnusedKeysRequest
+	(*ListUnusedKeysResponse)(nil),      // 36: partnergate.admin.v1.ListUnusedKeysResponse
+	nil,                                 // 37: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 39: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	36, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	36, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	36, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
-	36, // 3: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	36, // 4: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	36, // 5: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	36, // 6: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	36, // 7: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	36, // 8: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	35, // 9: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	38, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	38, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	38, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	38, // 3: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	38, // 4: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 5: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	38, // 6: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	38, // 7: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	38, // 8: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	37, // 9: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
 	0,  // 10: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 11: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 12: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
 	0,  // 13: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 14: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	37, // 15: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	39, // 15: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	1,  // 16: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	1,  // 17: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	1,  // 18: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	37, // 19: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	39, // 19: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
 	1,  // 20: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	1,  // 21: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
 	2,  // 22: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	36, // 23: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	36, // 24: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	36, // 25: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	38, // 23: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	38, // 24: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 25: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
 	23, // 26: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
 	23, // 27: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	36, // 28: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 28: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	24, // 29: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	36, // 30: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	38, // 30: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
 	0,  // 31: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	3,  // 32: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	5,  // 33: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	7,  // 34: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	9,  // 35: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	11, // 36: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	13, // 37: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	15, // 38: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	17, // 39: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	19, // 40: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	21, // 41: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	25, // 42: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	27, // 43: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	29, // 44: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	31, // 45: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	33, // 46: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	4,  // 47: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	6,  // 48: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	8,  // 49: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	10, // 50: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	12, // 51: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	14, // 52: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	16, // 53: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	18, // 54: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	20, // 55: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	22, // 56: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	26, // 57: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	28, // 58: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	30, // 59: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	32, // 60: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	34, // 61: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	47, // [47:62] is the sub-list for method output_type
-	32, // [32:47] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	39, // 32: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	1,  // 33: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	3,  // 34: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	5,  // 35: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	7,  // 36: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	9,  // 37: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	11, // 38: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	13, // 39: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	15, // 40: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	17, // 41: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	19, // 42: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	21, // 43: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	25, // 44: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	27, // 45: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	29, // 46: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	31, // 47: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	33, // 48: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	35, // 49: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	4,  // 50: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	6,  // 51: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	8,  // 52: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	10, // 53: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	12, // 54: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	14, // 55: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	16, // 56: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	18, // 57: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	20, // 58: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	22, // 59: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	26, // 60: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	28, // 61: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	30, // 62: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	32, // 63: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	34, // 64: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	36, // 65: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	50, // [50:66] is the sub-list for method output_type
+	34, // [34:50] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -2338,7 +2449,7 @@ func file_partnergate_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	Admin_ListClients_FullMethodName         = "/partnergate.admin.v1.Admin/ListClients"
 	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
 	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
+	Admin_ListUnusedKeys_FullMethodName      = "/partnergate.admin.v1.Admin/ListUnusedKeys"
 )
 
 // AdminClient is the client API for Admin service.
@@ -93,6 +94,12 @@ type AdminClient interface {
 	// clients issued before a moment (after a client secret leaks). The
 	// cutoff only moves forward.
 	RevokePartnerTokens(ctx context.Context, in *RevokePartnerTokensRequest, opts ...grpc.CallOption) (*RevokePartnerTokensResponse, error)
+	// ListUnusedKeys lists, across partners, the live (neither revoked nor
+	// expired) keys not used for at least unused_for — never-used keys count
+	// from their creation — least recently used first, so operators can
+	// retire them. Last use is recorded in batches, so it may lag by a few
+	// seconds.
+	ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequest, opts ...grpc.CallOption) (*ListUnusedKeysResponse, error)
 }
 
 type adminClient struct {
@@ -253,6 +260,16 @@ func (c *adminClient) RevokePartnerTokens(ctx context.Context, in *RevokePartner
 	return out, nil
 }
 
+func (c *adminClient) ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequest, opts ...grpc.CallOption) (*ListUnusedKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnusedKeysResponse)
+	err := c.cc.Invoke(ctx, Admin_ListUnusedKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -305,6 +322,12 @@ type AdminServer interface {
 	// clients issued before a moment (after a client secret leaks). The
 	// cutoff only moves forward.
 	RevokePartnerTokens(context.Context, *RevokePartnerTokensRequest) (*RevokePartnerTokensResponse, error)
+	// ListUnusedKeys lists, across partners, the live (neither revoked nor
+	// expired) keys not used for at least unused_for — never-used keys count
+	// from their creation — least recently used first, so operators can
+	// retire them. Last use is recorded in batches, so it may lag by a few
+	// seconds.
+	ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -359,6 +382,9 @@ func (UnimplementedAdminServer) RevokeToken(context.Context, *RevokeTokenRequest
 }
 func (UnimplementedAdminServer) RevokePartnerTokens(context.Context, *RevokePartnerTokensRequest) (*RevokePartnerTokensResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokePartnerTokens not implemented")
+}
+func (UnimplementedAdminServer) ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnusedKeys not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -651,6 +677,24 @@ func _Admin_RevokePartnerTokens_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListUnusedKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnusedKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListUnusedKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListUnusedKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListUnusedKeys(ctx, req.(*ListUnusedKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -717,6 +761,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokePartnerTokens",
 			Handler:    _Admin_RevokePartnerTokens_Handler,
+		},
+		{
+			MethodName: "ListUnusedKeys",
+			Handler:    _Admin_ListUnusedKeys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
