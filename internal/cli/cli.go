@@ -75,7 +75,7 @@ Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
 
 	f := root.PersistentFlags()
 	f.StringVar(&a.addr, "admin-addr", DefaultAdminAddr, "admin API address (env "+EnvAdminAddr+")")
-	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (one JSON object per line; lists print one item per line)")
 	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long to wait for the admin API")
 
 	if serve != nil {
@@ -94,9 +94,9 @@ func (a *app) prepare(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	switch a.output {
-	case "text", "json":
+	case "text", "json", "jsonl":
 	default:
-		return usageErrorf("--output must be text or json, not %q", a.output)
+		return usageErrorf("--output must be text, json or jsonl, not %q", a.output)
 	}
 	if a.timeout <= 0 {
 		return usageErrorf("--timeout must be positive")

@@ -170,12 +170,18 @@ func (a *app) keyCmd() *cobra.Command {
 	issue.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, such as 2160h (default: the server's default)")
 	issue.Flags().StringVar(&issueName, "name", "", "label, such as billing-prod")
 
-	var listPartner string
+	var (
+		listPartner string
+		unusedFor   string
+	)
 	list := &cobra.Command{
-		Use:   "list --partner ID",
-		Short: "List a partner's keys, revoked and expired ones included",
+		Use:   "list --partner ID | --unused-for AGE",
+		Short: "List a partner's keys, revoked and expired ones included; or, with --unused-for, live keys unused that long across partners",
 		Args:  exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("unused-for") {
+				return a.listUnused(cmd, listPartner, unusedFor)
+			}
 			if listPartner == "" {
 				return usageErrorf("%s: --partner is required", cmd.CommandPath())
 			}
@@ -184,11 +190,15 @@ func (a *app) keyCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if a.output == "jsonl" {
+					return printLines(a.stdout, resp.GetKeys())
+				}
 				return a.print(resp, func(w *table) { w.keys(resp.GetKeys()) })
 			})
 		},
 	}
-	list.Flags().StringVar(&listPartner, "partner", "", "partner id (required)")
+	list.Flags().StringVar(&listPartner, "partner", "", "partner id (required unless --unused-for)")
+	list.Flags().StringVar(&unusedFor, "unused-for", "", "list live keys of every partner not used for this long, such as 90d or 2160h")
 
 	var revokeReason string
 	revoke := &cobra.Command{
@@ -253,16 +263,22 @@ func (a *app) auditCmd() *cobra.Command {
 		Args:  exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
+				if a.output == "jsonl" && limit == 0 {
+					return a.exportAudit(ctx, c, partnerID, after)
+				}
 				resp, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: partnerID, Limit: limit, AfterId: after})
 				if err != nil {
 					return err
+				}
+				if a.output == "jsonl" {
+					return printLines(a.stdout, resp.GetEvents())
 				}
 				return a.print(resp, func(w *table) { w.events(resp.GetEvents()) })
 			})
 		},
 	}
 	list.Flags().StringVar(&partnerID, "partner", "", "only this partner's events")
-	list.Flags().Int32Var(&limit, "limit", 0, "at most this many events (default: the server's, 100)")
+	list.Flags().Int32Var(&limit, "limit", 0, "at most this many events (default: the server's, 100; with --output jsonl, every event)")
 	list.Flags().Int64Var(&after, "after", 0, "only events with an id above this, for paging")
 	cmd.AddCommand(list)
 	return cmd

@@ -25,8 +25,11 @@ const SecretWarning = "Store this secret now: it will not be shown again."
 // print writes resp as one JSON object with --output json, else as text
 // drawn by text into an aligned table.
 func (a *app) print(resp proto.Message, text func(*table)) error {
-	if a.output == "json" {
+	switch a.output {
+	case "json":
 		return printJSON(a.stdout, resp)
+	case "jsonl":
+		return printJSONLine(a.stdout, resp)
 	}
 	t := &table{w: tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)}
 	text(t)
@@ -48,6 +51,31 @@ func printJSON(w io.Writer, msg proto.Message) error {
 	out.WriteByte('\n')
 	_, err = out.WriteTo(w)
 	return err
+}
+
+// printJSONLine writes msg as compact JSON on one line.
+func printJSONLine(w io.Writer, msg proto.Message) error {
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
+}
+
+// printLines writes each item as one JSON line: the jsonl form of a list.
+func printLines[M proto.Message](w io.Writer, items []M) error {
+	for _, m := range items {
+		if err := printJSONLine(w, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // table accumulates aligned rows, and lines printed after them.
@@ -118,6 +146,9 @@ func (t *table) key(k *adminv1.Key) {
 		t.row("LAST ROTATED", stamp(k.GetLastRotatedAt()))
 	}
 	t.row("LAST USED", stamp(k.GetLastUsedAt()))
+	if k.GetLastUsedFrom() != "" {
+		t.row("LAST USED FROM", k.GetLastUsedFrom())
+	}
 }
 
 // secret adds the secret row and, after the table, the warning that it is
@@ -128,10 +159,24 @@ func (t *table) secret(s string) {
 }
 
 func (t *table) keys(ks []*adminv1.Key) {
-	t.row("ID", "NAME", "STATE", "SCOPES", "CREATED", "EXPIRES", "LAST USED")
+	t.row("ID", "NAME", "STATE", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "FROM")
 	for _, k := range ks {
 		t.row(k.GetId(), k.GetName(), k.GetState(), strings.Join(k.GetScopes(), " "),
-			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), stamp(k.GetLastUsedAt()))
+			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), stamp(k.GetLastUsedAt()), k.GetLastUsedFrom())
+	}
+}
+
+// unusedKeys is the stale-keys view: across partners, so the partner is a
+// column.
+func (t *table) unusedKeys(ks []*adminv1.Key) {
+	t.row("ID", "PARTNER", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "FROM")
+	for _, k := range ks {
+		last := stamp(k.GetLastUsedAt())
+		if last == "" {
+			last = "never"
+		}
+		t.row(k.GetId(), k.GetPartnerId(), k.GetName(), strings.Join(k.GetScopes(), " "),
+			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), last, k.GetLastUsedFrom())
 	}
 }
 
