@@ -238,7 +238,7 @@ func TestErrors(t *testing.T) {
 		{"unknown-flag", nil, []string{"key", "list", "--partner", "acme", "--token", "x"},
 			cli.ExitUsage, `^partnergate: unknown flag: --token`},
 		{"bad-output", nil, []string{"partner", "list", "--output", "yaml"},
-			cli.ExitUsage, `^partnergate: --output must be text or json, not "yaml"`},
+			cli.ExitUsage, `^partnergate: --output must be text, json or jsonl, not "yaml"`},
 		{"unknown-command", nil, []string{"partner", "delete", "acme"},
 			cli.ExitUsage, `^partnergate: unknown command "delete" for "partnergate partner"`},
 		{"bad-duration", nil, []string{"key", "rotate", "AAAAAAAAAAAA", "--overlap", "soon"},
