@@ -66,6 +66,13 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startReady(t, nil)
+}
+
+// startReady starts a server like start, letting configure adjust the
+// configuration first, and waits until it is ready.
+func startReady(t *testing.T, configure func(*config.Config)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
@@ -74,6 +81,9 @@ func start(t *testing.T) *harness {
 	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
 	cfg.AdminToken = testAdminToken
 	cfg.ShutdownGrace = 5 * time.Second
+	if configure != nil {
+		configure(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

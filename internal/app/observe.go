@@ -42,12 +42,17 @@ var tracingFromEnv = func(ctx context.Context) (*telemetry.Tracing, error) {
 	return telemetry.TracingFromEnv(ctx, os.Getenv)
 }
 
+// lastUsedFlush is how often last use is written to the store; tests
+// shorten it.
+var lastUsedFlush = 5 * time.Second
+
 // startObservability builds and starts the observers. verifier may be nil.
 func startObservability(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, idx *cache.Cache, verifier *jwtverify.Verifier) (*observability, error) {
 	o := &observability{
 		audit: telemetry.NewDecisionLog(log.With("log", "audit"), telemetry.DecisionLogOptions{AllowSample: cfg.AuditAllowSample}),
 		lastUsed: lastuse.New(st, lastuse.Options{
-			Logger: log.With("component", "lastuse"),
+			Interval: lastUsedFlush,
+			Logger:   log.With("component", "lastuse"),
 		}),
 	}
 	var err error
