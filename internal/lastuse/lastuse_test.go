@@ -1,0 +1,195 @@
+// Test strategy: the recorder is driven directly — Used as Check calls it,
+// Flush in place of the ticker — against a real SQLite store, and the
+// result is read back through the store. The cases pin the contract the
+// hot path relies on: repeated uses coalesce to the latest, the pending
+// map is bounded (drops are counted, never waited for), a failed flush is
+// counted, Used does not wait for a flush in progress, and Run flushes
+// once more on shutdown.
+package lastuse_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/lastuse"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+	"github.com/partnergate/partnergate/internal/store/sqlstore"
+)
+
+func open(t *testing.T, keys ...string) *sqlstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "pg.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ev := partner.AuditEvent{Actor: "test", Action: "setup"}
+	if err := st.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: partner.DefaultTier, State: partner.Active}, ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range keys {
+		c := &partner.Credential{ID: id, PartnerID: "acme", Digest: make([]byte, 32), PepperVersion: 1}
+		if err := st.CreateCredential(ctx, c, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func lastUse(t *testing.T, st *sqlstore.Store, id string) (time.Time, string) {
+	t.Helper()
+	c, err := st.GetCredential(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.LastUsedAt, c.LastUsedFrom
+}
+
+var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+
+func TestCoalescesToLatestUse(t *testing.T) {
+	st := open(t, "key1", "key2")
+	r := lastuse.New(st, lastuse.Options{})
+	r.Used("key1", "192.0.2.1", t0)
+	r.Used("key1", "192.0.2.3", t0.Add(2*time.Second))
+	r.Used("key1", "192.0.2.2", t0.Add(time.Second)) // late arrival, older
+	r.Used("key2", "192.0.2.9", t0)
+	if r.Pending() != 2 {
+		t.Fatalf("Pending = %d, want 2 keys", r.Pending())
+	}
+	// Nothing reaches the store before a flush.
+	if at, _ := lastUse(t, st, "key1"); !at.IsZero() {
+		t.Fatalf("last use written before a flush: %v", at)
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if at, from := lastUse(t, st, "key1"); !at.Equal(t0.Add(2*time.Second)) || from != "192.0.2.3" {
+		t.Errorf("key1 last use = %v from %q, want %v from 192.0.2.3", at, from, t0.Add(2*time.Second))
+	}
+	if at, from := lastUse(t, st, "key2"); !at.Equal(t0) || from != "192.0.2.9" {
+		t.Errorf("key2 last use = %v from %q", at, from)
+	}
+	if r.Pending() != 0 || r.Dropped() != 0 {
+		t.Errorf("after flush: pending %d, dropped %d", r.Pending(), r.Dropped())
+	}
+}
+
+func TestBoundedPendingDropsNewKeys(t *testing.T) {
+	st := open(t, "a", "b", "c")
+	r := lastuse.New(st, lastuse.Options{MaxPending: 2})
+	r.Used("a", "192.0.2.1", t0)
+	r.Used("b", "192.0.2.1", t0)
+	r.Used("c", "192.0.2.1", t0)                   // no room: dropped
+	r.Used("a", "192.0.2.5", t0.Add(time.Second)) // a pending key still updates
+	if r.Dropped() != 1 || r.Pending() != 2 {
+		t.Fatalf("dropped %d, pending %d; want 1 and 2", r.Dropped(), r.Pending())
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := lastUse(t, st, "c"); !at.IsZero() {
+		t.Errorf("dropped key recorded at %v", at)
+	}
+	if _, from := lastUse(t, st, "a"); from != "192.0.2.5" {
+		t.Errorf("a from %q, want the latest use's 192.0.2.5", from)
+	}
+	// The flush made room again.
+	r.Used("c", "192.0.2.1", t0)
+	if r.Pending() != 1 || r.Dropped() != 1 {
+		t.Errorf("after flush: pending %d, dropped %d", r.Pending(), r.Dropped())
+	}
+}
+
+// failingSink fails every write.
+type failingSink struct{}
+
+func (failingSink) TouchCredentials(context.Context, []store.Touch) error {
+	return errors.New("store down")
+}
+
+func TestFailedFlushIsCounted(t *testing.T) {
+	r := lastuse.New(failingSink{}, lastuse.Options{})
+	r.Used("a", "", t0)
+	r.Used("b", "", t0)
+	if err := r.Flush(context.Background()); err == nil {
+		t.Fatal("Flush to a failing store succeeded")
+	}
+	if r.Dropped() != 2 || r.Pending() != 0 {
+		t.Errorf("dropped %d, pending %d; want 2 and 0", r.Dropped(), r.Pending())
+	}
+}
+
+// blockingSink holds a flush until released.
+type blockingSink struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s blockingSink) TouchCredentials(ctx context.Context, _ []store.Touch) error {
+	close(s.entered)
+	<-s.release
+	return nil
+}
+
+func TestUsedDoesNotWaitForAFlush(t *testing.T) {
+	sink := blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
+	r := lastuse.New(sink, lastuse.Options{})
+	r.Used("a", "", t0)
+	flushed := make(chan error)
+	go func() { flushed <- r.Flush(context.Background()) }()
+	<-sink.entered
+
+	used := make(chan struct{})
+	go func() {
+		r.Used("b", "", t0)
+		close(used)
+	}()
+	select {
+	case <-used:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Used waited for a flush in progress")
+	}
+	close(sink.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if r.Pending() != 1 {
+		t.Errorf("Pending = %d, want the use made during the flush", r.Pending())
+	}
+}
+
+func TestRunFlushesOnShutdown(t *testing.T) {
+	st := open(t, "key1")
+	r := lastuse.New(st, lastuse.Options{Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.Run(ctx)
+		close(done)
+	}()
+	r.Used("key1", "192.0.2.7", t0)
+	cancel()
+	<-done
+	if at, from := lastUse(t, st, "key1"); !at.Equal(t0) || from != "192.0.2.7" {
+		t.Errorf("after shutdown: last use %v from %q, want %v from 192.0.2.7", at, from, t0)
+	}
+}
+
+func BenchmarkUsed(b *testing.B) {
+	r := lastuse.New(failingSink{}, lastuse.Options{})
+	ids := []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r.Used(ids[i%len(ids)], "192.0.2.1", time.Now())
+			i++
+		}
+	})
+}
