@@ -1,0 +1,57 @@
+package config
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestValidateTelemetry(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // key named in the error; "" means valid
+	}{
+		{"metrics-default", func(*Config) {}, ""},
+		{"metrics-disabled", func(c *Config) { c.MetricsListen = "" }, ""},
+		{"metrics-loopback", func(c *Config) { c.MetricsListen = "127.0.0.1:9464" }, ""},
+		{"metrics-not-host-port", func(c *Config) { c.MetricsListen = "9090" }, "metrics_listen"},
+		{"metrics-on-check-port", func(c *Config) { c.MetricsListen = c.Listen }, "metrics_listen"},
+		{"metrics-on-admin-port", func(c *Config) { c.MetricsListen = c.AdminListen }, "metrics_listen"},
+		{"sample-half", func(c *Config) { c.AuditAllowSample = 0.5 }, ""},
+		{"sample-all", func(c *Config) { c.AuditAllowSample = 1 }, ""},
+		{"sample-negative", func(c *Config) { c.AuditAllowSample = -0.1 }, "audit_allow_sample"},
+		{"sample-over-one", func(c *Config) { c.AuditAllowSample = 1.5 }, "audit_allow_sample"},
+		{"sample-nan", func(c *Config) { c.AuditAllowSample = math.NaN() }, "audit_allow_sample"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
+				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTelemetrySettingsFromEnvAndFlags(t *testing.T) {
+	fs := flags(t, "--metrics-listen=127.0.0.1:9464")
+	c, err := Load(fs, fakeEnv(map[string]string{"PARTNERGATE_AUDIT_ALLOW_SAMPLE": "0.01"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsListen != "127.0.0.1:9464" || c.AuditAllowSample != 0.01 {
+		t.Errorf("metrics_listen %q, audit_allow_sample %v; want 127.0.0.1:9464 and 0.01", c.MetricsListen, c.AuditAllowSample)
+	}
+	if d := Default(); d.MetricsListen != ":9090" || d.AuditAllowSample != 0 {
+		t.Errorf("defaults: metrics_listen %q, audit_allow_sample %v", d.MetricsListen, d.AuditAllowSample)
+	}
+}
