@@ -84,13 +84,12 @@ func TracingFromEnv(ctx context.Context, getenv func(string) string) (*Tracing, 
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}
-	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(),
-		resource.WithAttributes(attribute.String("service.name", "partnergate")))
+	// Later options win: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+	// override the default service name.
+	res, err := resource.New(ctx, resource.WithAttributes(attribute.String("service.name", "partnergate")),
+		resource.WithTelemetrySDK(), resource.WithFromEnv())
 	if err != nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
-	}
-	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
-		res, _ = resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", name)))
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return NewTracing(tp, tp.Shutdown), nil
