@@ -76,8 +76,8 @@ type Metrics struct {
 
 	decisions metric.Int64Counter
 	duration  metric.Float64Histogram
-	reasons   sync.Map // authz.Reason → metric.AddOption
-	results   [3]metric.RecordOption
+	reasons   sync.Map // authz.Reason → []metric.AddOption
+	results   [3][]metric.RecordOption
 }
 
 // Check outcomes, the result label of partnergate_check_duration_seconds.
@@ -125,7 +125,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 		metric.WithDescription("Time to answer one Check, by result (allow, deny, error)."))
 	add(err)
 	for i, r := range []string{"allow", "deny", "error"} {
-		m.results[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))
+		m.results[i] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r)))}
 	}
 
 	add(m.observeCache(meter, opts))
@@ -159,17 +159,19 @@ func (m *Metrics) Decision(ctx context.Context, d *authz.Decision) {
 		if d.Allowed() {
 			result = "allow"
 		}
-		opt, _ = m.reasons.LoadOrStore(d.Reason, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("result", result), attribute.String("reason", string(d.Reason)))))
+		// A ready-made slice: passing one option to the variadic Add
+		// would allocate on every call.
+		opt, _ = m.reasons.LoadOrStore(d.Reason, []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("result", result), attribute.String("reason", string(d.Reason))))})
 	}
-	m.decisions.Add(ctx, 1, opt.(metric.AddOption))
+	m.decisions.Add(ctx, 1, opt.([]metric.AddOption)...)
 }
 
 var _ authz.Auditor = (*Metrics)(nil)
 
 // observeCheck records one Check's latency by outcome.
 func (m *Metrics) observeCheck(ctx context.Context, took time.Duration, result int) {
-	m.duration.Record(ctx, took.Seconds(), m.results[result])
+	m.duration.Record(ctx, took.Seconds(), m.results[result]...)
 }
 
 func (m *Metrics) observeCache(meter metric.Meter, opts MetricsOptions) error {

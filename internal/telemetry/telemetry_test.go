@@ -253,3 +253,35 @@ func TestMetricsJWKSAndDrops(t *testing.T) {
 		t.Log(page)
 	}
 }
+
+// BenchmarkObservers measures what each observer adds to an allowed
+// Check: the decision counter, the audit log's sampling decision, and the
+// span annotation with tracing off.
+func BenchmarkObservers(b *testing.B) {
+	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	log := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{AllowSample: 0.01})
+	defer log.Close()
+	d := &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme", CredentialID: "AbCdEfGhIjKl"}
+	for _, o := range []struct {
+		name string
+		a    authz.Auditor
+	}{
+		{"metrics", m},
+		{"audit-log-sampled-1pc", log},
+		{"tracing-off", &telemetry.Tracing{}},
+	} {
+		b.Run(o.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					o.a.Decision(ctx, d)
+				}
+			})
+		})
+	}
+}
