@@ -29,6 +29,8 @@ func TestImportDirection(t *testing.T) {
 		{pkg: "internal/cache", forbidden: []string{"authz", "internal/admin", "internal/app", "internal/store/sqlstore"}},
 		{pkg: "internal/admin", forbidden: []string{"authz", "internal/app", "internal/store/sqlstore"}},
 		{pkg: "internal/cli", forbidden: []string{"internal/app", "internal/store/sqlstore"}}, // talks to the admin API, never the database
+		{pkg: "internal/lastuse", forbidden: []string{"authz", "internal/cache", "internal/admin", "internal/app", "internal/store/sqlstore", "internal/telemetry"}},
+		{pkg: "internal/telemetry", forbidden: []string{"internal/store/sqlstore", "internal/admin", "internal/app"}},
 	}
 	for _, r := range rules {
 		t.Run(strings.ReplaceAll(r.pkg, "/", "-"), func(t *testing.T) {
