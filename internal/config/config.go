@@ -19,6 +19,8 @@ import (
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/ratelimit"
 )
 
 // EnvPrefix prefixes every environment variable partnergate reads.
@@ -79,6 +81,11 @@ type Config struct {
 	// AuditAllowSample is the fraction of allowed Checks written to the
 	// decision audit log, 0 to 1; every denial is written.
 	AuditAllowSample float64 `yaml:"audit_allow_sample"`
+	// RateLimit names the envoyproxy/ratelimit domain and the tiers
+	// partners are assigned to; `partnergate ratelimit-config` renders it.
+	// Only ratelimit.domain has a flag and environment form: the tier and
+	// override lists are set in the config file.
+	RateLimit ratelimit.Config `yaml:"ratelimit"`
 
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
@@ -124,6 +131,7 @@ func Default() Config {
 		LogFormat:          "json",
 		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
 		MetricsListen:      ":9090",
+		RateLimit:          ratelimit.Config{Domain: "partnergate"},
 	}
 }
 
@@ -342,6 +350,7 @@ func (c *Config) Validate() error {
 		bad("admin_token_file", "set it or %s, not both", EnvAdminToken)
 	}
 	errs = append(errs, c.JWT.validate()...)
+	errs = append(errs, c.validateRateLimit()...)
 	return errors.Join(errs...)
 }
 
@@ -447,6 +456,26 @@ func (c *Config) validateTelemetry() []error {
 	}
 	if !(c.AuditAllowSample >= 0 && c.AuditAllowSample <= 1) { // also refuses NaN
 		errs = append(errs, fmt.Errorf("audit_allow_sample: must be between 0 and 1, got %v", c.AuditAllowSample))
+	}
+	return errs
+}
+
+// validateRateLimit checks the ratelimit section. No tiers means partnergate
+// does not police tier names; with tiers, partner.DefaultTier must be one,
+// since partners created without a tier get it.
+func (c *Config) validateRateLimit() []error {
+	if len(c.RateLimit.Tiers) == 0 {
+		if len(c.RateLimit.Overrides) > 0 {
+			return []error{fmt.Errorf("ratelimit.overrides: need ratelimit.tiers")}
+		}
+		return nil
+	}
+	var errs []error
+	if err := c.RateLimit.ValidateAt("ratelimit"); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.RateLimit.HasTier(partner.DefaultTier) {
+		errs = append(errs, fmt.Errorf("ratelimit.tiers: must include %q, the tier partners get by default", partner.DefaultTier))
 	}
 	return errs
 }

@@ -38,3 +38,23 @@ func (c Config) Validate() error { return Validate(c.Domain, c.Tiers, c.Override
 
 // Render renders c; see [Render].
 func (c Config) Render() ([]byte, error) { return Render(c.Domain, c.Tiers, c.Overrides) }
+
+// ValidateAt is [Config.Validate] for a configuration nested under key in a
+// larger file: each field is reported as key + "." + field, as in
+// "ratelimit.tiers[1].per_minute".
+func (c Config) ValidateAt(key string) error {
+	if err := c.Validate(); err != nil {
+		return prefix(key+".", err)
+	}
+	return nil
+}
+
+// HasTier reports whether c configures a tier named name.
+func (c Config) HasTier(name string) bool {
+	for _, t := range c.Tiers {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}
