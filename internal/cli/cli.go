@@ -83,6 +83,7 @@ Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
 	}
 	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd(), a.checkCmd())
 	root.AddCommand(a.tokenCmd())
+	root.AddCommand(a.ratelimitConfigCmd())
 	return root
 }
 
