@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -17,21 +19,30 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/partnergate/partnergate/envoy"
+	"github.com/partnergate/partnergate/internal/app"
+	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/ratelimit"
+	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
 // Test strategy: the real envoyproxy/ratelimit service, on loopback ports,
 // against a real Redis, loaded with what Render makes of the shipped sample
 // tiers. The descriptors are not written here: they are what the shipped
 // envoy/partner-edge.yaml route's rate_limits actions make of the dynamic
-// metadata a Check allow returns (envoy.Descriptors evaluates them). Each run
+// metadata a real Check returns (envoy.Descriptors evaluates them): a real
+// partnergate (app.Start on a temp SQLite store, configured with the same
+// tiers) holds the partners, issues their keys and answers Check over
+// loopback gRPC. Each run
 // uses its own domain, so counters left in Redis by earlier runs never
 // collide with this one.
 //
@@ -47,21 +58,99 @@ const (
 	startTimeout = 30 * time.Second
 )
 
-type testPartner struct{ id, tier, credentialID string }
+type testPartner struct{ id, tier string }
 
-// checkMetadata returns the dynamic metadata partnergate's Check puts in an
-// allow for p. It is the one seam between this test and the Check handler:
-// point it at a function that runs a real Check once that is wired here.
-var checkMetadata = allowMetadata
+// partnergate is a real partnergate (app.Start on a SQLite store in a temp
+// directory) whose Check returns the dynamic metadata this test feeds the
+// rate-limit service.
+type partnergate struct {
+	admin adminv1.AdminClient
+	check authv3.AuthorizationClient
+	keys  map[string]string // partner id -> API key secret
+}
 
-// allowMetadata builds the allow metadata as the contract defines it:
-// string fields partner_id, tier and credential_id.
-func allowMetadata(_ *testing.T, p testPartner) *structpb.Struct {
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
-		"partner_id":    structpb.NewStringValue(p.id),
-		"tier":          structpb.NewStringValue(p.tier),
-		"credential_id": structpb.NewStringValue(p.credentialID),
-	}}
+const adminToken = "integration-test-admin-token-0123456789abcdef"
+
+func adminCtx(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+adminToken)
+}
+
+// startPartnergate starts partnergate with rl as its ratelimit section and
+// creates each partner in its tier, with an API key allowed orders:read.
+func startPartnergate(t *testing.T, rl ratelimit.Config, partners ...testPartner) *partnergate {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen, cfg.AdminListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", ""
+	cfg.Store = "sqlite://" + filepath.Join(t.TempDir(), "partnergate.db")
+	cfg.AdminToken = adminToken
+	cfg.RateLimit = rl
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := app.Start(ctx, &cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = srv.Wait() })
+	select {
+	case <-srv.Ready():
+	case <-time.After(startTimeout):
+		t.Fatal("partnergate not ready")
+	}
+	pg := &partnergate{
+		admin: adminv1.NewAdminClient(dialLoopback(t, srv.AdminAddr.String())),
+		check: authv3.NewAuthorizationClient(dialLoopback(t, srv.CheckAddr.String())),
+		keys:  map[string]string{},
+	}
+	for _, p := range partners {
+		actx := adminCtx(t.Context())
+		if _, err := pg.admin.CreatePartner(actx, &adminv1.CreatePartnerRequest{Id: p.id, Tier: p.tier, Scopes: []string{"orders:read"}}); err != nil {
+			t.Fatalf("CreatePartner %s: %v", p.id, err)
+		}
+		k, err := pg.admin.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: p.id})
+		if err != nil {
+			t.Fatalf("IssueKey %s: %v", p.id, err)
+		}
+		pg.keys[p.id] = k.GetSecret()
+	}
+	return pg
+}
+
+// checkMetadata runs a real Check over gRPC with p's API key and returns
+// the dynamic metadata of the allow: what Envoy hands its rate_limits
+// actions under the ext_authz namespace.
+func (pg *partnergate) checkMetadata(t *testing.T, p testPartner) *structpb.Struct {
+	t.Helper()
+	resp, err := pg.check.Check(t.Context(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "rl-" + p.id, Method: "GET", Path: "/v1/orders",
+			Headers: map[string]string{"x-api-key": pg.keys[p.id]},
+		}},
+		ContextExtensions: map[string]string{"required_scopes": "orders:read"},
+	}})
+	if err != nil {
+		t.Fatalf("Check %s: %v", p.id, err)
+	}
+	if codes.Code(resp.GetStatus().GetCode()) != codes.OK {
+		t.Fatalf("Check %s denied: %v", p.id, resp.GetDeniedResponse().GetBody())
+	}
+	md := resp.GetDynamicMetadata()
+	if md.GetFields()["partner_id"].GetStringValue() != p.id || md.GetFields()["tier"].GetStringValue() != p.tier {
+		t.Fatalf("Check %s: metadata %v, want partner_id %s and tier %s", p.id, md, p.id, p.tier)
+	}
+	return md
+}
+
+func dialLoopback(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func TestRateLimitServiceEnforcesTiers(t *testing.T) {
@@ -125,9 +214,15 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 
 	free := tier(t, cfg, "free")
 	gold := tier(t, cfg, "gold")
-	freeA := testPartner{"free-a", "free", "key_free_a"}
-	freeB := testPartner{"free-b", "free", "key_free_b"}
-	goldA := testPartner{"gold-a", "gold", "key_gold_a"}
+	freeA := testPartner{"free-a", "free"}
+	freeB := testPartner{"free-b", "free"}
+	goldA := testPartner{"gold-a", "gold"}
+	partners := []testPartner{freeA, freeB, goldA}
+	for _, o := range cfg.Overrides {
+		partners = append(partners, testPartner{o.PartnerID, "free"})
+	}
+	pg := startPartnergate(t, cfg, partners...)
+	checkMetadata := pg.checkMetadata
 
 	t.Run("free-partner-goes-over-limit-gold-stays-ok", func(t *testing.T) {
 		// Envoy's per-second window is a fixed clock second, so a run that
@@ -194,7 +289,7 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 			t.Skip("the sample has no override")
 		}
 		o := cfg.Overrides[0]
-		r := call(t, checkMetadata(t, testPartner{o.PartnerID, "free", "key_override"}))
+		r := call(t, checkMetadata(t, testPartner{o.PartnerID, "free"}))
 		for i, w := range ratelimit.Windows {
 			want := o.Limit(w)
 			if want == 0 {
