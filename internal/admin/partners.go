@@ -26,7 +26,7 @@ func (s *Server) createPartner(ctx context.Context, req *adminv1.CreatePartnerRe
 	if tier == "" {
 		tier = partner.DefaultTier
 	}
-	if err := partner.ValidateTier("tier", tier); err != nil {
+	if err := s.validateTier("tier", tier); err != nil {
 		return nil, err
 	}
 	scopes, err := partner.NewScopes("scopes", req.GetScopes())

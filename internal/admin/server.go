@@ -93,6 +93,10 @@ type Server struct {
 	MaxOverlap time.Duration
 	// Logger receives faults and the audit of every write; nil discards.
 	Logger *slog.Logger
+	// Tiers, if not empty, are the only tiers a partner may be given (the
+	// configured rate-limit tiers), so no partner lands in a tier the
+	// rate-limit service has no limits for. Empty accepts any valid name.
+	Tiers []string
 }
 
 var _ adminv1.AdminServer = (*Server)(nil)

@@ -187,6 +187,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		MaxKeyLifetime:     cfg.KeyMaxLifetime,
 		MaxOverlap:         cfg.MaxRotationOverlap,
 		Logger:             log.With("component", "admin"),
+		Tiers:              cfg.RateLimit.TierNames(),
 	}
 	if err := adminAPI.Validate(); err != nil {
 		return fail(err)

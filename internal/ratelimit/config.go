@@ -58,3 +58,12 @@ func (c Config) HasTier(name string) bool {
 	}
 	return false
 }
+
+// TierNames returns the names of c's tiers, in configured order.
+func (c Config) TierNames() []string {
+	names := make([]string, len(c.Tiers))
+	for i, t := range c.Tiers {
+		names[i] = t.Name
+	}
+	return names
+}
