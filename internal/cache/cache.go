@@ -45,6 +45,14 @@ type Options struct {
 	// PollInterval is how often the feed is read when no notification
 	// arrives (default 1s).
 	PollInterval time.Duration
+	// ReconcileInterval is how often Run compares a fresh snapshot with
+	// the cache and repairs any difference, the last safety net behind the
+	// feed (default 5m; negative disables).
+	ReconcileInterval time.Duration
+	// MaxStaleness is how long the feed may go unread before the cache
+	// reports itself [Cache.Stale] and Check stops trusting it (SECURITY.md
+	// rule 13); zero never does.
+	MaxStaleness time.Duration
 	// ExpectedKeys sizes the index up front (default 10,000).
 	ExpectedKeys int
 	// Shards is the bigcache shard count, a power of two (default 1024).
@@ -67,6 +75,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
+	}
+	if o.ReconcileInterval == 0 {
+		o.ReconcileInterval = 5 * time.Minute
 	}
 	if o.ExpectedKeys <= 0 {
 		o.ExpectedKeys = 10_000
@@ -103,6 +114,7 @@ type Cache struct {
 	version  atomic.Int64
 	ready    atomic.Bool
 	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed     feedHealth
 	stats    Stats
 }
 
@@ -197,7 +209,7 @@ func (c *Cache) Load(ctx context.Context) error {
 	c.clients.Store(&clients)
 	c.revoked.Store(&revoked)
 	c.version.Store(version)
-	c.lastSync.Store(time.Now().UnixNano())
+	c.feedSucceeded(version)
 	c.ready.Store(true)
 	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.Len(), "version", version)
 	return nil
@@ -209,16 +221,25 @@ func (c *Cache) Run(ctx context.Context) error {
 	notify := c.src.Notify(ctx)
 	tick := time.NewTicker(c.opts.PollInterval)
 	defer tick.Stop()
+	var reconcile <-chan time.Time // nil, never firing, when disabled
+	if c.opts.ReconcileInterval > 0 {
+		rt := time.NewTicker(c.opts.ReconcileInterval)
+		defer rt.Stop()
+		reconcile = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
 		case <-tick.C:
+		case <-reconcile:
+			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				c.opts.Logger.Warn("cache reconcile failed; retrying at the next interval", "err", err)
+			}
+			continue
 		}
-		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.opts.Logger.Warn("change feed read failed; serving from cache", "err", err, "version", c.version.Load())
-		}
+		_ = c.Sync(ctx) // failures are logged and counted by Sync
 	}
 }
 
@@ -233,13 +254,17 @@ func (c *Cache) Sync(ctx context.Context) error {
 	defer c.applyMu.Unlock()
 	for {
 		changes, err := c.src.Changes(ctx, c.version.Load(), feedBatch)
+		if err == nil && len(changes) > 0 {
+			c.feed.seen(changes[len(changes)-1].Version)
+			err = c.apply(ctx, changes)
+		}
 		if err != nil {
+			if ctx.Err() == nil {
+				c.feedFailed(err)
+			}
 			return err
 		}
-		if err := c.apply(ctx, changes); err != nil {
-			return err
-		}
-		c.lastSync.Store(time.Now().UnixNano())
+		c.feedSucceeded(c.version.Load())
 		if len(changes) < feedBatch {
 			if now := c.opts.Now(); now.Sub(c.swept) >= revocationSweep || now.Before(c.swept) {
 				c.sweepRevocations(now)
@@ -308,20 +333,22 @@ func (c *Cache) setPartner(id string, p *partner.Partner) {
 // put installs cr unless the index already holds the same or a newer row
 // version. The version check closes a race: a miss look-up that read a row
 // just before a revocation must not reinstall it after the feed applied the
-// revocation.
-func (c *Cache) put(cr *partner.Credential) {
+// revocation. It reports whether it installed cr.
+func (c *Cache) put(cr *partner.Credential) bool {
 	rec := cr.Record()
 	entry := encode(nil, &rec)
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
 	if old, err := c.keys.Get(cr.ID); err == nil {
 		if v, ok := version(old); ok && v >= rec.Version {
-			return
+			return false
 		}
 	}
 	if err := c.keys.Set(cr.ID, entry); err != nil {
 		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
+		return false
 	}
+	return true
 }
 
 // Partner returns the partner with id.

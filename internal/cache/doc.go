@@ -9,7 +9,16 @@
 // It loads a snapshot from the store at start-up and then follows the
 // store's change feed: each feed entry names an entity, which the cache
 // reloads and applies, and the cache records the last version it applied,
-// so a missed notification delays a change but never loses it.
+// so a missed notification delays a change but never loses it. Every
+// ReconcileInterval it also compares a fresh snapshot with what it holds and
+// repairs any difference, the last safety net behind the feed.
+//
+// Feed health is kept in atomics for health checks and metrics: the last
+// successful read ([Cache.LastSync], [Cache.Staleness]), whether the last
+// read failed ([Cache.FeedHealthy]), versions seen and applied
+// ([Cache.Latest], [Cache.Version], [Cache.Lag]). When the feed has gone
+// unread for longer than MaxStaleness the cache reports itself
+// [Cache.Stale]; it keeps answering, and Check decides to refuse.
 //
 // Concurrency: reads take no lock a writer holds. bigcache shards are
 // independently locked for microseconds; the partner map is replaced, never
