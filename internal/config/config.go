@@ -39,7 +39,18 @@ type Config struct {
 	// and off public interfaces.
 	AdminListen string `yaml:"admin_listen"`
 	// Store is the store URL: sqlite:///path/to/file.db or postgres://…
+	// A PostgreSQL URL carrying a password belongs in PARTNERGATE_STORE
+	// or StoreFile, never on the command line of a shared host.
 	Store string `yaml:"store"`
+	// StoreFile holds the store URL, replacing Store; set one or the other.
+	StoreFile string `yaml:"store_file"`
+	// MaxStaleness is how long a replica may go without reading the store's
+	// change feed before it stops trusting its cache and refuses Checks
+	// with UNAVAILABLE (Envoy fails closed); 0 never does.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// ReconcileInterval is how often the cache is compared with a full
+	// store snapshot and repaired; 0 disables.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	// KeyPrefix starts every API key; name issuer and environment.
 	KeyPrefix string `yaml:"key_prefix"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
@@ -90,6 +101,9 @@ type Config struct {
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
 	AdminToken string `yaml:"-"`
+
+	// warnings are problems Load found that do not stop the server.
+	warnings []string
 }
 
 // TLS configures the Check listener's TLS.
@@ -126,6 +140,8 @@ func Default() Config {
 		MaxRotationOverlap: 30 * 24 * time.Hour,
 		NegativeCacheTTL:   30 * time.Second,
 		MissLookups:        20,
+		MaxStaleness:       5 * time.Minute,
+		ReconcileInterval:  5 * time.Minute,
 		ShutdownGrace:      15 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "json",
@@ -262,6 +278,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) (string, bool)) (*Config, error
 	if v, ok := getenv(EnvAdminToken); ok {
 		c.AdminToken = v
 	}
+	errs = append(errs, c.loadStore(fs, getenv)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -291,9 +308,7 @@ func (c *Config) Validate() error {
 	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") { // :0 picks two free ports
 		bad("admin_listen", "must differ from listen: the admin API never shares the Check port")
 	}
-	if _, err := StoreKind(c.Store); err != nil {
-		bad("store", "%v", err)
-	}
+	errs = append(errs, c.validateStore()...)
 	if _, err := apikey.NewFormat(c.KeyPrefix); err != nil {
 		bad("key_prefix", "%v", err)
 	}
