@@ -159,5 +159,8 @@ func (s *Store) wrap(op string, err error) error {
 	if sentinel := s.d.class(err); sentinel != nil {
 		return fmt.Errorf("sqlstore: %s: %w: %w", op, sentinel, err)
 	}
+	if perr := s.pendingError(op, err); perr != nil {
+		return perr
+	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)
 }

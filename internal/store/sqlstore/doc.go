@@ -39,5 +39,9 @@
 // connection turns lock contention into an orderly queue), while reads use a
 // small pool of read-only connections that WAL lets run beside the writer.
 // On PostgreSQL one pool serves both, and a dedicated connection listens for
-// notifications, reconnecting with backoff.
+// notifications, reconnecting with backoff. With [Options.StartUnavailable]
+// a PostgreSQL store opened while its database is down connects and
+// migrates in the background, failing every call with
+// [partner.ErrUnavailable] until then. Package pgtest holds the helpers
+// tests use against a real PostgreSQL.
 package sqlstore

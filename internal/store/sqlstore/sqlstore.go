@@ -43,6 +43,13 @@ type Options struct {
 	// Logger receives migration and notification-listener events
 	// (default: discarded).
 	Logger *slog.Logger
+	// StartUnavailable, on PostgreSQL, makes an unreachable database at
+	// Open not an error: Open returns a store whose calls fail with
+	// [partner.ErrUnavailable] until, retrying in the background with
+	// backoff, it has connected and applied migrations. A replica can then
+	// start, bind its ports and report not-ready while its database is
+	// down. Other errors (a bad URL, a refused password) still fail Open.
+	StartUnavailable bool
 }
 
 func (o *Options) defaults(d dialect) {
@@ -72,6 +79,7 @@ type Store struct {
 	stopListen  context.CancelFunc // nil unless a listener runs
 	listenDone  chan struct{}
 	listenerPID atomic.Uint32 // backend pid of the LISTEN connection; 0 if none
+	initPending atomic.Bool   // PostgreSQL: connecting and migrating in the background
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -189,23 +197,17 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{d: postgres, w: db, r: db, now: opts.Now, log: opts.Logger}
 	s.hub.init()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, s.wrap("connecting to "+redacted, secretFree(err, rawURL))
+	if err := s.initPostgres(ctx, rawURL); err != nil {
+		if !opts.StartUnavailable || !errors.Is(err, partner.ErrUnavailable) {
+			db.Close()
+			return nil, err
+		}
+		return s.startPending(cfg, rawURL, err), nil
 	}
-	if err := s.migrate(ctx, goose.DialectPostgres, "migrations/postgres"); err != nil {
-		db.Close()
-		return nil, secretFree(err, rawURL)
-	}
-	lcfg := cfg.Copy()
-	if lcfg.RuntimeParams == nil {
-		lcfg.RuntimeParams = map[string]string{}
-	}
-	lcfg.RuntimeParams["application_name"] = listenerAppName
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	s.listenDone = make(chan struct{})
-	go s.listen(lctx, lcfg, rawURL)
+	go s.listen(lctx, listenerConfig(cfg), rawURL)
 	return s, nil
 }
 
