@@ -61,6 +61,16 @@ type Server struct {
 // Ready is closed once the cache is loaded and Check serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
+// isReady reports whether Ready is closed.
+func (s *Server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait blocks until the server has shut down and returns why it stopped.
 func (s *Server) Wait() error {
 	<-s.done
@@ -81,7 +91,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return nil, err
 	}
 
-	st, err := sqlstore.Open(ctx, cfg.Store, sqlstore.Options{Logger: log})
+	logWarnings(cfg, log)
+	st, err := sqlstore.Open(ctx, cfg.Store, storeOptions(cfg, log))
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
@@ -116,9 +127,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 
 	idx, err := cache.New(st, cache.Options{
-		NegativeTTL: cfg.NegativeCacheTTL,
-		MissLookups: missLookups(cfg.MissLookups),
-		Logger:      log.With("component", "cache"),
+		NegativeTTL:       cfg.NegativeCacheTTL,
+		MaxStaleness:      cfg.MaxStaleness,
+		ReconcileInterval: reconcileInterval(cfg.ReconcileInterval),
+		MissLookups:       missLookups(cfg.MissLookups),
+		Logger:            log.With("component", "cache"),
 	})
 	if err != nil {
 		return fail(err)
@@ -142,7 +155,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	closers = append(closers, obs.close)
 
 	checker, err := authz.New(authz.Options{
-		Index:   idx,
+		Index:   checkIndex{idx}, // refuses with UNAVAILABLE once stale
 		Keys:    format,
 		Hasher:  hasher,
 		Policy:  pol,
@@ -176,6 +189,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	hs.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus(StoreService, healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(checkSrv, hs)
 
 	adminAPI := &admin.Server{
@@ -237,6 +251,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	log.Info("listening", "check", s.CheckAddr.String(), "admin", s.AdminAddr.String(), "config", *cfg)
 
 	runCtx, stopRun := context.WithCancel(ctx)
+	wg.Go(func() { watchStore(runCtx, hs, idx, s.isReady, log) })
 	wg.Go(func() {
 		if err := loadWithRetry(runCtx, idx, log); err != nil {
 			return

@@ -234,17 +234,30 @@ func (c *Cache) Run(ctx context.Context) error {
 		case <-notify:
 		case <-tick.C:
 		case <-reconcile:
-			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(ctx, reconcileTimeout)
+			if err := c.Reconcile(rctx); err != nil && ctx.Err() == nil {
 				c.opts.Logger.Warn("cache reconcile failed; retrying at the next interval", "err", err)
 			}
+			cancel()
 			continue
 		}
-		_ = c.Sync(ctx) // failures are logged and counted by Sync
+		// A bounded read, so a store that hangs rather than refuses shows
+		// up as a failed feed (and, past MaxStaleness, a stale cache).
+		sctx, cancel := context.WithTimeout(ctx, feedTimeout)
+		_ = c.Sync(sctx) // failures are logged and counted by Sync
+		cancel()
 	}
 }
 
 // feedBatch is how many feed entries are read per round trip.
 const feedBatch = 1000
+
+// feedTimeout bounds one background feed read; reconcileTimeout one full
+// reconcile, which reads every credential.
+const (
+	feedTimeout      = 10 * time.Second
+	reconcileTimeout = 2 * time.Minute
+)
 
 // Sync applies every change committed so far. The admin API calls it after
 // each write so that the serving replica refuses a revoked key on the very
@@ -259,7 +272,9 @@ func (c *Cache) Sync(ctx context.Context) error {
 			err = c.apply(ctx, changes)
 		}
 		if err != nil {
-			if ctx.Err() == nil {
+			// A cancelled caller says nothing about the store; a read that
+			// ran out of time does.
+			if !errors.Is(ctx.Err(), context.Canceled) {
 				c.feedFailed(err)
 			}
 			return err
