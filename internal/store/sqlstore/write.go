@@ -29,28 +29,52 @@ type touched struct {
 // write runs fn in a write transaction and, in the same transaction,
 // appends ev to the audit trail and one change-feed row per entity fn
 // touched. fn receives the transaction's timestamp.
+//
+// A transaction whose connection is lost before COMMIT is sent was rolled
+// back by the server, so it is run again, on a fresh connection, up to
+// writeAttempts times in all: after a database restart or failover the
+// pool's first connections are dead, and the write should not fail for
+// that. One lost during COMMIT may have committed, and is not retried. fn
+// must therefore only read its captured arguments, never change them.
 func (s *Store) write(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) error {
+	for attempt := 1; ; attempt++ {
+		committing, err := s.writeOnce(ctx, op, ev, fn)
+		if err != nil && !committing && attempt < writeAttempts &&
+			errors.Is(err, partner.ErrUnavailable) && ctx.Err() == nil {
+			s.log.Debug("store write lost its connection before commit; retrying", "op", op, "attempt", attempt, "err", err)
+			continue
+		}
+		return err
+	}
+}
+
+// writeAttempts bounds how often write runs one transaction.
+const writeAttempts = 3
+
+// writeOnce runs one attempt of write; committing reports whether the
+// error came from COMMIT itself.
+func (s *Store) writeOnce(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) (committing bool, err error) {
 	now := norm(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return s.wrap(op, err)
+		return false, s.wrap(op, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	changed, err := fn(tx, now)
 	if err != nil {
-		return s.wrap(op, err)
+		return false, s.wrap(op, err)
 	}
 	if err := s.appendAudit(ctx, tx, ev, now); err != nil {
-		return s.wrap(op, err)
+		return false, s.wrap(op, err)
 	}
 	if err := s.appendChanges(ctx, tx, changed, now); err != nil {
-		return s.wrap(op, err)
+		return false, s.wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+		return true, s.wrap(op, err)
 	}
 	s.hub.broadcast()
-	return nil
+	return false, nil
 }
 
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time) error {
