@@ -14,12 +14,15 @@
 // a replica cut off past max_staleness fails closed; a replica started
 // while its database is down stays not-ready until it comes up; and two
 // admins racing on one key leave a state some serial order of their
-// requests produces. Reason codes are asserted from the decision audit log.
+// requests produces; and a change slipped into the database behind the
+// feed's back is repaired by the reconcile. Reason codes are asserted from
+// the decision audit log.
 package app
 
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -631,4 +634,46 @@ func TestConcurrentAdminsOnOneKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReconcileRepairsWhatTheFeedNeverSaw revokes a key in the database
+// directly, with no change-feed row, as a lost feed entry would leave it:
+// the feed never delivers it, and the periodic reconcile does.
+func TestReconcileRepairsWhatTheFeedNeverSaw(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	h := startReplica(t, db, pepperFile(t), true, nil)
+	secrets, ids := issueKeys(t, h, "acme", 2)
+	h.waitCheck(t, "fresh key", secrets[0], codes.OK)
+
+	sqlDB, err := sql.Open("pgx", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	res, err := sqlDB.ExecContext(context.Background(),
+		`UPDATE credentials SET revoked_at = now(), version = version + 1 WHERE id = $1`, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("updated %d rows, want 1", n)
+	}
+	// A write through the API moves the feed on; the sneaked change is
+	// still not in it.
+	if _, err := h.admin.RevokeKey(adminCtx(), &adminv1.RevokeKeyRequest{KeyId: ids[1], Reason: "feed moves on"}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCheck(t, "key revoked through the API", secrets[1], codes.Unauthenticated)
+	if code, fault := h.checkCode(context.Background(), secrets[0]); fault || code != codes.OK {
+		t.Fatalf("key revoked behind the feed = %v before reconcile, want OK; the test proves nothing", code)
+	}
+
+	if err := h.srv.Cache.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCheck(t, "key revoked behind the feed, after reconcile", secrets[0], codes.Unauthenticated)
+	if runs, repaired := h.srv.Cache.Reconciles(); runs != 1 || repaired != 1 {
+		t.Errorf("Reconciles = %d runs, %d repaired; want 1, 1", runs, repaired)
+	}
+	h.waitLog(t, "repair logged", "cache reconcile repaired entries the feed missed", `"repaired":1`)
 }
