@@ -192,12 +192,22 @@ func (h *harness) healthOf(t *testing.T, service string) healthpb.HealthCheckRes
 // waitLog polls h's logs until a line contains every one of parts.
 func (h *harness) waitLog(t *testing.T, what string, parts ...string) {
 	t.Helper()
+	h.waitLogs(t, what, 1, parts...)
+}
+
+// waitLogs polls h's logs until n lines contain every one of parts.
+func (h *harness) waitLogs(t *testing.T, what string, n int, parts ...string) {
+	t.Helper()
 	deadline := time.Now().Add(replicaDeadline)
 	for {
+		found := 0
 		for line := range strings.SplitSeq(h.logs.String(), "\n") {
 			if allIn(line, parts) {
-				return
+				found++
 			}
+		}
+		if found >= n {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no log line with %q", what, parts)
@@ -429,8 +439,7 @@ func TestReplicaStartedWhileStoreDownStaysNotReady(t *testing.T) {
 	h := startReplica(t, proxy.URL(db)+"&connect_timeout=2", pepperFile(t), false, nil)
 
 	// Retried at least twice, and still not ready.
-	h.waitLog(t, "retrying the store", "store still unreachable")
-	h.waitLog(t, "retrying the store again", "store still unreachable", `"retry_in"`)
+	h.waitLogs(t, "retrying the store", 2, "store still unreachable", `"retry_in"`)
 	for _, tc := range []struct {
 		service string
 		want    healthpb.HealthCheckResponse_ServingStatus
