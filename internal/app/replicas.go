@@ -61,7 +61,7 @@ func (c checkIndex) Ready() bool { return c.Cache.Ready() && !c.Stale() }
 
 // logWarnings logs what config.Load found worth a warning.
 func logWarnings(cfg *config.Config, log *slog.Logger) {
-	for _, w := range cfg.Warnings() {
+	for _, w := range cfg.LoadWarnings {
 		log.Warn("config: " + w)
 	}
 }

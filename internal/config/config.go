@@ -102,8 +102,9 @@ type Config struct {
 	// AdminTokenFile, never a flag or the config file.
 	AdminToken string `yaml:"-"`
 
-	// warnings are problems Load found that do not stop the server.
-	warnings []string
+	// LoadWarnings are problems Load found that do not stop the server,
+	// for the caller to log.
+	LoadWarnings []string `yaml:"-"`
 }
 
 // TLS configures the Check listener's TLS.

@@ -29,7 +29,7 @@ const minReconcileInterval = 10 * time.Second
 func (c *Config) loadStore(fs *pflag.FlagSet, getenv func(string) (string, bool)) []error {
 	flagSet := fs != nil && fs.Changed("store")
 	if flagSet && hasPassword(c.Store) {
-		c.warnings = append(c.warnings, "--store carries a password, which every user of this host can read in the process list; "+
+		c.LoadWarnings = append(c.LoadWarnings, "--store carries a password, which every user of this host can read in the process list; "+
 			"set "+EnvPrefix+"STORE or store_file instead")
 	}
 	if c.StoreFile == "" {
@@ -69,10 +69,6 @@ func hasPassword(raw string) bool {
 	}
 	return false
 }
-
-// Warnings returns problems Load found that do not stop the server, for
-// the caller to log.
-func (c *Config) Warnings() []string { return c.warnings }
 
 // validateStore checks the store URL and the cache's feed settings.
 func (c *Config) validateStore() []error {

@@ -82,7 +82,7 @@ func TestStorePasswordOnCommandLineIsWarned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := strings.Join(c.Warnings(), "\n")
+			w := strings.Join(c.LoadWarnings, "\n")
 			if got := strings.Contains(w, "--store carries a password"); got != tt.warn {
 				t.Errorf("warnings %q, want a password warning: %v", w, tt.warn)
 			}
