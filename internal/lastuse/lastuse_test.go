@@ -85,7 +85,7 @@ func TestBoundedPendingDropsNewKeys(t *testing.T) {
 	r := lastuse.New(st, lastuse.Options{MaxPending: 2})
 	r.Used("a", "192.0.2.1", t0)
 	r.Used("b", "192.0.2.1", t0)
-	r.Used("c", "192.0.2.1", t0)                   // no room: dropped
+	r.Used("c", "192.0.2.1", t0)                  // no room: dropped
 	r.Used("a", "192.0.2.5", t0.Add(time.Second)) // a pending key still updates
 	if r.Dropped() != 1 || r.Pending() != 2 {
 		t.Fatalf("dropped %d, pending %d; want 1 and 2", r.Dropped(), r.Pending())
