@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,16 @@ func start(t *testing.T) *harness {
 // configuration first, and waits until it is ready.
 func startReady(t *testing.T, configure func(*config.Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
+	cfg := testConfig(t.TempDir())
+	if configure != nil {
+		configure(&cfg)
+	}
+	return launch(t, cfg, 10*time.Second)
+}
+
+// testConfig is the configuration of a test server: loopback ports chosen
+// by the kernel, a SQLite store in dir, and the test admin token.
+func testConfig(dir string) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AdminListen = "127.0.0.1:0"
@@ -81,9 +91,15 @@ func startReady(t *testing.T, configure func(*config.Config)) *harness {
 	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
 	cfg.AdminToken = testAdminToken
 	cfg.ShutdownGrace = 5 * time.Second
-	if configure != nil {
-		configure(&cfg)
-	}
+	return cfg
+}
+
+// launch validates cfg, starts a server with it and clients for it, and
+// stops it when the test ends. With wait > 0 it waits that long for the
+// server to be ready. A failed test's report ends with the server's last
+// log lines.
+func launch(t *testing.T, cfg config.Config, wait time.Duration) *harness {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,21 +111,32 @@ func startReady(t *testing.T, configure func(*config.Config)) *harness {
 		cancel()
 		t.Fatal(err)
 	}
-	h := &harness{dir: dir, logs: logs, srv: srv}
-	var stopped bool
-	h.stop = func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		return srv.Wait()
+	h := &harness{logs: logs, srv: srv}
+	if u, err := url.Parse(cfg.Store); err == nil && u.Scheme == "sqlite" {
+		h.dir = filepath.Dir(sqlitePath(u))
 	}
-	t.Cleanup(func() { h.stop() })
-	select {
-	case <-srv.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready within 10s")
+	var once sync.Once
+	var stopErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			stopErr = srv.Wait()
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		h.stop()
+		if t.Failed() { // the server's last words, for the failure report
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			t.Logf("server %s, last log lines:\n%s", srv.AdminAddr, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+	})
+	if wait > 0 {
+		select {
+		case <-srv.Ready():
+		case <-time.After(wait):
+			t.Fatalf("server not ready within %s", wait)
+		}
 	}
 	h.check = authv3.NewAuthorizationClient(dial(t, srv.CheckAddr.String()))
 	h.health = healthpb.NewHealthClient(dial(t, srv.CheckAddr.String()))

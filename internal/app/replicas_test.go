@@ -25,7 +25,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +42,6 @@ import (
 
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
-	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -68,57 +66,18 @@ func pepperFile(t *testing.T) string {
 // when wait is set, waits until it is ready.
 func startReplica(t *testing.T, dbURL, pepper string, wait bool, configure func(*config.Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
+	cfg := testConfig(t.TempDir())
 	cfg.MetricsListen = ""
 	cfg.Store = dbURL
 	cfg.PepperFile = pepper
-	cfg.AdminToken = testAdminToken
-	cfg.ShutdownGrace = 5 * time.Second
 	if configure != nil {
 		configure(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log := telemetry.NewLogger(logs, "json", slog.LevelDebug)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := Start(ctx, &cfg, log, logs)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	h := &harness{dir: dir, logs: logs, srv: srv}
-	var once sync.Once
-	var stopErr error
-	h.stop = func() error {
-		once.Do(func() {
-			cancel()
-			stopErr = srv.Wait()
-		})
-		return stopErr
-	}
-	t.Cleanup(func() {
-		h.stop()
-		if t.Failed() { // the replica's last words, for the failure report
-			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-			t.Logf("replica %s, last log lines:\n%s", srv.AdminAddr, strings.Join(lines[max(0, len(lines)-15):], "\n"))
-		}
-	})
+	var deadline time.Duration
 	if wait {
-		select {
-		case <-srv.Ready():
-		case <-time.After(replicaDeadline):
-			t.Fatal("replica not ready within the deadline")
-		}
+		deadline = replicaDeadline
 	}
-	h.check = authv3.NewAuthorizationClient(dial(t, srv.CheckAddr.String()))
-	h.health = healthpb.NewHealthClient(dial(t, srv.CheckAddr.String()))
-	h.admin = adminv1.NewAdminClient(dial(t, srv.AdminAddr.String()))
-	return h
+	return launch(t, cfg, deadline)
 }
 
 // keyCheckRequest is a Check for GET /v1/orders requiring orders:read with

@@ -13,11 +13,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +30,6 @@ import (
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/jwtverify"
-	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -42,32 +39,9 @@ const tokenAudience = "https://api.partnergate.test"
 // without waiting for readiness.
 func startWith(t *testing.T, adjust func(*config.Config)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.MetricsListen = "127.0.0.1:0"
-	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
-	cfg.AdminToken = testAdminToken
-	cfg.ShutdownGrace = 5 * time.Second
+	cfg := testConfig(t.TempDir())
 	adjust(&cfg)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := Start(ctx, &cfg, telemetry.NewLogger(logs, "json", slog.LevelDebug), logs)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	h := &harness{dir: dir, logs: logs, srv: srv}
-	h.stop = func() error { cancel(); return srv.Wait() }
-	t.Cleanup(func() { h.stop() })
-	h.check = authv3.NewAuthorizationClient(dial(t, srv.CheckAddr.String()))
-	h.health = healthpb.NewHealthClient(dial(t, srv.CheckAddr.String()))
-	h.admin = adminv1.NewAdminClient(dial(t, srv.AdminAddr.String()))
-	return h
+	return launch(t, cfg, 0)
 }
 
 func TestAccessTokensThroughAdminAPI(t *testing.T) {
