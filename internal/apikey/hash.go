@@ -37,7 +37,7 @@ func NewHasher(current int, peppers map[int][]byte) (*Hasher, error) {
 			return nil, fmt.Errorf("apikey: pepper version %d is %d bytes, want at least %d", v, len(p), MinPepperLen)
 		}
 		p := append([]byte(nil), p...)
-		h.pools[v] = &sync.Pool{New: func() any { return hmac.New(sha256.New, p) }}
+		h.pools[v] = &sync.Pool{New: func() any { return &macState{mac: hmac.New(sha256.New, p)} }}
 	}
 	return h, nil
 }
@@ -48,7 +48,7 @@ var ErrUnknownPepper = errors.New("apikey: unknown pepper version")
 // Digest returns the digest of k under the current pepper, and its version.
 func (h *Hasher) Digest(k Key) ([]byte, int) {
 	var buf [sha256.Size]byte
-	h.sum(h.pools[h.current], k.raw, buf[:0])
+	h.sum(h.pools[h.current], k.raw, &buf)
 	return append([]byte(nil), buf[:]...), h.current
 }
 
@@ -60,14 +60,27 @@ func (h *Hasher) Verify(k Key, digest []byte, version int) (bool, error) {
 		return false, ErrUnknownPepper
 	}
 	var buf [sha256.Size]byte
-	return hmac.Equal(h.sum(pool, k.raw, buf[:0]), digest), nil
+	h.sum(pool, k.raw, &buf)
+	return hmac.Equal(buf[:], digest), nil
 }
 
-func (h *Hasher) sum(pool *sync.Pool, s string, dst []byte) []byte {
-	mac := pool.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	dst = mac.Sum(dst)
-	pool.Put(mac)
-	return dst
+// macState is a pooled HMAC with its own input and output buffers: the key
+// and the sum go through them because passing the caller's memory to the
+// hash.Hash interface would move it to the heap on every Check.
+type macState struct {
+	mac hash.Hash
+	in  []byte
+	out [sha256.Size]byte
+}
+
+func (h *Hasher) sum(pool *sync.Pool, s string, dst *[sha256.Size]byte) {
+	st := pool.Get().(*macState)
+	st.in = append(st.in[:0], s...)
+	st.mac.Reset()
+	st.mac.Write(st.in)
+	st.mac.Sum(st.out[:0])
+	*dst = st.out
+	clear(st.in) // the key is a secret: leave no copy in the pool
+	clear(st.out[:])
+	pool.Put(st)
 }
