@@ -105,6 +105,7 @@ type Cache struct {
 	clients  atomic.Pointer[map[tokenKey]string]    // (issuer, client id) → partner id
 	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
 	swept    time.Time                              // last revocation sweep; feed applier only
+	intern   *interner                              // strings of decoded entries
 
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
@@ -156,6 +157,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	}
 	empty := map[string]*partner.Partner{}
 	c.partners.Store(&empty)
+	c.intern = newInterner(&c.partners)
 	c.initTokens()
 	return c, nil
 }
@@ -377,7 +379,7 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 	if b, err := c.keys.Get(id); err == nil {
-		rec, err := decode(id, b)
+		rec, err := decode(id, b, c.intern)
 		if err != nil {
 			c.opts.Logger.Error("cache: corrupt entry", "key_id", id)
 			return partner.KeyRecord{}, false

@@ -284,7 +284,7 @@ func TestOlderRowNeverReplacesNewer(t *testing.T) {
 func TestCodecRoundTripAndCorruption(t *testing.T) {
 	rec := partner.KeyRecord{ID: keyID(1), PartnerID: "acme", Scopes: "a b", Digest: make([]byte, 32), PepperVersion: 3, ExpiresAt: 42, Revoked: true, Version: 9}
 	b := encode(nil, &rec)
-	got, err := decode(rec.ID, b)
+	got, err := decode(rec.ID, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 	for _, bad := range [][]byte{nil, b[:5], append([]byte{2}, b[1:]...), b[:fixedLen+10]} {
-		if _, err := decode(rec.ID, bad); err == nil {
+		if _, err := decode(rec.ID, bad, nil); err == nil {
 			t.Errorf("decode(%x) accepted a corrupt entry", bad)
 		}
 	}

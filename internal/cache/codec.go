@@ -49,7 +49,8 @@ func version(b []byte) (int64, bool) {
 	return int64(binary.BigEndian.Uint64(b[12:20])), true
 }
 
-func decode(id string, b []byte) (partner.KeyRecord, error) {
+// decode decodes an entry; in, if not nil, supplies its strings.
+func decode(id string, b []byte, in *interner) (partner.KeyRecord, error) {
 	if len(b) < fixedLen || b[0] != formatV1 {
 		return partner.KeyRecord{}, errCorrupt
 	}
@@ -74,7 +75,7 @@ func decode(id string, b []byte) (partner.KeyRecord, error) {
 		return partner.KeyRecord{}, errCorrupt
 	}
 	rest = rest[k:]
-	r.PartnerID = string(rest[:plen])
-	r.Scopes = string(rest[plen:])
+	r.PartnerID = in.partnerID(rest[:plen])
+	r.Scopes = in.scopeList(rest[plen:])
 	return r, nil
 }

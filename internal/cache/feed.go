@@ -166,7 +166,7 @@ func (c *Cache) Reconcile(ctx context.Context) error {
 		if _, ok := seen[e.Key()]; ok {
 			continue
 		}
-		rec, err := decode(e.Key(), e.Value())
+		rec, err := decode(e.Key(), e.Value(), nil)
 		if err != nil || (!rec.Revoked && (rec.ExpiresAt == 0 || now < rec.ExpiresAt)) {
 			extra = append(extra, e.Key())
 		}
