@@ -60,6 +60,9 @@ type Partner struct {
 	// clients issued (iat) before it; zero refuses none. Set it after a
 	// client secret leaks.
 	TokensNotBefore time.Time
+	// Limits are the partner's own rate limits, replacing its tier's in
+	// each window they set; the zero value keeps the tier's everywhere.
+	Limits Limits
 	// CreatedAt and UpdatedAt are set by the store.
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -107,6 +110,11 @@ func (p *Partner) Validate() error {
 	case Active, Suspended:
 	default:
 		return Invalid("state", "must be %q or %q", Active, Suspended)
+	}
+	for _, f := range p.Limits.fields() {
+		if f.value > f.max {
+			return Invalid("limits."+f.name, "must be at most %d", f.max)
+		}
 	}
 	return nil
 }

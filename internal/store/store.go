@@ -79,9 +79,17 @@ type AuditFilter struct {
 // set by the store.
 type Store interface {
 	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	// UpdatePartner stores p's Tier, Scopes and State. Its Limits and
+	// TokensNotBefore are left as stored: [Store.SetPartnerLimits] and
+	// [Tokens.RevokeTokensBefore] change those.
 	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
+	// SetPartnerLimits replaces the partner's own rate limits with l (the
+	// zero value clears them, leaving the tier's), bumps its Version and
+	// returns the partner as stored. A limit above its bound is a
+	// [*partner.FieldError]; an unknown partner, [partner.ErrNotFound].
+	SetPartnerLimits(ctx context.Context, partnerID string, l partner.Limits, ev partner.AuditEvent) (*partner.Partner, error)
 
 	// CreateCredential stores c at Version 1, setting CreatedAt if it is
 	// zero. An unknown partner yields [partner.ErrNotFound]; a taken id,

@@ -28,12 +28,14 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const partnerCols = `id, tier, scopes, state, created_at, updated_at, version, tokens_not_before`
+const partnerCols = `id, tier, scopes, state, created_at, updated_at, version, tokens_not_before,
+	limit_per_second, limit_per_minute, limit_per_day`
 
 func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) {
 	var p partner.Partner
 	var scopes, state string
-	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version, timeCol{&p.TokensNotBefore}); err != nil {
+	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version, timeCol{&p.TokensNotBefore},
+		limitCol{&p.Limits.PerSecond}, limitCol{&p.Limits.PerMinute}, limitCol{&p.Limits.PerDay}); err != nil {
 		return nil, err
 	}
 	p.Scopes = splitScopes(scopes)

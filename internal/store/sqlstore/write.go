@@ -144,9 +144,11 @@ func (s *Store) CreatePartner(ctx context.Context, p *partner.Partner, ev partne
 	var now time.Time
 	err := s.write(ctx, "creating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
 		now = ts
-		_, err := tx.ExecContext(ctx, `INSERT INTO partners (id, tier, scopes, state, created_at, updated_at, version)
-			VALUES ($1, $2, $3, $4, $5, $5, 1)`,
-			p.ID, p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts))
+		_, err := tx.ExecContext(ctx, `INSERT INTO partners (id, tier, scopes, state, created_at, updated_at, version,
+				limit_per_second, limit_per_minute, limit_per_day)
+			VALUES ($1, $2, $3, $4, $5, $5, 1, $6, $7, $8)`,
+			p.ID, p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts),
+			limitArg(p.Limits.PerSecond), limitArg(p.Limits.PerMinute), limitArg(p.Limits.PerDay))
 		if err != nil {
 			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
 		}
@@ -160,7 +162,9 @@ func (s *Store) CreatePartner(ctx context.Context, p *partner.Partner, ev partne
 }
 
 // UpdatePartner stores p's tier, scopes and state if the stored version is
-// still p.Version, then sets p's UpdatedAt and Version.
+// still p.Version, then sets p's UpdatedAt and Version. It leaves the
+// partner's limits and token cutoff alone: [Store.SetPartnerLimits] and
+// [Store.RevokeTokensBefore] own those.
 func (s *Store) UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error {
 	var now time.Time
 	err := s.write(ctx, "updating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {

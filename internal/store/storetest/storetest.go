@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"oauth-client-errors-change-nothing", testClientErrors},
 		{"token-revocations", testTokenRevocations},
 		{"revoke-tokens-before", testRevokeTokensBefore},
+		{"partner-limits", testPartnerLimits},
 		{"snapshot-clients-and-live-revocations", testSnapshotTokens},
 		{"touch-records-last-use-without-trace", testTouch},
 		{"unused-credentials-across-partners", testUnused},
