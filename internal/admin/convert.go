@@ -34,6 +34,7 @@ func partnerPB(p *partner.Partner) *adminv1.Partner {
 		UpdatedAt: ts(p.UpdatedAt),
 
 		RevokedBefore: ts(p.TokensNotBefore),
+		Limits:        limitsPB(p.Limits),
 	}
 }
 

@@ -20,6 +20,7 @@ type Store interface {
 	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
+	SetPartnerLimits(ctx context.Context, partnerID string, l partner.Limits, ev partner.AuditEvent) (*partner.Partner, error)
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error

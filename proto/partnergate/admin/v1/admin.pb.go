@@ -42,6 +42,9 @@ type Partner struct {
 	// Access tokens of the partner's clients issued before this are refused.
 	// Unset: none.
 	RevokedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_before,json=revokedBefore,proto3" json:"revoked_before,omitempty"`
+	// The partner's own rate limits, replacing its tier's in each window
+	// they set. Unset: the tier's limits in every window.
+	Limits        *Limits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +128,77 @@ func (x *Partner) GetRevokedBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Partner) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits are a partner's own rate limits, in requests per window. An unset
+// field keeps the tier's limit in that window. A set field must be positive
+// and at most 1,000,000 per second, 60,000,000 per minute or 1,000,000,000
+// per day.
+type Limits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PerSecond     *int64                 `protobuf:"varint,1,opt,name=per_second,json=perSecond,proto3,oneof" json:"per_second,omitempty"`
+	PerMinute     *int64                 `protobuf:"varint,2,opt,name=per_minute,json=perMinute,proto3,oneof" json:"per_minute,omitempty"`
+	PerDay        *int64                 `protobuf:"varint,3,opt,name=per_day,json=perDay,proto3,oneof" json:"per_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Limits) GetPerSecond() int64 {
+	if x != nil && x.PerSecond != nil {
+		return *x.PerSecond
+	}
+	return 0
+}
+
+func (x *Limits) GetPerMinute() int64 {
+	if x != nil && x.PerMinute != nil {
+		return *x.PerMinute
+	}
+	return 0
+}
+
+func (x *Limits) GetPerDay() int64 {
+	if x != nil && x.PerDay != nil {
+		return *x.PerDay
+	}
+	return 0
+}
+
 // Key is an API key's public view. It never carries the secret or its
 // digest.
 type Key struct {
@@ -152,7 +226,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +238,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +251,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Key) GetId() string {
@@ -285,7 +359,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +371,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +384,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -381,7 +455,7 @@ type CreatePartnerRequest struct {
 
 func (x *CreatePartnerRequest) Reset() {
 	*x = CreatePartnerRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -393,7 +467,7 @@ func (x *CreatePartnerRequest) String() string {
 func (*CreatePartnerRequest) ProtoMessage() {}
 
 func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -406,7 +480,7 @@ func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerRequest.ProtoReflect.Descriptor instead.
 func (*CreatePartnerRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreatePartnerRequest) GetId() string {
@@ -439,7 +513,7 @@ type CreatePartnerResponse struct {
 
 func (x *CreatePartnerResponse) Reset() {
 	*x = CreatePartnerResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +525,7 @@ func (x *CreatePartnerResponse) String() string {
 func (*CreatePartnerResponse) ProtoMessage() {}
 
 func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +538,7 @@ func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerResponse.ProtoReflect.Descriptor instead.
 func (*CreatePartnerResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreatePartnerResponse) GetPartner() *Partner {
@@ -483,7 +557,7 @@ type GetPartnerRequest struct {
 
 func (x *GetPartnerRequest) Reset() {
 	*x = GetPartnerRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +569,7 @@ func (x *GetPartnerRequest) String() string {
 func (*GetPartnerRequest) ProtoMessage() {}
 
 func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +582,7 @@ func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerRequest.ProtoReflect.Descriptor instead.
 func (*GetPartnerRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetPartnerRequest) GetId() string {
@@ -527,7 +601,7 @@ type GetPartnerResponse struct {
 
 func (x *GetPartnerResponse) Reset() {
 	*x = GetPartnerResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +613,7 @@ func (x *GetPartnerResponse) String() string {
 func (*GetPartnerResponse) ProtoMessage() {}
 
 func (x *GetPartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +626,7 @@ func (x *GetPartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerResponse.ProtoReflect.Descriptor instead.
 func (*GetPartnerResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetPartnerResponse) GetPartner() *Partner {
@@ -570,7 +644,7 @@ type ListPartnersRequest struct {
 
 func (x *ListPartnersRequest) Reset() {
 	*x = ListPartnersRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +656,7 @@ func (x *ListPartnersRequest) String() string {
 func (*ListPartnersRequest) ProtoMessage() {}
 
 func (x *ListPartnersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +669,7 @@ func (x *ListPartnersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartnersRequest.ProtoReflect.Descriptor instead.
 func (*ListPartnersRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 type ListPartnersResponse struct {
@@ -607,7 +681,7 @@ type ListPartnersResponse struct {
 
 func (x *ListPartnersResponse) Reset() {
 	*x = ListPartnersResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +693,7 @@ func (x *ListPartnersResponse) String() string {
 func (*ListPartnersResponse) ProtoMessage() {}
 
 func (x *ListPartnersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +706,7 @@ func (x *ListPartnersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartnersResponse.ProtoReflect.Descriptor instead.
 func (*ListPartnersResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListPartnersResponse) GetPartners() []*Partner {
@@ -652,7 +726,7 @@ type SuspendPartnerRequest struct {
 
 func (x *SuspendPartnerRequest) Reset() {
 	*x = SuspendPartnerRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +738,7 @@ func (x *SuspendPartnerRequest) String() string {
 func (*SuspendPartnerRequest) ProtoMessage() {}
 
 func (x *SuspendPartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +751,7 @@ func (x *SuspendPartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendPartnerRequest.ProtoReflect.Descriptor instead.
 func (*SuspendPartnerRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SuspendPartnerRequest) GetId() string {
@@ -703,7 +777,7 @@ type SuspendPartnerResponse struct {
 
 func (x *SuspendPartnerResponse) Reset() {
 	*x = SuspendPartnerResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +789,7 @@ func (x *SuspendPartnerResponse) String() string {
 func (*SuspendPartnerResponse) ProtoMessage() {}
 
 func (x *SuspendPartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +802,7 @@ func (x *SuspendPartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendPartnerResponse.ProtoReflect.Descriptor instead.
 func (*SuspendPartnerResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SuspendPartnerResponse) GetPartner() *Partner {
@@ -748,7 +822,7 @@ type ResumePartnerRequest struct {
 
 func (x *ResumePartnerRequest) Reset() {
 	*x = ResumePartnerRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +834,7 @@ func (x *ResumePartnerRequest) String() string {
 func (*ResumePartnerRequest) ProtoMessage() {}
 
 func (x *ResumePartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +847,7 @@ func (x *ResumePartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumePartnerRequest.ProtoReflect.Descriptor instead.
 func (*ResumePartnerRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResumePartnerRequest) GetId() string {
@@ -799,7 +873,7 @@ type ResumePartnerResponse struct {
 
 func (x *ResumePartnerResponse) Reset() {
 	*x = ResumePartnerResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +885,7 @@ func (x *ResumePartnerResponse) String() string {
 func (*ResumePartnerResponse) ProtoMessage() {}
 
 func (x *ResumePartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,10 +898,125 @@ func (x *ResumePartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumePartnerResponse.ProtoReflect.Descriptor instead.
 func (*ResumePartnerResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResumePartnerResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+type SetPartnerLimitsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The new limits; at least one window must be set unless clear is.
+	Limits *Limits `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Removes the partner's own limits; then limits must be empty.
+	Clear         bool   `protobuf:"varint,3,opt,name=clear,proto3" json:"clear,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPartnerLimitsRequest) Reset() {
+	*x = SetPartnerLimitsRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPartnerLimitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPartnerLimitsRequest) ProtoMessage() {}
+
+func (x *SetPartnerLimitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPartnerLimitsRequest.ProtoReflect.Descriptor instead.
+func (*SetPartnerLimitsRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SetPartnerLimitsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetPartnerLimitsRequest) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *SetPartnerLimitsRequest) GetClear() bool {
+	if x != nil {
+		return x.Clear
+	}
+	return false
+}
+
+func (x *SetPartnerLimitsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SetPartnerLimitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner, with its limits as stored.
+	Partner       *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPartnerLimitsResponse) Reset() {
+	*x = SetPartnerLimitsResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPartnerLimitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPartnerLimitsResponse) ProtoMessage() {}
+
+func (x *SetPartnerLimitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPartnerLimitsResponse.ProtoReflect.Descriptor instead.
+func (*SetPartnerLimitsResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetPartnerLimitsResponse) GetPartner() *Partner {
 	if x != nil {
 		return x.Partner
 	}
@@ -850,7 +1039,7 @@ type IssueKeyRequest struct {
 
 func (x *IssueKeyRequest) Reset() {
 	*x = IssueKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1051,7 @@ func (x *IssueKeyRequest) String() string {
 func (*IssueKeyRequest) ProtoMessage() {}
 
 func (x *IssueKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1064,7 @@ func (x *IssueKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueKeyRequest.ProtoReflect.Descriptor instead.
 func (*IssueKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IssueKeyRequest) GetPartnerId() string {
@@ -917,7 +1106,7 @@ type IssueKeyResponse struct {
 
 func (x *IssueKeyResponse) Reset() {
 	*x = IssueKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1118,7 @@ func (x *IssueKeyResponse) String() string {
 func (*IssueKeyResponse) ProtoMessage() {}
 
 func (x *IssueKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1131,7 @@ func (x *IssueKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueKeyResponse.ProtoReflect.Descriptor instead.
 func (*IssueKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *IssueKeyResponse) GetKey() *Key {
@@ -968,7 +1157,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1169,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1182,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListKeysRequest) GetPartnerId() string {
@@ -1012,7 +1201,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1213,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1226,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1057,7 +1246,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1258,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1271,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -1108,7 +1297,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1309,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1322,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeKeyResponse) GetKey() *Key {
@@ -1157,7 +1346,7 @@ type RotateKeyRequest struct {
 
 func (x *RotateKeyRequest) Reset() {
 	*x = RotateKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1358,7 @@ func (x *RotateKeyRequest) String() string {
 func (*RotateKeyRequest) ProtoMessage() {}
 
 func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1371,7 @@ func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RotateKeyRequest) GetKeyId() string {
@@ -1220,7 +1409,7 @@ type RotateKeyResponse struct {
 
 func (x *RotateKeyResponse) Reset() {
 	*x = RotateKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1421,7 @@ func (x *RotateKeyResponse) String() string {
 func (*RotateKeyResponse) ProtoMessage() {}
 
 func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1434,7 @@ func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RotateKeyResponse) GetKey() *Key {
@@ -1283,7 +1472,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1484,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1497,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAuditRequest) GetPartnerId() string {
@@ -1341,7 +1530,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1542,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1555,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAuditResponse) GetEvents() []*AuditEvent {
@@ -1390,7 +1579,7 @@ type Client struct {
 
 func (x *Client) Reset() {
 	*x = Client{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1591,7 @@ func (x *Client) String() string {
 func (*Client) ProtoMessage() {}
 
 func (x *Client) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1604,7 @@ func (x *Client) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Client.ProtoReflect.Descriptor instead.
 func (*Client) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Client) GetIssuer() string {
@@ -1460,7 +1649,7 @@ type TokenRevocation struct {
 
 func (x *TokenRevocation) Reset() {
 	*x = TokenRevocation{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1661,7 @@ func (x *TokenRevocation) String() string {
 func (*TokenRevocation) ProtoMessage() {}
 
 func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1674,7 @@ func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRevocation.ProtoReflect.Descriptor instead.
 func (*TokenRevocation) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TokenRevocation) GetIssuer() string {
@@ -1528,7 +1717,7 @@ type AddClientRequest struct {
 
 func (x *AddClientRequest) Reset() {
 	*x = AddClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1729,7 @@ func (x *AddClientRequest) String() string {
 func (*AddClientRequest) ProtoMessage() {}
 
 func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1742,7 @@ func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientRequest.ProtoReflect.Descriptor instead.
 func (*AddClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddClientRequest) GetPartnerId() string {
@@ -1593,7 +1782,7 @@ type AddClientResponse struct {
 
 func (x *AddClientResponse) Reset() {
 	*x = AddClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1794,7 @@ func (x *AddClientResponse) String() string {
 func (*AddClientResponse) ProtoMessage() {}
 
 func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1807,7 @@ func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientResponse.ProtoReflect.Descriptor instead.
 func (*AddClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddClientResponse) GetClient() *Client {
@@ -1640,7 +1829,7 @@ type RemoveClientRequest struct {
 
 func (x *RemoveClientRequest) Reset() {
 	*x = RemoveClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1841,7 @@ func (x *RemoveClientRequest) String() string {
 func (*RemoveClientRequest) ProtoMessage() {}
 
 func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1854,7 @@ func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveClientRequest) GetPartnerId() string {
@@ -1704,7 +1893,7 @@ type RemoveClientResponse struct {
 
 func (x *RemoveClientResponse) Reset() {
 	*x = RemoveClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1905,7 @@ func (x *RemoveClientResponse) String() string {
 func (*RemoveClientResponse) ProtoMessage() {}
 
 func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1918,7 @@ func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 type ListClientsRequest struct {
@@ -1741,7 +1930,7 @@ type ListClientsRequest struct {
 
 func (x *ListClientsRequest) Reset() {
 	*x = ListClientsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1942,7 @@ func (x *ListClientsRequest) String() string {
 func (*ListClientsRequest) ProtoMessage() {}
 
 func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1955,7 @@ func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListClientsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListClientsRequest) GetPartnerId() string {
@@ -1785,7 +1974,7 @@ type ListClientsResponse struct {
 
 func (x *ListClientsResponse) Reset() {
 	*x = ListClientsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1986,7 @@ func (x *ListClientsResponse) String() string {
 func (*ListClientsResponse) ProtoMessage() {}
 
 func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1999,7 @@ func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListClientsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListClientsResponse) GetClients() []*Client {
@@ -1834,7 +2023,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2035,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2048,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeTokenRequest) GetIssuer() string {
@@ -1899,7 +2088,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2100,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2113,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
@@ -1947,7 +2136,7 @@ type RevokePartnerTokensRequest struct {
 
 func (x *RevokePartnerTokensRequest) Reset() {
 	*x = RevokePartnerTokensRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2148,7 @@ func (x *RevokePartnerTokensRequest) String() string {
 func (*RevokePartnerTokensRequest) ProtoMessage() {}
 
 func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2161,7 @@ func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RevokePartnerTokensRequest) GetId() string {
@@ -2005,7 +2194,7 @@ type RevokePartnerTokensResponse struct {
 
 func (x *RevokePartnerTokensResponse) Reset() {
 	*x = RevokePartnerTokensResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2206,7 @@ func (x *RevokePartnerTokensResponse) String() string {
 func (*RevokePartnerTokensResponse) ProtoMessage() {}
 
 func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2219,7 @@ func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
@@ -2050,7 +2239,7 @@ type ListUnusedKeysRequest struct {
 
 func (x *ListUnusedKeysRequest) Reset() {
 	*x = ListUnusedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2251,7 @@ func (x *ListUnusedKeysRequest) String() string {
 func (*ListUnusedKeysRequest) ProtoMessage() {}
 
 func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2264,7 @@ func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
@@ -2094,7 +2283,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2295,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2308,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -2133,7 +2322,7 @@ var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
 	"\aPartner\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
@@ -2143,7 +2332,18 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12A\n" +
-	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\"\xf2\x03\n" +
+	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\x124\n" +
+	"\x06limits\x18\b \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\"\x98\x01\n" +
+	"\x06Limits\x12\"\n" +
+	"\n" +
+	"per_second\x18\x01 \x01(\x03H\x00R\tperSecond\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"per_minute\x18\x02 \x01(\x03H\x01R\tperMinute\x88\x01\x01\x12\x1c\n" +
+	"\aper_day\x18\x03 \x01(\x03H\x02R\x06perDay\x88\x01\x01B\r\n" +
+	"\v_per_secondB\r\n" +
+	"\v_per_minuteB\n" +
+	"\n" +
+	"\b_per_day\"\xf2\x03\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2199,6 +2399,13 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"P\n" +
 	"\x15ResumePartnerResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\x8d\x01\n" +
+	"\x17SetPartnerLimitsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x124\n" +
+	"\x06limits\x18\x02 \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\x12\x14\n" +
+	"\x05clear\x18\x03 \x01(\bR\x05clear\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"S\n" +
+	"\x18SetPartnerLimitsResponse\x127\n" +
 	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\x96\x01\n" +
 	"\x0fIssueKeyRequest\x12\x1d\n" +
 	"\n" +
@@ -2289,14 +2496,15 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"G\n" +
 	"\x16ListUnusedKeysResponse\x12-\n" +
-	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys2\xd6\f\n" +
+	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys2\xc9\r\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
 	"GetPartner\x12'.partnergate.admin.v1.GetPartnerRequest\x1a(.partnergate.admin.v1.GetPartnerResponse\x12e\n" +
 	"\fListPartners\x12).partnergate.admin.v1.ListPartnersRequest\x1a*.partnergate.admin.v1.ListPartnersResponse\x12k\n" +
 	"\x0eSuspendPartner\x12+.partnergate.admin.v1.SuspendPartnerRequest\x1a,.partnergate.admin.v1.SuspendPartnerResponse\x12h\n" +
-	"\rResumePartner\x12*.partnergate.admin.v1.ResumePartnerRequest\x1a+.partnergate.admin.v1.ResumePartnerResponse\x12Y\n" +
+	"\rResumePartner\x12*.partnergate.admin.v1.ResumePartnerRequest\x1a+.partnergate.admin.v1.ResumePartnerResponse\x12q\n" +
+	"\x10SetPartnerLimits\x12-.partnergate.admin.v1.SetPartnerLimitsRequest\x1a..partnergate.admin.v1.SetPartnerLimitsResponse\x12Y\n" +
 	"\bIssueKey\x12%.partnergate.admin.v1.IssueKeyRequest\x1a&.partnergate.admin.v1.IssueKeyResponse\x12Y\n" +
 	"\bListKeys\x12%.partnergate.admin.v1.ListKeysRequest\x1a&.partnergate.admin.v1.ListKeysResponse\x12\\\n" +
 	"\tRevokeKey\x12&.partnergate.admin.v1.RevokeKeyRequest\x1a'.partnergate.admin.v1.RevokeKeyResponse\x12\\\n" +
@@ -2321,121 +2529,129 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
-	(*Key)(nil),                         // 1: partnergate.admin.v1.Key
-	(*AuditEvent)(nil),                  // 2: partnergate.admin.v1.AuditEvent
-	(*CreatePartnerRequest)(nil),        // 3: partnergate.admin.v1.CreatePartnerRequest
-	(*CreatePartnerResponse)(nil),       // 4: partnergate.admin.v1.CreatePartnerResponse
-	(*GetPartnerRequest)(nil),           // 5: partnergate.admin.v1.GetPartnerRequest
-	(*GetPartnerResponse)(nil),          // 6: partnergate.admin.v1.GetPartnerResponse
-	(*ListPartnersRequest)(nil),         // 7: partnergate.admin.v1.ListPartnersRequest
-	(*ListPartnersResponse)(nil),        // 8: partnergate.admin.v1.ListPartnersResponse
-	(*SuspendPartnerRequest)(nil),       // 9: partnergate.admin.v1.SuspendPartnerRequest
-	(*SuspendPartnerResponse)(nil),      // 10: partnergate.admin.v1.SuspendPartnerResponse
-	(*ResumePartnerRequest)(nil),        // 11: partnergate.admin.v1.ResumePartnerRequest
-	(*ResumePartnerResponse)(nil),       // 12: partnergate.admin.v1.ResumePartnerResponse
-	(*IssueKeyRequest)(nil),             // 13: partnergate.admin.v1.IssueKeyRequest
-	(*IssueKeyResponse)(nil),            // 14: partnergate.admin.v1.IssueKeyResponse
-	(*ListKeysRequest)(nil),             // 15: partnergate.admin.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),            // 16: partnergate.admin.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),            // 17: partnergate.admin.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),           // 18: partnergate.admin.v1.RevokeKeyResponse
-	(*RotateKeyRequest)(nil),            // 19: partnergate.admin.v1.RotateKeyRequest
-	(*RotateKeyResponse)(nil),           // 20: partnergate.admin.v1.RotateKeyResponse
-	(*ListAuditRequest)(nil),            // 21: partnergate.admin.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),           // 22: partnergate.admin.v1.ListAuditResponse
-	(*Client)(nil),                      // 23: partnergate.admin.v1.Client
-	(*TokenRevocation)(nil),             // 24: partnergate.admin.v1.TokenRevocation
-	(*AddClientRequest)(nil),            // 25: partnergate.admin.v1.AddClientRequest
-	(*AddClientResponse)(nil),           // 26: partnergate.admin.v1.AddClientResponse
-	(*RemoveClientRequest)(nil),         // 27: partnergate.admin.v1.RemoveClientRequest
-	(*RemoveClientResponse)(nil),        // 28: partnergate.admin.v1.RemoveClientResponse
-	(*ListClientsRequest)(nil),          // 29: partnergate.admin.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),         // 30: partnergate.admin.v1.ListClientsResponse
-	(*RevokeTokenRequest)(nil),          // 31: partnergate.admin.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 32: partnergate.admin.v1.RevokeTokenResponse
-	(*RevokePartnerTokensRequest)(nil),  // 33: partnergate.admin.v1.RevokePartnerTokensRequest
-	(*RevokePartnerTokensResponse)(nil), // 34: partnergate.admin.v1.RevokePartnerTokensResponse
-	(*ListUnusedKeysRequest)(nil),       // 35: partnergate.admin.v1.ListUnusedKeysRequest
-	(*ListUnusedKeysResponse)(nil),      // 36: partnergate.admin.v1.ListUnusedKeysResponse
-	nil,                                 // 37: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 39: google.protobuf.Duration
+	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
+	(*Key)(nil),                         // 2: partnergate.admin.v1.Key
+	(*AuditEvent)(nil),                  // 3: partnergate.admin.v1.AuditEvent
+	(*CreatePartnerRequest)(nil),        // 4: partnergate.admin.v1.CreatePartnerRequest
+	(*CreatePartnerResponse)(nil),       // 5: partnergate.admin.v1.CreatePartnerResponse
+	(*GetPartnerRequest)(nil),           // 6: partnergate.admin.v1.GetPartnerRequest
+	(*GetPartnerResponse)(nil),          // 7: partnergate.admin.v1.GetPartnerResponse
+	(*ListPartnersRequest)(nil),         // 8: partnergate.admin.v1.ListPartnersRequest
+	(*ListPartnersResponse)(nil),        // 9: partnergate.admin.v1.ListPartnersResponse
+	(*SuspendPartnerRequest)(nil),       // 10: partnergate.admin.v1.SuspendPartnerRequest
+	(*SuspendPartnerResponse)(nil),      // 11: partnergate.admin.v1.SuspendPartnerResponse
+	(*ResumePartnerRequest)(nil),        // 12: partnergate.admin.v1.ResumePartnerRequest
+	(*ResumePartnerResponse)(nil),       // 13: partnergate.admin.v1.ResumePartnerResponse
+	(*SetPartnerLimitsRequest)(nil),     // 14: partnergate.admin.v1.SetPartnerLimitsRequest
+	(*SetPartnerLimitsResponse)(nil),    // 15: partnergate.admin.v1.SetPartnerLimitsResponse
+	(*IssueKeyRequest)(nil),             // 16: partnergate.admin.v1.IssueKeyRequest
+	(*IssueKeyResponse)(nil),            // 17: partnergate.admin.v1.IssueKeyResponse
+	(*ListKeysRequest)(nil),             // 18: partnergate.admin.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),            // 19: partnergate.admin.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),            // 20: partnergate.admin.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),           // 21: partnergate.admin.v1.RevokeKeyResponse
+	(*RotateKeyRequest)(nil),            // 22: partnergate.admin.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),           // 23: partnergate.admin.v1.RotateKeyResponse
+	(*ListAuditRequest)(nil),            // 24: partnergate.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 25: partnergate.admin.v1.ListAuditResponse
+	(*Client)(nil),                      // 26: partnergate.admin.v1.Client
+	(*TokenRevocation)(nil),             // 27: partnergate.admin.v1.TokenRevocation
+	(*AddClientRequest)(nil),            // 28: partnergate.admin.v1.AddClientRequest
+	(*AddClientResponse)(nil),           // 29: partnergate.admin.v1.AddClientResponse
+	(*RemoveClientRequest)(nil),         // 30: partnergate.admin.v1.RemoveClientRequest
+	(*RemoveClientResponse)(nil),        // 31: partnergate.admin.v1.RemoveClientResponse
+	(*ListClientsRequest)(nil),          // 32: partnergate.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),         // 33: partnergate.admin.v1.ListClientsResponse
+	(*RevokeTokenRequest)(nil),          // 34: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 35: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 36: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 37: partnergate.admin.v1.RevokePartnerTokensResponse
+	(*ListUnusedKeysRequest)(nil),       // 38: partnergate.admin.v1.ListUnusedKeysRequest
+	(*ListUnusedKeysResponse)(nil),      // 39: partnergate.admin.v1.ListUnusedKeysResponse
+	nil,                                 // 40: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 42: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	38, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	38, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	38, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
-	38, // 3: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	38, // 4: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 5: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	38, // 6: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	38, // 7: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	38, // 8: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	37, // 9: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
-	0,  // 10: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 11: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 12: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
-	0,  // 13: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 14: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	39, // 15: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	1,  // 16: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	1,  // 17: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	1,  // 18: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	39, // 19: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	1,  // 20: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	1,  // 21: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	2,  // 22: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	38, // 23: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	38, // 24: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 25: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 26: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	23, // 27: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	38, // 28: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 29: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	38, // 30: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 31: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	39, // 32: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	1,  // 33: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	3,  // 34: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	5,  // 35: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	7,  // 36: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	9,  // 37: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	11, // 38: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	13, // 39: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	15, // 40: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	17, // 41: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	19, // 42: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	21, // 43: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	25, // 44: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	27, // 45: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	29, // 46: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	31, // 47: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	33, // 48: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	35, // 49: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	4,  // 50: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	6,  // 51: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	8,  // 52: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	10, // 53: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	12, // 54: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	14, // 55: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	16, // 56: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	18, // 57: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	20, // 58: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	22, // 59: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	26, // 60: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	28, // 61: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	30, // 62: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	32, // 63: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	34, // 64: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	36, // 65: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	50, // [50:66] is the sub-list for method output_type
-	34, // [34:50] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	41, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	41, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	41, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
+	41, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	41, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	41, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	41, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	41, // 9: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	40, // 10: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	0,  // 11: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 12: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 13: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
+	0,  // 14: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 15: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,  // 16: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
+	0,  // 17: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
+	42, // 18: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 19: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 20: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,  // 21: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	42, // 22: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	2,  // 23: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 24: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,  // 25: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	41, // 26: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	41, // 27: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 28: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 29: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	26, // 30: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	41, // 31: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 32: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	41, // 33: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 34: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	42, // 35: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	2,  // 36: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	4,  // 37: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 38: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 39: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 40: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 41: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 42: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 43: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 44: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 45: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	22, // 46: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	24, // 47: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	28, // 48: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	30, // 49: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	32, // 50: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	34, // 51: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	36, // 52: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	38, // 53: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	5,  // 54: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 55: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 56: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 57: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 58: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 60: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 61: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 62: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	23, // 63: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	25, // 64: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	29, // 65: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	31, // 66: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	33, // 67: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	35, // 68: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	37, // 69: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	39, // 70: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	54, // [54:71] is the sub-list for method output_type
+	37, // [37:54] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -2443,13 +2659,14 @@ func file_partnergate_admin_v1_admin_proto_init() {
 	if File_partnergate_admin_v1_admin_proto != nil {
 		return
 	}
+	file_partnergate_admin_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	Admin_ListPartners_FullMethodName        = "/partnergate.admin.v1.Admin/ListPartners"
 	Admin_SuspendPartner_FullMethodName      = "/partnergate.admin.v1.Admin/SuspendPartner"
 	Admin_ResumePartner_FullMethodName       = "/partnergate.admin.v1.Admin/ResumePartner"
+	Admin_SetPartnerLimits_FullMethodName    = "/partnergate.admin.v1.Admin/SetPartnerLimits"
 	Admin_IssueKey_FullMethodName            = "/partnergate.admin.v1.Admin/IssueKey"
 	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
 	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
@@ -64,6 +65,13 @@ type AdminClient interface {
 	// ResumePartner lifts a suspension. Resuming an active partner succeeds
 	// and is audited.
 	ResumePartner(ctx context.Context, in *ResumePartnerRequest, opts ...grpc.CallOption) (*ResumePartnerResponse, error)
+	// SetPartnerLimits gives the partner its own rate limits, which replace its
+	// tier's in each window they set; a window left unset keeps the tier's.
+	// The limits given replace any set before (set all the windows you want);
+	// clear removes them, leaving the tier's. Envoy receives them in the Check
+	// response's dynamic metadata and passes them to the rate-limit service as
+	// the descriptor's limit override.
+	SetPartnerLimits(ctx context.Context, in *SetPartnerLimitsRequest, opts ...grpc.CallOption) (*SetPartnerLimitsResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error)
@@ -154,6 +162,16 @@ func (c *adminClient) ResumePartner(ctx context.Context, in *ResumePartnerReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ResumePartnerResponse)
 	err := c.cc.Invoke(ctx, Admin_ResumePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) SetPartnerLimits(ctx context.Context, in *SetPartnerLimitsRequest, opts ...grpc.CallOption) (*SetPartnerLimitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPartnerLimitsResponse)
+	err := c.cc.Invoke(ctx, Admin_SetPartnerLimits_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +310,13 @@ type AdminServer interface {
 	// ResumePartner lifts a suspension. Resuming an active partner succeeds
 	// and is audited.
 	ResumePartner(context.Context, *ResumePartnerRequest) (*ResumePartnerResponse, error)
+	// SetPartnerLimits gives the partner its own rate limits, which replace its
+	// tier's in each window they set; a window left unset keeps the tier's.
+	// The limits given replace any set before (set all the windows you want);
+	// clear removes them, leaving the tier's. Envoy receives them in the Check
+	// response's dynamic metadata and passes them to the rate-limit service as
+	// the descriptor's limit override.
+	SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error)
@@ -352,6 +377,9 @@ func (UnimplementedAdminServer) SuspendPartner(context.Context, *SuspendPartnerR
 }
 func (UnimplementedAdminServer) ResumePartner(context.Context, *ResumePartnerRequest) (*ResumePartnerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumePartner not implemented")
+}
+func (UnimplementedAdminServer) SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPartnerLimits not implemented")
 }
 func (UnimplementedAdminServer) IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueKey not implemented")
@@ -493,6 +521,24 @@ func _Admin_ResumePartner_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).ResumePartner(ctx, req.(*ResumePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_SetPartnerLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPartnerLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetPartnerLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetPartnerLimits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetPartnerLimits(ctx, req.(*SetPartnerLimitsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -721,6 +767,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResumePartner",
 			Handler:    _Admin_ResumePartner_Handler,
+		},
+		{
+			MethodName: "SetPartnerLimits",
+			Handler:    _Admin_SetPartnerLimits_Handler,
 		},
 		{
 			MethodName: "IssueKey",
