@@ -35,13 +35,13 @@ func (h headers) get(name string) (string, int) {
 	return val, n
 }
 
-// each calls f for every header key and value.
-func (h headers) each(f func(key, value string)) {
-	for k, v := range h.m {
-		f(k, v)
+// eachKey calls f for every header key.
+func (h headers) eachKey(f func(key string)) {
+	for k := range h.m {
+		f(k)
 	}
 	for _, hv := range h.list {
-		f(hv.GetKey(), headerValue(hv))
+		f(hv.GetKey())
 	}
 }
 

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -30,24 +31,51 @@ const (
 	MetadataCredentialID = "credential_id"
 )
 
-// allow builds the OK response: identity headers set by overwrite (since
+// allow returns the OK response: identity headers set by overwrite (since
 // Envoy 1.37 an unset append action appends beside a spoofed value),
 // every other incoming x-partner-* header and the credential removed.
 // Envoy applies removals after setting, so nothing set is ever removed; an
 // empty value is removed rather than set, since Envoy may drop an empty
 // header and leave the caller's.
-func allow(d *Decision, h headers) *authv3.CheckResponse {
-	// One allocation holds every message of the response: built field by
-	// field it cost some twenty allocations per allowed request.
-	a := new(allowResponse)
-	set := [len(a.values)]struct{ key, value string }{
-		{HeaderPartnerID, d.PartnerID},
-		{HeaderPartnerScopes, d.Scopes},
-		{HeaderPartnerCredential, d.CredentialID},
-		{HeaderPartnerTier, d.Tier},
+//
+// When the only header to remove is the credential, as on every request
+// but a spoofing attempt, the response depends on the decision's identity
+// alone and comes from the memo.
+func (s *Server) allow(d *Decision, h headers) *authv3.CheckResponse {
+	var buf [4]string
+	remove := removals(d, h, buf[:0])
+	if len(remove) == 1 && remove[0] == d.credentialHeader {
+		return s.allowed.get(d)
 	}
-	ok := &a.ok
-	ok.Headers = a.headers[:0]
+	return buildAllow(d, remove)
+}
+
+// identity is what an allow response says, besides the headers it
+// removes.
+type identity struct {
+	partnerID, scopes, credentialID, tier string
+}
+
+func (d *Decision) identity() identity {
+	return identity{partnerID: d.PartnerID, scopes: d.Scopes, credentialID: d.CredentialID, tier: d.Tier}
+}
+
+// set lists the identity headers in the order they are sent.
+func (id *identity) set() [4]struct{ key, value string } {
+	return [...]struct{ key, value string }{
+		{HeaderPartnerID, id.partnerID},
+		{HeaderPartnerScopes, id.scopes},
+		{HeaderPartnerCredential, id.credentialID},
+		{HeaderPartnerTier, id.tier},
+	}
+}
+
+// removals appends to dst the request's headers that must not reach the
+// upstream: the credential, and any x-partner-* header that partnergate
+// does not overwrite.
+func removals(d *Decision, h headers, dst []string) []string {
+	id := d.identity()
+	set := id.set()
 	isSet := func(key string) bool {
 		for _, s := range set {
 			if s.key == key && s.value != "" {
@@ -56,7 +84,25 @@ func allow(d *Decision, h headers) *authv3.CheckResponse {
 		}
 		return false
 	}
-	for i, s := range set {
+	h.eachKey(func(key string) {
+		key = strings.ToLower(key)
+		rm := strings.HasPrefix(key, identityPrefix) && !isSet(key) ||
+			key == headerAuthorization || key == headerAPIKey
+		if rm && !slices.Contains(dst, key) {
+			dst = append(dst, key)
+		}
+	})
+	return dst
+}
+
+// buildAllow builds an OK response. One allocation holds every message of
+// it: built field by field it cost some twenty allocations.
+func buildAllow(d *Decision, remove []string) *authv3.CheckResponse {
+	a := new(allowResponse)
+	id := d.identity()
+	ok := &a.ok
+	ok.Headers = a.headers[:0]
+	for i, s := range id.set() {
 		if s.value == "" {
 			continue
 		}
@@ -65,22 +111,13 @@ func allow(d *Decision, h headers) *authv3.CheckResponse {
 		a.options[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 		ok.Headers = append(ok.Headers, &a.options[i])
 	}
-	remove := a.remove[:0]
-	h.each(func(key, _ string) {
-		key = strings.ToLower(key)
-		rm := strings.HasPrefix(key, identityPrefix) && !isSet(key) ||
-			key == headerAuthorization || key == headerAPIKey
-		if rm && !contains(remove, key) {
-			remove = append(remove, key)
-		}
-	})
 	if len(remove) > 0 {
-		ok.HeadersToRemove = remove
+		ok.HeadersToRemove = append(a.remove[:0], remove...)
 	}
 	a.okResponse.OkResponse = ok
 	a.resp.Status = &a.status // the zero Status is code OK
 	a.resp.HttpResponse = &a.okResponse
-	for i, v := range [len(a.metadata)]string{d.PartnerID, d.Tier, d.CredentialID} {
+	for i, v := range [len(a.metadata)]string{id.partnerID, id.tier, id.credentialID} {
 		a.strings[i].StringValue = v
 		a.metadata[i].Kind = &a.strings[i]
 	}
@@ -107,15 +144,6 @@ type allowResponse struct {
 	dynamic    structpb.Struct
 	metadata   [3]structpb.Value
 	strings    [3]structpb.Value_StringValue
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // denyBody is the JSON body partners see on a denial.

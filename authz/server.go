@@ -82,6 +82,7 @@ type Server struct {
 	now     func() time.Time
 	realm   string
 	log     *slog.Logger
+	allowed *allowMemo
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -112,6 +113,7 @@ func New(opts Options) (*Server, error) {
 		now:     opts.Now,
 		realm:   opts.Realm,
 		log:     opts.Logger,
+		allowed: newAllowMemo(),
 	}
 	if s.policy == nil {
 		s.policy = policy.Empty(policy.Deny)
@@ -151,7 +153,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	}
 	s.recordUse(d)
 	if d.Allowed() {
-		return allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
+		return s.allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
 	}
 	return s.deny(d), nil
 }

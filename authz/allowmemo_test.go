@@ -1,0 +1,119 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/partnergate/partnergate/internal/partner"
+)
+
+// wantAllow is the allow response for one identity.
+func wantAllow(partnerID, scopes, credentialID, tier string, remove ...string) *authv3.CheckResponse {
+	set := func(k, v string) *corev3.HeaderValueOption {
+		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+	}
+	return &authv3.CheckResponse{
+		Status: statusOK(),
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers: []*corev3.HeaderValueOption{
+				set("x-partner-id", partnerID), set("x-partner-scopes", scopes),
+				set("x-partner-credential", credentialID), set("x-partner-tier", tier),
+			},
+			HeadersToRemove: remove,
+		}},
+		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"partner_id":    structpb.NewStringValue(partnerID),
+			"tier":          structpb.NewStringValue(tier),
+			"credential_id": structpb.NewStringValue(credentialID),
+		}},
+	}
+}
+
+// The allow memo must never answer one request with the response of
+// another: each step changes what the response must say, and the same key
+// is checked again after each.
+func TestAllowResponseFollowsEveryChange(t *testing.T) {
+	f := newFixture(t, nil)
+	key := f.keys["acme"]
+	id := key.ID()
+	bearer := bearerOf(key)
+	apiKey := map[string]string{"x-api-key": key.Reveal()}
+	spoofed := merge(bearer, map[string]string{"x-partner-admin": "true"})
+	narrow := func() {
+		f.index.mu.Lock()
+		f.index.partners["acme"] = &partner.Partner{ID: "acme", Tier: "free", Scopes: partner.Scopes{"orders:read"}, State: partner.Active}
+		f.index.mu.Unlock()
+	}
+	steps := []struct {
+		name   string
+		before func()
+		hdrs   map[string]string
+		want   *authv3.CheckResponse
+	}{
+		{"first-sight", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
+		{"repeat", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
+		{"same-key-other-header", nil, apiKey, wantAllow("acme", "orders:read orders:write", id, "gold", "x-api-key")},
+		{"back-to-bearer", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
+		{"spoofed-header", nil, spoofed, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization", "x-partner-admin")},
+		{"after-spoof", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
+		{"partner-narrowed-and-moved-tier", narrow, bearer, wantAllow("acme", "orders:read", id, "free", "authorization")},
+		{"other-key-same-partner", nil, bearerOf(f.keys["acme-read"]), wantAllow("acme", "orders:read", f.keys["acme-read"].ID(), "free", "authorization")},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		resp, err := f.client.Check(context.Background(), request("GET", "/v1/orders", s.hdrs, map[string]string{ContextKeyRequiredScopes: "orders:read"}))
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.want, resp, protocmp.Transform()); diff != "" {
+			t.Errorf("%s: response (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// Colliding credentials share a slot and take it from each other; each
+// must still get its own response.
+func TestAllowMemoCollisions(t *testing.T) {
+	m := newAllowMemo()
+	for round := range 3 {
+		for i := range 2 * allowSlots {
+			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
+			got := m.get(d).GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
+			if got != d.CredentialID {
+				t.Fatalf("round %d: response for %s names %s", round, d.CredentialID, got)
+			}
+		}
+	}
+}
+
+// A repeated allow is served from the memo: the same immutable message,
+// not a rebuilt one.
+func TestAllowMemoServesRepeats(t *testing.T) {
+	f := newFixture(t, nil)
+	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
+	first, err := srv.Check(context.Background(), req)
+	if err != nil || first.GetOkResponse() == nil {
+		t.Fatalf("Check = %v, %v", first, err)
+	}
+	again, err := srv.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Error("a repeated allow rebuilt its response")
+	}
+}
