@@ -22,8 +22,9 @@ type Decision struct {
 	Path       string
 	ClientAddr string
 
-	credentialHeader string // where the credential came from, to remove it
-	apiKey           bool   // the credential is an API key, not an access token
+	credentialHeader string    // where the credential came from, to remove it
+	apiKey           bool      // the credential is an API key, not an access token
+	requiredBuf      [4]string // backs Required for up to four scopes
 }
 
 // Allowed reports whether the request is allowed.

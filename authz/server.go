@@ -242,7 +242,10 @@ func (s *Server) routeScopes(d *Decision, ext map[string]string) Reason {
 			// Not a scope list: a broken route config fails closed.
 			return ReasonRouteNotAllowed
 		}
-		d.Required = strings.Fields(v)
+		d.Required = d.requiredBuf[:0]
+		for f := range strings.FieldsSeq(v) {
+			d.Required = append(d.Required, f)
+		}
 	} else {
 		m := s.policy.Match(d.Method, d.Path)
 		if !m.Open {
