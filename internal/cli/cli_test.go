@@ -178,7 +178,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	parts := mustRun(t, "partner", "list")
-	if !regexp.MustCompile(`(?m)^acme\s+gold\s+active\s+orders:read orders:write\s+\S+$`).MatchString(parts) {
+	if !regexp.MustCompile(`(?m)^acme\s+gold\s+-\s+active\s+orders:read orders:write\s+\S+$`).MatchString(parts) {
 		t.Fatalf("partner list text:\n%s", parts)
 	}
 }

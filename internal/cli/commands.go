@@ -92,6 +92,9 @@ func (a *app) partnerCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if a.output == "jsonl" {
+					return printLines(a.stdout, resp.GetPartners())
+				}
 				return a.print(resp, func(w *table) { w.partners(resp.GetPartners()) })
 			})
 		},
@@ -129,7 +132,7 @@ func (a *app) partnerCmd() *cobra.Command {
 	}
 	resume.Flags().StringVar(&resumeReason, "reason", "", "why, for the audit trail")
 
-	cmd.AddCommand(create, get, list, suspend, resume)
+	cmd.AddCommand(create, get, list, suspend, resume, a.partnerLimitsCmd())
 	cmd.AddCommand(a.partnerTokenCmds()...)
 	return cmd
 }

@@ -115,6 +115,7 @@ func stamp(ts *timestamppb.Timestamp) string {
 func (t *table) partner(p *adminv1.Partner) {
 	t.row("ID", p.GetId())
 	t.row("TIER", p.GetTier())
+	t.row("LIMITS", limits(p.GetLimits()))
 	t.row("STATE", p.GetState())
 	t.row("SCOPES", strings.Join(p.GetScopes(), " "))
 	t.row("CREATED", stamp(p.GetCreatedAt()))
@@ -122,9 +123,9 @@ func (t *table) partner(p *adminv1.Partner) {
 }
 
 func (t *table) partners(ps []*adminv1.Partner) {
-	t.row("ID", "TIER", "STATE", "SCOPES", "CREATED")
+	t.row("ID", "TIER", "LIMITS", "STATE", "SCOPES", "CREATED")
 	for _, p := range ps {
-		t.row(p.GetId(), p.GetTier(), p.GetState(), strings.Join(p.GetScopes(), " "), stamp(p.GetCreatedAt()))
+		t.row(p.GetId(), p.GetTier(), limits(p.GetLimits()), p.GetState(), strings.Join(p.GetScopes(), " "), stamp(p.GetCreatedAt()))
 	}
 }
 
