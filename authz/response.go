@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
@@ -146,41 +145,77 @@ type allowResponse struct {
 	strings    [3]structpb.Value_StringValue
 }
 
-// denyBody is the JSON body partners see on a denial.
-type denyBody struct {
-	Error     string `json:"error"`
-	RequestID string `json:"request_id,omitempty"`
-}
-
 // deny builds a denial: 401 with a WWW-Authenticate challenge (RFC 6750
-// §3) or 403, and a small JSON body with the public reason only.
+// §3) or 403, and a small JSON body with the public reason only. A flood
+// of bad credentials is all denials, so this is built with care too: the
+// fixed headers are shared, and the messages share one allocation.
 func (s *Server) deny(d *Decision) *authv3.CheckResponse {
 	code := d.Reason.Code()
-	body, _ := json.Marshal(denyBody{Error: d.Reason.Public(), RequestID: d.RequestID})
-	hdrs := []*corev3.HeaderValueOption{
-		header("content-type", "application/json"),
-		header("cache-control", "no-store"),
-	}
-	httpCode := typev3.StatusCode_Forbidden
+	a := new(denyResponse)
+	a.status.Code = int32(code)
+	a.status.Message = d.Reason.Public()
+	a.httpStatus.Code = typev3.StatusCode_Forbidden
+	a.denied.Headers = s.denyHeaders.forbidden
 	switch {
 	case code == codes.Unauthenticated && d.Reason == ReasonMissingCredential:
-		httpCode = typev3.StatusCode_Unauthorized
-		hdrs = append(hdrs, header("www-authenticate", `Bearer realm="`+s.realm+`"`))
+		a.httpStatus.Code = typev3.StatusCode_Unauthorized
+		a.denied.Headers = s.denyHeaders.missing
 	case code == codes.Unauthenticated:
-		httpCode = typev3.StatusCode_Unauthorized
-		hdrs = append(hdrs, header("www-authenticate", `Bearer realm="`+s.realm+`", error="invalid_token"`))
+		a.httpStatus.Code = typev3.StatusCode_Unauthorized
+		a.denied.Headers = s.denyHeaders.invalid
 	case d.Reason == ReasonInsufficientScope:
-		hdrs = append(hdrs, header("www-authenticate",
-			`Bearer realm="`+s.realm+`", error="insufficient_scope", scope="`+strings.Join(d.Required, " ")+`"`))
+		a.denied.Headers = append(s.denyHeaders.forbidden[:len(s.denyHeaders.forbidden):len(s.denyHeaders.forbidden)],
+			header("www-authenticate", `Bearer realm="`+s.realm+`", error="insufficient_scope", scope="`+strings.Join(d.Required, " ")+`"`))
 	}
-	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(code), Message: d.Reason.Public()},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: httpCode},
-			Headers: hdrs,
-			Body:    string(body),
-		}},
+	a.denied.Status = &a.httpStatus
+	a.denied.Body = denyBody(d.Reason.Public(), d.RequestID)
+	a.deniedResponse.DeniedResponse = &a.denied
+	a.resp.Status = &a.status
+	a.resp.HttpResponse = &a.deniedResponse
+	return &a.resp
+}
+
+// denyResponse is the backing store of one denial, as allowResponse is of
+// an allow.
+type denyResponse struct {
+	resp           authv3.CheckResponse
+	status         rpcstatus.Status
+	deniedResponse authv3.CheckResponse_DeniedResponse
+	denied         authv3.DeniedHttpResponse
+	httpStatus     typev3.HttpStatus
+}
+
+// denyHeaders are the fixed header sets of denials, built once per
+// server and shared by every response: gRPC only reads them.
+type denyHeaders struct {
+	forbidden []*corev3.HeaderValueOption // 403
+	missing   []*corev3.HeaderValueOption // 401, no credential sent
+	invalid   []*corev3.HeaderValueOption // 401, invalid_token
+}
+
+func newDenyHeaders(realm string) denyHeaders {
+	base := func(extra ...*corev3.HeaderValueOption) []*corev3.HeaderValueOption {
+		return append([]*corev3.HeaderValueOption{
+			header("content-type", "application/json"),
+			header("cache-control", "no-store"),
+		}, extra...)
 	}
+	return denyHeaders{
+		forbidden: base(),
+		missing:   base(header("www-authenticate", `Bearer realm="`+realm+`"`)),
+		invalid:   base(header("www-authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)),
+	}
+}
+
+// denyBody is the JSON body partners see on a denial:
+// {"error":"<public reason>","request_id":"<id>"}, the id omitted when
+// empty. Neither needs escaping: public reasons are fixed codes and
+// requestID admits only [A-Za-z0-9._:-].
+func denyBody(public, requestID string) string {
+	if requestID == "" {
+		return `{"error":"` + public + `"}`
+	}
+	return `{"error":"` + public + `","request_id":"` + requestID + `"}`
 }
 
 func header(k, v string) *corev3.HeaderValueOption {

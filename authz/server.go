@@ -83,6 +83,8 @@ type Server struct {
 	realm   string
 	log     *slog.Logger
 	allowed *allowMemo
+
+	denyHeaders denyHeaders
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -127,6 +129,7 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.denyHeaders = newDenyHeaders(s.realm)
 	return s, nil
 }
 
