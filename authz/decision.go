@@ -1,6 +1,10 @@
 package authz
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/partnergate/partnergate/internal/partner"
+)
 
 // Decision is the outcome of one Check, as audited. It never holds a
 // secret: credentials appear by public id only.
@@ -21,6 +25,9 @@ type Decision struct {
 	Method     string
 	Path       string
 	ClientAddr string
+	// Limits are the partner's own rate limits, emitted as limit
+	// overrides on allow; zero when its tier's apply.
+	Limits partner.Limits
 
 	credentialHeader string    // where the credential came from, to remove it
 	apiKey           bool      // the credential is an API key, not an access token

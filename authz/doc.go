@@ -7,7 +7,9 @@
 // suspended; require the route's scopes; refuse a request that names
 // another tenant; then allow, setting x-partner-* headers by overwrite,
 // removing spoofed ones and the credential, and emitting dynamic metadata
-// for rate limiting and access logs.
+// for rate limiting and access logs (partner_id, tier, credential_id, and
+// a limit_second/limit_minute/limit_day override struct for each window the
+// partner has a limit of its own in).
 //
 // A bearer that looks like a JWT, when a [TokenVerifier] is configured,
 // takes the token path instead: verify it (signature, alg, iss, aud, times,

@@ -10,6 +10,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/partnergate/partnergate/internal/partner"
 )
 
 // Identity headers partnergate sets on allow.
@@ -53,10 +55,11 @@ func (s *Server) allow(d *Decision, h headers) *authv3.CheckResponse {
 // removes.
 type identity struct {
 	partnerID, scopes, credentialID, tier string
+	limits                                partner.Limits
 }
 
 func (d *Decision) identity() identity {
-	return identity{partnerID: d.PartnerID, scopes: d.Scopes, credentialID: d.CredentialID, tier: d.Tier}
+	return identity{partnerID: d.PartnerID, scopes: d.Scopes, credentialID: d.CredentialID, tier: d.Tier, limits: d.Limits}
 }
 
 // set lists the identity headers in the order they are sent.
@@ -125,6 +128,7 @@ func buildAllow(d *Decision, remove []string) *authv3.CheckResponse {
 		MetadataTier:         &a.metadata[1],
 		MetadataCredentialID: &a.metadata[2],
 	}
+	addLimitOverrides(a.dynamic.Fields, id.limits)
 	a.resp.DynamicMetadata = &a.dynamic
 	return &a.resp
 }

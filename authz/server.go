@@ -216,6 +216,7 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 		return d.deny(ReasonUnknownPartner), nil
 	}
 	d.Tier = p.Tier
+	d.Limits = p.Limits
 	if p.State != partner.Active {
 		return d.deny(ReasonPartnerSuspended), nil
 	}

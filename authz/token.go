@@ -44,6 +44,7 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 		return d.deny(ReasonUnknownPartner), nil
 	}
 	d.Tier = part.Tier
+	d.Limits = part.Limits
 	if part.State != partner.Active {
 		return d.deny(ReasonPartnerSuspended), nil
 	}
