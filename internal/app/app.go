@@ -168,10 +168,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(err)
 	}
 
-	checkOpts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(obs.checkInterceptor(), recoverUnary(log)),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}
+	checkOpts := append(CheckTransport(), grpc.ChainUnaryInterceptor(obs.checkInterceptor(), recoverUnary(log)))
 	if cfg.TLS.CertFile != "" {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
@@ -398,5 +395,14 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 			}
 		}()
 		return handler(ctx, req)
+	}
+}
+
+// CheckTransport returns the gRPC transport settings of the Check server,
+// without its handlers and interceptors, so that the load benchmark's
+// do-nothing baseline runs on the same transport.
+func CheckTransport() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 }

@@ -76,7 +76,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		if err != nil {
 			return err
 		}
-		g := grpc.NewServer()
+		g := grpc.NewServer(app.CheckTransport()...)
 		authv3.RegisterAuthorizationServer(g, NewBaseline(SeedPartner, "baselinekey0"))
 		done := make(chan error, 1)
 		go func() { done <- g.Serve(lis) }()
