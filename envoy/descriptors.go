@@ -6,6 +6,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -17,17 +18,22 @@ import (
 // metadata (source DYNAMIC) — including the one that matters most: an
 // action that yields no entry drops its whole descriptor (that request is
 // then not limited by it), unless default_value supplies a value or
-// skip_if_absent drops only the entry. Any other action, a disable_key, a
-// limit override or a hits_addend is an error rather than a guess, so the
-// shipped config cannot outgrow what its tests simulate.
+// skip_if_absent drops only the entry. A limit override from dynamic
+// metadata becomes the descriptor's limit, as Envoy sets it: only when the
+// value there is a struct with a number requests_per_unit and a unit that
+// names a RateLimitUnit ("SECOND", "MINUTE", …); anything else leaves the
+// descriptor without a limit, so the service's configured one applies.
+// Any other action or override, a disable_key or a hits_addend is an error
+// rather than a guess, so the shipped config cannot outgrow what its tests
+// simulate.
 func Descriptors(rateLimits []*routev3.RateLimit, stage uint32, dynamicMetadata map[string]*structpb.Struct) ([]*ratelimitv3.RateLimitDescriptor, error) {
 	var out []*ratelimitv3.RateLimitDescriptor
 	for i, rl := range rateLimits {
 		if rl.GetStage().GetValue() != stage {
 			continue
 		}
-		if rl.GetDisableKey() != "" || rl.GetLimit() != nil || rl.GetHitsAddend() != nil || rl.GetApplyOnStreamDone() {
-			return nil, fmt.Errorf("rate_limits[%d]: disable_key, limit, hits_addend and apply_on_stream_done are not simulated", i)
+		if rl.GetDisableKey() != "" || rl.GetHitsAddend() != nil || rl.GetApplyOnStreamDone() {
+			return nil, fmt.Errorf("rate_limits[%d]: disable_key, hits_addend and apply_on_stream_done are not simulated", i)
 		}
 		d := &ratelimitv3.RateLimitDescriptor{}
 		complete := true
@@ -45,6 +51,13 @@ func Descriptors(rateLimits []*routev3.RateLimit, stage uint32, dynamicMetadata 
 			}
 		}
 		if complete && len(d.Entries) > 0 {
+			if o := rl.GetLimit(); o != nil {
+				l, err := limitOverride(o, dynamicMetadata)
+				if err != nil {
+					return nil, fmt.Errorf("rate_limits[%d].limit: %w", i, err)
+				}
+				d.Limit = l
+			}
 			out = append(out, d)
 		}
 	}
@@ -84,13 +97,43 @@ func entry(a *routev3.RateLimit_Action, md map[string]*structpb.Struct) (*rateli
 
 // lookup follows path through s; like Envoy, only a string value counts.
 func lookup(s *structpb.Struct, path []*metadatav3.MetadataKey_PathSegment) string {
+	return lookupValue(s, path).GetStringValue()
+}
+
+// lookupValue follows path through s; nil if it leads nowhere.
+func lookupValue(s *structpb.Struct, path []*metadatav3.MetadataKey_PathSegment) *structpb.Value {
 	var v *structpb.Value
 	for _, seg := range path {
 		if s == nil {
-			return ""
+			return nil
 		}
 		v = s.GetFields()[seg.GetKey()]
 		s = v.GetStructValue()
 	}
-	return v.GetStringValue()
+	return v
+}
+
+// limitOverride evaluates a rate_limits entry's limit as Envoy's
+// DynamicMetadataRateLimitOverride does; nil when the metadata holds no
+// usable override.
+func limitOverride(o *routev3.RateLimit_Override, md map[string]*structpb.Struct) (*ratelimitv3.RateLimitDescriptor_RateLimitOverride, error) {
+	dm := o.GetDynamicMetadata()
+	if dm == nil {
+		return nil, fmt.Errorf("override %T is not simulated", o.GetOverrideSpecifier())
+	}
+	key := dm.GetMetadataKey()
+	fields := lookupValue(md[key.GetKey()], key.GetPath()).GetStructValue().GetFields()
+	n, okN := fields["requests_per_unit"].GetKind().(*structpb.Value_NumberValue)
+	u, okU := fields["unit"].GetKind().(*structpb.Value_StringValue)
+	if !okN || !okU {
+		return nil, nil
+	}
+	unit, ok := typev3.RateLimitUnit_value[u.StringValue]
+	if !ok {
+		return nil, nil
+	}
+	return &ratelimitv3.RateLimitDescriptor_RateLimitOverride{
+		RequestsPerUnit: uint32(n.NumberValue),
+		Unit:            typev3.RateLimitUnit(unit),
+	}, nil
 }
