@@ -7,9 +7,12 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
-// allowSlots is the size of the allow memo: with 8,192 slots it holds at
-// most about 13 MB of responses.
-const allowSlots = 8192
+// allowSets and allowWays size the allow memo: 16,384 responses at most,
+// about 26 MB if every slot fills.
+const (
+	allowSets = 8192
+	allowWays = 2
+)
 
 // allowMemo remembers allow responses. A partner's machines send the same
 // credential request after request, and an allow response depends only on
@@ -17,12 +20,14 @@ const allowSlots = 8192
 // for the first request serves those that follow, with no allocation.
 // Responses are immutable once published: gRPC only reads them.
 //
-// It is direct-mapped by credential id: lock-free, bounded, and a
-// collision or a changed identity (narrowed scopes, a new tier) just
-// rebuilds the slot's response.
+// It is a two-way set-associative table keyed by credential id: lock-free
+// and bounded. A miss, a changed identity (narrowed scopes, a new tier) or
+// a third credential in a full set builds a fresh response and replaces a
+// way in turn.
 type allowMemo struct {
-	seed  maphash.Seed
-	slots [allowSlots]atomic.Pointer[allowEntry]
+	seed   maphash.Seed
+	victim atomic.Uint32 // which way the next insertion replaces
+	sets   [allowSets][allowWays]atomic.Pointer[allowEntry]
 }
 
 func newAllowMemo() *allowMemo { return &allowMemo{seed: maphash.MakeSeed()} }
@@ -37,11 +42,24 @@ type allowEntry struct {
 // only header to remove.
 func (m *allowMemo) get(d *Decision) *authv3.CheckResponse {
 	id := d.identity()
-	slot := &m.slots[maphash.String(m.seed, id.credentialID)%allowSlots]
-	if e := slot.Load(); e != nil && e.id == id && e.header == d.credentialHeader {
-		return e.resp
+	set := &m.sets[maphash.String(m.seed, id.credentialID)%allowSets]
+	way := -1
+	for i := range set {
+		e := set[i].Load()
+		switch {
+		case e == nil:
+			way = i
+		case e.id.credentialID != id.credentialID:
+		case e.id == id && e.header == d.credentialHeader:
+			return e.resp
+		default:
+			way = i // this credential's stale entry: replace it
+		}
+	}
+	if way < 0 {
+		way = int(m.victim.Add(1) % allowWays)
 	}
 	e := &allowEntry{id: id, header: d.credentialHeader, resp: buildAllow(d, []string{d.credentialHeader})}
-	slot.Store(e)
+	set[way].Store(e)
 	return e.resp
 }

@@ -87,7 +87,7 @@ func TestAllowResponseFollowsEveryChange(t *testing.T) {
 func TestAllowMemoCollisions(t *testing.T) {
 	m := newAllowMemo()
 	for round := range 3 {
-		for i := range 2 * allowSlots {
+		for i := range 3 * allowSets * allowWays {
 			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
 			got := m.get(d).GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
