@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,8 +27,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/envoy"
 	"github.com/partnergate/partnergate/internal/app"
 	"github.com/partnergate/partnergate/internal/config"
@@ -42,7 +45,9 @@ import (
 // metadata a real Check returns (envoy.Descriptors evaluates them): a real
 // partnergate (app.Start on a temp SQLite store, configured with the same
 // tiers) holds the partners, issues their keys and answers Check over
-// loopback gRPC. Each run
+// loopback gRPC. Per-partner limits set through the real admin API
+// (SetPartnerLimits) travel the same way: Check metadata, then the route's
+// limit override on the descriptor, then the service. Each run
 // uses its own domain, so counters left in Redis by earlier runs never
 // collide with this one.
 //
@@ -143,6 +148,41 @@ func (pg *partnergate) checkMetadata(t *testing.T, p testPartner) *structpb.Stru
 	return md
 }
 
+// setLimits sets a partner's own limits through the admin API.
+func (pg *partnergate) setLimits(t *testing.T, id string, l *adminv1.Limits) {
+	t.Helper()
+	resp, err := pg.admin.SetPartnerLimits(adminCtx(t.Context()), &adminv1.SetPartnerLimitsRequest{Id: id, Limits: l, Reason: "integration test"})
+	if err != nil {
+		t.Fatalf("SetPartnerLimits %s: %v", id, err)
+	}
+	if !proto.Equal(resp.GetPartner().GetLimits(), l) {
+		t.Fatalf("SetPartnerLimits %s stored %v, want %v", id, resp.GetPartner().GetLimits(), l)
+	}
+}
+
+// wantOverrides checks the limit-override metadata of an allow: exactly
+// the keys in want, each as "<requests_per_unit> <unit>".
+func wantOverrides(t *testing.T, md *structpb.Struct, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, k := range []string{authz.MetadataLimitSecond, authz.MetadataLimitMinute, authz.MetadataLimitDay} {
+		v, ok := md.GetFields()[k]
+		if !ok {
+			continue
+		}
+		f := v.GetStructValue().GetFields()
+		got[k] = fmt.Sprintf("%v %s", f["requests_per_unit"].GetNumberValue(), f["unit"].GetStringValue())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("override metadata %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("override metadata %v, want %v", got, want)
+		}
+	}
+}
+
 func dialLoopback(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -221,6 +261,12 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 	for _, o := range cfg.Overrides {
 		partners = append(partners, testPartner{o.PartnerID, "free"})
 	}
+	// Free partners whose own limits are set through the admin API, and
+	// one left alone beside them.
+	raised := testPartner{"free-raised", "free"}
+	cut := testPartner{"free-cut", "free"}
+	bystander := testPartner{"free-bystander", "free"}
+	partners = append(partners, raised, cut, bystander)
 	pg := startPartnergate(t, cfg, partners...)
 	checkMetadata := pg.checkMetadata
 
@@ -298,6 +344,80 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 			if got := r.GetStatuses()[i].GetCurrentLimit().GetRequestsPerUnit(); got != want {
 				t.Errorf("%s %s window: limit %d, want %d", o.PartnerID, w, got, want)
 			}
+		}
+	})
+
+	// Admin overrides: SetPartnerLimits over the real admin API (which
+	// returns once the serving cache has the change), then real Checks,
+	// the shipped route's descriptors (now carrying the override as their
+	// limit) and the real service.
+	t.Run("admin-override-raises-a-free-partners-limit", func(t *testing.T) {
+		perMinute := 2 * free.PerMinute
+		pg.setLimits(t, raised.id, &adminv1.Limits{PerSecond: proto.Int64(1000), PerMinute: proto.Int64(int64(perMinute))})
+		md := checkMetadata(t, raised)
+		wantOverrides(t, md, map[string]string{authz.MetadataLimitSecond: "1000 SECOND", authz.MetadataLimitMinute: fmt.Sprintf("%d MINUTE", perMinute)})
+		// One more request than the tier allows in a minute, in far less
+		// than a minute (and far more than 5 in a second): every one OK.
+		n := int(free.PerMinute) + 1
+		for i := range n {
+			r := call(t, checkMetadata(t, raised))
+			if r.GetOverallCode() != rlsv3.RateLimitResponse_OK {
+				t.Fatalf("request %d of %d refused under the raised limits: %v", i+1, n, r)
+			}
+			if i > 0 {
+				continue
+			}
+			for j, want := range []uint32{1000, perMinute, free.PerDay} {
+				if got := r.GetStatuses()[j].GetCurrentLimit().GetRequestsPerUnit(); got != want {
+					t.Errorf("%s window: limit %d, want %d", ratelimit.Windows[j], got, want)
+				}
+			}
+		}
+	})
+
+	t.Run("admin-override-cuts-a-free-partners-limit-then-clears", func(t *testing.T) {
+		const perDay = 3
+		pg.setLimits(t, cut.id, &adminv1.Limits{PerDay: proto.Int64(perDay)})
+		wantOverrides(t, checkMetadata(t, cut), map[string]string{authz.MetadataLimitDay: "3 DAY"})
+		day := len(ratelimit.Windows) - 1
+		for i := range perDay {
+			if r := call(t, checkMetadata(t, cut)); r.GetOverallCode() != rlsv3.RateLimitResponse_OK {
+				t.Fatalf("request %d refused within the override of %d/day: %v", i+1, perDay, r)
+			}
+		}
+		r := call(t, checkMetadata(t, cut))
+		s := r.GetStatuses()[day]
+		if r.GetOverallCode() != rlsv3.RateLimitResponse_OVER_LIMIT || s.GetCode() != rlsv3.RateLimitResponse_OVER_LIMIT ||
+			s.GetCurrentLimit().GetRequestsPerUnit() != perDay || s.GetCurrentLimit().GetUnit() != rlsv3.RateLimitResponse_RateLimit_DAY {
+			t.Fatalf("request %d: want the day window OVER_LIMIT at %d/day (the tier allows %d), got %v", perDay+1, perDay, free.PerDay, r)
+		}
+
+		// The bystander, same tier, untouched: tier limits, full quota.
+		b := call(t, checkMetadata(t, bystander))
+		for i, w := range ratelimit.Windows {
+			if got := b.GetStatuses()[i].GetCurrentLimit().GetRequestsPerUnit(); got != free.Limit(w) {
+				t.Errorf("bystander %s window: limit %d, want the tier's %d", w, got, free.Limit(w))
+			}
+			if got := b.GetStatuses()[i].GetLimitRemaining(); got != free.Limit(w)-1 {
+				t.Errorf("bystander %s window: %d remaining, want %d", w, got, free.Limit(w)-1)
+			}
+		}
+
+		// Cleared: no override metadata, the tier's limit again, and the
+		// requests already counted today still count (the counter is the
+		// same; only the limit changed).
+		if _, err := pg.admin.SetPartnerLimits(adminCtx(t.Context()), &adminv1.SetPartnerLimitsRequest{Id: cut.id, Clear: true}); err != nil {
+			t.Fatalf("clear: %v", err)
+		}
+		md := checkMetadata(t, cut)
+		wantOverrides(t, md, nil)
+		r = call(t, md)
+		s = r.GetStatuses()[day]
+		if r.GetOverallCode() != rlsv3.RateLimitResponse_OK || s.GetCurrentLimit().GetRequestsPerUnit() != free.PerDay {
+			t.Fatalf("after clear: want OK at the tier's %d/day, got %v", free.PerDay, r)
+		}
+		if s.GetLimitRemaining() > free.PerDay-perDay-1 {
+			t.Errorf("after clear: %d remaining today, want at most %d (earlier requests still count)", s.GetLimitRemaining(), free.PerDay-perDay-1)
 		}
 	})
 
