@@ -19,6 +19,11 @@
 // traffic without metadata falls into the catch-all and one shared, strict
 // bucket instead of escaping the limit.
 //
+// Limits set for one partner through the admin API do not pass through
+// here: partnergate emits them in the Check response's dynamic metadata, and
+// the route's limit override sends them as the descriptor's limit, which the
+// service applies instead of anything rendered.
+//
 // The package is pure: no I/O beyond parsing bytes it is given, no global
 // state. Every function is safe for concurrent use.
 package ratelimit
