@@ -49,7 +49,10 @@ var lastUsedFlush = 5 * time.Second
 // startObservability builds and starts the observers. verifier may be nil.
 func startObservability(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, idx *cache.Cache, verifier *jwtverify.Verifier) (*observability, error) {
 	o := &observability{
-		audit: telemetry.NewDecisionLog(log.With("log", "audit"), telemetry.DecisionLogOptions{AllowSample: cfg.AuditAllowSample}),
+		audit: telemetry.NewDecisionLog(log.With("log", "audit"), telemetry.DecisionLogOptions{
+			AllowSample: cfg.AuditAllowSample,
+			DenyRate:    cfg.AuditDenyRate,
+		}),
 		lastUsed: lastuse.New(st, lastuse.Options{
 			Interval: lastUsedFlush,
 			Logger:   log.With("component", "lastuse"),

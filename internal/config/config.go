@@ -92,6 +92,11 @@ type Config struct {
 	// AuditAllowSample is the fraction of allowed Checks written to the
 	// decision audit log, 0 to 1; every denial is written.
 	AuditAllowSample float64 `yaml:"audit_allow_sample"`
+	// AuditDenyRate bounds the denials written to the audit log, per
+	// second, but for high-severity ones (revoked or expired credentials,
+	// suspended partners, cross-tenant attempts), which are always
+	// written; the rest are counted and reported. Zero writes every one.
+	AuditDenyRate float64 `yaml:"audit_deny_rate"`
 	// RateLimit names the envoyproxy/ratelimit domain and the tiers
 	// partners are assigned to; `partnergate ratelimit-config` renders it.
 	// Only ratelimit.domain has a flag and environment form: the tier and
@@ -148,6 +153,7 @@ func Default() Config {
 		LogFormat:          "json",
 		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
 		MetricsListen:      ":9090",
+		AuditDenyRate:      1000,
 		RateLimit:          ratelimit.Config{Domain: "partnergate"},
 	}
 }
@@ -460,7 +466,7 @@ func (j *JWT) validate() []error {
 	return errs
 }
 
-// validateTelemetry checks metrics_listen and audit_allow_sample.
+// validateTelemetry checks metrics_listen and the audit log's rates.
 func (c *Config) validateTelemetry() []error {
 	var errs []error
 	if c.MetricsListen != "" {
@@ -472,6 +478,9 @@ func (c *Config) validateTelemetry() []error {
 	}
 	if !(c.AuditAllowSample >= 0 && c.AuditAllowSample <= 1) { // also refuses NaN
 		errs = append(errs, fmt.Errorf("audit_allow_sample: must be between 0 and 1, got %v", c.AuditAllowSample))
+	}
+	if !(c.AuditDenyRate >= 0 && c.AuditDenyRate <= 1e6) {
+		errs = append(errs, fmt.Errorf("audit_deny_rate: must be between 0 (no bound) and 1000000 per second, got %v", c.AuditDenyRate))
 	}
 	return errs
 }

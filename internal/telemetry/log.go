@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/partnergate/partnergate/authz"
 )
@@ -38,9 +39,14 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// DecisionLog writes Check decisions to an audit logger: every denial,
-// and allows at a sample rate. Use of a revoked or expired key and
-// cross-tenant attempts are logged at warning level.
+// DecisionLog writes Check decisions to an audit logger: denials, and
+// allows at a sample rate. Use of a revoked or expired key and
+// cross-tenant attempts are logged at warning level, every one. Other
+// denials (missing, malformed, unknown credentials: what a flood of
+// garbage is made of) are written up to a rate; the rest are counted
+// ([DecisionLog.Suppressed]) and the count since the last report is
+// written as a warning before the next entry (at most once a second) and
+// at Close, so a flood cannot turn the audit log into its amplifier.
 //
 // Check never waits for it: a decision is handed to a bounded queue and
 // written by one goroutine; when the queue is full the entry is dropped
@@ -51,6 +57,11 @@ type DecisionLog struct {
 	sample float64
 	rand   func() float64
 	now    func() time.Time
+
+	denyLimit   *rate.Limiter // nil: every denial is written
+	suppressed  atomic.Int64  // since start
+	unsummed    atomic.Int64  // since the last summary line
+	lastSummary time.Time     // writer goroutine only
 
 	queue   chan auditEntry
 	dropped atomic.Int64
@@ -65,6 +76,10 @@ type DecisionLogOptions struct {
 	// AllowSample is the fraction of allows logged, 0 to 1 (default 0:
 	// denials only).
 	AllowSample float64
+	// DenyRate bounds the low-severity denials written, per second, with
+	// bursts of as many (default 0: no bound). High-severity denials are
+	// always written.
+	DenyRate float64
 	// Queue is how many entries may wait to be written (default 4096).
 	Queue int
 	// Rand draws the sampling number in [0, 1) (default math/rand/v2).
@@ -97,6 +112,9 @@ func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	if opts.DenyRate > 0 {
+		l.denyLimit = rate.NewLimiter(rate.Limit(opts.DenyRate), max(1, int(opts.DenyRate)))
+	}
 	go l.run()
 	return l
 }
@@ -111,6 +129,10 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 	level := slog.LevelInfo
 	if d.Reason.HighSeverity() {
 		level = slog.LevelWarn
+	} else if !d.Allowed() && l.denyLimit != nil && !l.denyLimit.AllowN(l.now(), 1) {
+		l.suppressed.Add(1)
+		l.unsummed.Add(1)
+		return
 	}
 	e := auditEntry{at: l.now(), level: level, d: *d, traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	select {
@@ -123,6 +145,10 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 // Dropped returns how many entries were dropped because the queue was
 // full.
 func (l *DecisionLog) Dropped() int64 { return l.dropped.Load() }
+
+// Suppressed returns how many low-severity denials were not written
+// because they came faster than DenyRate.
+func (l *DecisionLog) Suppressed() int64 { return l.suppressed.Load() }
 
 // Close writes what is queued and stops the writer. Decisions after Close
 // are dropped.
@@ -146,6 +172,7 @@ func (l *DecisionLog) run() {
 				default:
 					// Later decisions fill the queue, unread, and then
 					// drop: they never wait.
+					l.summarize(l.now(), true)
 					return
 				}
 			}
@@ -154,6 +181,7 @@ func (l *DecisionLog) run() {
 }
 
 func (l *DecisionLog) write(e auditEntry) {
+	l.summarize(e.at, false)
 	ctx := context.Background()
 	h := l.log.Handler()
 	if !h.Enabled(ctx, e.level) {
@@ -164,6 +192,24 @@ func (l *DecisionLog) write(e auditEntry) {
 	if e.traceID.IsValid() {
 		r.AddAttrs(slog.String("trace_id", e.traceID.String()))
 	}
+	_ = h.Handle(ctx, r)
+}
+
+// summarize writes how many denials went unwritten since the last
+// summary, if any did and a second has passed (or final is set).
+func (l *DecisionLog) summarize(at time.Time, final bool) {
+	if l.unsummed.Load() == 0 || !final && at.Sub(l.lastSummary) < time.Second {
+		return
+	}
+	n := l.unsummed.Swap(0)
+	l.lastSummary = at
+	ctx := context.Background()
+	h := l.log.Handler()
+	if !h.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
+	r := slog.NewRecord(at, slog.LevelWarn, "denials not written: over audit_deny_rate", 0)
+	r.AddAttrs(slog.Int64("suppressed", n))
 	_ = h.Handle(ctx, r)
 }
 

@@ -293,5 +293,14 @@ func (m *Metrics) observeDrops(meter metric.Meter, opts MetricsOptions) error {
 			}))
 		errs = append(errs, err)
 	}
+	if s, ok := opts.AuditLog.(interface{ Suppressed() int64 }); ok {
+		_, err := meter.Int64ObservableCounter("partnergate.audit.suppressed",
+			metric.WithDescription("Low-severity denials not written to the audit log because they came faster than audit_deny_rate."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(s.Suppressed())
+				return nil
+			}))
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

@@ -95,6 +95,46 @@ func TestDecisionLogWritesDenialsAndSampledAllows(t *testing.T) {
 	}
 }
 
+// A flood of low-severity denials is written up to DenyRate and counted
+// beyond it; high-severity denials are all written; the count is reported.
+func TestDecisionLogBoundsLowSeverityDenials(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	var buf lockedBuffer
+	l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{
+		DenyRate: 10, Now: clock,
+	})
+	ctx := context.Background()
+	for range 25 { // one instant: the burst of 10 is written, 15 are not
+		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonUnknownCredential})
+	}
+	for range 5 {
+		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonRevokedCredential})
+	}
+	now = now.Add(2 * time.Second) // the bucket refills
+	l.Decision(ctx, &authz.Decision{Reason: authz.ReasonMalformedCredential})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	count := func(s string) int { return strings.Count(out, s) }
+	if n := count(`"reason":"unknown_credential"`); n != 10 {
+		t.Errorf("wrote %d unknown_credential denials, want the burst of 10", n)
+	}
+	if n := count(`"reason":"revoked_credential"`); n != 5 {
+		t.Errorf("wrote %d of 5 revoked_credential denials; high severity is never suppressed", n)
+	}
+	if n := count(`"reason":"malformed_credential"`); n != 1 {
+		t.Errorf("wrote %d malformed_credential denials after the refill, want 1", n)
+	}
+	if got := l.Suppressed(); got != 15 {
+		t.Errorf("Suppressed() = %d, want 15", got)
+	}
+	if !strings.Contains(out, `"msg":"denials not written: over audit_deny_rate","suppressed":15`) {
+		t.Errorf("no report of the 15 suppressed denials:\n%s", out)
+	}
+}
+
 // stuckWriter blocks every write until released.
 type stuckWriter struct {
 	entered chan struct{}
