@@ -63,6 +63,7 @@ func TestAllowResponseFollowsEveryChange(t *testing.T) {
 		{"same-key-other-header", nil, apiKey, wantAllow("acme", "orders:read orders:write", id, "gold", "x-api-key")},
 		{"back-to-bearer", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
 		{"spoofed-header", nil, spoofed, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization", "x-partner-admin")},
+		{"spoofed-header-mixed-case", nil, merge(bearer, map[string]string{"X-Partner-Admin": "true"}), wantAllow("acme", "orders:read orders:write", id, "gold", "authorization", "x-partner-admin")},
 		{"after-spoof", nil, bearer, wantAllow("acme", "orders:read orders:write", id, "gold", "authorization")},
 		{"partner-narrowed-and-moved-tier", narrow, bearer, wantAllow("acme", "orders:read", id, "free", "authorization")},
 		{"other-key-same-partner", nil, bearerOf(f.keys["acme-read"]), wantAllow("acme", "orders:read", f.keys["acme-read"].ID(), "free", "authorization")},

@@ -87,6 +87,11 @@ func removals(d *Decision, h headers, dst []string) []string {
 		return false
 	}
 	h.eachKey(func(key string) {
+		// Every name removed starts with an x or an a: most headers are
+		// passed over without lowering their case.
+		if key == "" || key[0]|0x20 != 'x' && key[0]|0x20 != 'a' {
+			return
+		}
 		key = strings.ToLower(key)
 		rm := strings.HasPrefix(key, identityPrefix) && !isSet(key) ||
 			key == headerAuthorization || key == headerAPIKey

@@ -174,10 +174,18 @@ func ValidID(id string) bool { return len(id) == IDLen && isBase62(id) }
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+		if !base62[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// base62 holds the bytes of the base-62 alphabet: a table look-up per
+// byte, without the branches of three range tests.
+var base62 = func() (t [256]bool) {
+	for c := range t {
+		t[c] = '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
+	}
+	return t
+}()
