@@ -37,6 +37,7 @@ func run(args []string) error {
 		fs.StringVar(&o.Kind, "kind", "", "baseline or partnergate")
 		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
 		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
+		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
 		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -58,12 +59,14 @@ func run(args []string) error {
 		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for the servers (empty: unpinned)")
 		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here")
 		h2 := fs.Bool("h2load", true, "also drive closed loop with h2load when it is on PATH")
+		jwtRuns := fs.Bool("jwt", true, "also measure JWT allows (RS256, ES256; -hot distinct tokens each) in closed loop")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if *h2 {
 			o.H2Load, _ = exec.LookPath("h2load")
 		}
+		o.SkipJWT = !*jwtRuns
 		self, err := os.Executable()
 		if err != nil {
 			return err

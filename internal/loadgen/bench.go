@@ -1,9 +1,11 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,12 +14,15 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/partner"
 )
 
 // BenchOptions configures [Bench]. Zero fields take the default beside
@@ -36,6 +41,7 @@ type BenchOptions struct {
 	Flood     int           // deny-flood concurrent calls (32)
 	ServerCPU string        // taskset CPU list for the servers ("": unpinned)
 	H2Load    string        // path of h2load; "" skips the h2load runs
+	SkipJWT   bool          // skip the JWT allow runs (and the issuer)
 	Profile   string        // where partnergate writes its CPU profile ("": none)
 	Out       io.Writer
 }
@@ -80,12 +86,18 @@ type sample struct {
 	h2Rate, h2CPU                                           float64
 	openP50, openP99, openP999, openCPU                     float64
 	floodP99, floodRate, floodLookups                       float64
+	jwt                                                     [len(TokenAlgs)]jwtSample
 }
+
+// jwtSample is one server's closed-loop figures for JWT allows of one
+// algorithm in one round.
+type jwtSample struct{ closedRate, closedCPU, h2Rate, h2CPU float64 }
 
 // Bench seeds a store, starts partnergate and the baseline as child
 // processes, and alternates them run by run for several rounds: closed
 // loop (grpc-go client, and h2load when given), open loop at a fixed rate,
-// and open loop under a deny flood. It prints each round and a summary of
+// open loop under a deny flood, and, unless SkipJWT, closed loop with
+// RS256 and ES256 access tokens. It prints each round and a summary of
 // medians with partnergate/baseline ratios.
 func Bench(ctx context.Context, o BenchOptions) error {
 	o.defaults()
@@ -94,8 +106,32 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	if err != nil {
 		return err
 	}
+	// The token issuer runs in this process for the whole benchmark:
+	// partnergate fetches its JWKS at start and refreshes it as from an IdP.
+	var (
+		iss     *Issuer
+		clients []*partner.Client
+		cfgPath string
+	)
+	if !o.SkipJWT {
+		if iss, err = StartIssuer(); err != nil {
+			return err
+		}
+		defer iss.Close()
+		clients = append(clients, iss.Client())
+		cfgPath = filepath.Join(o.Dir, "partnergate.json")
+		// Every token must fit the verified-token cache, as in a
+		// production deployment sized for its clients.
+		cacheSize := 0
+		if n := len(TokenAlgs) * o.Hot; n > config.Default().JWT.CacheSize {
+			cacheSize = 2 * n
+		}
+		if err := iss.WriteConfig(cfgPath, cacheSize); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "seeding %d credentials into SQLite...\n", o.Keys)
-	seeded, err := Seed(ctx, o.Dir, format, o.Keys, o.Hot)
+	seeded, err := Seed(ctx, o.Dir, format, o.Keys, o.Hot, clients...)
 	if err != nil {
 		return err
 	}
@@ -107,7 +143,8 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	}
 	defer logf.Close()
 	pg, err := startChild(o.Self, o.ServerCPU, "partnergate", logf,
-		"--kind", "partnergate", "--store", seeded.StoreURL, "--pepper-file", seeded.PepperFile, "--cpuprofile", o.Profile)
+		"--kind", "partnergate", "--store", seeded.StoreURL, "--pepper-file", seeded.PepperFile, "--cpuprofile", o.Profile,
+		"--config", cfgPath)
 	if err != nil {
 		return err
 	}
@@ -135,6 +172,24 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		allowed[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
 	}
 	fmt.Fprintf(w, "request: %d bytes, 15 headers, 3 context extensions\n", len(allowed[0]))
+	// jwtReqs[a] are the allowed requests carrying o.Hot distinct tokens
+	// signed with TokenAlgs[a]: each token's first sight pays the
+	// signature, later ones hit the verified-token cache.
+	var jwtReqs [][][]byte
+	if iss != nil {
+		for _, alg := range TokenAlgs {
+			toks, err := iss.Tokens(alg, o.Hot)
+			if err != nil {
+				return err
+			}
+			reqs := make([][]byte, len(toks))
+			for i, t := range toks {
+				reqs[i] = Marshal(Request("authorization", "Bearer "+t, i))
+			}
+			jwtReqs = append(jwtReqs, reqs)
+			fmt.Fprintf(w, "jwt-%s: %d distinct tokens of %d bytes (request %d bytes)\n", strings.ToLower(alg), len(toks), len(toks[0]), len(reqs[0]))
+		}
+	}
 	flood, err := floodRequests(format, 20_000)
 	if err != nil {
 		return err
@@ -156,13 +211,29 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		conns[s] = clientConns{cs, fc}
 		// Warm up: connections, caches, the Go runtime's heap size.
 		Closed(ctx, cs, o.Streams, time.Second, allowed, nil)
+		// The tokens too: half a second at thousands of calls per second
+		// sends each one, so their first sight is paid here, and a
+		// misconfigured issuer fails now rather than in round 1.
+		for a, reqs := range jwtReqs {
+			if err := expectAllowed(s.name, "jwt-"+strings.ToLower(TokenAlgs[a])+" warm-up", Closed(ctx, cs, o.Streams, 500*time.Millisecond, reqs, nil)); err != nil {
+				return err
+			}
+		}
 	}
 	var body string
+	jwtBodies := make([]string, len(jwtReqs))
 	if o.H2Load != "" {
+		// h2load sends one body over and over: the first request of each
+		// set, so the JWT runs measure the verified-token cache's hit path.
 		body = filepath.Join(o.Dir, "check.grpc")
-		frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(allowed[0])))
-		if err := os.WriteFile(body, append(frame, allowed[0]...), 0o600); err != nil {
+		if err := writeFrame(body, allowed[0]); err != nil {
 			return err
+		}
+		for a, reqs := range jwtReqs {
+			jwtBodies[a] = filepath.Join(o.Dir, "check-jwt-"+strings.ToLower(TokenAlgs[a])+".grpc")
+			if err := writeFrame(jwtBodies[a], reqs[0]); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -184,12 +255,11 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			sm.closedP50, sm.closedP99, sm.closedP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
 
 			if body != "" {
-				cpu0 = s.cpu()
-				n, rate, err := h2load(ctx, o.H2Load, s.addr, body, o.Duration)
+				n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, cs, body, allowed[0], o.Duration)
 				if err != nil {
 					return err
 				}
-				sm.h2Rate, sm.h2CPU = rate, perCheck(s.cpu()-cpu0, n)
+				sm.h2Rate, sm.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
 			}
 
 			cpu0 = s.cpu()
@@ -214,13 +284,76 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			sm.floodP99, sm.floodRate = ms(r.Quantile(.99)), f.Rate()
 			sm.floodLookups = float64(st1.MissLookups-st0.MissLookups) / f.Elapsed.Seconds()
 
+			for a, reqs := range jwtReqs {
+				run := "jwt-" + strings.ToLower(TokenAlgs[a])
+				cpu0 = s.cpu()
+				r = Closed(ctx, cs, o.Streams, o.Duration, reqs, nil)
+				if err := expectAllowed(s.name, run+" closed", r); err != nil {
+					return err
+				}
+				js := &sm.jwt[a]
+				js.closedRate, js.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
+				if body != "" {
+					n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, cs, jwtBodies[a], reqs[0], o.Duration)
+					if err != nil {
+						return err
+					}
+					js.h2Rate, js.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
+				}
+			}
+
 			samples[s] = append(samples[s], sm)
 			fmt.Fprintf(w, "round %d %-11s closed %6.0f/s p99 %.2fms cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs | open %.0f/s p50 %.3fms p99 %.3fms p99.9 %.3fms cpu %5.1fµs | flood %6.0f/s allowed p99 %.3fms store %.1f/s\n",
 				round, s.name, sm.closedRate, sm.closedP99, sm.closedCPU, sm.h2Rate, sm.h2CPU,
 				o.Rate, sm.openP50, sm.openP99, sm.openP999, sm.openCPU, sm.floodRate, sm.floodP99, sm.floodLookups)
+			for a := range jwtReqs {
+				js := sm.jwt[a]
+				fmt.Fprintf(w, "round %d %-11s jwt-%s closed %6.0f/s cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs\n",
+					round, s.name, strings.ToLower(TokenAlgs[a]), js.closedRate, js.closedCPU, js.h2Rate, js.h2CPU)
+			}
 		}
 	}
 	summarize(w, o, samples[pg], samples[base])
+	return nil
+}
+
+// writeFrame writes msg as one gRPC length-prefixed message, h2load's
+// request body.
+func writeFrame(path string, msg []byte) error {
+	frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
+	return os.WriteFile(path, append(frame, msg...), 0o600)
+}
+
+// h2loadAllowed drives s with h2load sending body (the framed msg) for
+// dur, and returns the calls completed and the server CPU they took.
+// h2load sees only HTTP and gRPC status, and a denial is an OK Check, so
+// msg is sent through conns before and after the run and must be allowed
+// both times: the server decides the same bytes the same way.
+func h2loadAllowed(ctx context.Context, bin string, s *child, conns []*grpc.ClientConn, body string, msg []byte, dur time.Duration) (int64, time.Duration, error) {
+	if err := probeAllowed(ctx, conns, msg); err != nil {
+		return 0, 0, fmt.Errorf("%s h2load: before the run: %w", s.name, err)
+	}
+	cpu0 := s.cpu()
+	n, err := h2load(ctx, bin, s.addr, body, dur)
+	if err != nil {
+		return 0, 0, err
+	}
+	cpu := s.cpu() - cpu0
+	if err := probeAllowed(ctx, conns, msg); err != nil {
+		return 0, 0, fmt.Errorf("%s h2load: after the run: %w", s.name, err)
+	}
+	return n, cpu, nil
+}
+
+// probeAllowed sends msg once and reports an error unless it is allowed.
+func probeAllowed(ctx context.Context, conns []*grpc.ClientConn, msg []byte) error {
+	var resp []byte
+	if err := conns[0].Invoke(ctx, checkMethod, &msg, &resp); err != nil {
+		return err
+	}
+	if !bytes.Contains(resp, allowMarker) {
+		return errors.New("the request h2load sends is not allowed: the benchmark must measure allowed traffic")
+	}
 	return nil
 }
 
@@ -275,26 +408,25 @@ func floodRequests(format apikey.Format, n int) ([][]byte, error) {
 
 var h2Finished = regexp.MustCompile(`requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded`)
 
-// h2load drives addr with h2load for dur and returns the calls completed
-// and their rate.
-func h2load(ctx context.Context, bin, addr, body string, dur time.Duration) (int64, float64, error) {
+// h2load drives addr with h2load for dur and returns the calls completed.
+func h2load(ctx context.Context, bin, addr, body string, dur time.Duration) (int64, error) {
 	secs := strconv.Itoa(int(dur.Seconds()))
 	out, err := exec.CommandContext(ctx, bin, "-D", secs, "-c", "2", "-m", "32",
 		"-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers",
 		"http://"+addr+checkMethod).CombinedOutput()
 	if err != nil {
-		return 0, 0, fmt.Errorf("h2load: %w: %s", err, out)
+		return 0, fmt.Errorf("h2load: %w: %s", err, out)
 	}
 	m := h2Finished.FindSubmatch(out)
 	if m == nil {
-		return 0, 0, fmt.Errorf("h2load: unexpected output: %s", out)
+		return 0, fmt.Errorf("h2load: unexpected output: %s", out)
 	}
 	done, _ := strconv.ParseInt(string(m[2]), 10, 64)
 	ok, _ := strconv.ParseInt(string(m[3]), 10, 64)
-	if ok != done {
-		return 0, 0, fmt.Errorf("h2load: %d of %d calls failed: %s", done-ok, done, out)
+	if ok != done || done == 0 {
+		return 0, fmt.Errorf("h2load: %d of %d calls failed: %s", done-ok, done, out)
 	}
-	return done, float64(done) / dur.Seconds(), nil
+	return done, nil
 }
 
 func median(ss []sample, f func(sample) float64) float64 {
@@ -340,5 +472,16 @@ func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
 	row("deny flood: allowed p99 at "+rate, "ms", func(s sample) float64 { return s.floodP99 })
 	row("deny flood: allowed p99 / undisturbed", "x", func(s sample) float64 { return s.floodP99 / s.openP99 })
 	row("deny flood: store look-ups", "/s", func(s sample) float64 { return s.floodLookups })
+	if !o.SkipJWT {
+		for a, alg := range TokenAlgs {
+			name := "jwt-" + strings.ToLower(alg)
+			row(name+" closed-loop throughput (grpc-go client)", "/s", func(s sample) float64 { return s.jwt[a].closedRate })
+			row(name+" closed-loop server CPU per Check", "µs", func(s sample) float64 { return s.jwt[a].closedCPU })
+			if o.H2Load != "" {
+				row(name+" closed-loop throughput (h2load)", "/s", func(s sample) float64 { return s.jwt[a].h2Rate })
+				row(name+" h2load server CPU per Check", "µs", func(s sample) float64 { return s.jwt[a].h2CPU })
+			}
+		}
+	}
 	_ = tw.Flush()
 }

@@ -2,20 +2,30 @@ package loadgen
 
 // Test strategy: the benchmark is only worth its numbers if the traffic it
 // calls "allowed" is allowed by the real server and the flood is denied.
-// So the test seeds a real SQLite store, runs partnergate through the same
-// Serve the benchmark's children run, over real loopback gRPC, and checks
-// every call's outcome; the baseline and the /proc readers are checked
-// against known values.
+// So the test seeds a real SQLite store (with the benchmark's OAuth2 client
+// registered), starts the benchmark's own token issuer (real keys, its JWKS
+// served over loopback HTTP), runs partnergate through the same Serve and
+// config file the benchmark's children use, over real loopback gRPC, and
+// checks every call's outcome: API keys and RS256/ES256 tokens allowed,
+// the flood and tokens signed by keys the issuer never published denied.
+// The baseline and the /proc readers are checked against known values.
 
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/partnergate/partnergate/internal/apikey"
 )
@@ -70,19 +80,44 @@ func TestRunsAgainstRealServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeded, err := Seed(ctx, t.TempDir(), format, 50, 10)
+	iss, err := StartIssuer()
 	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := iss.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	dir := t.TempDir()
+	seeded, err := Seed(ctx, dir, format, 50, 10, iss.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "partnergate.json")
+	if err := iss.WriteConfig(cfgPath, 100); err != nil {
 		t.Fatal(err)
 	}
 	allowed := make([][]byte, len(seeded.Hot))
 	for i, k := range seeded.Hot {
 		allowed[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
 	}
+	tokenReqs := map[string][][]byte{}
+	for _, alg := range TokenAlgs {
+		toks, err := iss.Tokens(alg, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tok := range toks {
+			tokenReqs[alg] = append(tokenReqs[alg], Marshal(Request("authorization", "Bearer "+tok, i)))
+		}
+	}
 	flood, err := floodRequests(format, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgAddr, pgStats := serveInProcess(t, ServeOptions{Kind: "partnergate", StoreURL: seeded.StoreURL, PepperFile: seeded.PepperFile})
+	forged := forgedTokenRequests(t, iss.URL)
+	pgAddr, pgStats := serveInProcess(t, ServeOptions{Kind: "partnergate", StoreURL: seeded.StoreURL, PepperFile: seeded.PepperFile, ConfigFile: cfgPath})
 	baseAddr, _ := serveInProcess(t, ServeOptions{Kind: "baseline"})
 	if s := pgStats(); s.Keys != 50 {
 		t.Fatalf("partnergate loaded %d keys, want 50", s.Keys)
@@ -95,8 +130,12 @@ func TestRunsAgainstRealServers(t *testing.T) {
 		wantAllowed bool
 	}{
 		{"partnergate-allows-seeded-keys", pgAddr, allowed, true},
+		{"partnergate-allows-rs256-tokens", pgAddr, tokenReqs["RS256"], true},
+		{"partnergate-allows-es256-tokens", pgAddr, tokenReqs["ES256"], true},
 		{"partnergate-denies-flood", pgAddr, flood, false},
+		{"partnergate-denies-tokens-signed-by-unknown-keys", pgAddr, forged, false},
 		{"baseline-allows-everything", baseAddr, flood, true},
+		{"baseline-allows-forged-tokens", baseAddr, forged, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +171,35 @@ func TestRunsAgainstRealServers(t *testing.T) {
 		// default trickle of 20 per second (burst 20).
 		t.Errorf("store look-ups = %d, want 1..20", s.MissLookups)
 	}
+}
+
+// forgedTokenRequests returns requests whose tokens claim to come from
+// issuer for the registered client, with every claim right, but are signed
+// by keys the issuer never published: an RSA key under the issuer's own
+// RS256 kid, and a P-256 key under a kid it does not know.
+func forgedTokenRequests(t *testing.T, issuer string) [][]byte {
+	t.Helper()
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for i := range 4 {
+		method, kid, key := jwt.SigningMethod(jwt.SigningMethodRS256), kidRS256, any(rk)
+		if i%2 == 1 {
+			method, kid, key = jwt.SigningMethodES256, "pgload-unknown", ek
+		}
+		tok, err := mint(method, kid, key, issuer, "forged-"+string(rune('a'+i)), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Marshal(Request("authorization", "Bearer "+tok, i)))
+	}
+	return out
 }
 
 func TestProcReaders(t *testing.T) {

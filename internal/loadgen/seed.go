@@ -31,13 +31,14 @@ type Seeded struct {
 	Took time.Duration
 }
 
-// Seed creates a SQLite store in dir holding one active partner and n
-// active credentials, written in one transaction, and a pepper file beside
-// it. It returns the first hot keys in full. The store's own Open runs the
-// migrations and creates the partner (with its audit event); credentials
-// are inserted with SQL, since a million audited single writes would take
-// hours and the cache reads only the credentials table.
-func Seed(ctx context.Context, dir string, format apikey.Format, n, hot int) (*Seeded, error) {
+// Seed creates a SQLite store in dir holding one active partner, the
+// OAuth2 clients given (registered to it), and n active credentials,
+// written in one transaction, and a pepper file beside it. It returns the
+// first hot keys in full. The store's own API runs the migrations and
+// creates the partner and the clients (with their audit events);
+// credentials are inserted with SQL, since a million audited single writes
+// would take hours and the cache reads only the credentials table.
+func Seed(ctx context.Context, dir string, format apikey.Format, n, hot int, clients ...*partner.Client) (*Seeded, error) {
 	start := time.Now()
 	dbPath := filepath.Join(dir, "partnergate.db")
 	pepperPath := filepath.Join(dir, "pepper")
@@ -59,6 +60,12 @@ func Seed(ctx context.Context, dir string, format apikey.Format, n, hot int) (*S
 	}
 	p := &partner.Partner{ID: SeedPartner, Tier: partner.DefaultTier, Scopes: partner.Scopes{Scope}, State: partner.Active}
 	err = st.CreatePartner(ctx, p, partner.AuditEvent{Actor: "pgload", Action: "partner.create", PartnerID: SeedPartner})
+	for _, c := range clients {
+		if err != nil {
+			break
+		}
+		err = st.AddClient(ctx, c, partner.AuditEvent{Actor: "pgload", Action: "client.add", PartnerID: c.PartnerID})
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}

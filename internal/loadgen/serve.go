@@ -28,6 +28,10 @@ type ServeOptions struct {
 	Kind string
 	// StoreURL and PepperFile configure partnergate.
 	StoreURL, PepperFile string
+	// ConfigFile, if set, is partnergate's config file, read as
+	// PARTNERGATE_CONFIG; it carries what has no environment form (the
+	// token issuers).
+	ConfigFile string
 	// Log receives partnergate's logs, as its stderr would in production.
 	Log io.Writer
 	// BallastMiB gives the baseline a pointer-free heap of this size, so
@@ -101,6 +105,9 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			config.EnvPrefix + "METRICS_LISTEN": "127.0.0.1:0",
 			config.EnvPrefix + "SHUTDOWN_GRACE": "1s",
 			config.EnvAdminToken:                "pgload-admin-token-not-secret",
+		}
+		if opts.ConfigFile != "" {
+			env[config.EnvPrefix+"CONFIG"] = opts.ConfigFile
 		}
 		cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if err != nil {
