@@ -57,7 +57,7 @@ func run(args []string) error {
 		fs.IntVar(&o.Streams, "streams", 64, "closed-loop concurrent calls")
 		fs.IntVar(&o.Flood, "flood", 32, "deny-flood concurrent calls")
 		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for the servers (empty: unpinned)")
-		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here")
+		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here, and the baseline's beside it (FILE.baseline)")
 		h2 := fs.Bool("h2load", true, "also drive closed loop with h2load when it is on PATH")
 		jwtRuns := fs.Bool("jwt", true, "also measure JWT allows (RS256, ES256; -hot distinct tokens each) in closed loop")
 		if err := fs.Parse(args[1:]); err != nil {

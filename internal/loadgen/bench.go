@@ -156,7 +156,11 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	pgRSS, _ := rss(pg.pid())
 	// The baseline gets a ballast as large as partnergate's heap, so both
 	// collect garbage equally often; see ServeOptions.BallastMiB.
-	base, err := startChild(o.Self, o.ServerCPU, "baseline", logf, "--kind", "baseline",
+	baseProfile := ""
+	if o.Profile != "" {
+		baseProfile = o.Profile + ".baseline"
+	}
+	base, err := startChild(o.Self, o.ServerCPU, "baseline", logf, "--kind", "baseline", "--cpuprofile", baseProfile,
 		"--ballast-mib", strconv.FormatUint(pgStats.HeapAlloc>>20, 10))
 	if err != nil {
 		return err
