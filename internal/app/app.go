@@ -398,11 +398,21 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// checkStreamWorkers is how many long-lived goroutines serve Check
+// streams. Without them grpc-go starts a goroutine per call, whose stack
+// grows (and is copied) twice on its way through the transport and the
+// handler: about a tenth of a saturated core. With 256 workers the load
+// benchmark measured 2–3 µs less server CPU per Check, for partnergate and
+// the baseline alike; past 256 calls in flight grpc-go falls back to a
+// goroutine per call.
+const checkStreamWorkers = 256
+
 // CheckTransport returns the gRPC transport settings of the Check server,
 // without its handlers and interceptors, so that the load benchmark's
 // do-nothing baseline runs on the same transport.
 func CheckTransport() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.NumStreamWorkers(checkStreamWorkers),
 	}
 }
