@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
@@ -348,7 +349,9 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 	}
 	var sum [32]byte
 	if v.cache != nil {
-		sum = sha256.Sum256([]byte(token))
+		// Sum256 only reads its argument: hashing the string's bytes in
+		// place saves copying a token of up to 8 KiB on every Check.
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 		if p, ok := v.cache.get(&sum, v.now()); ok {
 			if err := checkBinding(p, peerCertDER); err != nil {
 				return nil, err
