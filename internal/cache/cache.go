@@ -106,17 +106,19 @@ type Cache struct {
 	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
 	swept    time.Time                              // last revocation sweep; feed applier only
 	intern   *interner                              // strings of decoded entries
+	hot      *hotKeys                               // records of keys in use
 
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
-	applyMu  sync.Mutex // one feed applier at a time
-	putMu    sync.Mutex // orders writes to keys: a newer row version always wins
-	version  atomic.Int64
-	ready    atomic.Bool
-	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
-	feed     feedHealth
-	stats    Stats
+	applyMu   sync.Mutex    // one feed applier at a time
+	putMu     sync.Mutex    // orders writes to keys: a newer row version always wins
+	keyWrites atomic.Uint64 // writes to keys since start; see wroteKey
+	version   atomic.Int64
+	ready     atomic.Bool
+	lastSync  atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed      feedHealth
+	stats     Stats
 }
 
 // Stats counts cache outcomes since start; read them with Snapshot.
@@ -158,6 +160,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	empty := map[string]*partner.Partner{}
 	c.partners.Store(&empty)
 	c.intern = newInterner(&c.partners)
+	c.hot = newHotKeys()
 	c.initTokens()
 	return c, nil
 }
@@ -309,6 +312,7 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			case errors.Is(err, partner.ErrNotFound):
 				c.putMu.Lock()
 				_ = c.keys.Delete(ch.ID)
+				c.wroteKey(ch.ID)
 				c.putMu.Unlock()
 			case err != nil:
 				return err
@@ -361,7 +365,10 @@ func (c *Cache) put(cr *partner.Credential) bool {
 			return false
 		}
 	}
-	if err := c.keys.Set(cr.ID, entry); err != nil {
+	err := c.keys.Set(cr.ID, entry)
+	// Even a failed Set may have dropped the old entry.
+	c.wroteKey(cr.ID)
+	if err != nil {
 		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
 		return false
 	}
@@ -378,6 +385,11 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // up in the store at most at the configured trickle; unknown ids are then
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
+	if r, ok := c.hot.get(id); ok {
+		c.stats.Hits.Add(1)
+		return *r, true
+	}
+	before := c.keyWrites.Load()
 	if b, err := c.keys.Get(id); err == nil {
 		rec, err := decode(id, b, c.intern)
 		if err != nil {
@@ -385,6 +397,7 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 			return partner.KeyRecord{}, false
 		}
 		c.stats.Hits.Add(1)
+		c.remember(rec, before)
 		return rec, true
 	}
 	c.stats.Misses.Add(1)

@@ -177,6 +177,7 @@ func (c *Cache) Reconcile(ctx context.Context) error {
 		case errors.Is(err, partner.ErrNotFound):
 			c.putMu.Lock()
 			_ = c.keys.Delete(id)
+			c.wroteKey(id)
 			c.putMu.Unlock()
 			repaired++
 		case err != nil:
