@@ -2,6 +2,8 @@ package authz
 
 import (
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/partnergate/partnergate/internal/partner"
 )
@@ -32,6 +34,26 @@ type Decision struct {
 	credentialHeader string    // where the credential came from, to remove it
 	apiKey           bool      // the credential is an API key, not an access token
 	requiredBuf      [4]string // backs Required for up to four scopes
+}
+
+// decisions recycles Decisions: one per Check was the last allocation of
+// an allowed Check.
+var decisions = sync.Pool{New: func() any { return new(Decision) }}
+
+// releaseDecision clears d and returns it for reuse. Nothing may hold d
+// afterwards: responses copy what they need, and auditors must not keep it.
+func releaseDecision(d *Decision) {
+	*d = Decision{}
+	decisions.Put(d)
+}
+
+// Clone returns a copy of d that may be kept after the Check: d itself is
+// reused, and its Required may point into it.
+func (d *Decision) Clone() Decision {
+	c := *d
+	c.Required = slices.Clone(d.Required)
+	c.requiredBuf = [len(d.requiredBuf)]string{}
+	return c
 }
 
 // Allowed reports whether the request is allowed.

@@ -33,7 +33,9 @@ type Index interface {
 	TokenRevoked(issuer, jti string) bool
 }
 
-// Auditor receives every decision once it is made. It must not block.
+// Auditor receives every decision once it is made. It must not block,
+// nor keep d once it returns: the Decision is reused for a later Check
+// (keep [Decision.Clone] instead).
 type Auditor interface {
 	Decision(ctx context.Context, d *Decision)
 }
@@ -147,6 +149,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if err != nil {
 		return nil, err
 	}
+	defer releaseDecision(d)
 	// Never allow on a request Envoy has already given up on.
 	if err := ctx.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
@@ -166,12 +169,11 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	attrs := req.GetAttributes()
 	http := attrs.GetRequest().GetHttp()
 	h := requestHeaders(http)
-	d := &Decision{
-		RequestID:  requestID(http, h),
-		Method:     http.GetMethod(),
-		Path:       http.GetPath(),
-		ClientAddr: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
-	}
+	d := decisions.Get().(*Decision)
+	d.RequestID = requestID(http, h)
+	d.Method = http.GetMethod()
+	d.Path = http.GetPath()
+	d.ClientAddr = attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()
 
 	cred, reason := findCredential(h)
 	if reason != "" {

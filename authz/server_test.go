@@ -69,7 +69,7 @@ type recorder struct {
 
 func (r *recorder) Decision(_ context.Context, d *Decision) {
 	r.mu.Lock()
-	r.last = *d
+	r.last = d.Clone()
 	r.mu.Unlock()
 }
 

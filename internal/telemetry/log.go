@@ -134,7 +134,7 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 		l.unsummed.Add(1)
 		return
 	}
-	e := auditEntry{at: l.now(), level: level, d: *d, traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	e := auditEntry{at: l.now(), level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	select {
 	case l.queue <- e:
 	default:

@@ -135,6 +135,23 @@ func TestDecisionLogBoundsLowSeverityDenials(t *testing.T) {
 	}
 }
 
+// authz reuses a Decision once Check returns: the log must write what the
+// decision said when it was handed over, not what its memory says later.
+func TestDecisionLogKeepsItsOwnCopy(t *testing.T) {
+	var buf lockedBuffer
+	l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{})
+	d := &authz.Decision{Reason: authz.ReasonInsufficientScope, PartnerID: "acme", Required: []string{"orders:write"}}
+	l.Decision(context.Background(), d)
+	d.Required[0], d.PartnerID = "reused", "reused" // as the next Check would
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"required_scopes":["orders:write"]`) || !strings.Contains(out, `"partner_id":"acme"`) || strings.Contains(out, "reused") {
+		t.Errorf("audit line does not hold the decision as handed over:\n%s", out)
+	}
+}
+
 // stuckWriter blocks every write until released.
 type stuckWriter struct {
 	entered chan struct{}
