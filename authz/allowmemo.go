@@ -2,6 +2,7 @@ package authz
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -59,7 +60,10 @@ func (m *allowMemo) get(d *Decision) *authv3.CheckResponse {
 	if way < 0 {
 		way = int(m.victim.Add(1) % allowWays)
 	}
-	e := &allowEntry{id: id, header: d.credentialHeader, resp: buildAllow(d, []string{d.credentialHeader})}
+	// An API key's id is a substring of the key the caller sent: kept
+	// as is, it would keep the whole secret in memory with the entry.
+	id.credentialID = strings.Clone(id.credentialID)
+	e := &allowEntry{id: id, header: d.credentialHeader, resp: buildAllow(id, []string{d.credentialHeader})}
 	set[way].Store(e)
 	return e.resp
 }

@@ -3,8 +3,10 @@ package authz
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -117,5 +119,36 @@ func TestAllowMemoServesRepeats(t *testing.T) {
 	}
 	if again != first {
 		t.Error("a repeated allow rebuilt its response")
+	}
+}
+
+// An API key's id is a substring of the secret the caller sent; the memo
+// outlives the request and must not keep that memory alive.
+func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
+	m := newAllowMemo()
+	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
+	id := sent[len("pg_test_") : len("pg_test_")+12]
+	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", credentialHeader: headerAuthorization}
+	resp := m.get(d)
+	within := func(s string) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
+		return p >= lo && p < lo+uintptr(len(sent))
+	}
+	for _, h := range resp.GetOkResponse().GetHeaders() {
+		if within(h.GetHeader().GetValue()) {
+			t.Errorf("header %s points into the caller's key", h.GetHeader().GetKey())
+		}
+	}
+	for k, v := range resp.GetDynamicMetadata().GetFields() {
+		if within(v.GetStringValue()) {
+			t.Errorf("metadata %s points into the caller's key", k)
+		}
+	}
+	for _, set := range m.sets {
+		for i := range set {
+			if e := set[i].Load(); e != nil && within(e.id.credentialID) {
+				t.Error("the memo entry's credential id points into the caller's key")
+			}
+		}
 	}
 }

@@ -132,7 +132,7 @@ func BenchmarkBuildAllow(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if buildAllow(d, remove).GetDynamicMetadata() == nil {
+					if buildAllow(d.identity(), remove).GetDynamicMetadata() == nil {
 						b.Fatal("no metadata")
 					}
 				}

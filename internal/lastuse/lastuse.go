@@ -14,6 +14,7 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,11 +86,14 @@ func (r *Recorder) Used(id, from string, at time.Time) {
 	switch {
 	case ok:
 		if at.After(prev.At) {
-			sh.pending[id] = store.Touch{ID: id, At: at, From: from}
+			sh.pending[prev.ID] = store.Touch{ID: prev.ID, At: at, From: from}
 		}
 	case r.count.Load() >= int64(r.opts.MaxPending):
 		r.dropped.Add(1)
 	default:
+		// An API key's id is a substring of the secret the caller sent:
+		// keep a copy, not the caller's memory.
+		id = strings.Clone(id)
 		sh.pending[id] = store.Touch{ID: id, At: at, From: from}
 		r.count.Add(1)
 	}
