@@ -144,9 +144,9 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 			t.Errorf("metadata %s points into the caller's key", k)
 		}
 	}
-	for _, set := range m.sets {
-		for i := range set {
-			if e := set[i].Load(); e != nil && within(e.id.credentialID) {
+	for s := range m.sets {
+		for i := range m.sets[s] {
+			if e := m.sets[s][i].Load(); e != nil && within(e.id.credentialID) {
 				t.Error("the memo entry's credential id points into the caller's key")
 			}
 		}
