@@ -56,8 +56,13 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 	if !part.TokensNotBefore.IsZero() && p.IssuedAt.Before(part.TokensNotBefore) {
 		return d.deny(ReasonTokenBeforeCutoff), nil
 	}
-	// A token never carries more than its partner is granted now.
-	d.Scopes = p.Scopes.Intersect(part.Scopes).String()
+	// A token never carries more than its partner is granted now. The
+	// common case, nothing narrowed, takes the verifier's joined list.
+	if p.ScopeList != "" && part.Scopes.HasAll(p.Scopes) {
+		d.Scopes = p.ScopeList
+	} else {
+		d.Scopes = p.Scopes.Intersect(part.Scopes).String()
+	}
 	h := requestHeaders(attrs.GetRequest().GetHttp())
 	return s.authorize(d, attrs.GetContextExtensions(), h), nil
 }

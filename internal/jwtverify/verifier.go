@@ -58,6 +58,9 @@ type Principal struct {
 	// Scopes are the valid scope names of the issuer's scope claim; names
 	// outside the partner scope alphabet are dropped (see the package doc).
 	Scopes partner.Scopes
+	// ScopeList is Scopes space-separated, joined once at verification so
+	// that a cached token does not join them again on every request.
+	ScopeList string
 	// JTI is the token id, empty if the issuer sets none (such a token can
 	// be revoked only by an issued-before cutoff).
 	JTI       string
@@ -567,6 +570,7 @@ func (is *issuer) principal(c *claims) (*Principal, error) {
 		Issuer:    c.Issuer,
 		ClientID:  client,
 		Scopes:    scopes,
+		ScopeList: scopes.String(),
 		JTI:       c.ID,
 		Subject:   c.Subject,
 		IssuedAt:  c.IssuedAt.Time,

@@ -408,6 +408,7 @@ func TestVerifyAlgorithms(t *testing.T) {
 				Issuer:    e.cfg.Issuer,
 				ClientID:  "acme-billing",
 				Scopes:    partner.Scopes{"orders:read", "orders:write"},
+				ScopeList: "orders:read orders:write",
 				JTI:       "tok-1",
 				Subject:   "acme-billing",
 				IssuedAt:  e.clock.Now(),
