@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
-	"github.com/partnergate/partnergate/internal/store"
 )
 
 // SetPartnerLimits replaces the partner's own rate limits with l (the zero
@@ -18,30 +17,13 @@ func (s *Store) SetPartnerLimits(ctx context.Context, partnerID string, l partne
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	var out *partner.Partner
-	err := s.write(ctx, "setting partner limits", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
-		res, err := tx.ExecContext(ctx, `UPDATE partners SET
+	return s.changePartner(ctx, "setting partner limits", partnerID, ev, func(tx *sql.Tx, ts time.Time) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE partners SET
 				limit_per_second = $1, limit_per_minute = $2, limit_per_day = $3,
 				updated_at = $4, version = version + 1
 			WHERE id = $5`,
 			limitArg(l.PerSecond), limitArg(l.PerMinute), limitArg(l.PerDay), s.d.arg(ts), partnerID)
-		if err != nil {
-			return nil, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, err
-		} else if n == 0 {
-			return nil, errNotFound("partner", partnerID)
-		}
-		if out, err = scanPartner(tx.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners WHERE id = $1`, partnerID)); err != nil {
-			return nil, err
-		}
-		return []touched{{store.KindPartner, partnerID}}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // limitArg returns a limit as a query argument: NULL for 0 (unset).

@@ -175,12 +175,21 @@ func (s *Store) RevokeTokensBefore(ctx context.Context, partnerID string, before
 	if before.IsZero() {
 		return nil, partner.Invalid("before", "required")
 	}
-	var out *partner.Partner
-	err := s.write(ctx, "revoking tokens", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
-		res, err := tx.ExecContext(ctx, `UPDATE partners SET
+	return s.changePartner(ctx, "revoking tokens", partnerID, ev, func(tx *sql.Tx, ts time.Time) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE partners SET
 				tokens_not_before = CASE WHEN tokens_not_before IS NULL OR tokens_not_before < $1 THEN $1 ELSE tokens_not_before END,
 				updated_at = $2, version = version + 1
 			WHERE id = $3`, s.d.arg(before), s.d.arg(ts), partnerID)
+	})
+}
+
+// changePartner runs update, an UPDATE of partnerID's row that bumps its
+// version, in one audited write with its change-feed entry, and returns
+// the partner as stored; [partner.ErrNotFound] if no row changed.
+func (s *Store) changePartner(ctx context.Context, op, partnerID string, ev partner.AuditEvent, update func(tx *sql.Tx, ts time.Time) (sql.Result, error)) (*partner.Partner, error) {
+	var out *partner.Partner
+	err := s.write(ctx, op, ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		res, err := update(tx, ts)
 		if err != nil {
 			return nil, err
 		}
