@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/assoc"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
 )
@@ -106,7 +107,7 @@ type Cache struct {
 	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
 	swept    time.Time                              // last revocation sweep; feed applier only
 	intern   *interner                              // strings of decoded entries
-	hot      *hotKeys                               // records of keys in use
+	hot      *assoc.Table[partner.KeyRecord]        // records of keys in use
 
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
@@ -385,7 +386,7 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // up in the store at most at the configured trickle; unknown ids are then
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	if r, ok := c.hot.get(id); ok {
+	if r, ok := c.hot.Find(id, nil); ok {
 		c.stats.Hits.Add(1)
 		return *r, true
 	}

@@ -24,7 +24,7 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 			t.Fatalf("Key = %+v, %v; want the live key", rec, ok)
 		}
 	}
-	if _, ok := c.hot.get(keyID(1)); !ok {
+	if _, ok := c.hot.Find(keyID(1), nil); !ok {
 		t.Fatal("a key read twice is not in the hot table")
 	}
 
