@@ -124,7 +124,8 @@ func cred(n int, partnerID string) *partner.Credential {
 	}
 }
 
-func newLoaded(t testing.TB, src *memSource, opts Options) *Cache {
+// newLoaded returns a cache over src, loaded.
+func newLoaded(t testing.TB, src Source, opts Options) *Cache {
 	t.Helper()
 	c, err := New(src, opts)
 	if err != nil {

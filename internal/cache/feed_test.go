@@ -65,20 +65,6 @@ func (d *downSource) GetCredential(ctx context.Context, id string) (*partner.Cre
 	return d.memSource.GetCredential(ctx, id)
 }
 
-// loadedOver returns a cache over src, loaded.
-func loadedOver(t *testing.T, src Source, opts Options) *Cache {
-	t.Helper()
-	c, err := New(src, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestStalenessBound(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -98,7 +84,7 @@ func TestStalenessBound(t *testing.T) {
 			src := &downSource{memSource: newMemSource()}
 			src.putPartner(&partner.Partner{ID: "acme", State: partner.Active})
 			src.putCred(cred(1, "acme"))
-			c := loadedOver(t, src, Options{MaxStaleness: tt.maxStaleness, Now: clk.Now, MissLookups: -1})
+			c := newLoaded(t, src, Options{MaxStaleness: tt.maxStaleness, Now: clk.Now, MissLookups: -1})
 			if !c.FeedHealthy() || c.Stale() || c.Staleness() != 0 {
 				t.Fatalf("after load: healthy=%v stale=%v staleness=%v", c.FeedHealthy(), c.Stale(), c.Staleness())
 			}
@@ -166,7 +152,7 @@ func TestReconcileRepairsWhatTheFeedMissed(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		src.putCred(cred(n, "acme"))
 	}
-	c := loadedOver(t, src, Options{MissLookups: -1}) // no miss look-up may hide a hole
+	c := newLoaded(t, src, Options{MissLookups: -1}) // no miss look-up may hide a hole
 
 	// Change the store behind the feed's back: no feed entries.
 	src.mu.Lock()
