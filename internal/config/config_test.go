@@ -258,22 +258,28 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
 			tt.mutate(&c)
-			err := c.Validate()
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tt.want)
-			}
-			for _, key := range tt.want {
-				if !strings.Contains(err.Error(), key+":") {
-					t.Errorf("error %q does not name %q", err, key)
-				}
-			}
+			checkValidate(t, c.Validate(), tt.want...)
 		})
+	}
+}
+
+// checkValidate fails t unless err is nil when no keys are given, or names
+// every key ("key: …") when some are.
+func checkValidate(t *testing.T, err error, keys ...string) {
+	t.Helper()
+	if len(keys) == 0 {
+		if err != nil {
+			t.Fatalf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("Validate() = nil, want an error naming %q", keys)
+	}
+	for _, key := range keys {
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error %q does not name %q", err, key)
+		}
 	}
 }
 

@@ -111,16 +111,11 @@ func TestValidateFeedSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
 			tt.mutate(&c)
-			err := c.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
+			var keys []string
+			if tt.want != "" {
+				keys = []string{tt.want}
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
-				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.want)
-			}
+			checkValidate(t, c.Validate(), keys...)
 		})
 	}
 	if d := Default(); d.MaxStaleness != 5*time.Minute || d.ReconcileInterval != 5*time.Minute {
