@@ -249,20 +249,28 @@ func TestErrors(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			code, out, errs := run(t, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit status = %d, want %d", code, tt.wantCode)
-			}
-			if out != "" {
-				t.Errorf("stdout = %q, want nothing", out)
-			}
-			if strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
-				t.Fatalf("stderr is not exactly one line: %q", errs)
-			}
-			if !regexp.MustCompile(tt.wantErr).MatchString(strings.TrimSuffix(errs, "\n")) {
-				t.Fatalf("stderr = %q, want match %q", errs, tt.wantErr)
-			}
+			runFails(t, tt.wantCode, tt.wantErr, tt.args...)
 		})
+	}
+}
+
+// runFails runs the CLI with args and fails t unless it exits with
+// wantCode, prints nothing on stdout and exactly one line on stderr,
+// matching the regular expression wantErr.
+func runFails(t *testing.T, wantCode int, wantErr string, args ...string) {
+	t.Helper()
+	code, out, errs := run(t, args...)
+	if code != wantCode {
+		t.Errorf("exit status = %d, want %d (stderr %q)", code, wantCode, errs)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing", out)
+	}
+	if strings.Count(errs, "\n") != 1 || !strings.HasSuffix(errs, "\n") {
+		t.Fatalf("stderr is not exactly one line: %q", errs)
+	}
+	if !regexp.MustCompile(wantErr).MatchString(strings.TrimSuffix(errs, "\n")) {
+		t.Fatalf("stderr = %q, want one line matching %q", errs, wantErr)
 	}
 }
 

@@ -83,16 +83,7 @@ func TestPartnerSetLimitsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errs := run(t, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit status = %d, want %d (stderr %q)", code, tt.wantCode, errs)
-			}
-			if out != "" {
-				t.Errorf("stdout = %q, want nothing", out)
-			}
-			if strings.Count(errs, "\n") != 1 || !regexp.MustCompile(tt.wantErr).MatchString(strings.TrimSuffix(errs, "\n")) {
-				t.Errorf("stderr = %q, want one line matching %q", errs, tt.wantErr)
-			}
+			runFails(t, tt.wantCode, tt.wantErr, tt.args...)
 		})
 	}
 	if p, _ := st.GetPartner(context.Background(), "acme"); !p.Limits.IsZero() {
