@@ -22,27 +22,10 @@ import (
 	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
+	"github.com/partnergate/partnergate/internal/clocktest"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
-
-// clock is an injectable clock shared by the server and the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncer counts Sync calls and, if err is set, fails them after syncing
 // the real cache, as a replica whose feed read failed half-way would.
@@ -80,7 +63,7 @@ type env struct {
 	store  *sqlstore.Store
 	format apikey.Format
 	hasher *apikey.Hasher
-	clock  *clock
+	clock  *clocktest.Clock
 	cache  *cache.Cache
 	sync   *syncer
 	server *admin.Server
@@ -92,7 +75,7 @@ var start = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: start}
+	clk := clocktest.New(start)
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "partnergate.db"), sqlstore.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

@@ -31,33 +31,16 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
 const testAdminToken = "pgadm_test-token-0123456789abcdef"
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	dir    string
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	srv    *Server
 	admin  adminv1.AdminClient
 	check  authv3.AuthorizationClient
@@ -103,7 +86,7 @@ func launch(t *testing.T, cfg config.Config, wait time.Duration) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := telemetry.NewLogger(logs, "json", slog.LevelDebug)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := Start(ctx, &cfg, log, logs)
@@ -341,7 +324,7 @@ func TestGeneratedAdminTokenIsPrintedOnceAndOnlyItsHashKept(t *testing.T) {
 	cfg.Listen, cfg.AdminListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store = "sqlite://" + filepath.Join(dir, "pg.db")
 	run := func() string {
-		var out syncBuffer
+		var out logtest.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		srv, err := Start(ctx, &cfg, slog.New(slog.DiscardHandler), &out)
 		if err != nil {

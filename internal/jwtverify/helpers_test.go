@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/partnergate/partnergate/internal/clocktest"
 )
 
 // testKey is a signing key an IdP under test owns.
@@ -166,32 +167,15 @@ func (p *idp) discover(t testing.TB, issuer string) {
 	p.disco.Store(&b)
 }
 
-// clock is an injected clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns the tests' clock, which moves only when told.
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 const testAudience = "https://api.partnergate.test"
 
 // env is one IdP, one clock and one Verifier trusting the IdP.
 type env struct {
 	idp   *idp
-	clock *clock
+	clock *clocktest.Clock
 	cfg   IssuerConfig
 	v     *Verifier
 }
@@ -271,23 +255,4 @@ func edit(c jwt.MapClaims, changes map[string]any) jwt.MapClaims {
 		}
 	}
 	return out
-}
-
-// lockedBuffer is a log sink safe for the background refresher to write to
-// while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

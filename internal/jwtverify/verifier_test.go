@@ -34,6 +34,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
@@ -454,7 +455,7 @@ func TestIdPDownAtStart(t *testing.T) {
 	p.down.Store(true)
 	clk := newClock()
 	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}}
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: log})
 	if err != nil {

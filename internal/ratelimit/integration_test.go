@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +32,7 @@ import (
 	"github.com/partnergate/partnergate/envoy"
 	"github.com/partnergate/partnergate/internal/app"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/ratelimit"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -514,7 +513,7 @@ func startService(t *testing.T, bin, redisAddr string, config []byte) rlsv3.Rate
 		"GRPC_PORT="+strconv.Itoa(grpcPort),
 		"DEBUG_PORT="+strconv.Itoa(debugPort),
 	)
-	var out syncBuffer
+	var out logtest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -575,23 +574,4 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer is a bytes.Buffer safe for the writes of a child's stdout and
-// stderr and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -24,26 +24,9 @@ import (
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/telemetry"
 )
-
-// lockedBuffer is a goroutine-safe sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestDecisionLogWritesDenialsAndSampledAllows(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -64,7 +47,7 @@ func TestDecisionLogWritesDenialsAndSampledAllows(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf lockedBuffer
+			var buf logtest.Buffer
 			l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{
 				AllowSample: tc.sample, Rand: func() float64 { return tc.draw }, Now: func() time.Time { return at },
 			})
@@ -100,7 +83,7 @@ func TestDecisionLogWritesDenialsAndSampledAllows(t *testing.T) {
 func TestDecisionLogBoundsLowSeverityDenials(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return now }
-	var buf lockedBuffer
+	var buf logtest.Buffer
 	l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{
 		DenyRate: 10, Now: clock,
 	})
@@ -138,7 +121,7 @@ func TestDecisionLogBoundsLowSeverityDenials(t *testing.T) {
 // authz reuses a Decision once Check returns: the log must write what the
 // decision said when it was handed over, not what its memory says later.
 func TestDecisionLogKeepsItsOwnCopy(t *testing.T) {
-	var buf lockedBuffer
+	var buf logtest.Buffer
 	l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{})
 	d := &authz.Decision{Reason: authz.ReasonInsufficientScope, PartnerID: "acme", Required: []string{"orders:write"}}
 	l.Decision(context.Background(), d)
