@@ -42,7 +42,7 @@ func findCredential(h headers) (credential, Reason) {
 	} else {
 		c = credential{value: strings.Trim(key, " \t"), header: headerAPIKey}
 	}
-	if c.value == "" || len(c.value) > maxCredentialLen || strings.ContainsAny(c.value, " \t,\r\n") {
+	if c.value == "" || len(c.value) > maxCredentialLen || containsSeparator(c.value) {
 		return credential{}, ReasonMalformedCredential
 	}
 	return c, ""
@@ -57,4 +57,13 @@ func bearer(v string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimLeft(v[len(scheme):], " \t"), true
+}
+
+// containsSeparator reports whether s holds a space, tab, comma, CR or LF:
+// a credential with one is two values, or a mangled one. It is
+// strings.ContainsAny unrolled into one vectorised IndexByte per byte,
+// several times faster on an access token of several hundred bytes.
+func containsSeparator(s string) bool {
+	return strings.IndexByte(s, ' ') >= 0 || strings.IndexByte(s, ',') >= 0 ||
+		strings.IndexByte(s, '\t') >= 0 || strings.IndexByte(s, '\r') >= 0 || strings.IndexByte(s, '\n') >= 0
 }

@@ -76,6 +76,8 @@ func TestFindCredential(t *testing.T) {
 		{"token-with-tab", mapHeaders("x-api-key", testToken+"\tx"), credential{}, ReasonMalformedCredential},
 		{"token-with-comma", mapHeaders("authorization", "Bearer a,b"), credential{}, ReasonMalformedCredential},
 		{"token-with-newline", rawHeaders("x-api-key", testToken+"\r\nx-partner-id: other"), credential{}, ReasonMalformedCredential},
+		{"token-with-cr", rawHeaders("x-api-key", testToken+"\rx"), credential{}, ReasonMalformedCredential},
+		{"token-with-lf", rawHeaders("x-api-key", testToken+"\nx"), credential{}, ReasonMalformedCredential},
 		{"api-key-with-bearer", mapHeaders("x-api-key", "Bearer "+testToken), credential{}, ReasonMalformedCredential},
 		{"too-long", mapHeaders("x-api-key", long+"a"), credential{}, ReasonMalformedCredential},
 		{"too-long-bearer", mapHeaders("authorization", "Bearer "+long+"a"), credential{}, ReasonMalformedCredential},

@@ -2,6 +2,7 @@ package jwtverify
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,22 @@ func BenchmarkVerify(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkLooksLikeJWT measures the shape check that routes every
+// Bearer credential, on an access token of typical size (RS256, ~700
+// bytes) and on an API key.
+func BenchmarkLooksLikeJWT(b *testing.B) {
+	for _, tc := range []struct{ name, in string }{
+		{"jwt-700B", "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzIn0." + strings.Repeat("eyJpc3MiOiJodHRwczovL2lkcCJ9", 12) + "." + strings.Repeat("c2lnbmF0dXJl", 28)},
+		{"api-key", "pg_live_3kTMd8Qw0aZx_Vb1c2d3e4f5"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.in)))
+			for b.Loop() {
+				LooksLikeJWT(tc.in)
+			}
+		})
 	}
 }

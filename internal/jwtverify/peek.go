@@ -12,29 +12,51 @@ import (
 // starting with "eyJ" (a base64url JSON object). The first two segments
 // must be non-empty; the signature may be empty, so that an unsigned token
 // is routed to [Verifier.Verify] and refused there with a precise reason
-// rather than mistaken for an API key. It reads s once and allocates
-// nothing; it proves nothing about s.
+// rather than mistaken for an API key. It allocates nothing and proves
+// nothing about s.
+//
+// Every Bearer credential passes through here, so it is built for speed:
+// the dots are found with strings.IndexByte and each segment is checked
+// against a table, a few times faster than a byte-by-byte switch on a
+// token of several hundred bytes.
 func LooksLikeJWT(s string) bool {
 	if !strings.HasPrefix(s, "eyJ") {
 		return false
 	}
-	dots, segLen := 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if segLen == 0 || dots == 2 {
-				return false
-			}
-			dots++
-			segLen = 0
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-			segLen++
-		default:
-			return false
-		}
+	header, rest, ok := strings.Cut(s, ".")
+	if !ok {
+		return false
 	}
-	return dots == 2
+	payload, signature, ok := strings.Cut(rest, ".")
+	// A third dot fails the signature's alphabet check.
+	return ok && payload != "" && isBase64URL(header) && isBase64URL(payload) && isBase64URL(signature)
+}
+
+// notBase64URL is 1 for every byte outside the unpadded base64url
+// alphabet (RFC 4648 §5).
+var notBase64URL = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 1
+	}
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = 0
+	}
+	return t
+}()
+
+// isBase64URL reports whether s is all base64url. It reads every byte
+// without branching on any, four at a time: tokens are valid far more
+// often than not.
+func isBase64URL(s string) bool {
+	var bad uint8
+	for len(s) >= 4 {
+		bad |= notBase64URL[s[0]] | notBase64URL[s[1]] | notBase64URL[s[2]] | notBase64URL[s[3]]
+		s = s[4:]
+	}
+	for i := 0; i < len(s); i++ {
+		bad |= notBase64URL[s[i]]
+	}
+	return bad == 0
 }
 
 var rawURL = base64.RawURLEncoding.Strict()
