@@ -343,6 +343,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 // ends while keys are being fetched returns its error instead. Revocation
 // (jti, issued-before, suspended partner, removed client) is the caller's
 // job, on every call: a cached verification is still subject to it.
+//
+// The Principal may be shared with the verified-token cache and with
+// other calls that present the same token: it is read-only.
 func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []byte) (*Principal, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("jwtverify: %w", err)
@@ -359,8 +362,7 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 			if err := checkBinding(p, peerCertDER); err != nil {
 				return nil, err
 			}
-			cp := *p
-			return &cp, nil
+			return p, nil
 		}
 	}
 
@@ -398,8 +400,6 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 	}
 	if v.cache != nil {
 		v.cache.put(&sum, p, is, gen, v.now())
-		cp := *p
-		p = &cp
 	}
 	return p, nil
 }
