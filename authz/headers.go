@@ -35,16 +35,6 @@ func (h headers) get(name string) (string, int) {
 	return val, n
 }
 
-// eachKey calls f for every header key.
-func (h headers) eachKey(f func(key string)) {
-	for k := range h.m {
-		f(k)
-	}
-	for _, hv := range h.list {
-		f(hv.GetKey())
-	}
-}
-
 func headerValue(hv *corev3.HeaderValue) string {
 	if len(hv.GetRawValue()) > 0 {
 		return string(hv.GetRawValue())

@@ -74,32 +74,54 @@ func (id *identity) set() [4]struct{ key, value string } {
 
 // removals appends to dst the request's headers that must not reach the
 // upstream: the credential, and any x-partner-* header that partnergate
-// does not overwrite.
+// does not overwrite. It reads every header name on every allow, so it
+// passes over a name on its length and first bytes where it can, and
+// lowers the case of the few it cannot.
 func removals(d *Decision, h headers, dst []string) []string {
-	id := d.identity()
-	set := id.set()
-	isSet := func(key string) bool {
-		for _, s := range set {
-			if s.key == key && s.value != "" {
-				return true
-			}
+	for key := range h.m {
+		if mayRemove(key) {
+			dst = d.appendRemoval(dst, key)
 		}
-		return false
 	}
-	h.eachKey(func(key string) {
-		// Every name removed starts with an x or an a: most headers are
-		// passed over without lowering their case.
-		if key == "" || key[0]|0x20 != 'x' && key[0]|0x20 != 'a' {
-			return
+	for _, hv := range h.list {
+		if key := hv.GetKey(); mayRemove(key) {
+			dst = d.appendRemoval(dst, key)
 		}
-		key = strings.ToLower(key)
-		rm := strings.HasPrefix(key, identityPrefix) && !isSet(key) ||
-			key == headerAuthorization || key == headerAPIKey
-		if rm && !slices.Contains(dst, key) {
-			dst = append(dst, key)
-		}
-	})
+	}
 	return dst
+}
+
+// mayRemove is removals' filter, in any case: false for every name that
+// is neither authorization, x-api-key nor x-partner-*.
+func mayRemove(key string) bool {
+	if len(key) == len(headerAuthorization) && key[0]|0x20 == 'a' {
+		return true
+	}
+	return len(key) >= len(headerAPIKey) && key[0]|0x20 == 'x' && key[1] == '-' && (key[2]|0x20 == 'a' || key[2]|0x20 == 'p')
+}
+
+// appendRemoval appends key, lower-cased, if it must be removed and dst
+// does not hold it yet.
+func (d *Decision) appendRemoval(dst []string, key string) []string {
+	key = strings.ToLower(key)
+	rm := key == headerAuthorization || key == headerAPIKey ||
+		strings.HasPrefix(key, identityPrefix) && !d.setsHeader(key)
+	if rm && !slices.Contains(dst, key) {
+		dst = append(dst, key)
+	}
+	return dst
+}
+
+// setsHeader reports whether the allow response sets the identity header
+// key: it does for every one with a value.
+func (d *Decision) setsHeader(key string) bool {
+	id := d.identity()
+	for _, s := range id.set() {
+		if s.key == key {
+			return s.value != ""
+		}
+	}
+	return false
 }
 
 // buildAllow builds the OK response for id. One allocation holds every
