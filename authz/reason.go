@@ -1,6 +1,10 @@
 package authz
 
-import "google.golang.org/grpc/codes"
+import (
+	"slices"
+
+	"google.golang.org/grpc/codes"
+)
 
 // Reason is the precise internal cause of a decision. It goes to the audit
 // log and metrics, never to the caller: see [Reason.Public].
@@ -32,6 +36,19 @@ const (
 	ReasonTenantMismatch    Reason = "tenant_mismatch"
 	ReasonRouteNotAllowed   Reason = "route_not_allowed"
 )
+
+// reasons lists every Reason; TestReasonsListsEveryReason keeps it whole.
+var reasons = [...]Reason{
+	ReasonAllowed,
+	ReasonMissingCredential, ReasonMalformedCredential, ReasonUnknownCredential, ReasonWrongSecret,
+	ReasonExpiredCredential, ReasonRevokedCredential, ReasonUnknownPartner,
+	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff,
+	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed,
+}
+
+// Reasons returns every Reason a decision can carry, ReasonAllowed first:
+// a bounded label set for metrics.
+func Reasons() []Reason { return slices.Clone(reasons[:]) }
 
 // Public codes in deny bodies; a stable contract with partners.
 const (

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +15,7 @@ import (
 	promexporter "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"golang.org/x/sys/cpu"
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/cache"
@@ -66,18 +67,57 @@ type MetricsOptions struct {
 }
 
 // Metrics holds partnergate's OpenTelemetry instruments and serves them
-// for Prometheus. Decisions and latencies are recorded on the hot path by
-// one counter add and one histogram record with pre-built attribute sets;
-// everything else is observed from existing counters at collection time,
-// so it costs Check nothing.
+// for Prometheus. On the hot path a decision is one atomic add and a
+// latency one histogram record with a pre-built attribute set; everything
+// else, decision counts included, is observed from counters at collection
+// time.
 type Metrics struct {
 	provider *sdkmetric.MeterProvider
 	registry *prometheus.Registry
 
-	decisions metric.Int64Counter
+	decisions decisionCounts
 	duration  metric.Float64Histogram
-	reasons   sync.Map // authz.Reason → []metric.AddOption
 	results   [3][]metric.RecordOption
+}
+
+// decisionCounts counts decisions by reason, for the partnergate.decisions
+// counter. The index is read-only after NewMetrics.
+type decisionCounts struct {
+	index  map[authz.Reason]int
+	counts []paddedCount // by index; the last counts reasons outside authz.Reasons
+	attrs  []metric.ObserveOption
+}
+
+// paddedCount keeps each count on its own cache line: allows and a flood
+// of denials are counted from every core at once.
+type paddedCount struct {
+	n atomic.Int64
+	_ cpu.CacheLinePad
+}
+
+func newDecisionCounts() decisionCounts {
+	all := authz.Reasons()
+	c := decisionCounts{index: make(map[authz.Reason]int, len(all)), counts: make([]paddedCount, len(all)+1)}
+	for i, r := range append(all, "unlisted") {
+		result := "deny"
+		if r == authz.ReasonAllowed {
+			result = "allow"
+		}
+		c.index[r] = i
+		c.attrs = append(c.attrs, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("result", result), attribute.String("reason", string(r)))))
+	}
+	return c
+}
+
+// observe reports every reason counted so far.
+func (c *decisionCounts) observe(_ context.Context, o metric.Int64Observer) error {
+	for i := range c.counts {
+		if n := c.counts[i].n.Load(); n > 0 {
+			o.Observe(n, c.attrs[i])
+		}
+	}
+	return nil
 }
 
 // Check outcomes, the result label of partnergate_check_duration_seconds.
@@ -113,13 +153,14 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 			}},
 		)),
 	)
-	m := &Metrics{provider: mp, registry: reg}
+	m := &Metrics{provider: mp, registry: reg, decisions: newDecisionCounts()}
 	meter := mp.Meter("github.com/partnergate/partnergate")
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 
-	m.decisions, err = meter.Int64Counter("partnergate.decisions",
-		metric.WithDescription("Check decisions by result (allow, deny) and internal reason code."))
+	_, err = meter.Int64ObservableCounter("partnergate.decisions",
+		metric.WithDescription("Check decisions by result (allow, deny) and internal reason code."),
+		metric.WithInt64Callback(m.decisions.observe))
 	add(err)
 	m.duration, err = meter.Float64Histogram("partnergate.check.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time to answer one Check, by result (allow, deny, error)."))
@@ -151,20 +192,14 @@ func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
 
 // Decision implements [authz.Auditor]: it counts d by result and reason.
-// The label set is bounded: reasons are the package's constants.
-func (m *Metrics) Decision(ctx context.Context, d *authz.Decision) {
-	opt, ok := m.reasons.Load(d.Reason)
+// The label set is bounded: reasons are authz.Reasons, and any other is
+// counted as "unlisted".
+func (m *Metrics) Decision(_ context.Context, d *authz.Decision) {
+	i, ok := m.decisions.index[d.Reason]
 	if !ok {
-		result := "deny"
-		if d.Allowed() {
-			result = "allow"
-		}
-		// A ready-made slice: passing one option to the variadic Add
-		// would allocate on every call.
-		opt, _ = m.reasons.LoadOrStore(d.Reason, []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("result", result), attribute.String("reason", string(d.Reason))))})
+		i = len(m.decisions.counts) - 1
 	}
-	m.decisions.Add(ctx, 1, opt.([]metric.AddOption)...)
+	m.decisions.counts[i].n.Add(1)
 }
 
 var _ authz.Auditor = (*Metrics)(nil)

@@ -275,6 +275,10 @@ func TestMetricsJWKSAndDrops(t *testing.T) {
 		{Issuer: "https://down.example.com", LastError: io.ErrUnexpectedEOF},
 	}
 	m.Decision(context.Background(), &authz.Decision{Reason: authz.ReasonInsufficientScope})
+	for range 2 {
+		m.Decision(context.Background(), &authz.Decision{Reason: authz.ReasonAllowed})
+		m.Decision(context.Background(), &authz.Decision{Reason: "not_a_reason"})
+	}
 	page := get()
 	for _, want := range []string{
 		`partnergate_jwks_refresh_ok{issuer="https://idp.example.com"} 1`,
@@ -283,11 +287,16 @@ func TestMetricsJWKSAndDrops(t *testing.T) {
 		`partnergate_jwks_last_refresh_seconds{issuer="https://idp.example.com"} 1.76e+09`,
 		`partnergate_jwks_last_refresh_seconds{issuer="https://down.example.com"} 0`,
 		`partnergate_decisions_total{reason="insufficient_scope",result="deny"} 1`,
+		`partnergate_decisions_total{reason="allowed",result="allow"} 2`,
+		`partnergate_decisions_total{reason="unlisted",result="deny"} 2`,
 		`partnergate_audit_dropped_total 0`,
 	} {
 		if !strings.Contains(page, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	if n := strings.Count(page, "partnergate_decisions_total{"); n != 3 {
+		t.Errorf("%d decision series, want the 3 reasons counted", n)
 	}
 	if t.Failed() {
 		t.Log(page)
