@@ -3,7 +3,7 @@
 //
 // [Recorder.Used] is called on the hot path: it stores the touch in a
 // sharded in-memory map (one short critical section, no I/O), coalescing
-// repeated uses of a key into its latest. [Recorder.Run] flushes the map
+// repeated uses of a key into its latest, to the second. [Recorder.Run] flushes the map
 // to the store every few seconds in one batch. When the map is full, new
 // keys are dropped and counted rather than growing memory without bound;
 // a failed flush is counted, and its touches are dropped (the next use
@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/partnergate/partnergate/internal/store"
 )
@@ -49,7 +51,7 @@ type Recorder struct {
 	shard [shards]struct {
 		mu      sync.Mutex
 		pending map[string]store.Touch
-		_       [40]byte // keep shards on separate cache lines
+		_       cpu.CacheLinePad // keep shards on separate cache lines
 	}
 	count   atomic.Int64 // keys pending, across shards
 	dropped atomic.Int64
@@ -77,15 +79,20 @@ func New(sink Sink, opts Options) *Recorder {
 	return r
 }
 
+// Resolution is the precision of a recorded last use: a use less than
+// this after the one pending for its key is not recorded, which spares a
+// map write on nearly every Check of a busy key.
+const Resolution = time.Second
+
 // Used records that credential id passed a Check at at, from the client
-// address from. It never waits for I/O.
+// address from, to within [Resolution]. It never waits for I/O.
 func (r *Recorder) Used(id, from string, at time.Time) {
 	sh := &r.shard[maphash.String(r.seed, id)%shards]
 	sh.mu.Lock()
 	prev, ok := sh.pending[id]
 	switch {
 	case ok:
-		if at.After(prev.At) {
+		if at.Sub(prev.At) >= Resolution {
 			sh.pending[prev.ID] = store.Touch{ID: prev.ID, At: at, From: from}
 		}
 	case r.count.Load() >= int64(r.opts.MaxPending):

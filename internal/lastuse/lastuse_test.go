@@ -57,7 +57,8 @@ func TestCoalescesToLatestUse(t *testing.T) {
 	r := lastuse.New(st, lastuse.Options{})
 	r.Used("key1", "192.0.2.1", t0)
 	r.Used("key1", "192.0.2.3", t0.Add(2*time.Second))
-	r.Used("key1", "192.0.2.2", t0.Add(time.Second)) // late arrival, older
+	r.Used("key1", "192.0.2.2", t0.Add(time.Second))                        // late arrival, older
+	r.Used("key1", "192.0.2.4", t0.Add(2*time.Second+999*time.Millisecond)) // within Resolution of the pending use
 	r.Used("key2", "192.0.2.9", t0)
 	if r.Pending() != 2 {
 		t.Fatalf("Pending = %d, want 2 keys", r.Pending())
