@@ -241,44 +241,45 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		}
 	}
 
-	samples := map[*child][]sample{}
-	for round := 1; round <= o.Rounds; round++ {
-		order := servers
-		if round%2 == 0 {
-			order = []*child{base, pg}
-		}
-		for _, s := range order {
-			cs, fc := conns[s].allowed, conns[s].flood
-			var sm sample
+	// Each figure is measured on both servers back to back, in an order
+	// that alternates by round: the machine's speed drifts over tens of
+	// seconds, and the two runs of a pair should see the same machine.
+	runs := []func(s *child, sm *sample) error{
+		func(s *child, sm *sample) error {
 			cpu0 := s.cpu()
-			r := Closed(ctx, cs, o.Streams, o.Duration, allowed, nil)
+			r := Closed(ctx, conns[s].allowed, o.Streams, o.Duration, allowed, nil)
 			if err := expectAllowed(s.name, "closed", r); err != nil {
 				return err
 			}
 			sm.closedRate, sm.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
 			sm.closedP50, sm.closedP99, sm.closedP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
-
-			if body != "" {
-				n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, cs, body, allowed[0], o.Duration)
-				if err != nil {
-					return err
-				}
-				sm.h2Rate, sm.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
-			}
-
-			cpu0 = s.cpu()
-			r = Open(ctx, cs, o.Rate, o.Duration, o.Workers, allowed)
+			return nil
+		},
+	}
+	if body != "" {
+		runs = append(runs, func(s *child, sm *sample) error {
+			n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, conns[s].allowed, body, allowed[0], o.Duration)
+			sm.h2Rate, sm.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
+			return err
+		})
+	}
+	runs = append(runs,
+		func(s *child, sm *sample) error {
+			cpu0 := s.cpu()
+			r := Open(ctx, conns[s].allowed, o.Rate, o.Duration, o.Workers, allowed)
 			if err := expectAllowed(s.name, "open", r); err != nil {
 				return err
 			}
 			sm.openCPU = perCheck(s.cpu()-cpu0, r.N)
 			sm.openP50, sm.openP99, sm.openP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
-
+			return nil
+		},
+		func(s *child, sm *sample) error {
 			st0, _ := s.stats()
 			stop := make(chan struct{})
 			fr := make(chan *Result, 1)
-			go func() { fr <- Closed(ctx, fc, o.Flood, time.Hour, flood, stop) }()
-			r = Open(ctx, cs, o.Rate, o.Duration, o.Workers, allowed)
+			go func() { fr <- Closed(ctx, conns[s].flood, o.Flood, time.Hour, flood, stop) }()
+			r := Open(ctx, conns[s].allowed, o.Rate, o.Duration, o.Workers, allowed)
 			close(stop)
 			f := <-fr
 			st1, _ := s.stats()
@@ -287,33 +288,50 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			}
 			sm.floodP99, sm.floodRate = ms(r.Quantile(.99)), f.Rate()
 			sm.floodLookups = float64(st1.MissLookups-st0.MissLookups) / f.Elapsed.Seconds()
+			return nil
+		})
+	for a, reqs := range jwtReqs {
+		run := "jwt-" + strings.ToLower(TokenAlgs[a])
+		runs = append(runs, func(s *child, sm *sample) error {
+			cpu0 := s.cpu()
+			r := Closed(ctx, conns[s].allowed, o.Streams, o.Duration, reqs, nil)
+			if err := expectAllowed(s.name, run+" closed", r); err != nil {
+				return err
+			}
+			sm.jwt[a].closedRate, sm.jwt[a].closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
+			return nil
+		})
+		if body != "" {
+			runs = append(runs, func(s *child, sm *sample) error {
+				n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, conns[s].allowed, jwtBodies[a], reqs[0], o.Duration)
+				sm.jwt[a].h2Rate, sm.jwt[a].h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
+				return err
+			})
+		}
+	}
 
-			for a, reqs := range jwtReqs {
-				run := "jwt-" + strings.ToLower(TokenAlgs[a])
-				cpu0 = s.cpu()
-				r = Closed(ctx, cs, o.Streams, o.Duration, reqs, nil)
-				if err := expectAllowed(s.name, run+" closed", r); err != nil {
+	samples := map[*child][]sample{pg: make([]sample, o.Rounds), base: make([]sample, o.Rounds)}
+	for round := range o.Rounds {
+		order := servers
+		if round%2 == 1 {
+			order = []*child{base, pg}
+		}
+		for _, run := range runs {
+			for _, s := range order {
+				if err := run(s, &samples[s][round]); err != nil {
 					return err
 				}
-				js := &sm.jwt[a]
-				js.closedRate, js.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
-				if body != "" {
-					n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, cs, jwtBodies[a], reqs[0], o.Duration)
-					if err != nil {
-						return err
-					}
-					js.h2Rate, js.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
-				}
 			}
-
-			samples[s] = append(samples[s], sm)
+		}
+		for _, s := range servers {
+			sm := samples[s][round]
 			fmt.Fprintf(w, "round %d %-11s closed %6.0f/s p99 %.2fms cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs | open %.0f/s p50 %.3fms p99 %.3fms p99.9 %.3fms cpu %5.1fµs | flood %6.0f/s allowed p99 %.3fms store %.1f/s\n",
-				round, s.name, sm.closedRate, sm.closedP99, sm.closedCPU, sm.h2Rate, sm.h2CPU,
+				round+1, s.name, sm.closedRate, sm.closedP99, sm.closedCPU, sm.h2Rate, sm.h2CPU,
 				o.Rate, sm.openP50, sm.openP99, sm.openP999, sm.openCPU, sm.floodRate, sm.floodP99, sm.floodLookups)
 			for a := range jwtReqs {
 				js := sm.jwt[a]
 				fmt.Fprintf(w, "round %d %-11s jwt-%s closed %6.0f/s cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs\n",
-					round, s.name, strings.ToLower(TokenAlgs[a]), js.closedRate, js.closedCPU, js.h2Rate, js.h2CPU)
+					round+1, s.name, strings.ToLower(TokenAlgs[a]), js.closedRate, js.closedCPU, js.h2Rate, js.h2CPU)
 			}
 		}
 	}
@@ -433,11 +451,8 @@ func h2load(ctx context.Context, bin, addr, body string, dur time.Duration) (int
 	return done, nil
 }
 
-func median(ss []sample, f func(sample) float64) float64 {
-	v := make([]float64, len(ss))
-	for i, s := range ss {
-		v[i] = f(s)
-	}
+// median returns the median of v, sorting it; 0 for none.
+func median(v []float64) float64 {
 	slices.Sort(v)
 	if len(v) == 0 {
 		return 0
@@ -448,17 +463,28 @@ func median(ss []sample, f func(sample) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// summarize prints, per figure, each server's median over the rounds and
+// the median and range of the rounds' own ratios: a round's two runs are
+// back to back, so its ratio is the figure least moved by the machine's
+// drift.
 func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
-	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys; ratio = partnergate / baseline\n", o.Rounds, o.Duration, o.Keys)
+	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\t")
+	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\tratio range\t")
 	row := func(name, unit string, f func(sample) float64) {
-		a, b := median(pg, f), median(base, f)
-		ratio := "-"
-		if b != 0 {
-			ratio = fmt.Sprintf("%.2f", a/b)
+		var a, b, ratios []float64
+		for i := range pg {
+			a, b = append(a, f(pg[i])), append(b, f(base[i]))
+			if f(base[i]) != 0 {
+				ratios = append(ratios, f(pg[i])/f(base[i]))
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%.3g %s\t%.3g %s\t%s\t\n", name, a, unit, b, unit, ratio)
+		ratio, spread := "-", "-"
+		if len(ratios) > 0 {
+			ratio = fmt.Sprintf("%.2f", median(ratios)) // sorts ratios
+			spread = fmt.Sprintf("%.2f–%.2f", ratios[0], ratios[len(ratios)-1])
+		}
+		fmt.Fprintf(tw, "%s\t%.3g %s\t%.3g %s\t%s\t%s\t\n", name, median(a), unit, median(b), unit, ratio, spread)
 	}
 	row("closed-loop throughput (grpc-go client)", "/s", func(s sample) float64 { return s.closedRate })
 	row("closed-loop p99", "ms", func(s sample) float64 { return s.closedP99 })

@@ -238,3 +238,23 @@ func TestRequestIsRealistic(t *testing.T) {
 		t.Errorf("request is %d bytes, want about 870 as Envoy sends", n)
 	}
 }
+
+// TestSummarizePairsRounds checks that a figure's ratio is the median of
+// the rounds' own ratios, with their range, not the ratio of the two
+// servers' medians (here 90/100 = 0.90), which a machine whose speed
+// drifts between rounds skews.
+func TestSummarizePairsRounds(t *testing.T) {
+	pg := []sample{{closedRate: 80}, {closedRate: 170}, {closedRate: 90}}
+	base := []sample{{closedRate: 90}, {closedRate: 200}, {closedRate: 100}} // rounds: 0.89, 0.85, 0.90
+	var out strings.Builder
+	summarize(&out, BenchOptions{Rounds: 3, Duration: time.Second, Keys: 10, SkipJWT: true}, pg, base)
+	line := ""
+	for l := range strings.Lines(out.String()) {
+		if strings.Contains(l, "closed-loop throughput (grpc-go client)") {
+			line = l
+		}
+	}
+	if fields := strings.Fields(line); len(fields) < 2 || fields[len(fields)-2] != "0.89" || fields[len(fields)-1] != "0.85–0.90" {
+		t.Errorf("throughput row = %q, want ratio 0.89 (median of the rounds) and range 0.85–0.90", line)
+	}
+}
