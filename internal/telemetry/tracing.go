@@ -188,7 +188,7 @@ func CheckInterceptor(m *Metrics, t *Tracing) grpc.UnaryServerInterceptor {
 			}
 		}
 		if m != nil {
-			m.observeCheck(ctx, time.Since(start), result)
+			m.observeCheck(time.Since(start), result)
 		}
 		if span != nil {
 			if err != nil {
