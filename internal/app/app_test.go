@@ -374,3 +374,24 @@ func TestShutdownDrainsAndStops(t *testing.T) {
 }
 
 func grpcCode(err error) codes.Code { return status.Code(err) }
+
+// panickingCheck is an Authorization service with a bug.
+type panickingCheck struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+func (panickingCheck) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	panic("index out of range")
+}
+
+func TestRecoveringCheckTurnsAPanicIntoInternal(t *testing.T) {
+	var logs logtest.Buffer
+	s := recoveringCheck{panickingCheck{}, slog.New(slog.NewTextHandler(&logs, nil))}
+	resp, err := s.Check(context.Background(), &authv3.CheckRequest{})
+	if resp != nil || status.Code(err) != codes.Internal {
+		t.Fatalf("Check = %v, %v; want no response and Internal", resp, err)
+	}
+	if !strings.Contains(logs.String(), `msg="panic in handler" method=/envoy.service.auth.v3.Authorization/Check panic="index out of range"`) {
+		t.Errorf("log lacks the panic: %s", logs.String())
+	}
+}
