@@ -1,14 +1,14 @@
 // Package telemetry owns what partnergate tells its operators: structured
-// logs, the decision audit log ([DecisionLog]), OpenTelemetry metrics
-// served for Prometheus ([Metrics]) and OpenTelemetry traces exported over
+// logs, the decision audit log ([DecisionLog]), metrics served for
+// Prometheus ([Metrics]: OpenTelemetry instruments, and Check's latency
+// as a Prometheus histogram) and OpenTelemetry traces exported over
 // OTLP ([Tracing], off unless the OTEL_* environment asks for it).
 //
 // Each of [DecisionLog], [Metrics] and [Tracing] is an authz.Auditor that
 // Check calls with every decision; [Auditors] chains them. None may block
 // Check: the decision log hands off to a bounded queue and drops (and
-// counts) when it is full; metrics add to a counter with pre-built
-// attribute sets and read everything else from existing counters at
-// scrape time; tracing annotates the current span only when it records.
+// counts) when it is full; metrics add to an atomic count per reason and
+// read everything else from existing counters at scrape time; tracing annotates the current span only when it records.
 // [CheckInterceptor] times each Check and starts its span.
 //
 // Nothing here ever records a secret: decisions carry public key ids, and
