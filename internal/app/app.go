@@ -30,6 +30,7 @@ import (
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
+	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -168,7 +169,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(err)
 	}
 
-	checkOpts := append(CheckTransport(), grpc.UnaryInterceptor(obs.checkInterceptor()))
+	checkOpts := CheckTransport()
 	if cfg.TLS.CertFile != "" {
 		tc, err := serverTLS(cfg.TLS)
 		if err != nil {
@@ -178,7 +179,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	authv3.RegisterAuthorizationServer(checkSrv, recoveringCheck{checker, log})
+	authv3.RegisterAuthorizationServer(checkSrv, checkService{check: obs.observeCheck(recoverCheck(checker.Check, log))})
 	hs := health.NewServer()
 	// "liveness" answers while the process runs, so a Kubernetes liveness
 	// probe never restarts a replica that is only waiting for its store;
@@ -398,25 +399,32 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// recoveringCheck is the Authorization service as the Check server
-// registers it: a panic in Check becomes an Internal error, as
-// recoverUnary makes it on the admin server, and the Check interceptor
-// observes it as an error. Recovering here rather than in a second
-// interceptor spares the closure grpc-go allocates on every call to chain
-// two.
-type recoveringCheck struct {
-	authv3.AuthorizationServer
-	log *slog.Logger
+// checkService is the Authorization service as the Check server
+// registers it: Check, observed, with panics recovered. The Check server
+// has no interceptor: grpc-go allocates two objects per call to run one.
+type checkService struct {
+	authv3.UnimplementedAuthorizationServer
+	check telemetry.CheckFunc
 }
 
-func (s recoveringCheck) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic in handler", "method", "/"+authv3.Authorization_ServiceDesc.ServiceName+"/Check", "panic", fmt.Sprint(r))
-			resp, err = nil, status.Error(codes.Internal, "partnergate: internal error")
-		}
-	}()
-	return s.AuthorizationServer.Check(ctx, req)
+func (s checkService) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.check(ctx, req)
+}
+
+// recoverCheck returns check with a panic turned into an Internal error,
+// as recoverUnary does on the admin server, so that a bug denies one
+// request (Envoy fails closed) instead of killing the process; wrapped
+// inside the observer, the panic is observed as an error.
+func recoverCheck(check telemetry.CheckFunc, log *slog.Logger) telemetry.CheckFunc {
+	return func(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", "/"+authv3.Authorization_ServiceDesc.ServiceName+"/Check", "panic", fmt.Sprint(r))
+				resp, err = nil, status.Error(codes.Internal, "partnergate: internal error")
+			}
+		}()
+		return check(ctx, req)
+	}
 }
 
 // checkStreamWorkers is how many long-lived goroutines serve Check

@@ -375,19 +375,12 @@ func TestShutdownDrainsAndStops(t *testing.T) {
 
 func grpcCode(err error) codes.Code { return status.Code(err) }
 
-// panickingCheck is an Authorization service with a bug.
-type panickingCheck struct {
-	authv3.UnimplementedAuthorizationServer
-}
-
-func (panickingCheck) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	panic("index out of range")
-}
-
-func TestRecoveringCheckTurnsAPanicIntoInternal(t *testing.T) {
+func TestRecoverCheckTurnsAPanicIntoInternal(t *testing.T) {
 	var logs logtest.Buffer
-	s := recoveringCheck{panickingCheck{}, slog.New(slog.NewTextHandler(&logs, nil))}
-	resp, err := s.Check(context.Background(), &authv3.CheckRequest{})
+	check := recoverCheck(func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+		panic("index out of range")
+	}, slog.New(slog.NewTextHandler(&logs, nil)))
+	resp, err := check(context.Background(), &authv3.CheckRequest{})
 	if resp != nil || status.Code(err) != codes.Internal {
 		t.Fatalf("Check = %v, %v; want no response and Internal", resp, err)
 	}

@@ -121,9 +121,9 @@ func (o *observability) checkServerOptions() []grpc.ServerOption {
 	return o.tracing.ServerOptions()
 }
 
-// checkInterceptor observes each Check's latency and span.
-func (o *observability) checkInterceptor() grpc.UnaryServerInterceptor {
-	return telemetry.CheckInterceptor(o.metrics, o.tracing)
+// observeCheck wraps check to observe each call's latency and span.
+func (o *observability) observeCheck(check telemetry.CheckFunc) telemetry.CheckFunc {
+	return telemetry.ObserveCheck(o.metrics, o.tracing, check)
 }
 
 // metricsAddr is the bound metrics address, or nil.

@@ -9,7 +9,7 @@
 // Check: the decision log hands off to a bounded queue and drops (and
 // counts) when it is full; metrics add to an atomic count per reason and
 // read everything else from existing counters at scrape time; tracing annotates the current span only when it records.
-// [CheckInterceptor] times each Check and starts its span.
+// [ObserveCheck] times each Check and starts its span.
 //
 // Nothing here ever records a secret: decisions carry public key ids, and
 // the logger's handler redacts credential-bearing attributes by name as a
