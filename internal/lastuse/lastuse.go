@@ -3,11 +3,12 @@
 //
 // [Recorder.Used] is called on the hot path: it stores the touch in a
 // sharded in-memory map (one short critical section, no I/O), coalescing
-// repeated uses of a key into its latest, to the second. [Recorder.Run] flushes the map
-// to the store every few seconds in one batch. When the map is full, new
-// keys are dropped and counted rather than growing memory without bound;
-// a failed flush is counted, and its touches are dropped (the next use
-// records them again). All methods are safe for concurrent use.
+// repeated uses of a key into its latest, to the second. [Recorder.Run]
+// flushes the map to the store every few seconds in one batch. When the map
+// is full, new keys are dropped and counted rather than growing memory
+// without bound; a failed flush is counted, and its touches are dropped
+// (the next use records them again). All methods are safe for concurrent
+// use.
 package lastuse
 
 import (

@@ -66,8 +66,8 @@ type MetricsOptions struct {
 	Now func() time.Time
 }
 
-// Metrics holds partnergate's OpenTelemetry instruments and serves them
-// for Prometheus. On the hot path a decision is one atomic add and a
+// Metrics holds partnergate's OpenTelemetry instruments and Check's
+// latency histogram, and serves them for Prometheus. On the hot path a decision is one atomic add and a
 // latency a few; everything else, decision counts included, is observed
 // from counters at collection time.
 type Metrics struct {
