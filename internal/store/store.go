@@ -96,9 +96,11 @@ type Store interface {
 	// [partner.ErrExists].
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	// UpdateCredential stores c's Name, Scopes, ExpiresAt, RevokedAt,
-	// LastRotatedAt and LastUsedAt. ID, PartnerID, Digest, PepperVersion,
-	// CreatedAt and RotatedFrom are fixed at creation: an update cannot
-	// re-point a key at another secret or partner.
+	// LastRotatedAt and LastUsedAt, the last only if it is later than the
+	// stored one (TouchCredentials may have recorded a use since c was
+	// read). ID, PartnerID, Digest, PepperVersion, CreatedAt and
+	// RotatedFrom are fixed at creation: an update cannot re-point a key
+	// at another secret or partner.
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	// RotateCredential updates old (typically its ExpiresAt and
 	// LastRotatedAt) and creates next in one transaction, with one audit

@@ -265,7 +265,9 @@ func (s *Store) normCredential(c *partner.Credential, created time.Time) {
 // UpdateCredential stores c's name, scopes, expiry, revocation and
 // last-rotated and last-used times if the stored version is still
 // c.Version, then increments c.Version. The id, partner, digest, pepper
-// version, creation time and rotated-from link never change.
+// version, creation time and rotated-from link never change. The last use
+// only moves forward: a use recorded by TouchCredentials after c was read
+// (which bumps no version) is kept, not overwritten by c's older one.
 func (s *Store) UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error {
 	err := s.write(ctx, "updating credential", ev, func(tx *sql.Tx, _ time.Time) ([]touched, error) {
 		if err := s.updateCredential(ctx, tx, c); err != nil {
@@ -282,7 +284,9 @@ func (s *Store) UpdateCredential(ctx context.Context, c *partner.Credential, ev 
 
 func (s *Store) updateCredential(ctx context.Context, tx *sql.Tx, c *partner.Credential) error {
 	res, err := tx.ExecContext(ctx, `UPDATE credentials SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4,
-			last_rotated_at = $5, last_used_at = $6, version = version + 1
+			last_rotated_at = $5,
+			last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $6 THEN $6 ELSE last_used_at END,
+			version = version + 1
 		WHERE id = $7 AND version = $8`,
 		c.Name, c.Scopes.String(), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt),
 		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version)

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"partner-limits", testPartnerLimits},
 		{"snapshot-clients-and-live-revocations", testSnapshotTokens},
 		{"touch-records-last-use-without-trace", testTouch},
+		{"update-keeps-a-newer-last-use", testUpdateKeepsNewerUse},
 		{"unused-credentials-across-partners", testUnused},
 	}
 	for _, tc := range tests {

@@ -67,6 +67,45 @@ func testTouch(t *testing.T, s store.Store) {
 	}
 }
 
+// testUpdateKeepsNewerUse checks that an update made from a credential
+// read before a last-use flush does not write the older last use back: a
+// key revoked or renamed by an operator keeps the use recorded meanwhile.
+func testUpdateKeepsNewerUse(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Hour)
+	c := newCredential(t, "k1", "acme")
+	c.LastUsedAt = t0
+	mustCreateCredential(t, s, c)
+	read, err := s.GetCredential(ctx, "k1") // an operator's view, last use t0
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchCredentials(ctx, []store.Touch{{ID: "k1", At: t1, From: "203.0.113.7"}}); err != nil {
+		t.Fatal(err)
+	}
+	read.Name = "renamed"
+	if err := s.UpdateCredential(ctx, read, ev("key.update", "acme", "k1")); err != nil {
+		t.Fatalf("UpdateCredential: %v", err)
+	}
+	got, err := s.GetCredential(ctx, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "renamed" || !got.LastUsedAt.Equal(t1) || got.LastUsedFrom != "203.0.113.7" {
+		t.Errorf("after the update: name %q, last use %v from %q; want renamed, %v from 203.0.113.7", got.Name, got.LastUsedAt, got.LastUsedFrom, t1)
+	}
+	// A later last use given to an update is stored.
+	got.LastUsedAt = t1.Add(time.Minute)
+	if err := s.UpdateCredential(ctx, got, ev("key.update", "acme", "k1")); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.GetCredential(ctx, "k1"); err != nil || !again.LastUsedAt.Equal(t1.Add(time.Minute)) {
+		t.Errorf("last use after a later update = %v (%v), want %v", again.LastUsedAt, err, t1.Add(time.Minute))
+	}
+}
+
 // testUnused checks the stale-keys query across partners: never-used keys
 // count from creation; recently used, revoked and expired keys are left
 // out; the least recently used come first.
