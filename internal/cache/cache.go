@@ -311,10 +311,7 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			cr, err := c.src.GetCredential(ctx, ch.ID)
 			switch {
 			case errors.Is(err, partner.ErrNotFound):
-				c.putMu.Lock()
-				_ = c.keys.Delete(ch.ID)
-				c.wroteKey(ch.ID)
-				c.putMu.Unlock()
+				c.remove(ch.ID)
 			case err != nil:
 				return err
 			default:
@@ -374,6 +371,14 @@ func (c *Cache) put(cr *partner.Credential) bool {
 		return false
 	}
 	return true
+}
+
+// remove deletes the key id from the index, in the write order put keeps.
+func (c *Cache) remove(id string) {
+	c.putMu.Lock()
+	defer c.putMu.Unlock()
+	_ = c.keys.Delete(id)
+	c.wroteKey(id)
 }
 
 // Partner returns the partner with id.

@@ -175,10 +175,7 @@ func (c *Cache) Reconcile(ctx context.Context) error {
 		cr, err := c.src.GetCredential(ctx, id)
 		switch {
 		case errors.Is(err, partner.ErrNotFound):
-			c.putMu.Lock()
-			_ = c.keys.Delete(id)
-			c.wroteKey(id)
-			c.putMu.Unlock()
+			c.remove(id)
 			repaired++
 		case err != nil:
 			c.feed.repaired.Add(repaired)
