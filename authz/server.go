@@ -213,17 +213,28 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	if rec.ExpiresAt != 0 && s.now().UnixNano() >= rec.ExpiresAt {
 		return d.deny(ReasonExpiredCredential), nil
 	}
-	p, ok := s.index.Partner(rec.PartnerID)
+	p, reason := s.activePartner(d)
+	if reason != "" {
+		return d.deny(reason), nil
+	}
+	d.Scopes = effectiveScopes(rec.Scopes, p.Scopes)
+	return s.authorize(d, attrs.GetContextExtensions(), h), nil
+}
+
+// activePartner looks up d's partner, common to every credential kind, and
+// records its tier and limits in d; a partner unknown or not active is the
+// reason to deny.
+func (s *Server) activePartner(d *Decision) (*partner.Partner, Reason) {
+	p, ok := s.index.Partner(d.PartnerID)
 	if !ok {
-		return d.deny(ReasonUnknownPartner), nil
+		return nil, ReasonUnknownPartner
 	}
 	d.Tier = p.Tier
 	d.Limits = p.Limits
 	if p.State != partner.Active {
-		return d.deny(ReasonPartnerSuspended), nil
+		return nil, ReasonPartnerSuspended
 	}
-	d.Scopes = effectiveScopes(rec.Scopes, p.Scopes)
-	return s.authorize(d, attrs.GetContextExtensions(), h), nil
+	return p, ""
 }
 
 // authorize runs the steps after authentication, common to every

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/internal/jwtverify"
-	"github.com/partnergate/partnergate/internal/partner"
 )
 
 // TokenVerifier verifies an OAuth2 access token presented on a connection
@@ -39,14 +38,9 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 		return d.deny(ReasonUnregisteredClient), nil
 	}
 	d.PartnerID = partnerID
-	part, ok := s.index.Partner(partnerID)
-	if !ok {
-		return d.deny(ReasonUnknownPartner), nil
-	}
-	d.Tier = part.Tier
-	d.Limits = part.Limits
-	if part.State != partner.Active {
-		return d.deny(ReasonPartnerSuspended), nil
+	part, reason := s.activePartner(d)
+	if reason != "" {
+		return d.deny(reason), nil
 	}
 	if s.index.TokenRevoked(p.Issuer, p.JTI) {
 		return d.deny(ReasonRevokedToken), nil
