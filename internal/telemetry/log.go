@@ -126,15 +126,16 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 	if d.Allowed() && (l.sample <= 0 || l.rand() >= l.sample) {
 		return
 	}
+	now := l.now()
 	level := slog.LevelInfo
 	if d.Reason.HighSeverity() {
 		level = slog.LevelWarn
-	} else if !d.Allowed() && l.denyLimit != nil && !l.denyLimit.AllowN(l.now(), 1) {
+	} else if !d.Allowed() && l.denyLimit != nil && !l.denyLimit.AllowN(now, 1) {
 		l.suppressed.Add(1)
 		l.unsummed.Add(1)
 		return
 	}
-	e := auditEntry{at: l.now(), level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	e := auditEntry{at: now, level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	select {
 	case l.queue <- e:
 	default:
