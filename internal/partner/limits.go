@@ -42,24 +42,19 @@ func (l Limits) Validate() error {
 // LimitValue checks a limit as an operator typed it: positive and at most
 // the bound of field's window ("per_second", "per_minute" or "per_day").
 func LimitValue(field string, n int64) (uint32, error) {
-	var maxN int64
-	switch field[strings.LastIndexByte(field, '.')+1:] {
-	case "per_second":
-		maxN = MaxPerSecond
-	case "per_minute":
-		maxN = MaxPerMinute
-	case "per_day":
-		maxN = MaxPerDay
-	default:
-		return 0, Invalid(field, "is not a rate-limit window")
+	window := field[strings.LastIndexByte(field, '.')+1:]
+	for _, f := range (Limits{}).fields() {
+		switch {
+		case f.name != window:
+			continue
+		case n <= 0:
+			return 0, Invalid(field, "must be positive (clear the limits to fall back to the tier's)")
+		case n > int64(f.max):
+			return 0, Invalid(field, "must be at most %d", f.max)
+		}
+		return uint32(n), nil
 	}
-	if n <= 0 {
-		return 0, Invalid(field, "must be positive (clear the limits to fall back to the tier's)")
-	}
-	if n > maxN {
-		return 0, Invalid(field, "must be at most %d", maxN)
-	}
-	return uint32(n), nil
+	return 0, Invalid(field, "is not a rate-limit window")
 }
 
 // String renders the limits set, as in "per_second=50 per_day=10000";
