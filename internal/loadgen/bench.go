@@ -80,18 +80,22 @@ func (o *BenchOptions) defaults() {
 	}
 }
 
-// sample is one server's figures in one round.
+// sample is one server's figures in one round: closed loop with API keys
+// (embedded), open loop, the deny flood, and closed loop with each
+// algorithm's tokens.
 type sample struct {
-	closedRate, closedP50, closedP99, closedP999, closedCPU float64
-	h2Rate, h2CPU                                           float64
-	openP50, openP99, openP999, openCPU                     float64
-	floodP99, floodRate, floodLookups                       float64
-	jwt                                                     [len(TokenAlgs)]jwtSample
+	closedLoop
+	openP50, openP99, openP999, openCPU float64
+	floodP99, floodRate, floodLookups   float64
+	jwt                                 [len(TokenAlgs)]closedLoop
 }
 
-// jwtSample is one server's closed-loop figures for JWT allows of one
-// algorithm in one round.
-type jwtSample struct{ closedRate, closedCPU, h2Rate, h2CPU float64 }
+// closedLoop is one server's closed-loop figures for one kind of request
+// in one round: the grpc-go client's, and h2load's.
+type closedLoop struct {
+	closedRate, closedP50, closedP99, closedP999, closedCPU float64
+	h2Rate, h2CPU                                           float64
+}
 
 // Bench seeds a store, starts partnergate and the baseline as child
 // processes, and alternates them run by run for several rounds: closed
@@ -244,24 +248,33 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	// Each figure is measured on both servers back to back, in an order
 	// that alternates by round: the machine's speed drifts over tens of
 	// seconds, and the two runs of a pair should see the same machine.
-	runs := []func(s *child, sm *sample) error{
-		func(s *child, sm *sample) error {
+	// closed and h2load are the closed-loop runs of one kind of request,
+	// reqs, into the figures that at picks from a server's sample.
+	closed := func(run string, reqs [][]byte, at func(*sample) *closedLoop) func(*child, *sample) error {
+		return func(s *child, sm *sample) error {
 			cpu0 := s.cpu()
-			r := Closed(ctx, conns[s].allowed, o.Streams, o.Duration, allowed, nil)
-			if err := expectAllowed(s.name, "closed", r); err != nil {
+			r := Closed(ctx, conns[s].allowed, o.Streams, o.Duration, reqs, nil)
+			if err := expectAllowed(s.name, run, r); err != nil {
 				return err
 			}
-			sm.closedRate, sm.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
-			sm.closedP50, sm.closedP99, sm.closedP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
+			c := at(sm)
+			c.closedRate, c.closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
+			c.closedP50, c.closedP99, c.closedP999 = ms(r.Quantile(.5)), ms(r.Quantile(.99)), ms(r.Quantile(.999))
 			return nil
-		},
+		}
 	}
-	if body != "" {
-		runs = append(runs, func(s *child, sm *sample) error {
-			n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, conns[s].allowed, body, allowed[0], o.Duration)
-			sm.h2Rate, sm.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
+	h2load := func(body string, reqs [][]byte, at func(*sample) *closedLoop) func(*child, *sample) error {
+		return func(s *child, sm *sample) error {
+			n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, conns[s].allowed, body, reqs[0], o.Duration)
+			c := at(sm)
+			c.h2Rate, c.h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
 			return err
-		})
+		}
+	}
+	keys := func(sm *sample) *closedLoop { return &sm.closedLoop }
+	runs := []func(s *child, sm *sample) error{closed("closed", allowed, keys)}
+	if body != "" {
+		runs = append(runs, h2load(body, allowed, keys))
 	}
 	runs = append(runs,
 		func(s *child, sm *sample) error {
@@ -291,22 +304,10 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			return nil
 		})
 	for a, reqs := range jwtReqs {
-		run := "jwt-" + strings.ToLower(TokenAlgs[a])
-		runs = append(runs, func(s *child, sm *sample) error {
-			cpu0 := s.cpu()
-			r := Closed(ctx, conns[s].allowed, o.Streams, o.Duration, reqs, nil)
-			if err := expectAllowed(s.name, run+" closed", r); err != nil {
-				return err
-			}
-			sm.jwt[a].closedRate, sm.jwt[a].closedCPU = r.Rate(), perCheck(s.cpu()-cpu0, r.N)
-			return nil
-		})
+		tokens := func(sm *sample) *closedLoop { return &sm.jwt[a] }
+		runs = append(runs, closed("jwt-"+strings.ToLower(TokenAlgs[a])+" closed", reqs, tokens))
 		if body != "" {
-			runs = append(runs, func(s *child, sm *sample) error {
-				n, cpu, err := h2loadAllowed(ctx, o.H2Load, s, conns[s].allowed, jwtBodies[a], reqs[0], o.Duration)
-				sm.jwt[a].h2Rate, sm.jwt[a].h2CPU = float64(n)/o.Duration.Seconds(), perCheck(cpu, n)
-				return err
-			})
+			runs = append(runs, h2load(jwtBodies[a], reqs, tokens))
 		}
 	}
 

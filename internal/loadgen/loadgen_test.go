@@ -244,8 +244,15 @@ func TestRequestIsRealistic(t *testing.T) {
 // servers' medians (here 90/100 = 0.90), which a machine whose speed
 // drifts between rounds skews.
 func TestSummarizePairsRounds(t *testing.T) {
-	pg := []sample{{closedRate: 80}, {closedRate: 170}, {closedRate: 90}}
-	base := []sample{{closedRate: 90}, {closedRate: 200}, {closedRate: 100}} // rounds: 0.89, 0.85, 0.90
+	rates := func(rs ...float64) []sample {
+		var ss []sample
+		for _, r := range rs {
+			ss = append(ss, sample{closedLoop: closedLoop{closedRate: r}})
+		}
+		return ss
+	}
+	pg := rates(80, 170, 90)
+	base := rates(90, 200, 100) // rounds: 0.89, 0.85, 0.90
 	var out strings.Builder
 	summarize(&out, BenchOptions{Rounds: 3, Duration: time.Second, Keys: 10, SkipJWT: true}, pg, base)
 	line := ""
