@@ -391,12 +391,18 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r))
-				resp, err = nil, status.Error(codes.Internal, "partnergate: internal error")
+				resp, err = nil, panicked(log, info.FullMethod, r)
 			}
 		}()
 		return handler(ctx, req)
 	}
+}
+
+// panicked logs a panic recovered from method and returns the error the
+// caller gets for it.
+func panicked(log *slog.Logger, method string, r any) error {
+	log.Error("panic in handler", "method", method, "panic", fmt.Sprint(r))
+	return status.Error(codes.Internal, "partnergate: internal error")
 }
 
 // checkService is the Authorization service as the Check server
@@ -419,8 +425,7 @@ func recoverCheck(check telemetry.CheckFunc, log *slog.Logger) telemetry.CheckFu
 	return func(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				log.Error("panic in handler", "method", "/"+authv3.Authorization_ServiceDesc.ServiceName+"/Check", "panic", fmt.Sprint(r))
-				resp, err = nil, status.Error(codes.Internal, "partnergate: internal error")
+				resp, err = nil, panicked(log, authv3.Authorization_Check_FullMethodName, r)
 			}
 		}()
 		return check(ctx, req)
@@ -437,7 +442,7 @@ func recoverCheck(check telemetry.CheckFunc, log *slog.Logger) telemetry.CheckFu
 const checkStreamWorkers = 256
 
 // CheckTransport returns the gRPC transport settings of the Check server,
-// without its handlers and interceptors, so that the load benchmark's
+// without its handlers, so that the load benchmark's
 // do-nothing baseline runs on the same transport.
 func CheckTransport() []grpc.ServerOption {
 	return []grpc.ServerOption{
