@@ -3,9 +3,8 @@ package authz
 import (
 	"strings"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-
 	"github.com/partnergate/partnergate/internal/assoc"
+	"github.com/partnergate/partnergate/internal/wire"
 )
 
 // allowSets sizes the allow memo: two responses a set, 16,384 at most,
@@ -32,12 +31,12 @@ func newAllowMemo() *allowMemo {
 type allowEntry struct {
 	id     identity
 	header string // the credential header, the one header removed
-	resp   *authv3.CheckResponse
+	resp   Response
 }
 
 // get returns the allow response for d, whose credential header is the
 // only header to remove.
-func (m *allowMemo) get(d *Decision) *authv3.CheckResponse {
+func (m *allowMemo) get(d *Decision) Response {
 	id := d.identity()
 	if e, ok := m.table.Find(id.credentialID, func(e *allowEntry) bool {
 		return e.id == id && e.header == d.credentialHeader
@@ -47,7 +46,12 @@ func (m *allowMemo) get(d *Decision) *authv3.CheckResponse {
 	// An API key's id is a substring of the key the caller sent: kept
 	// as is, it would keep the whole secret in memory with the entry.
 	id.credentialID = strings.Clone(id.credentialID)
-	e := &allowEntry{id: id, header: d.credentialHeader, resp: buildAllow(id, []string{d.credentialHeader})}
+	msg := buildAllow(id, []string{d.credentialHeader})
+	resp := Response{Message: msg, Allowed: true}
+	if w, err := wire.Encode(msg); err == nil {
+		resp.Wire = w
+	} // else gRPC's own marshalling reports the fault on every call
+	e := &allowEntry{id: id, header: d.credentialHeader, resp: resp}
 	m.table.Store(e)
 	return e.resp
 }

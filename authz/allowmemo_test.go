@@ -11,6 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -92,16 +93,20 @@ func TestAllowMemoCollisions(t *testing.T) {
 	for round := range 3 {
 		for i := range 6 * allowSets { // three times the memo's 2 × allowSets
 			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
-			got := m.get(d).GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
+			r := m.get(d)
+			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
 				t.Fatalf("round %d: response for %s names %s", round, d.CredentialID, got)
+			}
+			if sent := decodeWire(t, r); !proto.Equal(sent, r.Message) {
+				t.Fatalf("round %d: the encoding sent for %s is not its response: %v", round, d.CredentialID, sent)
 			}
 		}
 	}
 }
 
-// A repeated allow is served from the memo: the same immutable message,
-// not a rebuilt one.
+// A repeated allow is served from the memo: the same immutable message
+// and encoding, not rebuilt ones.
 func TestAllowMemoServesRepeats(t *testing.T) {
 	f := newFixture(t, nil)
 	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
@@ -109,17 +114,51 @@ func TestAllowMemoServesRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
-	first, err := srv.Check(context.Background(), req)
-	if err != nil || first.GetOkResponse() == nil {
-		t.Fatalf("Check = %v, %v", first, err)
+	first, err := srv.Respond(context.Background(), req)
+	if err != nil || first.Message.GetOkResponse() == nil || !first.Allowed {
+		t.Fatalf("Respond = %+v, %v", first, err)
 	}
-	again, err := srv.Check(context.Background(), req)
+	again, err := srv.Respond(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != first {
+	if again.Message != first.Message || again.Wire != first.Wire {
 		t.Error("a repeated allow rebuilt its response")
 	}
+	if first.Wire == nil {
+		t.Fatal("the memo's response has no encoding")
+	}
+	if sent := decodeWire(t, first); !proto.Equal(sent, first.Message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, first.Message)
+	}
+}
+
+// A partner's own limits travel in the memo's encoding too.
+func TestAllowMemoEncodesLimits(t *testing.T) {
+	m := newAllowMemo()
+	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", credentialHeader: headerAPIKey,
+		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
+	r := m.get(d)
+	sent := decodeWire(t, r)
+	if !proto.Equal(sent, r.Message) {
+		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.Message)
+	}
+	if got := sent.GetDynamicMetadata().GetFields()[MetadataLimitDay].GetStructValue().GetFields()[overrideRequestsPerUnit].GetNumberValue(); got != 10000 {
+		t.Errorf("sent daily limit = %v, want 10000", got)
+	}
+}
+
+// decodeWire decodes the encoding r carries.
+func decodeWire(t *testing.T, r Response) *authv3.CheckResponse {
+	t.Helper()
+	if r.Wire == nil {
+		t.Fatal("response without an encoding")
+	}
+	var sent authv3.CheckResponse
+	if err := proto.Unmarshal(r.Wire.Bytes(), &sent); err != nil {
+		t.Fatal(err)
+	}
+	return &sent
 }
 
 // An API key's id is a substring of the secret the caller sent; the memo
@@ -129,7 +168,7 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
 	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", credentialHeader: headerAuthorization}
-	resp := m.get(d)
+	resp := m.get(d).Message
 	within := func(s string) bool {
 		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
 		return p >= lo && p < lo+uintptr(len(sent))

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/wire"
 )
 
 // Identity headers partnergate sets on allow.
@@ -32,6 +33,18 @@ const (
 	MetadataCredentialID = "credential_id"
 )
 
+// Response is [Server.Respond]'s answer.
+type Response struct {
+	// Message is the CheckResponse.
+	Message *authv3.CheckResponse
+	// Wire is Message encoded, or nil. The allow memo's responses carry
+	// it, made when the response is, so that a partner's repeated
+	// requests are answered without marshalling.
+	Wire *wire.Message
+	// Allowed reports whether Message allows the request.
+	Allowed bool
+}
+
 // allow returns the OK response: identity headers set by overwrite (since
 // Envoy 1.37 an unset append action appends beside a spoofed value),
 // every other incoming x-partner-* header and the credential removed.
@@ -42,13 +55,13 @@ const (
 // When the only header to remove is the credential, as on every request
 // but a spoofing attempt, the response depends on the decision's identity
 // alone and comes from the memo.
-func (s *Server) allow(d *Decision, h headers) *authv3.CheckResponse {
+func (s *Server) allow(d *Decision, h headers) Response {
 	var buf [4]string
 	remove := removals(d, h, buf[:0])
 	if len(remove) == 1 && remove[0] == d.credentialHeader {
 		return s.allowed.get(d)
 	}
-	return buildAllow(d.identity(), remove)
+	return Response{Message: buildAllow(d.identity(), remove), Allowed: true}
 }
 
 // identity is what an allow response says, besides the headers it

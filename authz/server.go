@@ -142,17 +142,24 @@ var errNotReady = status.Error(codes.Unavailable, "partnergate: not ready")
 // Check decides one request. Denials are returned in the response; only
 // faults are returned as errors.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r, err := s.Respond(ctx, req)
+	return r.Message, err
+}
+
+// Respond is Check, answering with the response's encoding too when it
+// has one ready: the Check server sends those bytes as they are.
+func (s *Server) Respond(ctx context.Context, req *authv3.CheckRequest) (Response, error) {
 	if !s.index.Ready() {
-		return nil, errNotReady
+		return Response{}, errNotReady
 	}
 	d, err := s.decide(ctx, req)
 	if err != nil {
-		return nil, err
+		return Response{}, err
 	}
 	defer releaseDecision(d)
 	// Never allow on a request Envoy has already given up on.
 	if err := ctx.Err(); err != nil {
-		return nil, status.FromContextError(err).Err()
+		return Response{}, status.FromContextError(err).Err()
 	}
 	if s.auditor != nil {
 		s.auditor.Decision(ctx, d)
@@ -161,7 +168,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if d.Allowed() {
 		return s.allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
 	}
-	return s.deny(d), nil
+	return Response{Message: s.deny(d)}, nil
 }
 
 // decide runs the decision order. It returns an error only for faults.

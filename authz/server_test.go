@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"hash/crc32"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,9 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -155,22 +152,9 @@ func newFixture(t testing.TB, pol *policy.Policy) *fixture {
 }
 
 // serve starts srv on a loopback port and returns a client for it.
-func serve(t testing.TB, srv authv3.AuthorizationServer) authv3.AuthorizationClient {
+func serve(t testing.TB, srv *Server) authv3.AuthorizationClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return authv3.NewAuthorizationClient(conn)
+	return serveFunc(t, srv.Respond)
 }
 
 // request builds a CheckRequest like Envoy's for an orders route.

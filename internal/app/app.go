@@ -30,7 +30,7 @@ import (
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
-	"github.com/partnergate/partnergate/internal/telemetry"
+	"github.com/partnergate/partnergate/internal/wire"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -179,7 +179,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	authv3.RegisterAuthorizationServer(checkSrv, checkService{check: obs.observeCheck(recoverCheck(checker.Check, log))})
+	authz.Register(checkSrv, obs.observeCheck(recoverCheck(checker.Respond, log)))
 	hs := health.NewServer()
 	// "liveness" answers while the process runs, so a Kubernetes liveness
 	// probe never restarts a replica that is only waiting for its store;
@@ -405,27 +405,17 @@ func panicked(log *slog.Logger, method string, r any) error {
 	return status.Error(codes.Internal, "partnergate: internal error")
 }
 
-// checkService is the Authorization service as the Check server
-// registers it: Check, observed, with panics recovered. The Check server
-// has no interceptor: grpc-go allocates two objects per call to run one.
-type checkService struct {
-	authv3.UnimplementedAuthorizationServer
-	check telemetry.CheckFunc
-}
-
-func (s checkService) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return s.check(ctx, req)
-}
-
 // recoverCheck returns check with a panic turned into an Internal error,
 // as recoverUnary does on the admin server, so that a bug denies one
 // request (Envoy fails closed) instead of killing the process; wrapped
-// inside the observer, the panic is observed as an error.
-func recoverCheck(check telemetry.CheckFunc, log *slog.Logger) telemetry.CheckFunc {
-	return func(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+// inside the observer, the panic is observed as an error. The Check
+// server has no interceptor: grpc-go allocates two objects per call to
+// run one.
+func recoverCheck(check authz.RespondFunc, log *slog.Logger) authz.RespondFunc {
+	return func(ctx context.Context, req *authv3.CheckRequest) (resp authz.Response, err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				resp, err = nil, panicked(log, authv3.Authorization_Check_FullMethodName, r)
+				resp, err = authz.Response{}, panicked(log, authv3.Authorization_Check_FullMethodName, r)
 			}
 		}()
 		return check(ctx, req)
@@ -448,5 +438,6 @@ func CheckTransport() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.NumStreamWorkers(checkStreamWorkers),
+		wire.ServerOption(), // sends the allow memo's encodings as they are
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/telemetry"
@@ -377,11 +378,11 @@ func grpcCode(err error) codes.Code { return status.Code(err) }
 
 func TestRecoverCheckTurnsAPanicIntoInternal(t *testing.T) {
 	var logs logtest.Buffer
-	check := recoverCheck(func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	check := recoverCheck(func(context.Context, *authv3.CheckRequest) (authz.Response, error) {
 		panic("index out of range")
 	}, slog.New(slog.NewTextHandler(&logs, nil)))
 	resp, err := check(context.Background(), &authv3.CheckRequest{})
-	if resp != nil || status.Code(err) != codes.Internal {
+	if resp != (authz.Response{}) || status.Code(err) != codes.Internal {
 		t.Fatalf("Check = %v, %v; want no response and Internal", resp, err)
 	}
 	if !strings.Contains(logs.String(), `msg="panic in handler" method=/envoy.service.auth.v3.Authorization/Check panic="index out of range"`) {

@@ -21,6 +21,7 @@ func TestImportDirection(t *testing.T) {
 	}{
 		{pkg: "internal/partner", onlyStd: true},
 		{pkg: "internal/apikey", onlyStd: true},
+		{pkg: "internal/wire", onlyStd: true},
 		{pkg: "authz", forbidden: []string{"internal/telemetry", "internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
 		{pkg: "internal/jwtverify", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app"}},
 		{pkg: "internal/policy", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/app"}},

@@ -122,7 +122,7 @@ func (o *observability) checkServerOptions() []grpc.ServerOption {
 }
 
 // observeCheck wraps check to observe each call's latency and span.
-func (o *observability) observeCheck(check telemetry.CheckFunc) telemetry.CheckFunc {
+func (o *observability) observeCheck(check authz.RespondFunc) authz.RespondFunc {
 	return telemetry.ObserveCheck(o.metrics, o.tracing, check)
 }
 

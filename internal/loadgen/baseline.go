@@ -7,18 +7,20 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/wire"
 )
 
 // Baseline is an ext_authz server that does no work: it answers every
 // Check with the same OK response partnergate gives an allowed API key
 // (four identity headers, the credential removed, dynamic metadata), built
-// once. It is the floor partnergate is measured against.
+// and encoded once. It is the floor partnergate is measured against, and
+// is served as partnergate is ([authz.Register]), so it sends that
+// encoding without marshalling, as partnergate sends its memoised allows.
 type Baseline struct {
-	authv3.UnimplementedAuthorizationServer
-	resp *authv3.CheckResponse
+	resp authz.Response
 }
-
-var _ authv3.AuthorizationServer = (*Baseline)(nil)
 
 // NewBaseline returns a Baseline answering as for partnerID's key keyID.
 func NewBaseline(partnerID, keyID string) *Baseline {
@@ -28,7 +30,7 @@ func NewBaseline(partnerID, keyID string) *Baseline {
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		}
 	}
-	return &Baseline{resp: &authv3.CheckResponse{
+	msg := &authv3.CheckResponse{
 		Status: &rpcstatus.Status{},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
 			Headers: []*corev3.HeaderValueOption{
@@ -44,10 +46,15 @@ func NewBaseline(partnerID, keyID string) *Baseline {
 			"tier":          structpb.NewStringValue("standard"),
 			"credential_id": structpb.NewStringValue(keyID),
 		}},
-	}}
+	}
+	enc, err := wire.Encode(msg)
+	if err != nil {
+		panic(err) // a fixed message of valid strings
+	}
+	return &Baseline{resp: authz.Response{Message: msg, Wire: enc, Allowed: true}}
 }
 
-// Check answers OK. The response is shared and never mutated.
-func (b *Baseline) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+// Respond answers OK. The response is shared and never mutated.
+func (b *Baseline) Respond(context.Context, *authv3.CheckRequest) (authz.Response, error) {
 	return b.resp, nil
 }

@@ -14,9 +14,9 @@ import (
 	"runtime/pprof"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/app"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/telemetry"
@@ -81,7 +81,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			return err
 		}
 		g := grpc.NewServer(app.CheckTransport()...)
-		authv3.RegisterAuthorizationServer(g, NewBaseline(SeedPartner, "baselinekey0"))
+		authz.Register(g, NewBaseline(SeedPartner, "baselinekey0").Respond)
 		done := make(chan error, 1)
 		go func() { done <- g.Serve(lis) }()
 		go func() { <-ctx.Done(); g.Stop() }()

@@ -345,8 +345,8 @@ func BenchmarkObserveCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
-	ok := &authv3.CheckResponse{}
-	check := telemetry.ObserveCheck(m, &telemetry.Tracing{}, func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	ok := authz.Response{Message: &authv3.CheckResponse{}, Allowed: true}
+	check := telemetry.ObserveCheck(m, &telemetry.Tracing{}, func(context.Context, *authv3.CheckRequest) (authz.Response, error) {
 		return ok, nil
 	})
 	req := &authv3.CheckRequest{}

@@ -158,9 +158,6 @@ func (t *Tracing) Decision(ctx context.Context, d *authz.Decision) {
 
 var _ authz.Auditor = (*Tracing)(nil)
 
-// CheckFunc is the signature of Check.
-type CheckFunc = func(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error)
-
 // ObserveCheck returns check observed: each call's latency and outcome
 // into m, and, with tracing enabled, a [CheckSpanName] span. When Envoy
 // traces its ext_authz call, the gRPC metadata carries traceparent and the
@@ -172,9 +169,9 @@ type CheckFunc = func(context.Context, *authv3.CheckRequest) (*authv3.CheckRespo
 // It wraps the service method rather than intercepting the RPC: a gRPC
 // server with a unary interceptor allocates two objects per call to run
 // it.
-func ObserveCheck(m *Metrics, t *Tracing, check CheckFunc) CheckFunc {
+func ObserveCheck(m *Metrics, t *Tracing, check authz.RespondFunc) authz.RespondFunc {
 	tracing := t.Enabled()
-	return func(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return func(ctx context.Context, req *authv3.CheckRequest) (authz.Response, error) {
 		var span trace.Span
 		if tracing {
 			ctx, span = t.startCheck(ctx, req)
@@ -184,7 +181,7 @@ func ObserveCheck(m *Metrics, t *Tracing, check CheckFunc) CheckFunc {
 		result := resultError
 		if err == nil {
 			result = resultDeny
-			if resp.GetStatus().GetCode() == 0 {
+			if resp.Allowed {
 				result = resultAllow
 			}
 		}

@@ -1,0 +1,115 @@
+package wire_test
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/encoding"
+	protocodec "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/partnergate/partnergate/internal/wire"
+)
+
+func response() *authv3.CheckResponse {
+	return &authv3.CheckResponse{
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-partner-id", Value: "acme"}}},
+		}},
+		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"partner_id":    structpb.NewStringValue("acme"),
+			"tier":          structpb.NewStringValue("gold"),
+			"credential_id": structpb.NewStringValue("AbCdEfGhIjKl"),
+		}},
+	}
+}
+
+// A Message goes out as its own bytes, uncopied, every time.
+func TestCodecSendsAMessageAsItIs(t *testing.T) {
+	m, err := wire.Encode(response())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wire.NewCodec()
+	for range 2 {
+		out, err := c.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.Materialize()
+		if !bytes.Equal(got, m.Bytes()) {
+			t.Fatalf("sent %x, want %x", got, m.Bytes())
+		}
+		if len(out) != 1 || unsafe.SliceData(out[0].ReadOnlyData()) != unsafe.SliceData(m.Bytes()) {
+			t.Error("the encoding was copied")
+		}
+		out.Free() // as grpc-go does once the bytes are written
+	}
+	var decoded authv3.CheckResponse
+	if err := proto.Unmarshal(m.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&decoded, response()) {
+		t.Errorf("decoded %v, want %v", &decoded, response())
+	}
+}
+
+// Every other message, and every message received, is the proto codec's.
+func TestCodecIsTheProtoCodecOtherwise(t *testing.T) {
+	c := wire.NewCodec()
+	if c.Name() != protocodec.Name {
+		t.Errorf("Name = %q, want %q", c.Name(), protocodec.Name)
+	}
+	out, err := c.Marshal(response())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded authv3.CheckResponse
+	if err := c.Unmarshal(out, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&decoded, response()) {
+		t.Errorf("round trip gave %v, want %v", &decoded, response())
+	}
+	for _, v := range []any{(*wire.Message)(nil), "not a message"} {
+		if _, err := c.Marshal(v); err == nil {
+			t.Errorf("Marshal(%T) succeeded; want the proto codec's error", v)
+		}
+	}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer{0xff}}, &decoded); err == nil {
+		t.Error("Unmarshal of garbage succeeded")
+	}
+	if encoding.GetCodecV2(protocodec.Name) == nil {
+		t.Fatal("the proto codec is not registered")
+	}
+}
+
+// The same message always encodes to the same bytes, map and all.
+func TestEncodeIsDeterministic(t *testing.T) {
+	first, err := wire.Encode(response())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		again, err := wire.Encode(response())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again.Bytes(), first.Bytes()) {
+			t.Fatalf("encodings differ: %x and %x", again.Bytes(), first.Bytes())
+		}
+	}
+}
+
+// A message proto cannot encode is refused, not half-encoded.
+func TestEncodeRefusesInvalidMessages(t *testing.T) {
+	bad := &authv3.CheckResponse{DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{"k": structpb.NewStringValue("\xff")}}}
+	if m, err := wire.Encode(bad); err == nil {
+		t.Errorf("Encode of invalid UTF-8 = %x; want an error", m.Bytes())
+	}
+}
