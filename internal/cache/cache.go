@@ -225,6 +225,16 @@ func (c *Cache) Load(ctx context.Context) error {
 // notifications and polling as a safety net.
 func (c *Cache) Run(ctx context.Context) error {
 	notify := c.src.Notify(ctx)
+	// A bounded read, so a store that hangs rather than refuses shows up
+	// as a failed feed (and, past MaxStaleness, a stale cache).
+	readFeed := func() {
+		sctx, cancel := context.WithTimeout(ctx, feedTimeout)
+		_ = c.Sync(sctx) // failures are logged and counted by Sync
+		cancel()
+	}
+	// A change committed between Load and the subscription notified no
+	// one: catch up now rather than at the first poll.
+	readFeed()
 	tick := time.NewTicker(c.opts.PollInterval)
 	defer tick.Stop()
 	var reconcile <-chan time.Time // nil, never firing, when disabled
@@ -247,11 +257,7 @@ func (c *Cache) Run(ctx context.Context) error {
 			cancel()
 			continue
 		}
-		// A bounded read, so a store that hangs rather than refuses shows
-		// up as a failed feed (and, past MaxStaleness, a stale cache).
-		sctx, cancel := context.WithTimeout(ctx, feedTimeout)
-		_ = c.Sync(sctx) // failures are logged and counted by Sync
-		cancel()
+		readFeed()
 	}
 }
 
