@@ -7,9 +7,8 @@ import (
 	"github.com/partnergate/partnergate/internal/wire"
 )
 
-// allowSets sizes the allow memo: two responses a set, 16,384 at most,
-// about 26 MB if every slot fills.
-const allowSets = 8192
+// allowResponses sizes the allow memo: 16,384 responses at most.
+const allowResponses = 16384
 
 // allowMemo remembers allow responses. A partner's machines send the same
 // credential request after request, and an allow response depends only on
@@ -25,7 +24,7 @@ type allowMemo struct {
 }
 
 func newAllowMemo() *allowMemo {
-	return &allowMemo{table: assoc.New(allowSets, func(e *allowEntry) string { return e.id.credentialID })}
+	return &allowMemo{table: assoc.New(allowResponses, func(e *allowEntry) string { return e.id.credentialID })}
 }
 
 type allowEntry struct {

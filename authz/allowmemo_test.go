@@ -91,7 +91,7 @@ func TestAllowResponseFollowsEveryChange(t *testing.T) {
 func TestAllowMemoCollisions(t *testing.T) {
 	m := newAllowMemo()
 	for round := range 3 {
-		for i := range 6 * allowSets { // three times the memo's 2 × allowSets
+		for i := range 3 * allowResponses { // three times the memo's room
 			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
 			r := m.get(d)
 			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()

@@ -2,12 +2,13 @@ package assoc
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
 
 type entry struct{ key, value string }
 
-func newTable(sets int) *Table[entry] { return New(sets, func(e *entry) string { return e.key }) }
+func newTable(capacity int) *Table[entry] { return New(capacity, func(e *entry) string { return e.key }) }
 
 func TestStoreFindForget(t *testing.T) {
 	tb := newTable(16)
@@ -29,11 +30,13 @@ func TestStoreFindForget(t *testing.T) {
 }
 
 // More keys than slots: every Find answers the key asked or nothing, and
-// the table never holds more than two entries a set.
+// the table never holds more than its capacity.
 func TestBoundedAndNeverWrong(t *testing.T) {
-	const sets = 8
-	tb := newTable(sets)
-	for i := range 10 * sets {
+	tb := newTable(8 * ways)
+	if tb.Cap() != 8*ways {
+		t.Fatalf("Cap = %d, want %d", tb.Cap(), 8*ways)
+	}
+	for i := range 10 * tb.Cap() {
 		k := fmt.Sprint(i)
 		tb.Store(&entry{k, "v" + k})
 		if e, ok := tb.Find(k, nil); !ok || e.key != k || e.value != "v"+k {
@@ -41,7 +44,7 @@ func TestBoundedAndNeverWrong(t *testing.T) {
 		}
 	}
 	held := 0
-	for i := range 10 * sets {
+	for i := range 10 * tb.Cap() {
 		k := fmt.Sprint(i)
 		if e, ok := tb.Find(k, nil); ok {
 			held++
@@ -50,7 +53,109 @@ func TestBoundedAndNeverWrong(t *testing.T) {
 			}
 		}
 	}
-	if held > 2*sets {
-		t.Errorf("holds %d entries, more than %d", held, 2*sets)
+	if held > tb.Cap() {
+		t.Errorf("holds %d entries, more than %d", held, tb.Cap())
+	}
+}
+
+// A table a quarter full keeps nearly every key: the sets are wide enough
+// that few overflow. (Two ways lost about one key in 30 here; seven lose
+// about one in 3,000.)
+func TestQuarterFullKeepsItsKeys(t *testing.T) {
+	tb := newTable(16384)
+	n := tb.Cap() / 4
+	for i := range n {
+		tb.Store(&entry{key: fmt.Sprintf("key%06d", i)})
+	}
+	lost := 0
+	for i := range n {
+		if _, ok := tb.Find(fmt.Sprintf("key%06d", i), nil); !ok {
+			lost++
+		}
+	}
+	if lost > n/300 {
+		t.Errorf("lost %d of %d keys", lost, n)
+	}
+}
+
+// A tag never stands in for the key: keys that share a set, and even a
+// tag, are told apart by the key itself.
+func TestSharedTagsNeverConfuseKeys(t *testing.T) {
+	tb := newTable(ways) // one set: every key shares it
+	byTag := map[uint64][]string{}
+	for i := 0; len(byTag) == 0 || maxLen(byTag) < 2; i++ {
+		k := fmt.Sprint(i)
+		_, tag := tb.locate(k)
+		byTag[tag] = append(byTag[tag], k)
+	}
+	var a, b string
+	for _, ks := range byTag {
+		if len(ks) >= 2 {
+			a, b = ks[0], ks[1]
+		}
+	}
+	tb.Store(&entry{a, "A"})
+	if e, ok := tb.Find(b, nil); ok {
+		t.Fatalf("Find(%s) = %v: another key with the same tag", b, e)
+	}
+	tb.Store(&entry{b, "B"})
+	for k, want := range map[string]string{a: "A", b: "B"} {
+		if e, ok := tb.Find(k, nil); !ok || e.value != want {
+			t.Errorf("Find(%s) = %v, %v; want %s", k, e, ok, want)
+		}
+	}
+	tb.Forget(a)
+	if _, ok := tb.Find(a, nil); ok {
+		t.Errorf("Find(%s) after Forget found it", a)
+	}
+	if e, ok := tb.Find(b, nil); !ok || e.value != "B" {
+		t.Errorf("Forget(%s) lost %s: %v, %v", a, b, e, ok)
+	}
+}
+
+func maxLen(m map[uint64][]string) int {
+	n := 0
+	for _, v := range m {
+		n = max(n, len(v))
+	}
+	return n
+}
+
+// Concurrent writers and readers of one small table: a reader gets the
+// key it asked for or nothing, and once the writers stop, each slot's tag
+// is its entry's, so every entry still held is found. Run with -race.
+func TestConcurrentUse(t *testing.T) {
+	tb := newTable(2 * ways)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 20000 {
+				k := fmt.Sprint((i * (w + 1)) % 40)
+				switch i % 5 {
+				case 0:
+					tb.Forget(k)
+				case 1, 2:
+					tb.Store(&entry{k, k})
+				default:
+					if e, ok := tb.Find(k, nil); ok && (e.key != k || e.value != k) {
+						t.Errorf("Find(%s) = %v", k, e)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range tb.sets {
+		s := &tb.sets[i]
+		for w := range s.slots {
+			e := s.slots[w].Load()
+			if e == nil {
+				continue
+			}
+			if _, ok := tb.Find(e.key, nil); !ok {
+				t.Errorf("%s is held in set %d way %d but not found", e.key, i, w)
+			}
+		}
 	}
 }

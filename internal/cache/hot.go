@@ -7,9 +7,8 @@ import (
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
-// hotSets sizes the hot-key table: two records a set, 16,384 at most,
-// about 3 MB.
-const hotSets = 8192
+// hotKeys sizes the hot-key table: 16,384 records at most, about 3 MB.
+const hotKeys = 16384
 
 // newHotKeys returns the table of decoded records of keys in use, in
 // front of bigcache. A bigcache hit takes the shard's lock, reads its map
@@ -23,7 +22,7 @@ const hotSets = 8192
 // write happened since before that read (Cache.remember), so a revoked or
 // removed key is never answered from an older record.
 func newHotKeys() *assoc.Table[partner.KeyRecord] {
-	return assoc.New(hotSets, func(r *partner.KeyRecord) string { return r.ID })
+	return assoc.New(hotKeys, func(r *partner.KeyRecord) string { return r.ID })
 }
 
 // wroteKey records a write of key id to the index. The caller holds putMu
