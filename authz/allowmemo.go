@@ -2,6 +2,7 @@ package authz
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/partnergate/partnergate/internal/assoc"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -31,16 +32,20 @@ type allowEntry struct {
 	id     identity
 	header string // the credential header, the one header removed
 	resp   Response
+
+	// reported is when the credential's use was last reported to Usage,
+	// in Unix nanoseconds: the one field written after publication.
+	reported atomic.Int64
 }
 
-// get returns the allow response for d, whose credential header is the
-// only header to remove.
-func (m *allowMemo) get(d *Decision) Response {
+// get returns the entry of the allow response for d, whose credential
+// header is the only header to remove.
+func (m *allowMemo) get(d *Decision) *allowEntry {
 	id := d.identity()
 	if e, ok := m.table.Find(id.credentialID, func(e *allowEntry) bool {
 		return e.id == id && e.header == d.credentialHeader
 	}); ok {
-		return e.resp
+		return e
 	}
 	// An API key's id is a substring of the key the caller sent: kept
 	// as is, it would keep the whole secret in memory with the entry.
@@ -52,5 +57,5 @@ func (m *allowMemo) get(d *Decision) Response {
 	} // else gRPC's own marshalling reports the fault on every call
 	e := &allowEntry{id: id, header: d.credentialHeader, resp: resp}
 	m.table.Store(e)
-	return e.resp
+	return e
 }

@@ -93,7 +93,7 @@ func TestAllowMemoCollisions(t *testing.T) {
 	for round := range 3 {
 		for i := range 3 * allowResponses { // three times the memo's room
 			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
-			r := m.get(d)
+			r := m.get(d).resp
 			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
 				t.Fatalf("round %d: response for %s names %s", round, d.CredentialID, got)
@@ -138,7 +138,7 @@ func TestAllowMemoEncodesLimits(t *testing.T) {
 	m := newAllowMemo()
 	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", credentialHeader: headerAPIKey,
 		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
-	r := m.get(d)
+	r := m.get(d).resp
 	sent := decodeWire(t, r)
 	if !proto.Equal(sent, r.Message) {
 		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.Message)
@@ -168,7 +168,7 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
 	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", credentialHeader: headerAuthorization}
-	resp := m.get(d).Message
+	resp := m.get(d).resp.Message
 	within := func(s string) bool {
 		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
 		return p >= lo && p < lo+uintptr(len(sent))

@@ -55,13 +55,17 @@ type Response struct {
 // When the only header to remove is the credential, as on every request
 // but a spoofing attempt, the response depends on the decision's identity
 // alone and comes from the memo.
-func (s *Server) allow(d *Decision, h headers) Response {
+//
+// It returns the memo's entry too, or nil for a response built for this
+// request alone.
+func (s *Server) allow(d *Decision, h headers) (Response, *allowEntry) {
 	var buf [4]string
 	remove := removals(d, h, buf[:0])
 	if len(remove) == 1 && remove[0] == d.credentialHeader {
-		return s.allowed.get(d)
+		e := s.allowed.get(d)
+		return e.resp, e
 	}
-	return Response{Message: buildAllow(d.identity(), remove), Allowed: true}
+	return Response{Message: buildAllow(d.identity(), remove), Allowed: true}, nil
 }
 
 // identity is what an allow response says, besides the headers it

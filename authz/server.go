@@ -62,6 +62,10 @@ type Options struct {
 	Auditor Auditor
 	// Usage learns of each allowed API key; nil records nothing.
 	Usage Usage
+	// UsageResolution is the precision Usage keeps: uses of a key less
+	// than this after the one last reported are not reported (0 reports
+	// every use).
+	UsageResolution time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Realm names the protection space in WWW-Authenticate (default
@@ -74,17 +78,18 @@ type Options struct {
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
-	index   Index
-	keys    apikey.Format
-	hasher  *apikey.Hasher
-	policy  *policy.Policy
-	tokens  TokenVerifier
-	auditor Auditor
-	usage   Usage
-	now     func() time.Time
-	realm   string
-	log     *slog.Logger
-	allowed *allowMemo
+	index    Index
+	keys     apikey.Format
+	hasher   *apikey.Hasher
+	policy   *policy.Policy
+	tokens   TokenVerifier
+	auditor  Auditor
+	usage    Usage
+	usageRes time.Duration
+	now      func() time.Time
+	realm    string
+	log      *slog.Logger
+	allowed  *allowMemo
 
 	denyHeaders denyHeaders
 }
@@ -107,17 +112,18 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.Join(errs...)
 	}
 	s := &Server{
-		index:   opts.Index,
-		keys:    opts.Keys,
-		hasher:  opts.Hasher,
-		policy:  opts.Policy,
-		tokens:  opts.Tokens,
-		auditor: opts.Auditor,
-		usage:   opts.Usage,
-		now:     opts.Now,
-		realm:   opts.Realm,
-		log:     opts.Logger,
-		allowed: newAllowMemo(),
+		index:    opts.Index,
+		keys:     opts.Keys,
+		hasher:   opts.Hasher,
+		policy:   opts.Policy,
+		tokens:   opts.Tokens,
+		auditor:  opts.Auditor,
+		usage:    opts.Usage,
+		usageRes: opts.UsageResolution,
+		now:      opts.Now,
+		realm:    opts.Realm,
+		log:      opts.Logger,
+		allowed:  newAllowMemo(),
 	}
 	if s.policy == nil {
 		s.policy = policy.Empty(policy.Deny)
@@ -164,9 +170,10 @@ func (s *Server) Respond(ctx context.Context, req *authv3.CheckRequest) (Respons
 	if s.auditor != nil {
 		s.auditor.Decision(ctx, d)
 	}
-	s.recordUse(d)
 	if d.Allowed() {
-		return s.allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp())), nil
+		r, e := s.allow(d, requestHeaders(req.GetAttributes().GetRequest().GetHttp()))
+		s.recordUse(d, e)
+		return r, nil
 	}
 	return Response{Message: s.deny(d)}, nil
 }

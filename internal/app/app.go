@@ -28,6 +28,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -163,7 +164,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Tokens:  tokens,
 		Auditor: obs.auditor(),
 		Usage:   obs.lastUsed,
-		Logger:  log.With("component", "authz"),
+		// Check reports a key's use at most once a second, the
+		// precision the recorder keeps anyway.
+		UsageResolution: lastuse.Resolution,
+		Logger:          log.With("component", "authz"),
 	})
 	if err != nil {
 		return fail(err)

@@ -8,7 +8,9 @@ import (
 
 type entry struct{ key, value string }
 
-func newTable(capacity int) *Table[entry] { return New(capacity, func(e *entry) string { return e.key }) }
+func newTable(capacity int) *Table[entry] {
+	return New(capacity, func(e *entry) string { return e.key })
+}
 
 func TestStoreFindForget(t *testing.T) {
 	tb := newTable(16)

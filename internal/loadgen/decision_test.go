@@ -105,7 +105,8 @@ var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) {
 	}
 	audit := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{})
 	served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
-		Usage: lastuse.New(discardTouches{}, lastuse.Options{}), Auditor: telemetry.Auditors{metrics, audit}})
+		Usage: lastuse.New(discardTouches{}, lastuse.Options{}), UsageResolution: lastuse.Resolution,
+		Auditor: telemetry.Auditors{metrics, audit}})
 	if err != nil {
 		return nil, err
 	}
