@@ -134,81 +134,75 @@ func (discardTouches) TouchCredentials(context.Context, []store.Touch) error { r
 // unmarshal streams through fresh memory, as it does in the server, so
 // the decision meets the CPU caches it would meet there. The two servers'
 // difference is the handler's share of the load benchmark's gap, measured
-// without the network's noise.
+// without the network's noise. The allow runs rotate through 1,000 keys;
+// the flood runs through the deny flood's requests, which partnergate
+// denies and the baseline, as in the load benchmark, allows.
 func BenchmarkHandler(b *testing.B) {
 	f, err := decisionFixture()
 	if err != nil {
 		b.Fatal(err)
 	}
 	const hot = 1000 // keys in rotation, as in the load benchmark
-	reqs := make([]mem.BufferSlice, hot)
-	for i := range reqs {
+	allow := make([]mem.BufferSlice, hot)
+	for i := range allow {
 		raw, err := proto.Marshal(Request("authorization", f.bearers[i], i))
 		if err != nil {
 			b.Fatal(err)
 		}
-		reqs[i] = mem.BufferSlice{mem.SliceBuffer(raw)}
+		allow[i] = mem.BufferSlice{mem.SliceBuffer(raw)}
 	}
-	codec := wire.NewCodec()
-	runtime.GC()
-	for _, tc := range []struct {
-		name    string
-		respond authz.RespondFunc
-	}{
-		{"baseline", NewBaseline(SeedPartner, "baselinekey0").Respond},
-		{"partnergate", f.respond},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			ctx := context.Background()
-			i := 0
-			for b.Loop() {
-				req := new(authv3.CheckRequest)
-				if err := codec.Unmarshal(reqs[i%hot], req); err != nil {
-					b.Fatal(err)
-				}
-				r, err := tc.respond(ctx, req)
-				if err != nil || !r.Allowed || r.Wire == nil {
-					b.Fatalf("not a memoised allow: %+v, %v", r, err)
-				}
-				out, err := codec.Marshal(r.Wire)
-				if err != nil {
-					b.Fatal(err)
-				}
-				out.Free()
-				i += 7
-			}
-		})
-	}
-}
-
-// BenchmarkDecision1M measures one allowed API-key Check in process, with
-// the real hot cache holding a million keys and the realistic request:
-// decision and response, without gRPC.
-func BenchmarkDecision1M(b *testing.B) {
-	f, err := decisionFixture()
+	format, err := apikey.NewFormat(apikey.DefaultPrefix)
 	if err != nil {
 		b.Fatal(err)
 	}
-	hot := len(f.bearers)
-	runtime.GC() // the load's garbage is not the decision's cost
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		// One request per caller, its credential swapped each time: a
-		// request freshly unmarshalled by gRPC is hot in the CPU cache,
-		// while the key it names is any of the million.
-		req := Request("authorization", f.bearers[0], 0)
-		hdrs := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
-		ctx := context.Background()
-		i := 0
-		for pb.Next() {
-			hdrs["authorization"] = f.bearers[i%hot]
-			resp, err := f.srv.Check(ctx, req)
-			if err != nil || resp.GetOkResponse() == nil {
-				b.Fatalf("not allowed: %v %v", resp.GetStatus(), err)
-			}
-			i += 7
+	floodRaw, err := floodRequests(format, 20_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	flood := make([]mem.BufferSlice, len(floodRaw))
+	for i, raw := range floodRaw {
+		flood[i] = mem.BufferSlice{mem.SliceBuffer(raw)}
+	}
+	codec := wire.NewCodec()
+	runtime.GC()
+	for _, load := range []struct {
+		name    string
+		reqs    []mem.BufferSlice
+		allowed bool // partnergate's answer
+	}{{"allow", allow, true}, {"flood", flood, false}} {
+		for _, srv := range []struct {
+			name    string
+			respond authz.RespondFunc
+		}{
+			{"baseline", NewBaseline(SeedPartner, "baselinekey0").Respond},
+			{"partnergate", f.respond},
+		} {
+			want := load.allowed || srv.name == "baseline"
+			b.Run(load.name+"/"+srv.name, func(b *testing.B) {
+				b.ReportAllocs()
+				ctx := context.Background()
+				i := 0
+				for b.Loop() {
+					req := new(authv3.CheckRequest)
+					if err := codec.Unmarshal(load.reqs[i%len(load.reqs)], req); err != nil {
+						b.Fatal(err)
+					}
+					r, err := srv.respond(ctx, req)
+					if err != nil || r.Allowed != want {
+						b.Fatalf("allowed = %v, want %v: %v", r.Allowed, want, err)
+					}
+					var reply any = r.Message
+					if r.Wire != nil {
+						reply = r.Wire
+					}
+					out, err := codec.Marshal(reply)
+					if err != nil {
+						b.Fatal(err)
+					}
+					out.Free()
+					i += 7
+				}
+			})
 		}
-	})
+	}
 }

@@ -130,6 +130,12 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		// Loading a million keys leaves garbage behind (some 130 MiB
+		// beside a live heap of 200). Collect it, so that the heap
+		// reported, for the bytes per key and the baseline's ballast, is
+		// the live heap a serving replica carries: a ballast sized with
+		// the garbage let the baseline collect 1.6 times less often.
+		runtime.GC()
 		addr, wait = srv.CheckAddr, srv.Wait
 		stats = func() ChildStats {
 			s := srv.Cache.Stats()
