@@ -30,4 +30,8 @@
 // The package knows nothing of how the index, store or policy are built: it
 // declares the small interfaces it consumes. Check touches memory only and
 // is safe for concurrent use.
+//
+// [Server.Respond] is Check with the answer's wire encoding, which the
+// allow memo makes once per response; [Register] serves it as the
+// Authorization service, sending that encoding as it is.
 package authz
