@@ -21,7 +21,7 @@ func Register(g grpc.ServiceRegistrar, respond RespondFunc) {
 }
 
 // serviceDesc is the generated service description with its own Check
-// handler, which can reply with a [wire.Message].
+// handler, which can reply with a wire.Message.
 var serviceDesc = func() grpc.ServiceDesc {
 	d := authv3.Authorization_ServiceDesc
 	d.Methods = []grpc.MethodDesc{{MethodName: "Check", Handler: checkHandler}}
