@@ -431,10 +431,11 @@ func floodRequests(format apikey.Format, n int) ([][]byte, error) {
 
 var h2Finished = regexp.MustCompile(`requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded`)
 
-// h2load drives addr with h2load for dur and returns the calls completed.
+// h2load drives addr with h2load for dur (to the millisecond) and returns
+// the calls completed.
 func h2load(ctx context.Context, bin, addr, body string, dur time.Duration) (int64, error) {
-	secs := strconv.Itoa(int(dur.Seconds()))
-	out, err := exec.CommandContext(ctx, bin, "-D", secs, "-c", "2", "-m", "32",
+	d := strconv.FormatInt(dur.Milliseconds(), 10) + "ms" // whole seconds unless a unit is given
+	out, err := exec.CommandContext(ctx, bin, "-D", d, "-c", "2", "-m", "32",
 		"-d", body, "-H", "content-type: application/grpc", "-H", "te: trailers",
 		"http://"+addr+checkMethod).CombinedOutput()
 	if err != nil {
