@@ -56,7 +56,7 @@ BENCH_ROUNDS ?= 5
 BENCH_RUN    ?= 3s
 
 .PHONY: bench
-bench: bench-micro bench-load ## Run the micro-benchmarks, then the load benchmark (about 6 minutes).
+bench: bench-micro bench-load ## Run the micro-benchmarks, then the load benchmark (about 8 minutes).
 
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
