@@ -1,27 +1,26 @@
 package jwtverify
 
 import (
-	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/partnergate/partnergate/internal/assoc"
 )
 
 // tokenCache remembers verified tokens by the SHA-256 of their exact bytes,
-// so a repeated token skips the signature. It is sharded so that readers of
-// one shard never wait on writers of another; a shard lock is held only for
-// a map operation, never across I/O.
+// so a repeated token skips the signature. It is a bounded, lock-free
+// set-associative table ([assoc.Table]): a look-up takes no lock, reads
+// one set's cache line and the entry whose tag matches, and so scales with
+// the cores calling it; a full set gives up an entry in turn.
 type tokenCache struct {
-	shards   []cacheShard
-	perShard int
-	ttl      time.Duration
+	table *assoc.Table[cacheEntry]
+	ttl   time.Duration
 }
 
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[32]byte]cacheEntry
-}
-
+// cacheEntry is immutable once stored.
 type cacheEntry struct {
-	p *Principal
+	sum [32]byte // the token's SHA-256, the entry's key
+	p   *Principal
 	// until is when the entry dies: the token's exp or the cache TTL from
 	// insertion, whichever comes first.
 	until time.Time
@@ -30,29 +29,17 @@ type cacheEntry struct {
 }
 
 func newTokenCache(size int, ttl time.Duration) *tokenCache {
-	n := 1
-	for n < 64 && n*2*16 <= size {
-		n *= 2
-	}
-	c := &tokenCache{shards: make([]cacheShard, n), perShard: max(1, size/n), ttl: ttl}
-	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]cacheEntry)
-	}
-	return c
+	return &tokenCache{table: assoc.New(size, func(e *cacheEntry) string { return sumKey(&e.sum) }), ttl: ttl}
 }
 
-func (c *tokenCache) shard(key *[32]byte) *cacheShard {
-	// The key is a SHA-256: any bits are uniform.
-	return &c.shards[int(key[0])%len(c.shards)]
-}
+// sumKey views a SHA-256 as the table's string key, without copying: the
+// table only reads keys, and an entry's sum never changes.
+func sumKey(sum *[32]byte) string { return unsafe.String(&sum[0], len(sum)) }
 
 // get returns the principal cached under key if it is still alive at now
 // and no key of its issuer has been withdrawn since it was verified.
 func (c *tokenCache) get(key *[32]byte, now time.Time) (*Principal, bool) {
-	s := c.shard(key)
-	s.mu.RLock()
-	e, ok := s.m[*key]
-	s.mu.RUnlock()
+	e, ok := c.table.Find(sumKey(key), nil)
 	if !ok || !now.Before(e.until) || e.is.generation() != e.gen {
 		return nil, false
 	}
@@ -68,21 +55,5 @@ func (c *tokenCache) put(key *[32]byte, p *Principal, is *issuer, gen uint64, no
 	if !now.Before(until) {
 		return // accepted only thanks to the leeway: never cache
 	}
-	s := c.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= c.perShard {
-		for k, e := range s.m {
-			if !now.Before(e.until) {
-				delete(s.m, k)
-			}
-		}
-		for k := range s.m {
-			if len(s.m) < c.perShard {
-				break
-			}
-			delete(s.m, k) // map order is random: random eviction
-		}
-	}
-	s.m[*key] = cacheEntry{p: p, until: until, is: is, gen: gen}
+	c.table.Store(&cacheEntry{sum: *key, p: p, until: until, is: is, gen: gen})
 }

@@ -64,7 +64,7 @@
 // # Concurrency
 //
 // A Verifier is safe for concurrent use. The hot path reads an immutable key
-// snapshot through an atomic pointer; the token cache is sharded and holds a
-// shard lock only for a map operation. Background refreshes run until
+// snapshot through an atomic pointer; the token cache is a lock-free
+// set-associative table of immutable entries. Background refreshes run until
 // [Verifier.Close].
 package jwtverify
