@@ -98,7 +98,8 @@ var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) {
 		return nil, err
 	}
 	// The Check server's handler, as app.Start builds it: last use
-	// recorded, decisions counted and audited, each call observed.
+	// recorded, decisions counted and audited (to a log that discards),
+	// each call observed.
 	metrics, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
 	if err != nil {
 		return nil, err
