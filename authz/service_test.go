@@ -3,15 +3,14 @@ package authz
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/partnergate/partnergate/internal/grpctest"
 	"github.com/partnergate/partnergate/internal/wire"
 )
 
@@ -93,18 +92,7 @@ func TestRegisterSharesTheEncodingAcrossCalls(t *testing.T) {
 // serveFunc serves respond as the Check server does, with opts added.
 func serveFunc(t testing.TB, respond RespondFunc, opts ...grpc.ServerOption) authv3.AuthorizationClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gs := grpc.NewServer(append([]grpc.ServerOption{wire.ServerOption()}, opts...)...)
 	Register(gs, respond)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return authv3.NewAuthorizationClient(conn)
+	return authv3.NewAuthorizationClient(grpctest.Serve(t, gs))
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/clocktest"
+	"github.com/partnergate/partnergate/internal/grpctest"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -58,7 +57,6 @@ func (s *syncer) Calls() int {
 type env struct {
 	client adminv1.AdminClient
 	conn   *grpc.ClientConn
-	addr   string
 	token  string
 	store  *sqlstore.Store
 	format apikey.Format
@@ -121,22 +119,10 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	unary, stream := admin.AuthInterceptors(admin.HashToken(token))
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
 	adminv1.RegisterAdminServer(gs, srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, gs)
 	return &env{
 		client: adminv1.NewAdminClient(conn),
 		conn:   conn,
-		addr:   lis.Addr().String(),
 		token:  token,
 		store:  st,
 		format: format,
