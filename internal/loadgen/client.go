@@ -9,11 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-const checkMethod = "/envoy.service.auth.v3.Authorization/Check"
+// checkMethod is the full method name of Check, as go-control-plane
+// generates it.
+const checkMethod = authv3.Authorization_Check_FullMethodName
 
 // allowMarker appears in an allow response and never in a denial.
 var allowMarker = []byte("x-partner-id")
