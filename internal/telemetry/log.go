@@ -63,7 +63,12 @@ type DecisionLog struct {
 	unsummed    atomic.Int64  // since the last summary line
 	lastSummary time.Time     // writer goroutine only
 
-	queue   chan auditEntry
+	// queue holds pointers: the collector scans a channel's whole buffer
+	// on every cycle, used or not, and 4,096 entries by value were 1.4 MiB
+	// of pointer-bearing memory, 40 % of what it scanned in a serving
+	// replica; by pointer they are 32 KiB, and an entry is allocated only
+	// for a decision that is written.
+	queue   chan *auditEntry
 	dropped atomic.Int64
 	stop    chan struct{}
 	done    chan struct{}
@@ -108,7 +113,7 @@ func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
 	}
 	l := &DecisionLog{
 		log: log, sample: opts.AllowSample, rand: opts.Rand, now: opts.Now,
-		queue: make(chan auditEntry, opts.Queue),
+		queue: make(chan *auditEntry, opts.Queue),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -135,7 +140,7 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 		l.unsummed.Add(1)
 		return
 	}
-	e := auditEntry{at: now, level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	e := &auditEntry{at: now, level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	select {
 	case l.queue <- e:
 	default:
@@ -181,7 +186,7 @@ func (l *DecisionLog) run() {
 	}
 }
 
-func (l *DecisionLog) write(e auditEntry) {
+func (l *DecisionLog) write(e *auditEntry) {
 	l.summarize(e.at, false)
 	ctx := context.Background()
 	h := l.log.Handler()
