@@ -4,7 +4,8 @@
 // [Recorder.Used] is called on the hot path: it stores the touch in a
 // sharded in-memory map (one short critical section, no I/O), coalescing
 // repeated uses of a key into its latest, to the second. [Recorder.Run]
-// flushes the map to the store every few seconds in one batch. When the map
+// flushes the map to the store every few seconds, in writes of a bounded
+// size with a pause between them (see [Options.Batch]). When the map
 // is full, new keys are dropped and counted rather than growing memory
 // without bound; a failed flush is counted, and its touches are dropped
 // (the next use records them again). All methods are safe for concurrent
@@ -39,7 +40,16 @@ type Options struct {
 	MaxPending int
 	// FlushTimeout bounds one flush (default 10s).
 	FlushTimeout time.Duration
-	Logger       *slog.Logger
+	// Batch bounds the touches written at once (default 128), and Pause
+	// is the wait between two such writes (default 1ms). Writing to the
+	// embedded SQLite store is Go code that holds a processor from start
+	// to end: a thousand touches in one write held it for some 10 ms, and
+	// with one processor every Check arriving meanwhile waited as long.
+	// While the flush pauses, the scheduler polls the network and Checks
+	// go first.
+	Batch  int
+	Pause  time.Duration
+	Logger *slog.Logger
 }
 
 const shards = 32
@@ -69,6 +79,12 @@ func New(sink Sink, opts Options) *Recorder {
 	}
 	if opts.FlushTimeout <= 0 {
 		opts.FlushTimeout = 10 * time.Second
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 128
+	}
+	if opts.Pause <= 0 {
+		opts.Pause = time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -115,7 +131,8 @@ func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 // Pending returns how many keys wait for a flush.
 func (r *Recorder) Pending() int { return int(r.count.Load()) }
 
-// Flush writes every pending touch in one batch.
+// Flush writes every pending touch, [Options.Batch] at a time. If a write
+// fails, the touches not yet written are dropped and counted.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
@@ -135,14 +152,33 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 		sh.mu.Unlock()
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := r.sink.TouchCredentials(ctx, batch); err != nil {
-		r.dropped.Add(int64(len(batch)))
-		return err
+	for len(batch) > 0 {
+		n := min(len(batch), r.opts.Batch)
+		err := r.sink.TouchCredentials(ctx, batch[:n])
+		if err == nil {
+			if batch = batch[n:]; len(batch) == 0 {
+				return nil
+			}
+			err = pause(ctx, r.opts.Pause)
+		}
+		if err != nil {
+			r.dropped.Add(int64(len(batch)))
+			return err
+		}
 	}
 	return nil
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Run flushes every Interval until ctx ends, then flushes once more.

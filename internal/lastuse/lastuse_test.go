@@ -3,14 +3,17 @@
 // result is read back through the store. The cases pin the contract the
 // hot path relies on: repeated uses coalesce to the latest, the pending
 // map is bounded (drops are counted, never waited for), a failed flush is
-// counted, Used does not wait for a flush in progress, and Run flushes
-// once more on shutdown.
+// counted, a flush writes in bounded batches with a pause between them,
+// Used does not wait for a flush in progress, and Run flushes once more on
+// shutdown.
 package lastuse_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +126,93 @@ func TestFailedFlushIsCounted(t *testing.T) {
 	}
 	if r.Dropped() != 2 || r.Pending() != 0 {
 		t.Errorf("dropped %d, pending %d; want 2 and 0", r.Dropped(), r.Pending())
+	}
+}
+
+// batchSink records each write it is given, and fails the write numbered
+// failAt (from 1; 0 never fails).
+type batchSink struct {
+	mu     sync.Mutex
+	failAt int
+	writes [][]store.Touch
+	at     []time.Time
+}
+
+func (s *batchSink) TouchCredentials(_ context.Context, touches []store.Touch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes = append(s.writes, append([]store.Touch(nil), touches...))
+	s.at = append(s.at, time.Now())
+	if len(s.writes) == s.failAt {
+		return errors.New("store down")
+	}
+	return nil
+}
+
+func TestFlushWritesInBatches(t *testing.T) {
+	const n, batch, pause = 300, 128, 20 * time.Millisecond
+	sink := &batchSink{}
+	r := lastuse.New(sink, lastuse.Options{Batch: batch, Pause: pause})
+	for i := range n {
+		r.Used(fmt.Sprintf("key%03d", i), "", t0)
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.writes) != 3 {
+		t.Fatalf("%d writes, want 3 of at most %d touches", len(sink.writes), batch)
+	}
+	seen := map[string]bool{}
+	for i, w := range sink.writes {
+		if len(w) > batch {
+			t.Errorf("write %d holds %d touches, want at most %d", i, len(w), batch)
+		}
+		for _, tc := range w {
+			if seen[tc.ID] {
+				t.Errorf("%s written twice", tc.ID)
+			}
+			seen[tc.ID] = true
+		}
+		// The pause is what lets Checks in; a sleep lasts at least as
+		// long as asked, so this bound cannot flake.
+		if i > 0 && sink.at[i].Sub(sink.at[i-1]) < pause {
+			t.Errorf("write %d came %s after the one before, want a pause of %s", i, sink.at[i].Sub(sink.at[i-1]), pause)
+		}
+	}
+	if len(seen) != n || r.Pending() != 0 || r.Dropped() != 0 {
+		t.Errorf("%d keys written, %d pending, %d dropped; want %d, 0, 0", len(seen), r.Pending(), r.Dropped(), n)
+	}
+}
+
+func TestFailedBatchDropsTheRest(t *testing.T) {
+	sink := &batchSink{failAt: 2}
+	r := lastuse.New(sink, lastuse.Options{Batch: 100, Pause: time.Microsecond})
+	for i := range 250 {
+		r.Used(fmt.Sprintf("key%03d", i), "", t0)
+	}
+	if err := r.Flush(context.Background()); err == nil {
+		t.Fatal("Flush succeeded with a failing write")
+	}
+	// The first batch was written; the failed one and the one after it
+	// are dropped, not retried against a failing store.
+	if len(sink.writes) != 2 || r.Dropped() != 150 || r.Pending() != 0 {
+		t.Errorf("%d writes, %d dropped, %d pending; want 2, 150, 0", len(sink.writes), r.Dropped(), r.Pending())
+	}
+}
+
+func TestFlushStopsWhenCancelledBetweenBatches(t *testing.T) {
+	sink := &batchSink{}
+	r := lastuse.New(sink, lastuse.Options{Batch: 10, Pause: time.Hour})
+	for i := range 25 {
+		r.Used(fmt.Sprintf("key%03d", i), "", t0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := r.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush = %v, want the context's deadline", err)
+	}
+	if len(sink.writes) != 1 || r.Dropped() != 15 {
+		t.Errorf("%d writes, %d dropped; want 1 and 15", len(sink.writes), r.Dropped())
 	}
 }
 
