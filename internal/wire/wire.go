@@ -22,23 +22,46 @@ import (
 
 // Message is a protobuf message in wire form, immutable once made and
 // safe to send on any number of calls at once.
+//
+// It is one allocation with what gRPC reads to send it, the one-buffer
+// slice and its buffer, pointing into itself (a SliceBuffer boxed in an
+// interface would be a separate allocation, and the slice's array
+// another, each a likely cache and TLB miss when the message is cold). It
+// must therefore not be copied once made.
 type Message struct {
-	data mem.BufferSlice // one SliceBuffer, whose Free does nothing
+	data mem.BufferSlice // one[:]
+	one  [1]mem.Buffer   // &buf: a pointer, boxed without an allocation
+	buf  mem.SliceBuffer // the encoding; its Free does nothing
 }
 
 // Encode returns m's encoding as a Message. The encoding is deterministic
 // (map entries in key order), so the same message always gives the same
 // bytes.
 func Encode(m proto.Message) (*Message, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("wire: %w", err)
+	msg := new(Message)
+	if err := EncodeInto(msg, nil, m); err != nil {
+		return nil, err
 	}
-	return &Message{data: mem.BufferSlice{mem.SliceBuffer(b)}}, nil
+	return msg, nil
+}
+
+// EncodeInto is [Encode] into msg, in place, encoding m into buf's
+// capacity when it fits. A caller that keeps msg and buf inside a larger
+// struct keeps the whole answer in one block of memory. msg must not be
+// copied afterwards, nor buf's capacity reused.
+func EncodeInto(msg *Message, buf []byte, m proto.Message) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(buf[:0], m)
+	if err != nil {
+		return fmt.Errorf("wire: %w", err)
+	}
+	msg.buf = b
+	msg.one[0] = &msg.buf
+	msg.data = msg.one[:]
+	return nil
 }
 
 // Bytes returns the encoding. The caller must not modify it.
-func (m *Message) Bytes() []byte { return m.data[0].ReadOnlyData() }
+func (m *Message) Bytes() []byte { return m.buf }
 
 // Codec is a gRPC codec, named "proto" like the one it extends, that
 // sends a [*Message] as its bytes and hands every other value to grpc-go's

@@ -59,6 +59,46 @@ func TestCodecSendsAMessageAsItIs(t *testing.T) {
 	}
 }
 
+// EncodeInto encodes into the caller's buffer when it has room, and the
+// codec sends those very bytes; without room it encodes elsewhere, the
+// same bytes.
+func TestEncodeIntoTheCallersBuffer(t *testing.T) {
+	want, err := wire.Encode(response())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var room struct {
+		msg wire.Message
+		buf [512]byte
+	}
+	if err := wire.EncodeInto(&room.msg, room.buf[:], response()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(room.msg.Bytes(), want.Bytes()) {
+		t.Fatalf("EncodeInto gave %x, want %x", room.msg.Bytes(), want.Bytes())
+	}
+	if unsafe.SliceData(room.msg.Bytes()) != &room.buf[0] {
+		t.Error("the encoding is not in the buffer given")
+	}
+	out, err := wire.NewCodec().Marshal(&room.msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || unsafe.SliceData(out[0].ReadOnlyData()) != &room.buf[0] {
+		t.Error("the codec did not send the buffer's bytes")
+	}
+	out.Free()
+
+	var small [8]byte
+	var msg wire.Message
+	if err := wire.EncodeInto(&msg, small[:], response()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(msg.Bytes(), want.Bytes()) {
+		t.Errorf("without room: %x, want %x", msg.Bytes(), want.Bytes())
+	}
+}
+
 // Every other message, and every message received, is the proto codec's.
 func TestCodecIsTheProtoCodecOtherwise(t *testing.T) {
 	c := wire.NewCodec()
