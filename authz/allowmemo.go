@@ -3,6 +3,7 @@ package authz
 import (
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/partnergate/partnergate/internal/assoc"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -28,6 +29,13 @@ func newAllowMemo() *allowMemo {
 	return &allowMemo{table: assoc.New(allowResponses, func(e *allowEntry) string { return e.id.credentialID })}
 }
 
+// entryRoom is the room an allow entry has for its credential id and its
+// response's encoding: the entry, its id and its encoding are then one
+// 768-byte allocation. Four identity headers with their metadata encode
+// in 300–400 bytes, and a partner's own limits add some 150; a larger
+// response is encoded elsewhere.
+const entryRoom = 576
+
 type allowEntry struct {
 	id     identity
 	header string // the credential header, the one header removed
@@ -36,6 +44,13 @@ type allowEntry struct {
 	// reported is when the credential's use was last reported to Usage,
 	// in Unix nanoseconds: the one field written after publication.
 	reported atomic.Int64
+
+	// wire and room hold the response's encoding and the credential id's
+	// bytes. With a thousand keys taking turns an entry is rarely in the
+	// CPU's caches; in one block, a Check reads a few adjacent lines of
+	// one page for it, where separate allocations were as many pages.
+	wire wire.Message
+	room [entryRoom]byte
 }
 
 // get returns the entry of the allow response for d, whose credential
@@ -47,15 +62,28 @@ func (m *allowMemo) get(d *Decision) *allowEntry {
 	}); ok {
 		return e
 	}
+	e := &allowEntry{header: d.credentialHeader}
 	// An API key's id is a substring of the key the caller sent: kept
 	// as is, it would keep the whole secret in memory with the entry.
-	id.credentialID = strings.Clone(id.credentialID)
+	var room []byte
+	id.credentialID, room = e.keep(id.credentialID)
+	e.id = id
 	msg := buildAllow(id, []string{d.credentialHeader})
-	resp := Response{Message: msg, Allowed: true}
-	if w, err := wire.Encode(msg); err == nil {
-		resp.Wire = w
+	e.resp = Response{Message: msg, Allowed: true}
+	if err := wire.EncodeInto(&e.wire, room, msg); err == nil {
+		e.resp.Wire = &e.wire
 	} // else gRPC's own marshalling reports the fault on every call
-	e := &allowEntry{id: id, header: d.credentialHeader, resp: resp}
 	m.table.Store(e)
 	return e
+}
+
+// keep returns a copy of s, in the entry's room when it fits a quarter
+// of it, and the room left.
+func (e *allowEntry) keep(s string) (string, []byte) {
+	if s == "" || len(s) > len(e.room)/4 {
+		return strings.Clone(s), e.room[:]
+	}
+	n := copy(e.room[:], s)
+	// The room's first n bytes are never written again.
+	return unsafe.String(&e.room[0], n), e.room[n:]
 }

@@ -191,3 +191,30 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 		t.Error("the memo entry's credential id points into the caller's key")
 	}
 }
+
+// An entry holds its credential id and its response's encoding itself,
+// one allocation of the size its comment gives, for a response as large
+// as a realistic identity makes: a Check on a cold entry then reads one
+// block of memory.
+func TestAllowEntryIsOneBlock(t *testing.T) {
+	if size := unsafe.Sizeof(allowEntry{}); size != 768 {
+		t.Errorf("an allow entry is %d bytes; entryRoom's comment says 768", size)
+	}
+	m := newAllowMemo()
+	d := &Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
+		Tier: "enterprise", credentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
+	e := m.get(d)
+	lo, hi := uintptr(unsafe.Pointer(e)), uintptr(unsafe.Pointer(e))+unsafe.Sizeof(*e)
+	inside := func(p unsafe.Pointer, n int) bool {
+		return uintptr(p) >= lo && uintptr(p)+uintptr(n) <= hi
+	}
+	if !inside(unsafe.Pointer(unsafe.StringData(e.id.credentialID)), len(e.id.credentialID)) {
+		t.Error("the credential id is not in the entry")
+	}
+	if b := e.resp.Wire.Bytes(); !inside(unsafe.Pointer(unsafe.SliceData(b)), len(b)) {
+		t.Errorf("the %d-byte encoding is not in the entry's %d bytes of room", len(b), entryRoom)
+	}
+	if sent := decodeWire(t, e.resp); !proto.Equal(sent, e.resp.Message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, e.resp.Message)
+	}
+}
