@@ -107,7 +107,7 @@ type Cache struct {
 	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
 	swept    time.Time                              // last revocation sweep; feed applier only
 	intern   *interner                              // strings of decoded entries
-	hot      *assoc.Table[partner.KeyRecord]        // records of keys in use
+	hot      *assoc.Table[hotRecord]                // records of keys in use
 
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
@@ -399,7 +399,7 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 	if r, ok := c.hot.Find(id, nil); ok {
 		c.stats.Hits.Add(1)
-		return *r, true
+		return r.rec, true
 	}
 	before := c.keyWrites.Load()
 	if b, err := c.keys.Get(id); err == nil {

@@ -1,8 +1,12 @@
 package cache
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"strings"
+	"unsafe"
 
+	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/assoc"
 	"github.com/partnergate/partnergate/internal/partner"
 )
@@ -21,8 +25,33 @@ const hotKeys = 16384
 // (Cache.wroteKey), and a record read from bigcache is added only if no
 // write happened since before that read (Cache.remember), so a revoked or
 // removed key is never answered from an older record.
-func newHotKeys() *assoc.Table[partner.KeyRecord] {
-	return assoc.New(hotKeys, func(r *partner.KeyRecord) string { return r.ID })
+func newHotKeys() *assoc.Table[hotRecord] {
+	return assoc.New(hotKeys, func(r *hotRecord) string { return r.rec.ID })
+}
+
+// hotRecord is a record in the hot-key table, with its id and digest in
+// the same allocation when they fit (an API key's id and an HMAC-SHA256
+// digest always do). With a thousand keys taking turns a record is rarely
+// in the CPU's caches, and a Check reads all three: in one block they are
+// adjacent lines of one page, where three allocations were three pages.
+type hotRecord struct {
+	rec  partner.KeyRecord
+	room [apikey.IDLen + sha256.Size]byte
+}
+
+func newHotRecord(rec partner.KeyRecord) *hotRecord {
+	h := &hotRecord{rec: rec}
+	if rec.ID == "" || len(rec.ID)+len(rec.Digest) > len(h.room) {
+		// Not the caller's request memory, and not the caller's copy
+		// of the digest either.
+		h.rec.ID, h.rec.Digest = strings.Clone(rec.ID), bytes.Clone(rec.Digest)
+		return h
+	}
+	n := copy(h.room[:], rec.ID)
+	m := n + copy(h.room[n:], rec.Digest)
+	// The room is never written again.
+	h.rec.ID, h.rec.Digest = unsafe.String(&h.room[0], n), h.room[n:m:m]
+	return h
 }
 
 // wroteKey records a write of key id to the index. The caller holds putMu
@@ -36,10 +65,10 @@ func (c *Cache) wroteKey(id string) {
 // remember adds rec, read from bigcache after the write count was seen to
 // be before, to the hot keys, unless a write has happened since.
 func (c *Cache) remember(rec partner.KeyRecord, before uint64) {
-	rec.ID = strings.Clone(rec.ID) // not the caller's request memory
+	h := newHotRecord(rec)
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
 	if c.keyWrites.Load() == before {
-		c.hot.Store(&rec)
+		c.hot.Store(h)
 	}
 }

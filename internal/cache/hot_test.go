@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
@@ -48,6 +50,42 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 	}
 	if rec, ok := c.Key(ctx, keyID(1)); ok {
 		t.Errorf("after removal Key = %+v; want not found", rec)
+	}
+}
+
+// A hot record holds its id and digest in itself, equal to the stored
+// ones, and keeps neither the caller's id nor its digest.
+func TestHotRecordIsOneBlock(t *testing.T) {
+	src := newMemSource()
+	src.putPartner(&partner.Partner{ID: "acme", Tier: "gold", State: partner.Active})
+	want := cred(1, "acme")
+	src.putCred(want)
+	c := newLoaded(t, src, Options{})
+	asked := "(" + keyID(1) + ")" // the caller's memory: a request's bytes
+	id := asked[1 : len(asked)-1]
+	if _, ok := c.Key(context.Background(), id); !ok {
+		t.Fatal("the key is not found")
+	}
+	h, ok := c.hot.Find(id, nil)
+	if !ok {
+		t.Fatal("a key read is not in the hot table")
+	}
+	if h.rec.ID != want.ID || !bytes.Equal(h.rec.Digest, want.Digest) {
+		t.Fatalf("hot record %q %x, want %q %x", h.rec.ID, h.rec.Digest, want.ID, want.Digest)
+	}
+	lo, hi := uintptr(unsafe.Pointer(h)), uintptr(unsafe.Pointer(h))+unsafe.Sizeof(*h)
+	inside := func(p unsafe.Pointer, n int) bool { return uintptr(p) >= lo && uintptr(p)+uintptr(n) <= hi }
+	if !inside(unsafe.Pointer(unsafe.StringData(h.rec.ID)), len(h.rec.ID)) {
+		t.Error("the id is not in the record")
+	}
+	if !inside(unsafe.Pointer(unsafe.SliceData(h.rec.Digest)), len(h.rec.Digest)) {
+		t.Error("the digest is not in the record")
+	}
+	// An id or digest that does not fit is copied elsewhere, not kept.
+	long := partner.KeyRecord{ID: id, Digest: bytes.Repeat([]byte{7}, 64)}
+	if g := newHotRecord(long); g.rec.ID != id || !bytes.Equal(g.rec.Digest, long.Digest) ||
+		unsafe.StringData(g.rec.ID) == unsafe.StringData(id) || &g.rec.Digest[0] == &long.Digest[0] {
+		t.Errorf("a long record kept the caller's memory or changed: %q %x", g.rec.ID, g.rec.Digest)
 	}
 }
 
