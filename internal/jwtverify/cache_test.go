@@ -3,8 +3,13 @@ package jwtverify
 import (
 	"crypto/sha256"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/partnergate/partnergate/internal/partner"
 )
 
 // The cache answers only for the exact token hashed, only while the entry
@@ -17,9 +22,12 @@ func TestTokenCacheBounds(t *testing.T) {
 	sum := func(i int) [32]byte { return sha256.Sum256(fmt.Appendf(nil, "token-%d", i)) }
 
 	first := sum(0)
-	c.put(&first, p, is, is.generation(), now)
-	if got, ok := c.get(&first, now.Add(59*time.Second)); !ok || got != p {
-		t.Fatalf("get within the TTL = %v, %v", got, ok)
+	cached := c.put(&first, p, is, is.generation(), now)
+	if !reflect.DeepEqual(cached, p) {
+		t.Fatalf("put cached %+v, want a copy of %+v", cached, p)
+	}
+	if got, ok := c.get(&first, now.Add(59*time.Second)); !ok || got != cached {
+		t.Fatalf("get within the TTL = %v, %v; want the principal put returned", got, ok)
 	}
 	if _, ok := c.get(&first, now.Add(time.Minute)); ok {
 		t.Error("entry outlived the TTL")
@@ -42,5 +50,54 @@ func TestTokenCacheBounds(t *testing.T) {
 	}
 	if held == 0 || held > c.table.Cap() || c.table.Cap() > 700+6 {
 		t.Errorf("holds %d of capacity %d, sized for 700", held, c.table.Cap())
+	}
+}
+
+// An entry holds the principal with its strings and scopes, all in its
+// own block, equal to the principal verified; a principal too large for
+// the room keeps its own memory, unchanged.
+func TestCacheEntryIsOneBlock(t *testing.T) {
+	if size := unsafe.Sizeof(cacheEntry{}); size != 768 {
+		t.Errorf("a cache entry is %d bytes; its comment says 768", size)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	is := &issuer{cfg: IssuerConfig{Issuer: "https://idp.example.com/"}}
+	verified := &Principal{
+		Issuer: strings.Clone(is.cfg.Issuer), ClientID: "orders-sync-eu-west-1",
+		Scopes: partner.Scopes{"orders:read", "orders:write", "shipments:read"}, ScopeList: "orders:read orders:write shipments:read",
+		JTI: "2f1c8a4e-9b7d-4c3e-a1f0-6d5b4c3a2e1f", Subject: "orders-sync-eu-west-1",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), CertThumbprint: strings.Repeat("T", 43),
+	}
+	want := *verified
+	sum := sha256.Sum256([]byte("token"))
+	c := newTokenCache(16, time.Minute)
+	p := c.put(&sum, verified, is, 0, now)
+	if !reflect.DeepEqual(*p, want) || !reflect.DeepEqual(*verified, want) {
+		t.Fatalf("cached %+v, verified now %+v; want both %+v", *p, *verified, want)
+	}
+	e, ok := c.table.Find(sumKey(&sum), nil)
+	if !ok || &e.p != p {
+		t.Fatal("put did not return the cached entry's principal")
+	}
+	lo, hi := uintptr(unsafe.Pointer(e)), uintptr(unsafe.Pointer(e))+unsafe.Sizeof(*e)
+	inside := func(p unsafe.Pointer) bool { return uintptr(p) >= lo && uintptr(p) < hi }
+	for name, s := range map[string]string{"client id": p.ClientID, "scope list": p.ScopeList, "jti": p.JTI,
+		"subject": p.Subject, "thumbprint": p.CertThumbprint, "scope": p.Scopes[2]} {
+		if !inside(unsafe.Pointer(unsafe.StringData(s))) {
+			t.Errorf("the %s is not in the entry", name)
+		}
+	}
+	if !inside(unsafe.Pointer(unsafe.SliceData(p.Scopes))) {
+		t.Error("the scopes' array is not in the entry")
+	}
+	if unsafe.StringData(p.Issuer) != unsafe.StringData(is.cfg.Issuer) {
+		t.Error("the issuer is not the configuration's string")
+	}
+
+	long := want
+	long.Subject = strings.Repeat("s", entryRoom)
+	q := newTokenCache(16, time.Minute).put(&sum, &long, is, 0, now)
+	if !reflect.DeepEqual(*q, long) || unsafe.StringData(q.Subject) != unsafe.StringData(long.Subject) {
+		t.Error("a principal larger than the room was changed or moved")
 	}
 }

@@ -399,7 +399,7 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(&sum, p, is, gen, v.now())
+		p = v.cache.put(&sum, p, is, gen, v.now())
 	}
 	return p, nil
 }
