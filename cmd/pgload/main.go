@@ -34,7 +34,7 @@ func run(args []string) error {
 	case "serve":
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		var o loadgen.ServeOptions
-		fs.StringVar(&o.Kind, "kind", "", "baseline or partnergate")
+		fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
 		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
 		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
 		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
@@ -57,6 +57,7 @@ func run(args []string) error {
 		fs.IntVar(&o.Streams, "streams", 64, "closed-loop concurrent calls")
 		fs.IntVar(&o.Flood, "flood", 32, "deny-flood concurrent calls")
 		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for the servers (empty: unpinned)")
+		fs.StringVar(&o.Baseline, "baseline", "baseline", "the baseline: baseline (served as partnergate is) or conventional (go-control-plane's registration, grpc-go's defaults)")
 		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here, and the baseline's beside it (FILE.baseline)")
 		h2 := fs.Bool("h2load", true, "also drive closed loop with h2load when it is on PATH")
 		jwtRuns := fs.Bool("jwt", true, "also measure JWT allows (RS256, ES256; -hot distinct tokens each) in closed loop")

@@ -58,3 +58,22 @@ func NewBaseline(partnerID, keyID string) *Baseline {
 func (b *Baseline) Respond(context.Context, *authv3.CheckRequest) (authz.Response, error) {
 	return b.resp, nil
 }
+
+// Conventional is the Baseline as one writes a do-nothing ext_authz server
+// with go-control-plane: it implements the generated Authorization service
+// and returns the same response, which grpc-go's default codec marshals on
+// every call. Served with grpc-go's default settings, it is the floor a
+// partner edge meets with any Go ext_authz server; [Baseline], served as
+// partnergate is, is the stricter one the targets are measured against.
+type Conventional struct {
+	authv3.UnimplementedAuthorizationServer
+	resp *authv3.CheckResponse
+}
+
+// Conventional returns b's response as a conventional server.
+func (b *Baseline) Conventional() *Conventional { return &Conventional{resp: b.resp.Message} }
+
+// Check answers OK. The response is shared and never mutated.
+func (c *Conventional) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return c.resp, nil
+}

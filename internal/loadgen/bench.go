@@ -40,6 +40,7 @@ type BenchOptions struct {
 	Workers   int           // open-loop callers, the most in flight (256)
 	Flood     int           // deny-flood concurrent calls (32)
 	ServerCPU string        // taskset CPU list for the servers ("": unpinned)
+	Baseline  string        // "baseline", served as partnergate is, or "conventional" ("baseline")
 	H2Load    string        // path of h2load; "" skips the h2load runs
 	SkipJWT   bool          // skip the JWT allow runs (and the issuer)
 	Profile   string        // where partnergate writes its CPU profile ("": none)
@@ -74,6 +75,9 @@ func (o *BenchOptions) defaults() {
 	}
 	if o.Flood <= 0 {
 		o.Flood = 32
+	}
+	if o.Baseline == "" {
+		o.Baseline = "baseline"
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
@@ -164,7 +168,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	if o.Profile != "" {
 		baseProfile = o.Profile + ".baseline"
 	}
-	base, err := startChild(o.Self, o.ServerCPU, "baseline", logf, "--kind", "baseline", "--cpuprofile", baseProfile,
+	base, err := startChild(o.Self, o.ServerCPU, "baseline", logf, "--kind", o.Baseline, "--cpuprofile", baseProfile,
 		"--ballast-mib", strconv.FormatUint(pgStats.HeapAlloc>>20, 10))
 	if err != nil {
 		return err
@@ -470,7 +474,7 @@ func median(v []float64) float64 {
 // back to back, so its ratio is the figure least moved by the machine's
 // drift.
 func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
-	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys)
+	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys, baseline %q; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys, o.Baseline)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\tratio range\t")
 	row := func(name, unit string, f func(sample) float64) {

@@ -25,7 +25,11 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/partnergate/partnergate/internal/apikey"
 )
@@ -119,6 +123,7 @@ func TestRunsAgainstRealServers(t *testing.T) {
 	forged := forgedTokenRequests(t, iss.URL)
 	pgAddr, pgStats := serveInProcess(t, ServeOptions{Kind: "partnergate", StoreURL: seeded.StoreURL, PepperFile: seeded.PepperFile, ConfigFile: cfgPath})
 	baseAddr, _ := serveInProcess(t, ServeOptions{Kind: "baseline"})
+	convAddr, _ := serveInProcess(t, ServeOptions{Kind: "conventional"})
 	if s := pgStats(); s.Keys != 50 {
 		t.Fatalf("partnergate loaded %d keys, want 50", s.Keys)
 	}
@@ -136,6 +141,7 @@ func TestRunsAgainstRealServers(t *testing.T) {
 		{"partnergate-denies-tokens-signed-by-unknown-keys", pgAddr, forged, false},
 		{"baseline-allows-everything", baseAddr, flood, true},
 		{"baseline-allows-forged-tokens", baseAddr, forged, true},
+		{"conventional-baseline-allows-everything", convAddr, flood, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +176,32 @@ func TestRunsAgainstRealServers(t *testing.T) {
 		// The flood's unknown well-formed keys reach the store only at the
 		// default trickle of 20 per second (burst 20).
 		t.Errorf("store look-ups = %d, want 1..20", s.MissLookups)
+	}
+}
+
+// The conventional baseline answers exactly as the baseline does: only
+// the way it serves the answer differs. Asked with go-control-plane's own
+// client.
+func TestBaselinesAnswerAlike(t *testing.T) {
+	var got []*authv3.CheckResponse
+	for _, kind := range []string{"baseline", "conventional"} {
+		addr, _ := serveInProcess(t, ServeOptions{Kind: kind})
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		resp, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), Request("authorization", "Bearer anything", 0))
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if resp.GetOkResponse() == nil {
+			t.Fatalf("%s answered %v, want an allow", kind, resp)
+		}
+		got = append(got, resp)
+	}
+	if !proto.Equal(got[0], got[1]) {
+		t.Errorf("the baselines answer differently:\n baseline     %v\n conventional %v", got[0], got[1])
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 
 	"github.com/partnergate/partnergate/authz"
@@ -24,7 +25,8 @@ import (
 
 // ServeOptions configures a server child.
 type ServeOptions struct {
-	// Kind is "baseline" or "partnergate".
+	// Kind is "baseline", "conventional" (the baseline as a conventional
+	// server; see [Conventional]) or "partnergate".
 	Kind string
 	// StoreURL and PepperFile configure partnergate.
 	StoreURL, PepperFile string
@@ -75,13 +77,20 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		wait  func() error
 	)
 	switch opts.Kind {
-	case "baseline":
+	case "baseline", "conventional":
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		g := grpc.NewServer(app.CheckTransport()...)
-		authz.Register(g, NewBaseline(SeedPartner, "baselinekey0").Respond)
+		b := NewBaseline(SeedPartner, "baselinekey0")
+		var g *grpc.Server
+		if opts.Kind == "baseline" {
+			g = grpc.NewServer(app.CheckTransport()...)
+			authz.Register(g, b.Respond)
+		} else {
+			g = grpc.NewServer()
+			authv3.RegisterAuthorizationServer(g, b.Conventional())
+		}
 		done := make(chan error, 1)
 		go func() { done <- g.Serve(lis) }()
 		go func() { <-ctx.Done(); g.Stop() }()
@@ -147,7 +156,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			}
 		}
 	default:
-		return fmt.Errorf("serve: kind %q: want baseline or partnergate", opts.Kind)
+		return fmt.Errorf("serve: kind %q: want baseline, conventional or partnergate", opts.Kind)
 	}
 	if _, err := fmt.Fprintf(out, "READY %s %d\n", addr, time.Since(start).Microseconds()); err != nil {
 		return err
