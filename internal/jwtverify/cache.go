@@ -19,8 +19,8 @@ type tokenCache struct {
 
 // cacheEntry is immutable once stored. It holds its own copy of the
 // principal, and that copy's strings and scopes in its room when they fit
-// (they do for any token short of a very long scope list): an entry is
-// one 768-byte allocation. With a thousand tokens taking turns an entry
+// (they do unless they pass 400 bytes or the token carries more than 8
+// scopes): an entry is one 768-byte allocation. With a thousand tokens taking turns an entry
 // is rarely in the CPU's caches, and a Check reads nearly all of it; in
 // one block that is adjacent lines of one or two pages, where the
 // principal parsed from JSON was a struct, a slice and seven strings, as
