@@ -138,6 +138,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			return err
 		}
 	}
+	fmt.Fprintf(w, "machine: %s\n", describeMachine())
 	fmt.Fprintf(w, "seeding %d credentials into SQLite...\n", o.Keys)
 	seeded, err := Seed(ctx, o.Dir, format, o.Keys, o.Hot, clients...)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,26 @@ func forgedTokenRequests(t *testing.T, issuer string) [][]byte {
 		out = append(out, Marshal(Request("authorization", "Bearer "+tok, i)))
 	}
 	return out
+}
+
+// The machine line reads the CPUs and the huge-page mode as the kernel
+// writes them, and says "?" for what it cannot read.
+func TestDescribeMachine(t *testing.T) {
+	cpuinfo := "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: other\n"
+	if n, model := cpuInfo(cpuinfo); n != 2 || model != "Intel(R) Xeon(R) Processor" {
+		t.Errorf("cpuInfo = %d, %q; want 2 and the first model", n, model)
+	}
+	if n, model := cpuInfo("processor\t: 0\n"); n != 1 || model != "?" {
+		t.Errorf("cpuInfo without a model = %d, %q; want 1, ?", n, model)
+	}
+	for in, want := range map[string]string{"always [madvise] never\n": "madvise", "[always] madvise never": "always", "madvise": "?", "": "?"} {
+		if got := selected(in); got != want {
+			t.Errorf("selected(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if d := describeMachine(); !strings.Contains(d, runtime.Version()) {
+		t.Errorf("describeMachine = %q, want the Go version in it", d)
+	}
 }
 
 func TestProcReaders(t *testing.T) {

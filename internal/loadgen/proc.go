@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -52,4 +53,48 @@ func rss(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("loadgen: /proc/%d/status: no VmRSS", pid)
+}
+
+// describeMachine names what the figures depend on: the machine's CPUs
+// and their model, the kernel's transparent-huge-page mode (the Go heap
+// gets huge pages only under "always") and the Go version. Anything
+// unreadable is "?".
+func describeMachine() string {
+	n, model := 0, "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n, model = cpuInfo(string(b))
+	}
+	thp := "?"
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err == nil {
+		thp = selected(string(b))
+	}
+	return fmt.Sprintf("%d CPUs, %s; transparent huge pages %s; %s", n, model, thp, runtime.Version())
+}
+
+// cpuInfo returns how many processors a /proc/cpuinfo lists (the
+// machine's, whatever this process's affinity) and the first one's model
+// name, or "?".
+func cpuInfo(cpuinfo string) (n int, model string) {
+	model = "?"
+	for line := range strings.Lines(cpuinfo) {
+		k, v, ok := strings.Cut(line, ":")
+		switch k = strings.TrimSpace(k); {
+		case !ok:
+		case k == "processor":
+			n++
+		case k == "model name" && model == "?":
+			model = strings.TrimSpace(v)
+		}
+	}
+	return n, model
+}
+
+// selected returns the bracketed choice of a sysfs setting such as
+// "always [madvise] never", or "?".
+func selected(setting string) string {
+	_, rest, ok := strings.Cut(setting, "[")
+	if v, _, ok2 := strings.Cut(rest, "]"); ok && ok2 {
+		return v
+	}
+	return "?"
 }
