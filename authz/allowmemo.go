@@ -3,7 +3,6 @@ package authz
 import (
 	"strings"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/partnergate/partnergate/internal/assoc"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -80,10 +79,10 @@ func (m *allowMemo) get(d *Decision) *allowEntry {
 // keep returns a copy of s, in the entry's room when it fits a quarter
 // of it, and the room left.
 func (e *allowEntry) keep(s string) (string, []byte) {
-	if s == "" || len(s) > len(e.room)/4 {
-		return strings.Clone(s), e.room[:]
+	if len(s) <= len(e.room)/4 {
+		if kept, rest, ok := assoc.Keep(e.room[:], s); ok {
+			return kept, rest
+		}
 	}
-	n := copy(e.room[:], s)
-	// The room's first n bytes are never written again.
-	return unsafe.String(&e.room[0], n), e.room[n:]
+	return strings.Clone(s), e.room[:]
 }

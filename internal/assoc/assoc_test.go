@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 type entry struct{ key, value string }
@@ -159,5 +160,26 @@ func TestConcurrentUse(t *testing.T) {
 				t.Errorf("%s is held in set %d way %d but not found", e.key, i, w)
 			}
 		}
+	}
+}
+
+// Keep copies into the room it is given, returns the room past the copy,
+// and refuses, copying nothing, what does not fit.
+func TestKeep(t *testing.T) {
+	var room [8]byte
+	src := []byte("abc")
+	kept, rest, ok := Keep(room[:], string(src))
+	src[0] = 'x' // the caller's bytes are not the kept ones
+	if !ok || kept != "abc" || unsafe.StringData(kept) != &room[0] || len(rest) != 5 || &rest[0] != &room[3] {
+		t.Fatalf("Keep(abc) = %q, %d bytes of rest, %v; want abc in the room and 5 bytes after it", kept, len(rest), ok)
+	}
+	if kept, rest2, ok := Keep(rest, ""); !ok || kept != "" || len(rest2) != 5 {
+		t.Errorf("Keep(\"\") = %q, %d, %v; want nothing kept and the room unchanged", kept, len(rest2), ok)
+	}
+	if kept, rest2, ok := Keep(rest, "toolong"); ok || kept != "" || len(rest2) != 5 || room[3] != 0 {
+		t.Errorf("Keep of 7 bytes into 5 = %q, %d, %v; want refused, nothing copied", kept, len(rest2), ok)
+	}
+	if kept, rest2, ok := Keep(rest, "defgh"); !ok || kept != "defgh" || len(rest2) != 0 || string(room[:]) != "abcdefgh" {
+		t.Errorf("Keep to the brim = %q, %d, %v; room %q", kept, len(rest2), ok, room[:])
 	}
 }

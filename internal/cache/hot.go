@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"strings"
-	"unsafe"
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/assoc"
@@ -41,16 +40,15 @@ type hotRecord struct {
 
 func newHotRecord(rec partner.KeyRecord) *hotRecord {
 	h := &hotRecord{rec: rec}
-	if rec.ID == "" || len(rec.ID)+len(rec.Digest) > len(h.room) {
+	id, rest, ok := assoc.Keep(h.room[:], rec.ID)
+	if !ok || len(rest) < len(rec.Digest) {
 		// Not the caller's request memory, and not the caller's copy
 		// of the digest either.
 		h.rec.ID, h.rec.Digest = strings.Clone(rec.ID), bytes.Clone(rec.Digest)
 		return h
 	}
-	n := copy(h.room[:], rec.ID)
-	m := n + copy(h.room[n:], rec.Digest)
-	// The room is never written again.
-	h.rec.ID, h.rec.Digest = unsafe.String(&h.room[0], n), h.room[n:m:m]
+	n := copy(rest, rec.Digest)
+	h.rec.ID, h.rec.Digest = id, rest[:n:n]
 	return h
 }
 

@@ -20,11 +20,11 @@ type tokenCache struct {
 // cacheEntry is immutable once stored. It holds its own copy of the
 // principal, and that copy's strings and scopes in its room when they fit
 // (they do unless they pass 400 bytes or the token carries more than 8
-// scopes): an entry is one 768-byte allocation. With a thousand tokens taking turns an entry
-// is rarely in the CPU's caches, and a Check reads nearly all of it; in
-// one block that is adjacent lines of one or two pages, where the
-// principal parsed from JSON was a struct, a slice and seven strings, as
-// many pages apart.
+// scopes): an entry is one 768-byte allocation. With a thousand tokens
+// taking turns an entry is rarely in the CPU's caches, and a Check reads
+// nearly all of it; in one block that is adjacent lines of one or two
+// pages, where the principal parsed from JSON was a struct, a slice and
+// seven strings, as many pages apart.
 type cacheEntry struct {
 	sum [32]byte // the token's SHA-256, the entry's key
 	// until is when the entry dies: the token's exp or the cache TTL from
@@ -94,15 +94,10 @@ func (e *cacheEntry) compact(issuer string) {
 	if need > len(e.room) || len(p.Scopes) > len(e.scopes) {
 		return
 	}
-	used := 0
+	room := e.room[:]
 	keep := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		n := copy(e.room[used:], s)
-		used += n
-		// This part of the room is never written again.
-		return unsafe.String(&e.room[used-n], n)
+		s, room, _ = assoc.Keep(room, s) // all fit: need is at most the room
+		return s
 	}
 	p.ClientID, p.ScopeList, p.JTI = keep(p.ClientID), keep(p.ScopeList), keep(p.JTI)
 	p.Subject, p.CertThumbprint = keep(p.Subject), keep(p.CertThumbprint)
