@@ -45,6 +45,15 @@ type Response struct {
 	Allowed bool
 }
 
+// Reply is what the Check server sends for r ([Register]): its encoding
+// when it has one, else its message.
+func (r Response) Reply() any {
+	if r.Wire != nil {
+		return r.Wire
+	}
+	return r.Message
+}
+
 // allow returns the OK response: identity headers set by overwrite (since
 // Envoy 1.37 an unset append action appends beside a spoofed value),
 // every other incoming x-partner-* header and the credential removed.

@@ -58,8 +58,5 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	if err != nil {
 		return nil, err
 	}
-	if r.Wire != nil {
-		return r.Wire, nil
-	}
-	return r.Message, nil
+	return r.Reply(), nil
 }

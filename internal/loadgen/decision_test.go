@@ -192,11 +192,7 @@ func BenchmarkHandler(b *testing.B) {
 					if err != nil || r.Allowed != want {
 						b.Fatalf("allowed = %v, want %v: %v", r.Allowed, want, err)
 					}
-					var reply any = r.Message
-					if r.Wire != nil {
-						reply = r.Wire
-					}
-					out, err := codec.Marshal(reply)
+					out, err := codec.Marshal(r.Reply())
 					if err != nil {
 						b.Fatal(err)
 					}
