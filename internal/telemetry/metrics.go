@@ -67,9 +67,9 @@ type MetricsOptions struct {
 }
 
 // Metrics holds partnergate's OpenTelemetry instruments and Check's
-// latency histogram, and serves them for Prometheus. On the hot path a decision is one atomic add and a
-// latency a few; everything else, decision counts included, is observed
-// from counters at collection time.
+// latency histogram, and serves them for Prometheus. On the hot path a
+// decision is one atomic add and a latency a few; everything else,
+// decision counts included, is observed from counters at collection time.
 type Metrics struct {
 	provider *sdkmetric.MeterProvider
 	registry *prometheus.Registry
