@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/partnergate/partnergate/internal/partner"
 )
@@ -31,9 +32,10 @@ type Decision struct {
 	// overrides on allow; zero when its tier's apply.
 	Limits partner.Limits
 
-	credentialHeader string    // where the credential came from, to remove it
-	apiKey           bool      // the credential is an API key, not an access token
-	requiredBuf      [4]string // backs Required for up to four scopes
+	credentialHeader string        // where the credential came from, to remove it
+	apiKey           bool          // the credential is an API key, not an access token
+	memo             *atomic.Value // the index's memo kept with the key's record, or nil
+	requiredBuf      [4]string     // backs Required for up to four scopes
 }
 
 // decisions recycles Decisions: one per Check was the last allocation of
@@ -53,6 +55,7 @@ func (d *Decision) Clone() Decision {
 	c := *d
 	c.Required = slices.Clone(d.Required)
 	c.requiredBuf = [len(d.requiredBuf)]string{}
+	c.memo = nil // a kept copy must not keep the key's record alive
 	return c
 }
 

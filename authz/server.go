@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -21,8 +22,12 @@ import (
 type Index interface {
 	// Ready reports whether the index holds a full snapshot.
 	Ready() bool
-	// Key returns the record of a public key id.
-	Key(ctx context.Context, id string) (partner.KeyRecord, bool)
+	// KeyMemo returns the record of a public key id, and memory the index
+	// keeps with that record, or nil. Check keeps the key's allow response
+	// there, one pointer from the record it has just read rather than
+	// through a table of its own; the index must forget the memo with the
+	// record, when the key is written.
+	KeyMemo(ctx context.Context, id string) (rec partner.KeyRecord, memo *atomic.Value, ok bool)
 	// Partner returns a partner by id.
 	Partner(id string) (*partner.Partner, bool)
 	// Client returns the partner that registered the OAuth2 client
@@ -206,7 +211,7 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	}
 	d.CredentialID = key.ID()
 	d.apiKey = true
-	rec, ok := s.index.Key(ctx, key.ID())
+	rec, memo, ok := s.index.KeyMemo(ctx, key.ID())
 	if !ok {
 		return d.deny(ReasonUnknownCredential), nil
 	}
@@ -221,6 +226,7 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 		return d.deny(ReasonWrongSecret), nil
 	}
 	d.PartnerID = rec.PartnerID
+	d.memo = memo
 	if rec.Revoked {
 		return d.deny(ReasonRevokedCredential), nil
 	}

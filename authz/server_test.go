@@ -39,16 +39,27 @@ type fakeIndex struct {
 	keys     map[string]partner.KeyRecord
 	partners map[string]*partner.Partner
 	lookups  atomic.Int64
+	// memos, when not nil, gives each key a memo, as the cache's hot
+	// table does; a key's memo lasts as long as the test does.
+	memos map[string]*atomic.Value
 }
 
 func (f *fakeIndex) Ready() bool { return f.ready.Load() }
 
-func (f *fakeIndex) Key(_ context.Context, id string) (partner.KeyRecord, bool) {
+func (f *fakeIndex) KeyMemo(_ context.Context, id string) (partner.KeyRecord, *atomic.Value, bool) {
 	f.lookups.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.keys[id]
-	return r, ok
+	if !ok || f.memos == nil {
+		return r, nil, ok
+	}
+	m := f.memos[id]
+	if m == nil {
+		m = new(atomic.Value)
+		f.memos[id] = m
+	}
+	return r, m, true
 }
 
 func (f *fakeIndex) Partner(id string) (*partner.Partner, bool) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"strings"
+	"sync/atomic"
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/assoc"
@@ -30,11 +31,13 @@ func newHotKeys() *assoc.Table[hotRecord] {
 
 // hotRecord is a record in the hot-key table, with its id and digest in
 // the same allocation when they fit (an API key's id and an HMAC-SHA256
-// digest always do). With a thousand keys taking turns a record is rarely
-// in the CPU's caches, and a Check reads all three: in one block they are
-// adjacent lines of one page, where three allocations were three pages.
+// digest always do), and its memo. With a thousand keys taking turns a
+// record is rarely in the CPU's caches, and a Check reads all of these:
+// in one block they are adjacent lines of one page, where separate
+// allocations were as many pages.
 type hotRecord struct {
 	rec  partner.KeyRecord
+	memo atomic.Value // Cache.KeyMemo's
 	room [apikey.IDLen + sha256.Size]byte
 }
 

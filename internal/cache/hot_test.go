@@ -53,6 +53,47 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 	}
 }
 
+// A key's memo is the hot record's: the same one for every read of the
+// record, none for a record read from anywhere else, and forgotten with
+// the record when the key is written, so nothing kept in it outlives the
+// record it was derived from.
+func TestKeyMemoFollowsTheRecord(t *testing.T) {
+	src := newMemSource()
+	src.putPartner(&partner.Partner{ID: "acme", Tier: "gold", State: partner.Active})
+	src.putCred(cred(1, "acme"))
+	c := newLoaded(t, src, Options{})
+	ctx := context.Background()
+
+	if _, memo, ok := c.KeyMemo(ctx, keyID(1)); !ok || memo != nil {
+		t.Fatalf("first read: memo %p, found %v; want no memo for a record read from bigcache", memo, ok)
+	}
+	_, memo, ok := c.KeyMemo(ctx, keyID(1))
+	if !ok || memo == nil {
+		t.Fatalf("second read: memo %p, found %v; want the hot record's", memo, ok)
+	}
+	memo.Store("derived from version 1")
+	if _, again, _ := c.KeyMemo(ctx, keyID(1)); again != memo || again.Load() != "derived from version 1" {
+		t.Fatalf("a third read has another memo, or lost its value: %v", again.Load())
+	}
+
+	revoked := cred(1, "acme")
+	revoked.Version = 2
+	revoked.RevokedAt = time.Now()
+	src.putCred(revoked)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		rec, m, ok := c.KeyMemo(ctx, keyID(1))
+		if !ok || !rec.Revoked {
+			t.Fatalf("after revocation KeyMemo = %+v, %v; want the revoked row", rec, ok)
+		}
+		if m == memo || m != nil && m.Load() != nil {
+			t.Fatal("the revoked record came with the memo of the live one")
+		}
+	}
+}
+
 // A hot record holds its id and digest in itself, equal to the stored
 // ones, and keeps neither the caller's id nor its digest.
 func TestHotRecordIsOneBlock(t *testing.T) {
