@@ -37,7 +37,7 @@ func newHotKeys() *assoc.Table[hotRecord] {
 // allocations were as many pages.
 type hotRecord struct {
 	rec  partner.KeyRecord
-	memo atomic.Value // Cache.KeyMemo's
+	memo atomic.Value // Cache.KeyMemo's: the one field written once the record is in the table
 	room [apikey.IDLen + sha256.Size]byte
 }
 
