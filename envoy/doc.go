@@ -9,7 +9,10 @@
 // instead of a deploy. [Descriptors] evaluates a route's rate_limits actions
 // against a request's dynamic metadata the way Envoy does, for the actions
 // partnergate's configs use, so tests can drive envoyproxy/ratelimit with
-// exactly the descriptors the shipped config produces.
+// exactly the descriptors the shipped config produces. [SentToAuthz]
+// evaluates the ext_authz filter's allowed_headers and disallowed_headers
+// the same way, so a test can hold the headers the edge sends partnergate
+// to the ones Check reads.
 //
 // The package only reads: it never writes a file or talks to a network.
 // Its functions are safe for concurrent use.
