@@ -12,13 +12,33 @@ import (
 	"github.com/partnergate/partnergate/internal/store"
 )
 
-// A key answered from the hot table must still follow every change the
-// feed brings: revocation, a new row, removal.
-func TestHotKeysFollowTheFeed(t *testing.T) {
+// loadedWithOneKey returns a loaded cache holding key 1 of the active
+// partner acme, and the source behind it.
+func loadedWithOneKey(t *testing.T) (*Cache, *memSource) {
+	t.Helper()
 	src := newMemSource()
 	src.putPartner(&partner.Partner{ID: "acme", Tier: "gold", State: partner.Active})
 	src.putCred(cred(1, "acme"))
-	c := newLoaded(t, src, Options{})
+	return newLoaded(t, src, Options{}), src
+}
+
+// revokeOneKey revokes key 1 in src, as its version 2, and brings c up to
+// date through the feed.
+func revokeOneKey(t *testing.T, c *Cache, src *memSource) {
+	t.Helper()
+	revoked := cred(1, "acme")
+	revoked.Version = 2
+	revoked.RevokedAt = time.Now()
+	src.putCred(revoked)
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A key answered from the hot table must still follow every change the
+// feed brings: revocation, a new row, removal.
+func TestHotKeysFollowTheFeed(t *testing.T) {
+	c, src := loadedWithOneKey(t)
 	ctx := context.Background()
 
 	for range 2 { // the first read fills the hot table, the second reads it
@@ -30,13 +50,7 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 		t.Fatal("a key read twice is not in the hot table")
 	}
 
-	revoked := cred(1, "acme")
-	revoked.Version = 2
-	revoked.RevokedAt = time.Now()
-	src.putCred(revoked)
-	if err := c.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	revokeOneKey(t, c, src)
 	if rec, ok := c.Key(ctx, keyID(1)); !ok || !rec.Revoked || rec.Version != 2 {
 		t.Errorf("after revocation Key = %+v, %v; want the revoked row, version 2", rec, ok)
 	}
@@ -58,10 +72,7 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 // the record when the key is written, so nothing kept in it outlives the
 // record it was derived from.
 func TestKeyMemoFollowsTheRecord(t *testing.T) {
-	src := newMemSource()
-	src.putPartner(&partner.Partner{ID: "acme", Tier: "gold", State: partner.Active})
-	src.putCred(cred(1, "acme"))
-	c := newLoaded(t, src, Options{})
+	c, src := loadedWithOneKey(t)
 	ctx := context.Background()
 
 	if _, memo, ok := c.KeyMemo(ctx, keyID(1)); !ok || memo != nil {
@@ -79,13 +90,7 @@ func TestKeyMemoFollowsTheRecord(t *testing.T) {
 		t.Fatalf("the memo holds %v, want what was stored", v)
 	}
 
-	revoked := cred(1, "acme")
-	revoked.Version = 2
-	revoked.RevokedAt = time.Now()
-	src.putCred(revoked)
-	if err := c.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	revokeOneKey(t, c, src)
 	for range 2 {
 		rec, m, ok := c.KeyMemo(ctx, keyID(1))
 		if !ok || !rec.Revoked {
