@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -56,6 +57,15 @@ type AuthorizationPolicy struct {
 	spec              *securityv1beta1.AuthorizationPolicy
 }
 
+// EnvoyFilter is networking.istio.io/v1alpha3 EnvoyFilter: Kubernetes
+// metadata around the istio.io/api spec proto.
+type EnvoyFilter struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              json.RawMessage `json:"spec"`
+	spec              *networkingv1alpha3.EnvoyFilter
+}
+
 // IstioOperator is the subset of install.istio.io/v1alpha1 IstioOperator
 // these manifests use: spec.meshConfig only, decoded as istio.io/api's
 // MeshConfig. Any other spec field is refused (the full type lives in
@@ -80,6 +90,7 @@ var kinds = map[string]func() any{
 	"autoscaling/v2/HorizontalPodAutoscaler":   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
 	"security.istio.io/v1/AuthorizationPolicy": func() any { return &AuthorizationPolicy{} },
+	"networking.istio.io/v1alpha3/EnvoyFilter": func() any { return &EnvoyFilter{} },
 	"install.istio.io/v1alpha1/IstioOperator":  func() any { return &IstioOperator{} },
 }
 
@@ -115,6 +126,11 @@ func decode(doc []byte) (any, error) {
 		o.spec = &securityv1beta1.AuthorizationPolicy{}
 		if err := strict.Unmarshal(o.Spec, o.spec); err != nil {
 			return nil, fmt.Errorf("AuthorizationPolicy spec: %w", err)
+		}
+	case *EnvoyFilter:
+		o.spec = &networkingv1alpha3.EnvoyFilter{}
+		if err := strict.Unmarshal(o.Spec, o.spec); err != nil {
+			return nil, fmt.Errorf("EnvoyFilter spec: %w", err)
 		}
 	case *IstioOperator:
 		o.mesh = &meshv1alpha1.MeshConfig{}
@@ -606,6 +622,8 @@ func TestStrictDecodingCatchesMistakes(t *testing.T) {
 		{"unknown-field-in-istio-spec", istio, "action: CUSTOM", "action: CUSTOM\n  actions: CUSTOM"},
 		{"bad-enum-in-istio-spec", istio, "action: CUSTOM", "action: CUSTOMER"},
 		{"unknown-field-in-mesh-config", istio, "failOpen: false", "failopen: false"},
+		{"unknown-field-in-envoy-filter", istio, "applyTo: HTTP_FILTER", "applyTo: HTTP_FILTER\n      applyto: HTTP_FILTER"},
+		{"bad-enum-in-envoy-filter", istio, "operation: MERGE", "operation: MERGED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
