@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -26,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -84,6 +87,7 @@ var kinds = map[string]func() any{
 	"v1/Namespace":                             func() any { return &corev1.Namespace{} },
 	"v1/ServiceAccount":                        func() any { return &corev1.ServiceAccount{} },
 	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
+	"v1/PersistentVolumeClaim":                 func() any { return &corev1.PersistentVolumeClaim{} },
 	"v1/Service":                               func() any { return &corev1.Service{} },
 	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
 	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
@@ -92,6 +96,13 @@ var kinds = map[string]func() any{
 	"security.istio.io/v1/AuthorizationPolicy": func() any { return &AuthorizationPolicy{} },
 	"networking.istio.io/v1alpha3/EnvoyFilter": func() any { return &EnvoyFilter{} },
 	"install.istio.io/v1alpha1/IstioOperator":  func() any { return &IstioOperator{} },
+	// Envoy Gateway, Gateway API and Prometheus Operator kinds, which the
+	// chart renders.
+	"gateway.envoyproxy.io/v1alpha1/SecurityPolicy":       func() any { return &egv1a1.SecurityPolicy{} },
+	"gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy": func() any { return &egv1a1.BackendTrafficPolicy{} },
+	"gateway.networking.k8s.io/v1/HTTPRoute":              func() any { return &gwapiv1.HTTPRoute{} },
+	"monitoring.coreos.com/v1/ServiceMonitor":             func() any { return &monitoringv1.ServiceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule":             func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // decode decodes one YAML document strictly into its typed struct.
@@ -173,42 +184,53 @@ func load(t *testing.T) *manifests {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &manifests{
-		deployments: map[string]*appsv1.Deployment{},
-		services:    map[string]*corev1.Service{},
-		configMaps:  map[string]*corev1.ConfigMap{},
-	}
+	m := newManifests()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs, err := split(b)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for i, doc := range docs {
-			obj, err := decode(doc)
-			if err != nil {
-				t.Fatalf("%s document %d: %v", f, i+1, err)
-			}
-			m.all = append(m.all, obj)
-			switch o := obj.(type) {
-			case *appsv1.Deployment:
-				m.deployments[o.Name] = o
-			case *corev1.Service:
-				m.services[o.Name] = o
-			case *corev1.ConfigMap:
-				m.configMaps[o.Name] = o
-			case *networkingv1.NetworkPolicy:
-				m.netpols = append(m.netpols, o)
-			}
-		}
+		m.add(t, f, b)
 	}
 	if len(m.all) == 0 {
 		t.Fatal("no manifests found")
 	}
 	return m
+}
+
+func newManifests() *manifests {
+	return &manifests{
+		deployments: map[string]*appsv1.Deployment{},
+		services:    map[string]*corev1.Service{},
+		configMaps:  map[string]*corev1.ConfigMap{},
+	}
+}
+
+// add decodes every document of the multi-document YAML b, from source,
+// into m.
+func (m *manifests) add(t *testing.T, source string, b []byte) {
+	t.Helper()
+	docs, err := split(b)
+	if err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	for i, doc := range docs {
+		obj, err := decode(doc)
+		if err != nil {
+			t.Fatalf("%s document %d: %v", source, i+1, err)
+		}
+		m.all = append(m.all, obj)
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			m.deployments[o.Name] = o
+		case *corev1.Service:
+			m.services[o.Name] = o
+		case *corev1.ConfigMap:
+			m.configMaps[o.Name] = o
+		case *networkingv1.NetworkPolicy:
+			m.netpols = append(m.netpols, o)
+		}
+	}
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
@@ -241,8 +263,11 @@ func TestNoSecretIsShipped(t *testing.T) {
 	}
 }
 
-func TestPodSecurity(t *testing.T) {
-	m := load(t)
+func TestPodSecurity(t *testing.T) { checkPodSecurity(t, load(t)) }
+
+// checkPodSecurity asserts the security settings every pod of m keeps.
+func checkPodSecurity(t *testing.T, m *manifests) {
+	t.Helper()
 	for name, d := range m.deployments {
 		t.Run(name, func(t *testing.T) {
 			pod := d.Spec.Template.Spec
@@ -378,8 +403,10 @@ func mounted(c corev1.Container, path string) bool {
 
 // TestServicesAndBudgetsTargetDeployments keeps selectors, ports and
 // targets consistent across the manifests.
-func TestServicesAndBudgetsTargetDeployments(t *testing.T) {
-	m := load(t)
+func TestServicesAndBudgetsTargetDeployments(t *testing.T) { checkTargets(t, load(t)) }
+
+func checkTargets(t *testing.T, m *manifests) {
+	t.Helper()
 	for _, s := range m.services {
 		d := deploymentFor(m, s.Spec.Selector)
 		if d == nil {
@@ -437,6 +464,23 @@ func hasPort(d *appsv1.Deployment, p intstr.IntOrString) bool {
 
 func TestNetworkPolicies(t *testing.T) {
 	m := load(t)
+	checkNetworkPolicyCoverage(t, m)
+
+	// Who may reach partnergate's ports.
+	want := map[int32][]string{9001: {"istio-ingress", "partner-edge"}, 9002: {"partnergate-operators"}}
+	got := portPeers(t, m, "partnergate")
+	for port, namespaces := range want {
+		if !slices.Equal(got[port], namespaces) {
+			t.Errorf("port %d is reachable from %v, want only %v", port, got[port], namespaces)
+		}
+	}
+}
+
+// checkNetworkPolicyCoverage asserts every Deployment of m has a
+// NetworkPolicy restricting both directions, with no ingress rule open to
+// every source or port.
+func checkNetworkPolicyCoverage(t *testing.T, m *manifests) {
+	t.Helper()
 	for name, d := range m.deployments {
 		var covering []*networkingv1.NetworkPolicy
 		for _, np := range m.netpols {
@@ -458,42 +502,37 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 		}
 	}
+}
 
-	// Who may reach partnergate's ports.
+// portPeers returns, for each port the NetworkPolicy name admits traffic
+// to, the sorted namespaces it admits.
+func portPeers(t *testing.T, m *manifests, name string) map[int32][]string {
+	t.Helper()
 	var pg *networkingv1.NetworkPolicy
 	for _, np := range m.netpols {
-		if np.Name == "partnergate" {
+		if np.Name == name {
 			pg = np
 		}
 	}
 	if pg == nil {
-		t.Fatal("no NetworkPolicy partnergate")
+		t.Fatalf("no NetworkPolicy %s", name)
 	}
-	want := map[int32][]string{9001: {"istio-ingress", "partner-edge"}, 9002: {"partnergate-operators"}}
-	for port, namespaces := range want {
-		var got []string
-		for _, r := range pg.Spec.Ingress {
-			if !rulePort(r, port) {
+	out := map[int32][]string{}
+	for _, r := range pg.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port == nil {
+				t.Errorf("NetworkPolicy %s has a rule for every port", name)
 				continue
 			}
 			for _, peer := range r.From {
-				got = append(got, peerNamespaces(t, peer)...)
+				out[p.Port.IntVal] = append(out[p.Port.IntVal], peerNamespaces(t, peer)...)
 			}
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, namespaces) {
-			t.Errorf("port %d is reachable from %v, want only %v", port, got, namespaces)
-		}
 	}
-}
-
-func rulePort(r networkingv1.NetworkPolicyIngressRule, port int32) bool {
-	for _, p := range r.Ports {
-		if p.Port != nil && p.Port.IntVal == port {
-			return true
-		}
+	for _, ns := range out {
+		slices.Sort(ns)
 	}
-	return false
+	return out
 }
 
 // peerNamespaces lists the namespaces a peer admits, by name; any other
