@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"path/filepath"
 	"testing"
 
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
@@ -77,9 +78,18 @@ func istioExtAuthzPatch(t *testing.T, f *EnvoyFilter) *extauthzv3.ExtAuthz {
 	return &az
 }
 
-func TestIstioSendsCheckTheEdgesHeaders(t *testing.T) {
+func TestIstioSendsCheckTheEdgesHeaders(t *testing.T) { checkIstioHeaders(t, load(t)) }
+
+// TestChartIstioSendsCheckTheEdgesHeaders: the chart's Istio wiring too.
+func TestChartIstioSendsCheckTheEdgesHeaders(t *testing.T) {
+	checkIstioHeaders(t, renderChart(t, filepath.Join(chartDir, "ci", "istio-values.yaml")))
+}
+
+// checkIstioHeaders asserts every gateway m's AuthorizationPolicies send
+// to partnergate gets the edge's header lists from an EnvoyFilter.
+func checkIstioHeaders(t *testing.T, m *manifests) {
+	t.Helper()
 	edge := edgeExtAuthz(t)
-	m := load(t)
 	var gateways []string // AuthorizationPolicy selectors using partnergate
 	var filters []*EnvoyFilter
 	for _, obj := range m.all {
