@@ -168,11 +168,68 @@ func TestChartRenders(t *testing.T) {
 					t.Errorf("SQLite: %d replicas, strategy %s; want 1 and Recreate (one pod owns the volume)", *d.Spec.Replicas, d.Spec.Strategy.Type)
 				}
 				path := strings.TrimPrefix(cfg.Store, "sqlite://")
-				if !mountedFrom(d, c, path, func(v corev1.Volume) bool { return v.PersistentVolumeClaim != nil }) {
-					t.Errorf("SQLite file %s is not on a PersistentVolumeClaim", path)
+				if !mountedFrom(d, c, path, func(v corev1.Volume) bool {
+					return v.PersistentVolumeClaim != nil && claimed(m, v.PersistentVolumeClaim.ClaimName)
+				}) {
+					t.Errorf("SQLite file %s is not on a PersistentVolumeClaim the chart renders", path)
 				}
 			}
 			checkRatelimitAgrees(t, m, cfg)
+		})
+	}
+}
+
+// claimed reports whether m holds a ReadWriteOnce PersistentVolumeClaim
+// name.
+func claimed(m *manifests, name string) bool {
+	for _, obj := range m.all {
+		if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok && pvc.Name == name {
+			return slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce})
+		}
+	}
+	return false
+}
+
+// TestChartAdminTLS: with adminTLS on, the config's admin_tls files are
+// the mounted TLS Secret's; off (the default), there is neither.
+func TestChartAdminTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name, values string
+		on           bool
+	}{
+		{"default", "", false},
+		{"tls", filepath.Join(chartDir, "ci", "tls-values.yaml"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := renderChart(t, tc.values)
+			var file struct {
+				AdminTLS *struct {
+					CertFile     string `json:"cert_file"`
+					KeyFile      string `json:"key_file"`
+					ClientCAFile string `json:"client_ca_file"`
+				} `json:"admin_tls"`
+			}
+			if err := yaml.Unmarshal([]byte(m.configMaps[chartRelease].Data["partnergate.yaml"]), &file); err != nil {
+				t.Fatal(err)
+			}
+			d := m.deployments[chartRelease]
+			c := d.Spec.Template.Spec.Containers[0]
+			if !tc.on {
+				if file.AdminTLS != nil {
+					t.Errorf("admin_tls is set with adminTLS off: %+v", file.AdminTLS)
+				}
+				return
+			}
+			if file.AdminTLS == nil {
+				t.Fatal("adminTLS on, but the config has no admin_tls")
+			}
+			for key, path := range map[string]string{"cert_file": file.AdminTLS.CertFile, "key_file": file.AdminTLS.KeyFile, "client_ca_file": file.AdminTLS.ClientCAFile} {
+				if !mountedFrom(d, c, path, func(v corev1.Volume) bool {
+					return v.Secret != nil && v.Secret.SecretName == "partnergate-admin-tls"
+				}) {
+					t.Errorf("admin_tls.%s %q is not in the mounted TLS Secret", key, path)
+				}
+			}
 		})
 	}
 }
