@@ -44,7 +44,7 @@ import (
 // policy parsers. TestStrictDecodingCatchesMistakes proves the decoding
 // can fail.
 
-var update = flag.Bool("update", false, "rewrite ratelimit-config.yaml from envoy/ratelimit-config.yaml")
+var update = flag.Bool("update", false, "rewrite ratelimit-config.yaml and the chart's copies from envoy/")
 
 const (
 	generatedConfigMap = "ratelimit-config.yaml"

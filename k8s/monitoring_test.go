@@ -514,7 +514,7 @@ jwt:
 		if time.Now().After(deadline) {
 			t.Fatalf("partnergate not ready within 60s (%v)", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // poll interval, not a wait for a condition
 	}
 
 	actx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+adminToken)
