@@ -426,6 +426,7 @@ func TestChartRefusesImpossibleValues(t *testing.T) {
 		{"envoy-gateway-without-gateway", []string{"envoyGateway.enabled=true"}, "envoyGateway.gateway.name: required"},
 		{"envoy-gateway-without-backends", []string{"envoyGateway.enabled=true", "envoyGateway.gateway.name=edge", "envoyGateway.hostnames[0]=a.example.com"}, "envoyGateway.backendRefs: required"},
 		{"envoy-gateway-without-hostnames", []string{"envoyGateway.enabled=true", "envoyGateway.gateway.name=edge", "envoyGateway.backendRefs[0].name=orders"}, "envoyGateway.hostnames: required"},
+		{"no-edge-may-call-check", []string{"networkPolicy.checkFrom=null"}, "networkPolicy.checkFrom: empty"},
 		{"rules-without-scrape", []string{"prometheusRule.enabled=true"}, "prometheusRule.enabled without serviceMonitor.enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -489,5 +490,10 @@ func TestChartNetworkPolicyAdmitsEnvoyGateway(t *testing.T) {
 		if !slices.Equal(eg[port], def[port]) {
 			t.Errorf("port %d: %v, want %v as by default", port, eg[port], def[port])
 		}
+	}
+	// Envoy Gateway as the only edge.
+	only := portPeers(t, renderChart(t, filepath.Join(chartDir, "ci", "envoy-gateway-values.yaml"), "networkPolicy.checkFrom=null"), chartRelease)
+	if !slices.Equal(only[9001], []string{"envoy-gateway-system"}) {
+		t.Errorf("with Envoy Gateway the only edge, Check is reachable from %v", only[9001])
 	}
 }

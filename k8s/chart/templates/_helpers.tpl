@@ -118,6 +118,9 @@ to change. It renders nothing.
 {{- if and $v.envoyGateway.enabled (not $v.envoyGateway.hostnames) -}}
 {{- fail "envoyGateway.hostnames: required with envoyGateway.enabled: a route without hostnames would take every host of the Gateway" -}}
 {{- end -}}
+{{- if and $v.networkPolicy.enabled (not $v.networkPolicy.checkFrom) (not $v.envoyGateway.enabled) -}}
+{{- fail "networkPolicy.checkFrom: empty: no edge could call Check; name the edge namespaces, or set networkPolicy.enabled false" -}}
+{{- end -}}
 {{- if and $v.prometheusRule.enabled (not $v.serviceMonitor.enabled) (not $v.prometheusRule.withoutServiceMonitor) -}}
 {{- fail "prometheusRule.enabled without serviceMonitor.enabled: the rules would watch series nothing scrapes; enable serviceMonitor, or set prometheusRule.withoutServiceMonitor if another scrape config collects partnergate" -}}
 {{- end -}}
