@@ -284,6 +284,23 @@ func loadChartConfig(t *testing.T, m *manifests) (*config.Config, corev1.Contain
 	if _, err := policy.Parse([]byte(cm.Data[filepath.Base(cfg.PolicyFile)])); err != nil {
 		t.Errorf("policy in the ConfigMap: %v", err)
 	}
+	// Validate as the server does at start, with the files it stats
+	// standing in under a temporary directory (the policy with the
+	// ConfigMap's content).
+	v := *cfg
+	for _, f := range []*string{&v.PolicyFile, &v.AdminTokenFile, &v.TLS.CertFile, &v.TLS.KeyFile, &v.TLS.ClientCAFile} {
+		if *f == "" {
+			continue
+		}
+		local := filepath.Join(t.TempDir(), filepath.Base(*f))
+		if err := os.WriteFile(local, []byte(cm.Data[filepath.Base(*f)]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		*f = local
+	}
+	if err := v.Validate(); err != nil {
+		t.Errorf("partnergate config in the ConfigMap does not validate: %v", err)
+	}
 	return cfg, c
 }
 
