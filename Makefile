@@ -9,6 +9,9 @@ GO         ?= go
 # The envoyproxy/ratelimit service the integration tests run against.
 RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 RATELIMIT_BIN     := $(BIN)/service_cmd
+# Helm, for the chart tests (k8s/chart_test.go): built from its module.
+HELM_VERSION := v3.22.0
+HELM_BIN     := $(BIN)/helm-$(HELM_VERSION)
 # A throwaway database per test run is created from this server DSN.
 PARTNERGATE_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export PARTNERGATE_TEST_POSTGRES
@@ -27,8 +30,8 @@ run: build ## Build and run the server on the embedded SQLite store in ./data.
 	$(BIN)/partnergate serve --store sqlite://$(DATA)/partnergate.db --log-format text $(ARGS)
 
 .PHONY: test
-test: test-services ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit).
-	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) $(GO) test -race -count=1 -timeout 9m ./...
+test: test-services $(HELM_BIN) ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit and Helm).
+	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) PARTNERGATE_HELM_BIN=$(HELM_BIN) $(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: test-short
 test-short: ## Run the tests that need no external service.
@@ -49,6 +52,13 @@ test-services: $(RATELIMIT_BIN) ## Start PostgreSQL and Redis if they are down.
 $(RATELIMIT_BIN):
 	@echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"
 	GOBIN=$(BIN) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+
+# The version is in the file name, so a new HELM_VERSION is installed anew.
+$(HELM_BIN):
+	@echo "installing helm $(HELM_VERSION)"
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.helm-$(HELM_VERSION) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.helm-$(HELM_VERSION)/helm $@ && rmdir $(BIN)/.helm-$(HELM_VERSION)
 
 # The load benchmark pins the servers to CPU 0 and its client to CPU 1.
 BENCH_KEYS   ?= 1000000

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -25,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -40,7 +44,7 @@ import (
 // policy parsers. TestStrictDecodingCatchesMistakes proves the decoding
 // can fail.
 
-var update = flag.Bool("update", false, "rewrite ratelimit-config.yaml from envoy/ratelimit-config.yaml")
+var update = flag.Bool("update", false, "rewrite ratelimit-config.yaml and the chart's copies from envoy/")
 
 const (
 	generatedConfigMap = "ratelimit-config.yaml"
@@ -54,6 +58,15 @@ type AuthorizationPolicy struct {
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              json.RawMessage `json:"spec"`
 	spec              *securityv1beta1.AuthorizationPolicy
+}
+
+// EnvoyFilter is networking.istio.io/v1alpha3 EnvoyFilter: Kubernetes
+// metadata around the istio.io/api spec proto.
+type EnvoyFilter struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              json.RawMessage `json:"spec"`
+	spec              *networkingv1alpha3.EnvoyFilter
 }
 
 // IstioOperator is the subset of install.istio.io/v1alpha1 IstioOperator
@@ -74,13 +87,22 @@ var kinds = map[string]func() any{
 	"v1/Namespace":                             func() any { return &corev1.Namespace{} },
 	"v1/ServiceAccount":                        func() any { return &corev1.ServiceAccount{} },
 	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
+	"v1/PersistentVolumeClaim":                 func() any { return &corev1.PersistentVolumeClaim{} },
 	"v1/Service":                               func() any { return &corev1.Service{} },
 	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
 	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
 	"autoscaling/v2/HorizontalPodAutoscaler":   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
 	"security.istio.io/v1/AuthorizationPolicy": func() any { return &AuthorizationPolicy{} },
+	"networking.istio.io/v1alpha3/EnvoyFilter": func() any { return &EnvoyFilter{} },
 	"install.istio.io/v1alpha1/IstioOperator":  func() any { return &IstioOperator{} },
+	// Envoy Gateway, Gateway API and Prometheus Operator kinds, which the
+	// chart renders.
+	"gateway.envoyproxy.io/v1alpha1/SecurityPolicy":       func() any { return &egv1a1.SecurityPolicy{} },
+	"gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy": func() any { return &egv1a1.BackendTrafficPolicy{} },
+	"gateway.networking.k8s.io/v1/HTTPRoute":              func() any { return &gwapiv1.HTTPRoute{} },
+	"monitoring.coreos.com/v1/ServiceMonitor":             func() any { return &monitoringv1.ServiceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule":             func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // decode decodes one YAML document strictly into its typed struct.
@@ -115,6 +137,11 @@ func decode(doc []byte) (any, error) {
 		o.spec = &securityv1beta1.AuthorizationPolicy{}
 		if err := strict.Unmarshal(o.Spec, o.spec); err != nil {
 			return nil, fmt.Errorf("AuthorizationPolicy spec: %w", err)
+		}
+	case *EnvoyFilter:
+		o.spec = &networkingv1alpha3.EnvoyFilter{}
+		if err := strict.Unmarshal(o.Spec, o.spec); err != nil {
+			return nil, fmt.Errorf("EnvoyFilter spec: %w", err)
 		}
 	case *IstioOperator:
 		o.mesh = &meshv1alpha1.MeshConfig{}
@@ -157,42 +184,53 @@ func load(t *testing.T) *manifests {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &manifests{
-		deployments: map[string]*appsv1.Deployment{},
-		services:    map[string]*corev1.Service{},
-		configMaps:  map[string]*corev1.ConfigMap{},
-	}
+	m := newManifests()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs, err := split(b)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for i, doc := range docs {
-			obj, err := decode(doc)
-			if err != nil {
-				t.Fatalf("%s document %d: %v", f, i+1, err)
-			}
-			m.all = append(m.all, obj)
-			switch o := obj.(type) {
-			case *appsv1.Deployment:
-				m.deployments[o.Name] = o
-			case *corev1.Service:
-				m.services[o.Name] = o
-			case *corev1.ConfigMap:
-				m.configMaps[o.Name] = o
-			case *networkingv1.NetworkPolicy:
-				m.netpols = append(m.netpols, o)
-			}
-		}
+		m.add(t, f, b)
 	}
 	if len(m.all) == 0 {
 		t.Fatal("no manifests found")
 	}
 	return m
+}
+
+func newManifests() *manifests {
+	return &manifests{
+		deployments: map[string]*appsv1.Deployment{},
+		services:    map[string]*corev1.Service{},
+		configMaps:  map[string]*corev1.ConfigMap{},
+	}
+}
+
+// add decodes every document of the multi-document YAML b, from source,
+// into m.
+func (m *manifests) add(t *testing.T, source string, b []byte) {
+	t.Helper()
+	docs, err := split(b)
+	if err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	for i, doc := range docs {
+		obj, err := decode(doc)
+		if err != nil {
+			t.Fatalf("%s document %d: %v", source, i+1, err)
+		}
+		m.all = append(m.all, obj)
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			m.deployments[o.Name] = o
+		case *corev1.Service:
+			m.services[o.Name] = o
+		case *corev1.ConfigMap:
+			m.configMaps[o.Name] = o
+		case *networkingv1.NetworkPolicy:
+			m.netpols = append(m.netpols, o)
+		}
+	}
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
@@ -225,8 +263,11 @@ func TestNoSecretIsShipped(t *testing.T) {
 	}
 }
 
-func TestPodSecurity(t *testing.T) {
-	m := load(t)
+func TestPodSecurity(t *testing.T) { checkPodSecurity(t, load(t)) }
+
+// checkPodSecurity asserts the security settings every pod of m keeps.
+func checkPodSecurity(t *testing.T, m *manifests) {
+	t.Helper()
 	for name, d := range m.deployments {
 		t.Run(name, func(t *testing.T) {
 			pod := d.Spec.Template.Spec
@@ -362,8 +403,10 @@ func mounted(c corev1.Container, path string) bool {
 
 // TestServicesAndBudgetsTargetDeployments keeps selectors, ports and
 // targets consistent across the manifests.
-func TestServicesAndBudgetsTargetDeployments(t *testing.T) {
-	m := load(t)
+func TestServicesAndBudgetsTargetDeployments(t *testing.T) { checkTargets(t, load(t)) }
+
+func checkTargets(t *testing.T, m *manifests) {
+	t.Helper()
 	for _, s := range m.services {
 		d := deploymentFor(m, s.Spec.Selector)
 		if d == nil {
@@ -421,6 +464,23 @@ func hasPort(d *appsv1.Deployment, p intstr.IntOrString) bool {
 
 func TestNetworkPolicies(t *testing.T) {
 	m := load(t)
+	checkNetworkPolicyCoverage(t, m)
+
+	// Who may reach partnergate's ports.
+	want := map[int32][]string{9001: {"istio-ingress", "partner-edge"}, 9002: {"partnergate-operators"}}
+	got := portPeers(t, m, "partnergate")
+	for port, namespaces := range want {
+		if !slices.Equal(got[port], namespaces) {
+			t.Errorf("port %d is reachable from %v, want only %v", port, got[port], namespaces)
+		}
+	}
+}
+
+// checkNetworkPolicyCoverage asserts every Deployment of m has a
+// NetworkPolicy restricting both directions, with no ingress rule open to
+// every source or port.
+func checkNetworkPolicyCoverage(t *testing.T, m *manifests) {
+	t.Helper()
 	for name, d := range m.deployments {
 		var covering []*networkingv1.NetworkPolicy
 		for _, np := range m.netpols {
@@ -442,42 +502,37 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 		}
 	}
+}
 
-	// Who may reach partnergate's ports.
+// portPeers returns, for each port the NetworkPolicy name admits traffic
+// to, the sorted namespaces it admits.
+func portPeers(t *testing.T, m *manifests, name string) map[int32][]string {
+	t.Helper()
 	var pg *networkingv1.NetworkPolicy
 	for _, np := range m.netpols {
-		if np.Name == "partnergate" {
+		if np.Name == name {
 			pg = np
 		}
 	}
 	if pg == nil {
-		t.Fatal("no NetworkPolicy partnergate")
+		t.Fatalf("no NetworkPolicy %s", name)
 	}
-	want := map[int32][]string{9001: {"istio-ingress", "partner-edge"}, 9002: {"partnergate-operators"}}
-	for port, namespaces := range want {
-		var got []string
-		for _, r := range pg.Spec.Ingress {
-			if !rulePort(r, port) {
+	out := map[int32][]string{}
+	for _, r := range pg.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port == nil {
+				t.Errorf("NetworkPolicy %s has a rule for every port", name)
 				continue
 			}
 			for _, peer := range r.From {
-				got = append(got, peerNamespaces(t, peer)...)
+				out[p.Port.IntVal] = append(out[p.Port.IntVal], peerNamespaces(t, peer)...)
 			}
 		}
-		slices.Sort(got)
-		if !slices.Equal(got, namespaces) {
-			t.Errorf("port %d is reachable from %v, want only %v", port, got, namespaces)
-		}
 	}
-}
-
-func rulePort(r networkingv1.NetworkPolicyIngressRule, port int32) bool {
-	for _, p := range r.Ports {
-		if p.Port != nil && p.Port.IntVal == port {
-			return true
-		}
+	for _, ns := range out {
+		slices.Sort(ns)
 	}
-	return false
+	return out
 }
 
 // peerNamespaces lists the namespaces a peer admits, by name; any other
@@ -606,6 +661,8 @@ func TestStrictDecodingCatchesMistakes(t *testing.T) {
 		{"unknown-field-in-istio-spec", istio, "action: CUSTOM", "action: CUSTOM\n  actions: CUSTOM"},
 		{"bad-enum-in-istio-spec", istio, "action: CUSTOM", "action: CUSTOMER"},
 		{"unknown-field-in-mesh-config", istio, "failOpen: false", "failopen: false"},
+		{"unknown-field-in-envoy-filter", istio, "applyTo: HTTP_FILTER", "applyTo: HTTP_FILTER\n      applyto: HTTP_FILTER"},
+		{"bad-enum-in-envoy-filter", istio, "operation: MERGE", "operation: MERGED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
