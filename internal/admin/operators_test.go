@@ -105,19 +105,46 @@ func TestEveryRPCByRole(t *testing.T) {
 		allowed int
 		call    func(ctx context.Context, r partner.Role) error
 	}{
-		"WhoAmI":       {readers, func(ctx context.Context, _ partner.Role) error { _, err := c.WhoAmI(ctx, &adminv1.WhoAmIRequest{}); return err }},
-		"GetPartner":   {readers, func(ctx context.Context, _ partner.Role) error { _, err := c.GetPartner(ctx, &adminv1.GetPartnerRequest{Id: "acme"}); return err }},
-		"ListPartners": {readers, func(ctx context.Context, _ partner.Role) error { _, err := c.ListPartners(ctx, &adminv1.ListPartnersRequest{}); return err }},
-		"ListKeys":     {readers, func(ctx context.Context, _ partner.Role) error { _, err := c.ListKeys(ctx, &adminv1.ListKeysRequest{PartnerId: "acme"}); return err }},
-		"ListClients":  {readers, func(ctx context.Context, _ partner.Role) error { _, err := c.ListClients(ctx, &adminv1.ListClientsRequest{PartnerId: "acme"}); return err }},
+		"WhoAmI": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.WhoAmI(ctx, &adminv1.WhoAmIRequest{})
+			return err
+		}},
+		"GetPartner": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.GetPartner(ctx, &adminv1.GetPartnerRequest{Id: "acme"})
+			return err
+		}},
+		"ListPartners": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListPartners(ctx, &adminv1.ListPartnersRequest{})
+			return err
+		}},
+		"ListKeys": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListKeys(ctx, &adminv1.ListKeysRequest{PartnerId: "acme"})
+			return err
+		}},
+		"ListClients": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListClients(ctx, &adminv1.ListClientsRequest{PartnerId: "acme"})
+			return err
+		}},
 		"ListUnusedKeys": {readers, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.ListUnusedKeys(ctx, &adminv1.ListUnusedKeysRequest{UnusedFor: durationpb.New(time.Hour)})
 			return err
 		}},
-		"ListAudit": {a | A, func(ctx context.Context, _ partner.Role) error { _, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: "acme"}); return err }},
-		"IssueKey":  {i | A, func(ctx context.Context, _ partner.Role) error { _, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"}); return err }},
-		"RevokeKey": {i | A, func(ctx context.Context, _ partner.Role) error { _, err := c.RevokeKey(ctx, &adminv1.RevokeKeyRequest{KeyId: keys[0]}); return err }},
-		"RotateKey": {i | A, func(ctx context.Context, _ partner.Role) error { _, err := c.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: keys[1]}); return err }},
+		"ListAudit": {a | A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: "acme"})
+			return err
+		}},
+		"IssueKey": {i | A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+			return err
+		}},
+		"RevokeKey": {i | A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.RevokeKey(ctx, &adminv1.RevokeKeyRequest{KeyId: keys[0]})
+			return err
+		}},
+		"RotateKey": {i | A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: keys[1]})
+			return err
+		}},
 		"AddClient": {i | A, func(ctx context.Context, r partner.Role) error {
 			_, err := c.AddClient(ctx, &adminv1.AddClientRequest{PartnerId: "acme", Issuer: "https://idp.example.com", ClientId: "c-" + string(r)})
 			return err
@@ -138,8 +165,14 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.CreatePartner(ctx, &adminv1.CreatePartnerRequest{Id: "new-" + string(r)})
 			return err
 		}},
-		"SuspendPartner": {A, func(ctx context.Context, _ partner.Role) error { _, err := c.SuspendPartner(ctx, &adminv1.SuspendPartnerRequest{Id: "acme"}); return err }},
-		"ResumePartner":  {A, func(ctx context.Context, _ partner.Role) error { _, err := c.ResumePartner(ctx, &adminv1.ResumePartnerRequest{Id: "acme"}); return err }},
+		"SuspendPartner": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.SuspendPartner(ctx, &adminv1.SuspendPartnerRequest{Id: "acme"})
+			return err
+		}},
+		"ResumePartner": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ResumePartner(ctx, &adminv1.ResumePartnerRequest{Id: "acme"})
+			return err
+		}},
 		"SetPartnerLimits": {A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.SetPartnerLimits(ctx, &adminv1.SetPartnerLimitsRequest{Id: "acme", Clear: true})
 			return err
@@ -148,14 +181,26 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.CreateOperator(ctx, &adminv1.CreateOperatorRequest{Name: "made-by-" + string(r), Role: "viewer"})
 			return err
 		}},
-		"GetOperator":   {A, func(ctx context.Context, _ partner.Role) error { _, err := c.GetOperator(ctx, &adminv1.GetOperatorRequest{Name: "target"}); return err }},
-		"ListOperators": {A, func(ctx context.Context, _ partner.Role) error { _, err := c.ListOperators(ctx, &adminv1.ListOperatorsRequest{}); return err }},
+		"GetOperator": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.GetOperator(ctx, &adminv1.GetOperatorRequest{Name: "target"})
+			return err
+		}},
+		"ListOperators": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListOperators(ctx, &adminv1.ListOperatorsRequest{})
+			return err
+		}},
 		"UpdateOperator": {A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.UpdateOperator(ctx, &adminv1.UpdateOperatorRequest{Name: "target", Role: "auditor"})
 			return err
 		}},
-		"RevokeOperator": {A, func(ctx context.Context, _ partner.Role) error { _, err := c.RevokeOperator(ctx, &adminv1.RevokeOperatorRequest{Name: "nobody"}); return err }},
-		"RotateOperator": {A, func(ctx context.Context, _ partner.Role) error { _, err := c.RotateOperator(ctx, &adminv1.RotateOperatorRequest{Name: "target"}); return err }},
+		"RevokeOperator": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.RevokeOperator(ctx, &adminv1.RevokeOperatorRequest{Name: "nobody"})
+			return err
+		}},
+		"RotateOperator": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.RotateOperator(ctx, &adminv1.RotateOperatorRequest{Name: "target"})
+			return err
+		}},
 	}
 	for _, m := range adminv1.Admin_ServiceDesc.Methods {
 		if _, ok := calls[m.MethodName]; !ok {
