@@ -60,3 +60,15 @@ func sanitize(s string, max int) string {
 	}
 	return string(out)
 }
+
+// pathSafe is [sanitize] that also keeps '/', for values that are paths
+// or URIs: a method name, a certificate's URI SAN.
+func pathSafe(s string, max int) string {
+	out := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(out) < max; i++ {
+		if c := s[i]; c == '/' || sanitize(string(c), 1) != "" {
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}

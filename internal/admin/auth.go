@@ -318,7 +318,7 @@ func certSANs(c *x509.Certificate) []string {
 func (a *Authenticator) verifyCertificate(ctx context.Context, sans []string) (*Principal, *failure, error) {
 	first := ""
 	if len(sans) > 0 {
-		first = sanitize(sans[0], 255)
+		first = pathSafe(sans[0], 255)
 	}
 	if a.Store == nil {
 		return nil, &failure{method: MethodClientCertificate, reason: "client certificates are not accepted here", id: first}, nil

@@ -158,7 +158,7 @@ func (a *Authenticator) authorize(ctx context.Context, p *Principal, method stri
 	ev := partner.AuditEvent{
 		At: a.now(), Actor: p.Name, AuthMethod: string(p.Method), Source: source(ctx), Note: note(ctx),
 		Action: "access.deny", PartnerID: d.partnerID, CredentialID: d.keyID,
-		Detail: map[string]string{"rpc": sanitize(method, 128), "role": string(p.Role)},
+		Detail: map[string]string{"rpc": pathSafe(method, 128), "role": string(p.Role)},
 	}
 	a.logger().LogAttrs(ctx, slog.LevelWarn, "admin call refused",
 		slog.String("operator", p.Name), slog.String("rpc", ev.Detail["rpc"]), slog.String("partner_id", d.partnerID))

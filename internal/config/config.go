@@ -546,6 +546,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen), slog.String("admin_listen", c.AdminListen),
 		slog.String("store", c.Store), slog.String("key_prefix", c.KeyPrefix),
 		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
+		slog.Bool("admin_tls", c.AdminTLS.CertFile != ""), slog.Bool("admin_plaintext", c.AdminPlaintext),
+		slog.String("admin_bootstrap", c.AdminBootstrap), slog.Bool("admin_oidc", c.AdminOIDC.Enabled()),
 	)
 }
 
