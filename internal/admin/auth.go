@@ -357,8 +357,8 @@ func (a *Authenticator) verifyOIDC(ctx context.Context, token string) (*Principa
 	// The issuer's client claim, configured as the operator claim (sub,
 	// azp, client_id, ...), names the operator.
 	name := sanitize(jp.ClientID, 128)
-	if name == "" {
-		return nil, &failure{method: MethodOIDC, reason: "IdP token names no operator"}, nil
+	if name == "" || name == partner.BootstrapOperator {
+		return nil, &failure{method: MethodOIDC, reason: "IdP token names no usable operator"}, nil
 	}
 	var role partner.Role
 	for _, v := range jp.Scopes {

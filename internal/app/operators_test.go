@@ -407,3 +407,15 @@ func TestAdminOIDCOperators(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestOperatorTokenIsNotABootstrapToken(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.AdminToken = "pgop_" + strings.Repeat("A", 62)
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "operator token") {
+		t.Fatalf("Validate with an operator token as the bootstrap token = %v", err)
+	}
+	cfg.AdminBootstrap = "disabled"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("with the bootstrap disabled the variable is the CLI's alone: %v", err)
+	}
+}

@@ -468,7 +468,11 @@ func (c *Config) validateAdmin() []error {
 	}
 	switch c.AdminBootstrap {
 	case "enabled":
-		if c.AdminToken != "" {
+		if strings.HasPrefix(c.AdminToken, "pgop_") {
+			// The CLI reads the same variable: an operator's own token
+			// must not become the server's bootstrap (admin) token.
+			bad(EnvAdminToken, "holds an operator token (pgop_…), not a bootstrap token: unset it for the server, or set admin_bootstrap: disabled")
+		} else if c.AdminToken != "" {
 			if bits := apikey.Strength(c.AdminToken); bits < apikey.MinTokenBits {
 				bad(EnvAdminToken, "about %.0f bits of entropy by its length and alphabet; a bootstrap token needs at least %d (use 32 random characters or more)", bits, apikey.MinTokenBits)
 			}
