@@ -285,7 +285,13 @@ func TestAdminMutualTLS(t *testing.T) {
 	pool.AddCert(pki.ca)
 	addr := "127.0.0.1:" + strings.TrimPrefix(h.srv.AdminAddr.String()[strings.LastIndex(h.srv.AdminAddr.String(), ":"):], ":")
 	client := func(certs ...tls.Certificate) adminv1.AdminClient {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12})))
+		tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		if len(certs) > 0 {
+			// Send the certificate even when the server's acceptable CAs
+			// do not list its issuer, as an attacker's client would.
+			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
+		}
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 		if err != nil {
 			t.Fatal(err)
 		}
