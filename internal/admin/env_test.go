@@ -100,6 +100,13 @@ var start = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // newEnv starts a server; adjust changes the server before it serves.
 func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, adjust...)
+}
+
+// newEnvWith starts a server whose authenticator slows failures with
+// throttle; nil means one on the env's own slowdown clock.
+func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Server)) *env {
+	t.Helper()
 	ctx := context.Background()
 	clk := clocktest.New(start)
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "partnergate.db"), sqlstore.Options{Now: clk.Now})
@@ -152,7 +159,10 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 		Bootstrap: admin.HashToken(token),
 		Now:       clk.Now,
 		Logger:    slog.New(slog.NewTextHandler(authLog, nil)),
-		Throttle:  &admin.Throttle{Now: slow.clock.Now, Sleep: slow.sleep},
+		Throttle:  throttle,
+	}
+	if throttle == nil {
+		auth.Throttle = &admin.Throttle{Now: slow.clock.Now, Sleep: slow.sleep}
 	}
 	unary, stream := auth.Interceptors()
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))

@@ -469,7 +469,7 @@ func TestOperatorTokenShapeAndStorage(t *testing.T) {
 
 // otherSecret returns a well-formed operator token (valid checksum) with
 // tok's id and a different secret.
-func (e *env) otherSecret(t *testing.T, tok string) string {
+func (e *env) otherSecret(t testing.TB, tok string) string {
 	t.Helper()
 	f, err := apikey.NewFormat(admin.OperatorTokenPrefix)
 	if err != nil {
