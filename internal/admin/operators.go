@@ -309,10 +309,18 @@ func (s *Server) updateOperator(ctx context.Context, req *adminv1.UpdateOperator
 		}
 		ev := s.event(ctx, "operator.update", "", "", req.GetReason())
 		ev.Detail = operatorDetail(o)
+		changed := false
 		for k, v := range before {
 			if ev.Detail[k] != v {
 				ev.Detail["previous_"+k] = v
+				changed = true
 			}
+		}
+		if len(ev.Detail) != len(before) {
+			changed = true // a certificate SAN was added or removed
+		}
+		if !changed && req.GetExpiresIn() == nil {
+			return nil, precondition(fmt.Sprintf("operator %q already has that role, partners and cert_san: the update changes nothing", o.Name))
 		}
 		ev.Detail["operator"] = o.Name
 		err = s.Store.UpdateOperator(ctx, o, ev)

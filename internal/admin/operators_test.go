@@ -525,7 +525,14 @@ func TestOperatorRequestsNameTheWrongField(t *testing.T) {
 		t.Fatalf("refused requests created %v", ops)
 	}
 	_, err := e.client.UpdateOperator(e.ctx(t), &adminv1.UpdateOperatorRequest{Name: "a"})
-	wantField(t, err, "role") // an update that changes nothing is refused
+	wantField(t, err, "role") // an update that asks for nothing is refused
+	e.operator(t, "viewer-op", partner.RoleViewer)
+	before := len(audit(t, e, ""))
+	_, err = e.client.UpdateOperator(e.ctx(t), &adminv1.UpdateOperatorRequest{Name: "viewer-op", Role: "viewer"})
+	wantCode(t, err, codes.FailedPrecondition) // and one that would change nothing
+	if len(audit(t, e, "")) != before {
+		t.Fatal("an update that changed nothing was audited")
+	}
 }
 
 func TestFailedAuthenticationIsLoggedWithoutTheSecret(t *testing.T) {

@@ -260,6 +260,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		if auth.Bootstrap, err = b.Hash(ctx, st); err != nil {
 			return fail(err)
 		}
+		warnBootstrapWithAdmins(ctx, st, log)
 	} else if cfg.AdminToken != "" {
 		log.Warn("admin_bootstrap is disabled: " + config.EnvAdminToken + " is ignored by the server")
 	}
@@ -373,6 +374,22 @@ func missLookups(perSecond float64) float64 {
 		return -1 // cache.Options: negative disables
 	}
 	return perSecond
+}
+
+// warnBootstrapWithAdmins says, once named admins exist, that the
+// bootstrap token should now be turned off: it is break-glass only.
+func warnBootstrapWithAdmins(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+	ops, err := st.ListOperators(ctx)
+	if err != nil {
+		return // the store's trouble is reported elsewhere
+	}
+	now := time.Now()
+	for _, o := range ops {
+		if o.Role == partner.RoleAdmin && o.Usable(now) {
+			log.Warn("the bootstrap admin token is enabled although named admins exist; set admin_bootstrap: disabled", "admin", o.Name)
+			return
+		}
+	}
 }
 
 func serverTLS(c config.TLS) (*tls.Config, error) {
