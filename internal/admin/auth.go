@@ -230,6 +230,9 @@ func (a *Authenticator) verify(ctx context.Context) (*Principal, *failure, error
 	case a.OIDC != nil && strings.Count(token, ".") == 2:
 		return a.verifyOIDC(ctx, token)
 	}
+	if len(a.Bootstrap) != sha256.Size {
+		return nil, &failure{method: MethodNone, reason: "unknown token"}, nil
+	}
 	return nil, &failure{method: MethodBootstrap, reason: "unknown token"}, nil
 }
 
