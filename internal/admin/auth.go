@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -77,6 +79,13 @@ type TokenVerifier interface {
 type OIDC struct {
 	// Verifier checks signature, alg, iss, aud and exp. Required.
 	Verifier TokenVerifier
+	// NameClaim, if "email", names the operator by the verified token's
+	// email claim instead of the issuer's client claim.
+	NameClaim string
+	// RolesClaim, if "groups", reads the roles from the verified token's
+	// groups claim (an array of strings) instead of the issuer's scope
+	// claim.
+	RolesClaim string
 	// Roles maps a value of the issuer's scope claim (a group or role
 	// name) to a role. A token with no mapped value is refused; with
 	// several, the most powerful role wins (admin, issuer, auditor,
@@ -358,13 +367,26 @@ func (a *Authenticator) verifyOIDC(ctx context.Context, token string) (*Principa
 		return nil, &failure{method: MethodOIDC, reason: "IdP token refused: " + jwtverify.Reason(err)}, nil
 	}
 	// The issuer's client claim, configured as the operator claim (sub,
-	// azp, client_id, ...), names the operator.
-	name := sanitize(jp.ClientID, 128)
+	// azp, client_id, ...), names the operator; or its email claim.
+	name, values := jp.ClientID, []string(jp.Scopes)
+	if a.OIDC.NameClaim == "email" || a.OIDC.RolesClaim == "groups" {
+		extra, err := verifiedClaims(token)
+		if err != nil {
+			return nil, &failure{method: MethodOIDC, reason: "IdP token claims unreadable"}, nil
+		}
+		if a.OIDC.NameClaim == "email" {
+			name = extra.Email
+		}
+		if a.OIDC.RolesClaim == "groups" {
+			values = extra.Groups
+		}
+	}
+	name = sanitize(name, 128)
 	if name == "" || name == partner.BootstrapOperator {
 		return nil, &failure{method: MethodOIDC, reason: "IdP token names no usable operator"}, nil
 	}
 	var role partner.Role
-	for _, v := range jp.Scopes {
+	for _, v := range values {
 		if r, ok := a.OIDC.Roles[v]; ok && roleRank[r] > roleRank[role] {
 			role = r
 		}
@@ -373,6 +395,30 @@ func (a *Authenticator) verifyOIDC(ctx context.Context, token string) (*Principa
 		return nil, &failure{method: MethodOIDC, reason: "IdP token maps to no role", id: name}, nil
 	}
 	return &Principal{Name: name, Role: role, Method: MethodOIDC, CredentialID: name, ExpiresAt: jp.ExpiresAt}, nil, nil
+}
+
+// idpClaims are the claims an IdP operator may be named and given roles
+// by that partner tokens never use.
+type idpClaims struct {
+	Email  string   `json:"email"`
+	Groups []string `json:"groups"`
+}
+
+// verifiedClaims decodes the payload of token, which the caller has
+// verified (signature, iss, aud, exp) already: the bytes read here are the
+// ones the signature covers.
+func verifiedClaims(token string) (idpClaims, error) {
+	var c idpClaims
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return c, errors.New("not a compact JWS")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return c, err
+	}
+	err = json.Unmarshal(raw, &c)
+	return c, err
 }
 
 // fault logs a store error met while authenticating and returns the

@@ -220,7 +220,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		for k, v := range cfg.AdminOIDC.Roles {
 			roles[k] = partner.Role(v)
 		}
-		auth.OIDC = &admin.OIDC{Verifier: oidc, Roles: roles}
+		auth.OIDC = &admin.OIDC{Verifier: oidc, Roles: roles,
+			NameClaim: cfg.AdminOIDC.OperatorClaim, RolesClaim: cfg.AdminOIDC.RolesClaim}
 	}
 	authUnary, authStream := auth.Interceptors()
 	adminOpts := []grpc.ServerOption{

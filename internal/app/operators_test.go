@@ -398,6 +398,36 @@ func TestAdminOIDCOperators(t *testing.T) {
 			}
 		})
 	}
+	t.Run("email-and-groups", func(t *testing.T) {
+		h := startReady(t, func(c *config.Config) {
+			c.AdminOIDC = config.AdminOIDC{
+				Issuer: issuer, JWKSURL: idp.URL + "/jwks", Audiences: []string{aud},
+				OperatorClaim: "email", RolesClaim: "groups",
+				Roles: map[string]string{"/staff/pg-admins": "admin"},
+			}
+		})
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+			"iss": issuer, "aud": aud, "sub": "f81d4fae", "email": "dana@example.com",
+			"groups": []string{"/staff", "/staff/pg-admins"},
+			"iat":    time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix(),
+		})
+		tok.Header["kid"] = "op1"
+		signed, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(replicaDeadline)
+		for {
+			who, err := h.admin.WhoAmI(bearer(signed), &adminv1.WhoAmIRequest{})
+			if grpcCode(err) == codes.Unavailable && time.Now().Before(deadline) {
+				continue
+			}
+			if err != nil || who.GetName() != "dana@example.com" || who.GetRole() != "admin" {
+				t.Fatalf("WhoAmI by email and groups = %v, %v", who, err)
+			}
+			return
+		}
+	})
 	viewer := mint("bob@example.com", []string{"pg-support"}, key, aud)
 	if _, err := h.admin.CreatePartner(bearer(viewer), &adminv1.CreatePartnerRequest{Id: "acme"}); grpcCode(err) != codes.PermissionDenied {
 		t.Fatalf("IdP viewer creating a partner = %v, want PermissionDenied", err)
@@ -423,5 +453,22 @@ func TestOperatorTokenIsNotABootstrapToken(t *testing.T) {
 	cfg.AdminBootstrap = "disabled"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("with the bootstrap disabled the variable is the CLI's alone: %v", err)
+	}
+}
+
+func TestAdminOIDCConfigNamesItsKeys(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.AdminOIDC = config.AdminOIDC{
+		Issuer: "https://login.example.com", JWKSURL: "https://login.example.com/certs",
+		OperatorClaim: "name", RolesClaim: "teams", Roles: map[string]string{"ops": "root"},
+	}
+	err := cfg.Validate()
+	for _, key := range []string{"admin_oidc.audiences", "admin_oidc.operator_claim", "admin_oidc.roles_claim", "admin_oidc.roles"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("Validate = %v, want an error naming %s", err, key)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "client_claim") {
+		t.Errorf("Validate names a key the admin_oidc section does not have: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,16 +145,22 @@ type AdminOIDC struct {
 	Audiences []string `yaml:"audiences"`
 	// Algorithms is the alg allow-list; default RS256, ES256, EdDSA.
 	Algorithms []string `yaml:"algorithms"`
-	// OperatorClaim names the operator: sub (default), azp, client_id,
-	// cid or appid.
+	// OperatorClaim names the operator: sub (default), email, azp,
+	// client_id, cid or appid.
 	OperatorClaim string `yaml:"operator_claim"`
 	// RolesClaim holds the operator's groups or roles: roles (default),
-	// scp or scope, a string list or a space-separated string.
+	// groups, scp or scope, a string list or a space-separated string.
 	RolesClaim string `yaml:"roles_claim"`
 	// Roles maps a value of RolesClaim to a partnergate role (viewer,
 	// auditor, issuer, admin). A token with no mapped value is refused.
 	Roles map[string]string `yaml:"roles"`
 }
+
+// The accepted admin_oidc.operator_claim and roles_claim values.
+var (
+	operatorClaims = []string{"sub", "email", "azp", "client_id", "cid", "appid"}
+	rolesClaims    = []string{"roles", "groups", "scp", "scope"}
+)
 
 // Enabled reports whether IdP operators are configured.
 func (o AdminOIDC) Enabled() bool { return o.Issuer != "" }
@@ -165,10 +172,12 @@ func (o AdminOIDC) IssuerConfig() jwtverify.IssuerConfig {
 		Audiences: o.Audiences, Algorithms: o.Algorithms,
 		ClientClaim: o.OperatorClaim, ScopeClaim: o.RolesClaim,
 	}
-	if ic.ClientClaim == "" {
+	// email and groups are read by the admin API from the verified
+	// token; the verifier itself requires sub and reads roles.
+	if !slices.Contains(operatorClaims, ic.ClientClaim) || ic.ClientClaim == "email" {
 		ic.ClientClaim = "sub"
 	}
-	if ic.ScopeClaim == "" {
+	if !slices.Contains(rolesClaims, ic.ScopeClaim) || ic.ScopeClaim == "groups" {
 		ic.ScopeClaim = "roles"
 	}
 	return ic
@@ -494,6 +503,12 @@ func (c *Config) validateAdmin() []error {
 			for _, e := range list {
 				errs = append(errs, fmt.Errorf("admin_oidc.%w", e))
 			}
+		}
+		if o.OperatorClaim != "" && !slices.Contains(operatorClaims, o.OperatorClaim) {
+			bad("admin_oidc.operator_claim", "%q is not one of %s", o.OperatorClaim, strings.Join(operatorClaims, ", "))
+		}
+		if o.RolesClaim != "" && !slices.Contains(rolesClaims, o.RolesClaim) {
+			bad("admin_oidc.roles_claim", "%q is not one of %s", o.RolesClaim, strings.Join(rolesClaims, ", "))
 		}
 		if len(o.Roles) == 0 {
 			bad("admin_oidc.roles", "map at least one group or role to a partnergate role")
