@@ -472,3 +472,13 @@ func TestAdminOIDCConfigNamesItsKeys(t *testing.T) {
 		t.Errorf("Validate names a key the admin_oidc section does not have: %v", err)
 	}
 }
+
+func TestKeyPrefixIsNotAnAdminTokenPrefix(t *testing.T) {
+	for _, prefix := range []string{"pgop_", "pgadm_"} {
+		cfg := testConfig(t.TempDir())
+		cfg.KeyPrefix = prefix
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "key_prefix:") {
+			t.Errorf("key_prefix %q: Validate = %v, want a key_prefix error", prefix, err)
+		}
+	}
+}

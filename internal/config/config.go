@@ -387,6 +387,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateStore()...)
 	if _, err := apikey.NewFormat(c.KeyPrefix); err != nil {
 		bad("key_prefix", "%v", err)
+	} else if c.KeyPrefix == "pgop_" || c.KeyPrefix == "pgadm_" {
+		// Secret scanners and people tell an operator's or the bootstrap
+		// token from a partner key by its prefix.
+		bad("key_prefix", "%q is the prefix of admin tokens; choose another", c.KeyPrefix)
 	}
 	if c.PepperVersion < 1 || c.PepperVersion > 65535 {
 		bad("pepper_version", "must be 1-65535")
