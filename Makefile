@@ -82,6 +82,7 @@ fuzz: ## Fuzz every parser of untrusted input for 30s each.
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/apikey
 	$(GO) test -run='^$$' -fuzz=FuzzCanonical -fuzztime=30s ./internal/policy
 	$(GO) test -run='^$$' -fuzz=FuzzFindCredential -fuzztime=30s ./authz
+	$(GO) test -run='^$$' -fuzz=FuzzAuthenticate -fuzztime=30s ./internal/admin
 
 .PHONY: generate
 generate: ## Regenerate the admin API's Go code from proto/.

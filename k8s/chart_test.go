@@ -15,6 +15,7 @@ package k8s
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -44,12 +45,6 @@ const (
 	// 1.30 or later (preStop sleep).
 	kubeVersion = "1.34.0"
 )
-
-// pendingConfigKeys are config keys the chart renders for a partnergate
-// that has them (the admin TLS settings), which this tree's config loader
-// does not know yet. Loading a render's config drops them first, and only
-// them; remove each once internal/config has it.
-var pendingConfigKeys = []string{"admin_tls", "admin_plaintext"}
 
 // helmBin returns the Helm binary, or fails the test without one (skips
 // under -short).
@@ -190,20 +185,22 @@ func claimed(m *manifests, name string) bool {
 	return false
 }
 
-// TestChartAdminTLS: with adminTLS on, the config's admin_tls files are
-// the mounted TLS Secret's; off (the default), there is neither.
+// TestChartAdminTLS: with adminTLS on (the default), the config's
+// admin_tls files are the mounted TLS Secret's; with a mesh's mutual TLS
+// instead, there is none and the config says admin_plaintext.
 func TestChartAdminTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name, values string
 		on           bool
 	}{
-		{"default", "", false},
-		{"tls", filepath.Join(chartDir, "ci", "tls-values.yaml"), true},
+		{"default", "", true},
+		{"mesh-plaintext", filepath.Join(chartDir, "ci", "tls-values.yaml"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := renderChart(t, tc.values)
 			var file struct {
-				AdminTLS *struct {
+				AdminPlaintext bool `json:"admin_plaintext"`
+				AdminTLS       *struct {
 					CertFile     string `json:"cert_file"`
 					KeyFile      string `json:"key_file"`
 					ClientCAFile string `json:"client_ca_file"`
@@ -215,8 +212,8 @@ func TestChartAdminTLS(t *testing.T) {
 			d := m.deployments[chartRelease]
 			c := d.Spec.Template.Spec.Containers[0]
 			if !tc.on {
-				if file.AdminTLS != nil {
-					t.Errorf("admin_tls is set with adminTLS off: %+v", file.AdminTLS)
+				if file.AdminTLS != nil || !file.AdminPlaintext {
+					t.Errorf("adminTLS off: admin_tls %+v, admin_plaintext %v; want none and true", file.AdminTLS, file.AdminPlaintext)
 				}
 				return
 			}
@@ -234,6 +231,10 @@ func TestChartAdminTLS(t *testing.T) {
 	}
 }
 
+// secretStandIn stands in for a value the container takes from a Secret:
+// one, for every render, as strong as a real admin token must be.
+var secretStandIn = rand.Text() + rand.Text()
+
 // loadChartConfig loads the partnergate ConfigMap's config file of a
 // render with partnergate's own strict loader, the environment as the
 // container sets it, and checks the files it names are mounted and the
@@ -245,19 +246,8 @@ func loadChartConfig(t *testing.T, m *manifests) (*config.Config, corev1.Contain
 		t.Fatal("no partnergate ConfigMap and Deployment")
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	file := map[string]any{}
-	if err := yaml.Unmarshal([]byte(cm.Data["partnergate.yaml"]), &file); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range pendingConfigKeys {
-		delete(file, k)
-	}
-	b, err := yaml.Marshal(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfgPath := filepath.Join(t.TempDir(), "partnergate.yaml")
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cm.Data["partnergate.yaml"]), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{config.EnvPrefix + "CONFIG": cfgPath}
@@ -270,8 +260,8 @@ func loadChartConfig(t *testing.T, m *manifests) (*config.Config, corev1.Contain
 			env[e.Name] = "postgres://partnergate@db:5432/partnergate"
 		case e.Value != "":
 			env[e.Name] = strings.ReplaceAll(e.Value, "$(POD_IP)", "10.0.0.1")
-		default:
-			env[e.Name] = "placeholder"
+		default: // from a Secret
+			env[e.Name] = secretStandIn
 		}
 	}
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -288,7 +278,7 @@ func loadChartConfig(t *testing.T, m *manifests) (*config.Config, corev1.Contain
 	// standing in under a temporary directory (the policy with the
 	// ConfigMap's content).
 	v := *cfg
-	for _, f := range []*string{&v.PolicyFile, &v.AdminTokenFile, &v.TLS.CertFile, &v.TLS.KeyFile, &v.TLS.ClientCAFile} {
+	for _, f := range []*string{&v.PolicyFile, &v.AdminTokenFile, &v.TLS.CertFile, &v.TLS.KeyFile, &v.TLS.ClientCAFile, &v.AdminTLS.CertFile, &v.AdminTLS.KeyFile, &v.AdminTLS.ClientCAFile} {
 		if *f == "" {
 			continue
 		}
@@ -435,7 +425,8 @@ func TestChartRefusesImpossibleValues(t *testing.T) {
 		{"autoscaler-max-below-min", []string{"hpa.minReplicas=5", "hpa.maxReplicas=3"}, "hpa.maxReplicas: 3 is below hpa.minReplicas 5"},
 		{"no-pepper", []string{"pepper.secretName="}, "pepper.secretName: required"},
 		{"no-admin-token", []string{"adminToken.secretName="}, "adminToken.secretName: required"},
-		{"admin-tls-without-secret", []string{"adminTLS.enabled=true"}, "adminTLS.secretName: required"},
+		{"admin-tls-without-secret", []string{"adminTLS.secretName="}, "adminTLS.secretName: required"},
+		{"admin-plaintext-off-loopback", []string{"adminTLS.enabled=false"}, "adminTLS: the admin API listens on the pod IP"},
 		{"admin-tls-and-plaintext", []string{"adminTLS.enabled=true", "adminTLS.secretName=x", "adminTLS.plaintext=true"}, "adminTLS.plaintext: cannot be true"},
 		{"redis-without-ratelimit", []string{"ratelimit.enabled=false"}, "redis.enabled without ratelimit.enabled"},
 		{"ratelimit-without-redis", []string{"redis.enabled=false"}, "ratelimit.redisURL: required"},

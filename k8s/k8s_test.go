@@ -387,6 +387,16 @@ func TestPartnergateDeployment(t *testing.T) {
 	if !mounted(c, cfg.PepperFile) || !mounted(c, cfg.PolicyFile) {
 		t.Errorf("pepper_file %s and policy_file %s must be under mounted volumes", cfg.PepperFile, cfg.PolicyFile)
 	}
+	// The admin API on the pod IP is TLS (or says a mesh provides mTLS),
+	// from mounted files.
+	if cfg.AdminTLS.CertFile == "" && !cfg.AdminPlaintext {
+		t.Error("the admin API listens off loopback without admin_tls or admin_plaintext: it would refuse to start")
+	}
+	for _, f := range []string{cfg.AdminTLS.CertFile, cfg.AdminTLS.KeyFile, cfg.AdminTLS.ClientCAFile} {
+		if f != "" && !mounted(c, f) {
+			t.Errorf("admin_tls file %s must be under a mounted volume", f)
+		}
+	}
 	if _, err := policy.Parse([]byte(cm.Data[filepath.Base(cfg.PolicyFile)])); err != nil {
 		t.Errorf("policy in the ConfigMap: %v", err)
 	}

@@ -49,6 +49,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -255,8 +256,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// The issue's list, less what partnergate does not have yet (a
-	// leaked-key feature) and what lands with the admin-auth counter.
-	for _, want := range []string{"PartnergateDenyRateSpike", "PartnergateFeedStale", "PartnergateNotReady", "PartnergateJWKSRefreshFailing", "PartnergateCheckSlow"} {
+	// leaked-key feature).
+	for _, want := range []string{"PartnergateDenyRateSpike", "PartnergateFeedStale", "PartnergateNotReady", "PartnergateJWKSRefreshFailing", "PartnergateCheckSlow", "PartnergateAdminGuessing"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
@@ -525,6 +526,12 @@ jwt:
 	issued, err := ad.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// One wrong admin token, so the failed-authentication counter is on
+	// the page.
+	wrong := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer pgadm_not-the-token-0123456789abcdef")
+	if _, err := ad.ListPartners(wrong, &adminv1.ListPartnersRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("ListPartners with a wrong token: %v, want Unauthenticated", err)
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": idp.URL, "aud": "partnergate", "sub": "nobody", "client_id": "nobody",

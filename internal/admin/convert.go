@@ -74,5 +74,9 @@ func auditPB(ev partner.AuditEvent) *adminv1.AuditEvent {
 		KeyId:     ev.CredentialID,
 		Reason:    ev.Reason,
 		Detail:    ev.Detail,
+
+		AuthMethod: ev.AuthMethod,
+		Source:     ev.Source,
+		Note:       ev.Note,
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/clocktest"
 	"github.com/partnergate/partnergate/internal/grpctest"
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -65,12 +66,46 @@ type env struct {
 	cache  *cache.Cache
 	sync   *syncer
 	server *admin.Server
+	auth   *admin.Authenticator
+	// authLog holds the authenticator's log lines.
+	authLog *logtest.Buffer
+	// slowed is the time failed authentications were made to wait, on
+	// the throttle's own clock (advanced by its sleeps, not by the test).
+	slowed *slowdown
+}
+
+// slowdown is a [admin.Throttle] clock whose sleeps advance it and add up.
+type slowdown struct {
+	clock *clocktest.Clock
+	mu    sync.Mutex
+	total time.Duration
+}
+
+func (s *slowdown) sleep(_ context.Context, d time.Duration) {
+	s.clock.Advance(d)
+	s.mu.Lock()
+	s.total += d
+	s.mu.Unlock()
+}
+
+// Total returns the time slept so far.
+func (s *slowdown) Total() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
 }
 
 var start = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // newEnv starts a server; adjust changes the server before it serves.
 func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
+	t.Helper()
+	return newEnvWith(t, nil, adjust...)
+}
+
+// newEnvWith starts a server whose authenticator slows failures with
+// throttle; nil means one on the env's own slowdown clock.
+func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	clk := clocktest.New(start)
@@ -116,7 +151,20 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	}
 
 	token := admin.NewToken()
-	unary, stream := admin.AuthInterceptors(admin.HashToken(token))
+	slow := &slowdown{clock: clocktest.New(start)}
+	authLog := &logtest.Buffer{}
+	auth := &admin.Authenticator{
+		Store:     st,
+		Hasher:    hasher,
+		Bootstrap: admin.HashToken(token),
+		Now:       clk.Now,
+		Logger:    slog.New(slog.NewTextHandler(authLog, nil)),
+		Throttle:  throttle,
+	}
+	if throttle == nil {
+		auth.Throttle = &admin.Throttle{Now: slow.clock.Now, Sleep: slow.sleep}
+	}
+	unary, stream := auth.Interceptors()
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
 	adminv1.RegisterAdminServer(gs, srv)
 	conn := grpctest.Serve(t, gs)
@@ -131,6 +179,10 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 		cache:  c,
 		sync:   sy,
 		server: srv,
+		auth:   auth,
+
+		authLog: authLog,
+		slowed:  slow,
 	}
 }
 

@@ -267,11 +267,14 @@ func (s *Server) ListAudit(ctx context.Context, req *adminv1.ListAuditRequest) (
 }
 
 func auditFilter(req *adminv1.ListAuditRequest) (store.AuditFilter, error) {
-	f := store.AuditFilter{PartnerID: req.GetPartnerId(), AfterID: req.GetAfterId(), Limit: int(req.GetLimit())}
+	f := store.AuditFilter{PartnerID: req.GetPartnerId(), Actor: req.GetActor(), AfterID: req.GetAfterId(), Limit: int(req.GetLimit())}
 	if f.PartnerID != "" {
 		if err := partner.ValidateID("partner_id", f.PartnerID); err != nil {
 			return f, err
 		}
+	}
+	if len(f.Actor) > 255 || sanitize(f.Actor, 255) != f.Actor {
+		return f, partner.Invalid("actor", "must be an operator name: letters, digits and '._@:-'")
 	}
 	if f.AfterID < 0 {
 		return f, partner.Invalid("after_id", "must not be negative")

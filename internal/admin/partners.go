@@ -66,7 +66,9 @@ func (s *Server) ListPartners(ctx context.Context, _ *adminv1.ListPartnersReques
 	}
 	out := &adminv1.ListPartnersResponse{Partners: make([]*adminv1.Partner, 0, len(ps))}
 	for _, p := range ps {
-		out.Partners = append(out.Partners, partnerPB(p))
+		if visible(ctx, p.ID) {
+			out.Partners = append(out.Partners, partnerPB(p))
+		}
 	}
 	return out, nil
 }
@@ -119,11 +121,18 @@ func (s *Server) setState(ctx context.Context, id, reason string, state partner.
 	}
 }
 
-// event starts the audit event of a write by the caller in ctx.
+// event starts the audit event of a write by the verified caller in ctx.
 func (s *Server) event(ctx context.Context, action, partnerID, keyID, reason string) partner.AuditEvent {
+	actor, method := "unknown", ""
+	if p := PrincipalFrom(ctx); p != nil {
+		actor, method = p.Name, string(p.Method)
+	}
 	return partner.AuditEvent{
 		At:           s.now(),
-		Actor:        actor(ctx),
+		Actor:        actor,
+		AuthMethod:   method,
+		Source:       source(ctx),
+		Note:         note(ctx),
 		Action:       action,
 		PartnerID:    partnerID,
 		CredentialID: keyID,

@@ -34,6 +34,8 @@ type Store interface {
 	store.Tokens
 	// When keys were last used.
 	store.Usage
+	// The admin API's own principals.
+	store.Operators
 }
 
 var _ Store = (store.Store)(nil)
@@ -56,6 +58,14 @@ const (
 	DefaultOverlap = 24 * time.Hour
 	// DefaultMaxOverlap is the longest rotation overlap accepted.
 	DefaultMaxOverlap = 30 * 24 * time.Hour
+	// DefaultOperatorLifetime is the life of an operator created without
+	// expires_in: 90 days, like a key.
+	DefaultOperatorLifetime = 90 * 24 * time.Hour
+	// MaxOperatorLifetime is the longest life an operator may be given.
+	MaxOperatorLifetime = 365 * 24 * time.Hour
+	// MaxOperatorOverlap is the longest an operator's old token outlives
+	// a rotation.
+	MaxOperatorOverlap = 7 * 24 * time.Hour
 )
 
 // writeAttempts bounds the retries of a read-modify-write that lost an

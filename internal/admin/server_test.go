@@ -578,8 +578,11 @@ func TestAuditTrail(t *testing.T) {
 		if ev.GetPartnerId() != "acme" {
 			t.Errorf("partner filter let through %v", ev)
 		}
-		if !strings.HasPrefix(ev.GetActor(), "admin from 127.0.0.1:") || !strings.HasSuffix(ev.GetActor(), " as alice (self-declared)") {
-			t.Errorf("actor = %q", ev.GetActor())
+		// The verified identity is the actor; the self-declared name is
+		// only a note.
+		if ev.GetActor() != "bootstrap" || ev.GetAuthMethod() != "bootstrap" || ev.GetNote() != "alice" ||
+			!strings.HasPrefix(ev.GetSource(), "127.0.0.1:") {
+			t.Errorf("actor = %q, auth_method = %q, note = %q, source = %q", ev.GetActor(), ev.GetAuthMethod(), ev.GetNote(), ev.GetSource())
 		}
 	}
 	want := []string{"partner.create", "key.issue", "key.rotate", "key.revoke", "partner.suspend", "partner.resume"}
@@ -616,6 +619,8 @@ func TestAuditTrail(t *testing.T) {
 	}
 }
 
+// TestActorIsSanitised checks that a self-declared name is kept, cleaned,
+// as a note only: the actor is always the verified identity.
 func TestActorIsSanitised(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
@@ -623,11 +628,12 @@ func TestActorIsSanitised(t *testing.T) {
 		sent string
 		want string
 	}{
-		{"spoofed-suffix-stripped", "mallory (verified) from 10.0.0.1", " as malloryverifiedfrom10.0.0.1 (self-declared)"},
-		{"markup-stripped", "<b>bob</b>", " as bbobb (self-declared)"},
-		{"length-capped", strings.Repeat("a", 200), " as " + strings.Repeat("a", 64) + " (self-declared)"},
+		{"spoofed-suffix-stripped", "mallory (verified) from 10.0.0.1", "malloryverifiedfrom10.0.0.1"},
+		{"markup-stripped", "<b>bob</b>", "bbobb"},
+		{"length-capped", strings.Repeat("a", 200), strings.Repeat("a", 64)},
 		{"nothing-left", " !$%& ", ""},
-		{"email-kept", "alice@example.com", " as alice@example.com (self-declared)"},
+		{"email-kept", "alice@example.com", "alice@example.com"},
+		{"operator-name-spoofed", "root", "root"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -637,9 +643,14 @@ func TestActorIsSanitised(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs := audit(t, e, id)
-			re := regexp.MustCompile(`^admin from 127\.0\.0\.1:[0-9]+` + regexp.QuoteMeta(tt.want) + `$`)
-			if !re.MatchString(evs[0].Actor) {
-				t.Fatalf("actor = %q, want the peer address then %q", evs[0].Actor, tt.want)
+			if evs[0].Actor != "bootstrap" || evs[0].AuthMethod != "bootstrap" {
+				t.Fatalf("actor = %q (%s), want the verified bootstrap operator", evs[0].Actor, evs[0].AuthMethod)
+			}
+			if evs[0].Note != tt.want {
+				t.Fatalf("note = %q, want %q", evs[0].Note, tt.want)
+			}
+			if !regexp.MustCompile(`^127\.0\.0\.1:[0-9]+$`).MatchString(evs[0].Source) {
+				t.Fatalf("source = %q, want the peer address", evs[0].Source)
 			}
 		})
 	}

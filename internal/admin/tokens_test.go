@@ -62,7 +62,7 @@ func TestClientRegistry(t *testing.T) {
 	var actions []string
 	for _, ev := range evs {
 		actions = append(actions, ev.Action)
-		if strings.HasPrefix(ev.Action, "client.") && (ev.Detail["issuer"] != idpIssuer || ev.Detail["client_id"] != "acme-billing" || !strings.Contains(ev.Actor, "alice")) {
+		if strings.HasPrefix(ev.Action, "client.") && (ev.Detail["issuer"] != idpIssuer || ev.Detail["client_id"] != "acme-billing" || ev.Actor != "bootstrap" || ev.Note != "alice") {
 			t.Errorf("audit event %+v lacks who or what", ev)
 		}
 	}

@@ -21,7 +21,9 @@ func (s *Server) ListUnusedKeys(ctx context.Context, req *adminv1.ListUnusedKeys
 	}
 	out := &adminv1.ListUnusedKeysResponse{Keys: make([]*adminv1.Key, 0, len(cs))}
 	for _, c := range cs {
-		out.Keys = append(out.Keys, keyPB(c, now))
+		if visible(ctx, c.PartnerID) {
+			out.Keys = append(out.Keys, keyPB(c, now))
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"math"
 	"regexp"
 	"unsafe"
 )
@@ -183,3 +184,41 @@ var base62 = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// MinTokenBits is the least entropy a hand-set token may have: 128 bits
+// (NIST SP 800-63B §5.1.1.2 asks at least 112 of a secret hashed with a
+// fast function; a generated token has 256).
+const MinTokenBits = 128
+
+// Strength estimates a token's entropy in bits by a simple rule: its
+// length times log2 of the alphabet its character classes span (lower
+// case 26, upper case 26, digits 10, anything else 33). It overestimates a
+// chosen password, so it only refuses what is certainly too weak.
+func Strength(token string) float64 {
+	var lower, upper, digit, other bool
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'a' <= c && c <= 'z':
+			lower = true
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case '0' <= c && c <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	n := 0
+	for _, c := range []struct {
+		set  bool
+		size int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+		if c.set {
+			n += c.size
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(len(token)) * math.Log2(float64(n))
+}

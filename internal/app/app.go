@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +27,9 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/lastuse"
+	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -38,10 +39,6 @@ import (
 // LivenessService is the gRPC health service name that reports SERVING
 // for as long as the process runs.
 const LivenessService = "liveness"
-
-// metaAdminTokenHash is the store setting holding the generated admin
-// token's SHA-256, hex.
-const metaAdminTokenHash = "admin_token_sha256"
 
 // Server is a running partnergate: build it with [Start], stop it by
 // cancelling the context given to Start and calling [Server.Wait].
@@ -123,11 +120,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 			return fail(fmt.Errorf("policy_file: %w", err))
 		}
 	}
-	tokenHash, err := adminTokenHash(ctx, cfg, st, out)
-	if err != nil {
-		return fail(err)
-	}
-
 	idx, err := cache.New(st, cache.Options{
 		NegativeTTL:       cfg.NegativeCacheTTL,
 		MaxStaleness:      cfg.MaxStaleness,
@@ -208,11 +200,47 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	if err := adminAPI.Validate(); err != nil {
 		return fail(err)
 	}
-	authUnary, authStream := admin.AuthInterceptors(tokenHash)
-	adminSrv := grpc.NewServer(
+	auth := &admin.Authenticator{
+		Store:  st,
+		Hasher: hasher,
+		Logger: log.With("component", "admin"),
+	}
+	if m := obs.metrics; m != nil {
+		auth.Failed = func(_ context.Context, method admin.AuthMethod) { m.AdminAuthFailed(string(method)) }
+	}
+	if cfg.AdminOIDC.Enabled() {
+		oidc, err := jwtverify.New(ctx, []jwtverify.IssuerConfig{cfg.AdminOIDC.IssuerConfig()}, jwtverify.Options{
+			Logger: log.With("component", "admin-oidc"),
+		})
+		if err != nil {
+			return fail(fmt.Errorf("admin_oidc: %w", err))
+		}
+		closers = append(closers, func() error { oidc.Close(); return nil })
+		roles := make(map[string]partner.Role, len(cfg.AdminOIDC.Roles))
+		for k, v := range cfg.AdminOIDC.Roles {
+			roles[k] = partner.Role(v)
+		}
+		auth.OIDC = &admin.OIDC{Verifier: oidc, Roles: roles,
+			NameClaim: cfg.AdminOIDC.OperatorClaim, RolesClaim: cfg.AdminOIDC.RolesClaim}
+	}
+	authUnary, authStream := auth.Interceptors()
+	adminOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(recoverUnary(log), authUnary),
 		grpc.ChainStreamInterceptor(authStream),
-	)
+	}
+	if cfg.AdminTLS.CertFile != "" {
+		tc, err := serverTLS(cfg.AdminTLS)
+		if err != nil {
+			return fail(fmt.Errorf("admin_%w", err))
+		}
+		if tc.ClientCAs != nil {
+			// A client certificate is one way to authenticate, not the
+			// only one: operators with tokens connect over TLS too.
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		adminOpts = append(adminOpts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	adminSrv := grpc.NewServer(adminOpts...)
 	adminv1.RegisterAdminServer(adminSrv, adminAPI)
 
 	checkLis, err := net.Listen("tcp", cfg.Listen)
@@ -223,6 +251,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	adminLis, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
 		return fail(fmt.Errorf("admin_listen: %w", err))
+	}
+	closers = append(closers, adminLis.Close)
+	// Only now, with both ports bound, is a bootstrap token generated and
+	// printed: a start that fails earlier leaves the next one to print it.
+	if cfg.AdminBootstrap != "disabled" {
+		b := admin.Bootstrap{Token: cfg.AdminToken, TokenFile: cfg.AdminTokenFile,
+			EnvName: config.EnvAdminToken, FileKey: "admin_token_file", Out: out}
+		if auth.Bootstrap, err = b.Hash(ctx, st); err != nil {
+			return fail(err)
+		}
+		warnBootstrapWithAdmins(ctx, st, log)
+	} else if cfg.AdminToken != "" {
+		log.Warn("admin_bootstrap is disabled: " + config.EnvAdminToken + " is ignored by the server")
 	}
 
 	s := &Server{
@@ -336,36 +377,20 @@ func missLookups(perSecond float64) float64 {
 	return perSecond
 }
 
-// adminTokenHash returns the SHA-256 of the admin token: from the
-// environment or token file, else the one generated on first start. A
-// generated token is printed once to out and only its hash is stored.
-func adminTokenHash(ctx context.Context, cfg *config.Config, st interface {
-	InitMeta(ctx context.Context, key, value string) (string, error)
-}, out io.Writer) ([]byte, error) {
-	tok := cfg.AdminToken
-	if cfg.AdminTokenFile != "" {
-		var err error
-		if tok, err = readTokenFile(cfg.AdminTokenFile); err != nil {
-			return nil, err
+// warnBootstrapWithAdmins says, once named admins exist, that the
+// bootstrap token should now be turned off: it is break-glass only.
+func warnBootstrapWithAdmins(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+	ops, err := st.ListOperators(ctx)
+	if err != nil {
+		return // the store's trouble is reported elsewhere
+	}
+	now := time.Now()
+	for _, o := range ops {
+		if o.Role == partner.RoleAdmin && o.Usable(now) {
+			log.Warn("the bootstrap admin token is enabled although named admins exist; set admin_bootstrap: disabled", "admin", o.Name)
+			return
 		}
 	}
-	if tok != "" {
-		return admin.HashToken(tok), nil
-	}
-	fresh := admin.NewToken()
-	freshHash := hex.EncodeToString(admin.HashToken(fresh))
-	stored, err := st.InitMeta(ctx, metaAdminTokenHash, freshHash)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	if stored == freshHash {
-		fmt.Fprintf(out, "\nGenerated admin token (shown once; only its hash is kept):\n\n    export %s=%s\n\n", config.EnvAdminToken, fresh)
-	}
-	h, err := hex.DecodeString(stored)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: stored hash is corrupt: %w", err)
-	}
-	return h, nil
 }
 
 func serverTLS(c config.TLS) (*tls.Config, error) {

@@ -647,3 +647,70 @@ func TestReconcileRepairsWhatTheFeedNeverSaw(t *testing.T) {
 	}
 	h.waitLog(t, "repair logged", "cache reconcile repaired entries the feed missed", `"repaired":1`)
 }
+
+// TestOperatorChangesReachEveryReplica revokes and narrows operators
+// through one replica's admin API and expects the other replica to refuse
+// them on their very next call: authentication reads the shared store, and
+// the change goes through its feed.
+func TestOperatorChangesReachEveryReplica(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pepper := pepperFile(t)
+	a := startReplica(t, db, pepper, true, nil)
+	b := startReplica(t, db, pepper, true, nil)
+	ctx := adminCtx()
+	if _, err := a.admin.CreatePartner(ctx, &adminv1.CreatePartnerRequest{Id: "acme", Scopes: []string{"orders:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := a.admin.CreateOperator(ctx, &adminv1.CreateOperatorRequest{Name: "deployer", Role: "issuer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaver, err := a.admin.CreateOperator(ctx, &adminv1.CreateOperatorRequest{Name: "leaver", Role: "viewer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := bearer(issuer.GetSecret())
+	if _, err := b.admin.IssueKey(tok, &adminv1.IssueKeyRequest{PartnerId: "acme"}); err != nil {
+		t.Fatalf("issuer on replica b: %v", err)
+	}
+	if _, err := b.admin.WhoAmI(bearer(leaver.GetSecret()), &adminv1.WhoAmIRequest{}); err != nil {
+		t.Fatalf("viewer on replica b: %v", err)
+	}
+
+	if _, err := a.admin.UpdateOperator(ctx, &adminv1.UpdateOperatorRequest{Name: "deployer", Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.admin.IssueKey(tok, &adminv1.IssueKeyRequest{PartnerId: "acme"}); grpcCode(err) != codes.PermissionDenied {
+		t.Fatalf("narrowed operator on replica b = %v, want PermissionDenied", err)
+	}
+	if _, err := a.admin.RevokeOperator(ctx, &adminv1.RevokeOperatorRequest{Name: "leaver"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.admin.WhoAmI(bearer(leaver.GetSecret()), &adminv1.WhoAmIRequest{}); grpcCode(err) != codes.Unauthenticated {
+		t.Fatalf("revoked operator on replica b = %v, want Unauthenticated", err)
+	}
+	// Expiry, on the real clock: polled, not slept for.
+	brief, err := a.admin.CreateOperator(ctx, &adminv1.CreateOperatorRequest{Name: "brief", Role: "viewer", ExpiresIn: durationpb.New(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.admin.WhoAmI(bearer(brief.GetSecret()), &adminv1.WhoAmIRequest{}); err != nil {
+		t.Fatalf("operator before its expiry on replica b: %v", err)
+	}
+	deadline := time.Now().Add(replicaDeadline)
+	for {
+		_, err := b.admin.WhoAmI(bearer(brief.GetSecret()), &adminv1.WhoAmIRequest{})
+		if grpcCode(err) == codes.Unauthenticated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired operator on replica b = %v after %s, want Unauthenticated", err, replicaDeadline)
+		}
+	}
+	// The change feed carries every operator write.
+	for b.srv.Cache.Version() < 7 { // partner, 3 operators, key, update, revoke
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b's feed is at %d, want the operator writes", b.srv.Cache.Version())
+		}
+	}
+}

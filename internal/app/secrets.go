@@ -3,8 +3,6 @@ package app
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -80,22 +78,4 @@ func writeNewPepper(path string) error {
 	}
 	_, err = f.WriteString(hex.EncodeToString(raw[:]) + "\n")
 	return errors.Join(err, f.Sync(), f.Close())
-}
-
-// readTokenFile reads an admin token file, trimmed.
-func readTokenFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("admin_token_file: %w", err)
-	}
-	tok := string(bytes.TrimSpace(b))
-	if len(tok) < 16 {
-		return "", fmt.Errorf("admin_token_file %s: token shorter than 16 characters", path)
-	}
-	return tok, nil
-}
-
-// sameHash compares two token hashes in constant time.
-func sameHash(a, b []byte) bool {
-	return len(a) == sha256.Size && subtle.ConstantTimeCompare(a, b) == 1
 }

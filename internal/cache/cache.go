@@ -328,6 +328,9 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			if _, err := c.applyToken(ctx, ch); err != nil {
 				return err
 			}
+		case store.KindOperator:
+			// Operators are not on the Check path: the admin API reads
+			// them from the store on every call.
 		default:
 			// A kind this version does not know: skip it rather than stall
 			// the feed; a newer replica applies it.

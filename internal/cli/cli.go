@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -30,6 +33,11 @@ const (
 	// EnvActor optionally names the operator for the audit trail; $USER
 	// is used when it is unset. The server records it as self-declared.
 	EnvActor = "PARTNERGATE_ACTOR"
+	// EnvAdminCA, EnvAdminCert and EnvAdminKey stand for --admin-ca,
+	// --admin-cert and --admin-key.
+	EnvAdminCA   = "PARTNERGATE_ADMIN_CA"
+	EnvAdminCert = "PARTNERGATE_ADMIN_CERT"
+	EnvAdminKey  = "PARTNERGATE_ADMIN_KEY"
 	// DefaultAdminAddr is where a server's admin API listens by default.
 	DefaultAdminAddr = "127.0.0.1:9002"
 )
@@ -46,7 +54,10 @@ type app struct {
 	stdout, stderr io.Writer
 	addr           string
 	output         string
-	timeout        time.Duration
+	// caFile, certFile and keyFile, when set, connect over TLS, with a
+	// client certificate if certFile is set.
+	caFile, certFile, keyFile string
+	timeout                   time.Duration
 }
 
 // New returns the root `partnergate` command with the operator commands,
@@ -62,8 +73,9 @@ manages partners, their API keys and the audit trail through a running
 server's admin API.
 
 Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
-(default ` + DefaultAdminAddr + `) and authenticate with the admin token in
-` + EnvAdminToken + `.`,
+(default ` + DefaultAdminAddr + `) and authenticate with the operator token in
+` + EnvAdminToken + ` (a personal pgop_ token, an IdP access token or, at first
+start, the bootstrap token), or with a client certificate (--admin-cert).`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: a.prepare,
@@ -77,11 +89,15 @@ Admin commands find the server with --admin-addr or ` + EnvAdminAddr + `
 	f.StringVar(&a.addr, "admin-addr", DefaultAdminAddr, "admin API address (env "+EnvAdminAddr+")")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (one JSON object per line; lists print one item per line)")
 	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long to wait for the admin API")
+	f.StringVar(&a.caFile, "admin-ca", "", "CA certificate (PEM) the admin API's TLS certificate is checked against; connects over TLS (env "+EnvAdminCA+")")
+	f.StringVar(&a.certFile, "admin-cert", "", "client certificate (PEM) for mutual TLS; needs --admin-key (env "+EnvAdminCert+")")
+	f.StringVar(&a.keyFile, "admin-key", "", "client certificate's private key (PEM) (env "+EnvAdminKey+")")
 
 	if serve != nil {
 		root.AddCommand(serve)
 	}
 	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd(), a.checkCmd())
+	root.AddCommand(a.operatorCmd(), a.whoamiCmd())
 	root.AddCommand(a.tokenCmd())
 	root.AddCommand(a.ratelimitConfigCmd())
 	return root
@@ -93,6 +109,19 @@ func (a *app) prepare(cmd *cobra.Command, _ []string) error {
 		if v := strings.TrimSpace(os.Getenv(EnvAdminAddr)); v != "" {
 			a.addr = v
 		}
+	}
+	for _, f := range []struct {
+		flag, env string
+		v         *string
+	}{{"admin-ca", EnvAdminCA, &a.caFile}, {"admin-cert", EnvAdminCert, &a.certFile}, {"admin-key", EnvAdminKey, &a.keyFile}} {
+		if !cmd.Flags().Changed(f.flag) {
+			if v := strings.TrimSpace(os.Getenv(f.env)); v != "" {
+				*f.v = v
+			}
+		}
+	}
+	if (a.certFile == "") != (a.keyFile == "") {
+		return usageErrorf("--admin-cert and --admin-key go together")
 	}
 	switch a.output {
 	case "text", "json", "jsonl":
@@ -109,17 +138,24 @@ func (a *app) prepare(cmd *cobra.Command, _ []string) error {
 // carries the admin token, bounded by --timeout.
 func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.AdminClient) error) error {
 	token := strings.TrimSpace(os.Getenv(EnvAdminToken))
-	if token == "" {
-		return fmt.Errorf("%s is not set: export the admin token the server printed at first start", EnvAdminToken)
+	if token == "" && a.certFile == "" {
+		return fmt.Errorf("%s is not set and there is no --admin-cert: export your operator token (or, at first start, the bootstrap token the server printed)", EnvAdminToken)
 	}
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := a.transport()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", a.addr, err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 	defer cancel()
-	md := []string{"authorization", "Bearer " + token}
+	var md []string
+	if token != "" {
+		md = append(md, "authorization", "Bearer "+token)
+	}
 	if who := actorName(); who != "" {
 		md = append(md, admin.ActorHeader, who)
 	}
@@ -128,6 +164,33 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.Ad
 		return a.serverError(err)
 	}
 	return nil
+}
+
+// transport returns the connection's credentials: TLS when --admin-ca or
+// --admin-cert is set, else plaintext (for a loopback admin listener).
+func (a *app) transport() (credentials.TransportCredentials, error) {
+	if a.caFile == "" && a.certFile == "" {
+		return insecure.NewCredentials(), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.caFile != "" {
+		pem, err := os.ReadFile(a.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--admin-ca: no PEM certificates in %s", a.caFile)
+		}
+	}
+	if a.certFile != "" {
+		pair, err := tls.LoadX509KeyPair(a.certFile, a.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-cert, --admin-key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(tc), nil
 }
 
 // actorName is the operator's self-declared name, printable ASCII only

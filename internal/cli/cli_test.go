@@ -55,7 +55,8 @@ func server(t *testing.T) (apikey.Format, *apikey.Hasher, *sqlstore.Store) {
 		t.Fatal(err)
 	}
 	token := admin.NewToken()
-	unary, stream := admin.AuthInterceptors(admin.HashToken(token))
+	auth := &admin.Authenticator{Store: st, Hasher: hasher, Bootstrap: admin.HashToken(token)}
+	unary, stream := auth.Interceptors()
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
 	adminv1.RegisterAdminServer(gs, srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -164,8 +165,9 @@ func TestEndToEnd(t *testing.T) {
 	for _, ev := range audit["events"].([]any) {
 		m := ev.(map[string]any)
 		actions = append(actions, m["action"].(string))
-		if !strings.HasSuffix(m["actor"].(string), " as ops-bot (self-declared)") {
-			t.Errorf("actor = %q", m["actor"])
+		// The verified identity, with the self-declared name as a note.
+		if m["actor"] != "bootstrap" || m["auth_method"] != "bootstrap" || m["note"] != "ops-bot" {
+			t.Errorf("actor = %q (%v), note = %v", m["actor"], m["auth_method"], m["note"])
 		}
 	}
 	want := "partner.create key.issue key.rotate key.revoke partner.suspend partner.resume"

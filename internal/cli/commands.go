@@ -257,6 +257,7 @@ func (a *app) auditCmd() *cobra.Command {
 	cmd := group("audit", "Read the admin audit trail")
 	var (
 		partnerID string
+		actor     string
 		limit     int32
 		after     int64
 	)
@@ -267,9 +268,9 @@ func (a *app) auditCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
 				if a.output == "jsonl" && limit == 0 {
-					return a.exportAudit(ctx, c, partnerID, after)
+					return a.exportAudit(ctx, c, partnerID, actor, after)
 				}
-				resp, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: partnerID, Limit: limit, AfterId: after})
+				resp, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: partnerID, Actor: actor, Limit: limit, AfterId: after})
 				if err != nil {
 					return err
 				}
@@ -281,6 +282,7 @@ func (a *app) auditCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&partnerID, "partner", "", "only this partner's events")
+	list.Flags().StringVar(&actor, "actor", "", "only this operator's events (its verified name)")
 	list.Flags().Int32Var(&limit, "limit", 0, "at most this many events (default: the server's, 100; with --output jsonl, every event)")
 	list.Flags().Int64Var(&after, "after", 0, "only events with an id above this, for paging")
 	cmd.AddCommand(list)

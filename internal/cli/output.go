@@ -182,7 +182,7 @@ func (t *table) unusedKeys(ks []*adminv1.Key) {
 }
 
 func (t *table) events(evs []*adminv1.AuditEvent) {
-	t.row("ID", "TIME", "ACTION", "PARTNER", "KEY", "ACTOR", "REASON", "DETAIL")
+	t.row("ID", "TIME", "ACTION", "PARTNER", "KEY", "ACTOR", "AUTH", "REASON", "DETAIL")
 	for _, ev := range evs {
 		var detail []string
 		for _, k := range slices.Sorted(maps.Keys(ev.GetDetail())) {
@@ -193,7 +193,7 @@ func (t *table) events(evs []*adminv1.AuditEvent) {
 			detail = append(detail, k+"="+v)
 		}
 		t.row(strconv.FormatInt(ev.GetId(), 10), stamp(ev.GetAt()), ev.GetAction(), ev.GetPartnerId(),
-			ev.GetKeyId(), ev.GetActor(), quoted(ev.GetReason()), strings.Join(detail, " "))
+			ev.GetKeyId(), ev.GetActor(), ev.GetAuthMethod(), quoted(ev.GetReason()), strings.Join(detail, " "))
 	}
 }
 

@@ -57,10 +57,10 @@ func parseAge(s string) (time.Duration, error) {
 
 // exportAudit prints every matching audit event after after, one JSON
 // object per line, paging through the whole trail.
-func (a *app) exportAudit(ctx context.Context, c adminv1.AdminClient, partnerID string, after int64) error {
+func (a *app) exportAudit(ctx context.Context, c adminv1.AdminClient, partnerID, actor string, after int64) error {
 	const page = 1000 // the server's maximum page
 	for {
-		resp, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: partnerID, AfterId: after, Limit: page})
+		resp, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: partnerID, Actor: actor, AfterId: after, Limit: page})
 		if err != nil {
 			return err
 		}

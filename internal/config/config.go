@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,10 +63,24 @@ type Config struct {
 	PepperVersion int `yaml:"pepper_version"`
 	// PolicyFile maps routes without required_scopes to scopes.
 	PolicyFile string `yaml:"policy_file"`
-	// AdminTokenFile holds the admin token; PARTNERGATE_ADMIN_TOKEN is
-	// the alternative. With neither, a token is generated on first start,
-	// printed once, and only its hash kept.
+	// AdminTokenFile holds the bootstrap admin token;
+	// PARTNERGATE_ADMIN_TOKEN is the alternative. With neither, a token is
+	// generated on first start, printed once, and only its hash kept. A
+	// token of under 128 bits (by its length and alphabet) is refused.
 	AdminTokenFile string `yaml:"admin_token_file"`
+	// AdminBootstrap is "enabled" (the default) or "disabled": disabled
+	// turns the bootstrap token off, once named operators exist.
+	AdminBootstrap string `yaml:"admin_bootstrap"`
+	// AdminTLS serves the admin API over TLS; with client_ca_file, a
+	// verified client certificate authenticates as the operator whose
+	// cert_san it carries.
+	AdminTLS TLS `yaml:"admin_tls"`
+	// AdminPlaintext allows a plaintext admin listener on a non-loopback
+	// address, stating that a mesh (such as Istio) provides mutual TLS.
+	AdminPlaintext bool `yaml:"admin_plaintext"`
+	// AdminOIDC admits operators with access tokens from the company's
+	// IdP; empty issuer disables it.
+	AdminOIDC AdminOIDC `yaml:"admin_oidc"`
 	// KeyDefaultLifetime is the life of a key issued without --expires-in.
 	KeyDefaultLifetime time.Duration `yaml:"key_default_lifetime"`
 	// KeyMaxLifetime is the longest life a key may be issued with.
@@ -119,6 +134,55 @@ type TLS struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
+// AdminOIDC configures operators who sign in with the company's IdP.
+type AdminOIDC struct {
+	// Issuer is the exact iss of the IdP's access tokens.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is the IdP's JWKS; or set Discovery.
+	JWKSURL   string `yaml:"jwks_url"`
+	Discovery bool   `yaml:"discovery"`
+	// Audiences are the accepted aud values (the admin API's); required.
+	Audiences []string `yaml:"audiences"`
+	// Algorithms is the alg allow-list; default RS256, ES256, EdDSA.
+	Algorithms []string `yaml:"algorithms"`
+	// OperatorClaim names the operator: sub (default), email, azp,
+	// client_id, cid or appid.
+	OperatorClaim string `yaml:"operator_claim"`
+	// RolesClaim holds the operator's groups or roles: roles (default),
+	// groups, scp or scope, a string list or a space-separated string.
+	RolesClaim string `yaml:"roles_claim"`
+	// Roles maps a value of RolesClaim to a partnergate role (viewer,
+	// auditor, issuer, admin). A token with no mapped value is refused.
+	Roles map[string]string `yaml:"roles"`
+}
+
+// The accepted admin_oidc.operator_claim and roles_claim values.
+var (
+	operatorClaims = []string{"sub", "email", "azp", "client_id", "cid", "appid"}
+	rolesClaims    = []string{"roles", "groups", "scp", "scope"}
+)
+
+// Enabled reports whether IdP operators are configured.
+func (o AdminOIDC) Enabled() bool { return o.Issuer != "" }
+
+// IssuerConfig returns the issuer's token-checking settings.
+func (o AdminOIDC) IssuerConfig() jwtverify.IssuerConfig {
+	ic := jwtverify.IssuerConfig{
+		Issuer: o.Issuer, JWKSURL: o.JWKSURL, Discovery: o.Discovery,
+		Audiences: o.Audiences, Algorithms: o.Algorithms,
+		ClientClaim: o.OperatorClaim, ScopeClaim: o.RolesClaim,
+	}
+	// email and groups are read by the admin API from the verified
+	// token; the verifier itself requires sub and reads roles.
+	if !slices.Contains(operatorClaims, ic.ClientClaim) || ic.ClientClaim == "email" {
+		ic.ClientClaim = "sub"
+	}
+	if !slices.Contains(rolesClaims, ic.ScopeClaim) || ic.ScopeClaim == "groups" {
+		ic.ScopeClaim = "roles"
+	}
+	return ic
+}
+
 // JWT configures OAuth2 access tokens (client-credentials JWTs).
 type JWT struct {
 	// Issuers are the trusted token issuers; none means tokens are refused.
@@ -154,6 +218,7 @@ func Default() Config {
 		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
 		MetricsListen:      ":9090",
 		AuditDenyRate:      1000,
+		AdminBootstrap:     "enabled",
 		RateLimit:          ratelimit.Config{Domain: "partnergate"},
 	}
 }
@@ -322,6 +387,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateStore()...)
 	if _, err := apikey.NewFormat(c.KeyPrefix); err != nil {
 		bad("key_prefix", "%v", err)
+	} else if c.KeyPrefix == "pgop_" || c.KeyPrefix == "pgadm_" {
+		// Secret scanners and people tell an operator's or the bootstrap
+		// token from a partner key by its prefix.
+		bad("key_prefix", "%q is the prefix of admin tokens; choose another", c.KeyPrefix)
 	}
 	if c.PepperVersion < 1 || c.PepperVersion > 65535 {
 		bad("pepper_version", "must be 1-65535")
@@ -376,8 +445,101 @@ func (c *Config) Validate() error {
 		bad("admin_token_file", "set it or %s, not both", EnvAdminToken)
 	}
 	errs = append(errs, c.JWT.validate()...)
+	errs = append(errs, c.validateAdmin()...)
 	errs = append(errs, c.validateRateLimit()...)
 	return errors.Join(errs...)
+}
+
+// validateAdmin checks the admin listener's security settings: TLS, the
+// bootstrap token and IdP operators.
+func (c *Config) validateAdmin() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	t := c.AdminTLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("admin_tls", "cert_file and key_file go together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		bad("admin_tls.client_ca_file", "needs admin_tls.cert_file and admin_tls.key_file")
+	}
+	for key, path := range map[string]string{"admin_tls.cert_file": t.CertFile, "admin_tls.key_file": t.KeyFile, "admin_tls.client_ca_file": t.ClientCAFile} {
+		if path != "" {
+			if _, err := os.Stat(path); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+	switch {
+	case c.AdminPlaintext && t.CertFile != "":
+		bad("admin_plaintext", "cannot be combined with admin_tls: set one")
+	case t.CertFile == "" && !c.AdminPlaintext && !loopback(c.AdminListen):
+		// The admin plane carries operator credentials and partner
+		// secrets: plaintext only on the loopback interface.
+		bad("admin_listen", "%q is not a loopback address, so the admin API needs TLS: set admin_tls.cert_file and admin_tls.key_file, or admin_plaintext: true if a mesh provides mutual TLS", c.AdminListen)
+	}
+	switch c.AdminBootstrap {
+	case "enabled":
+		if strings.HasPrefix(c.AdminToken, "pgop_") {
+			// The CLI reads the same variable: an operator's own token
+			// must not become the server's bootstrap (admin) token.
+			bad(EnvAdminToken, "holds an operator token (pgop_…), not a bootstrap token: unset it for the server, or set admin_bootstrap: disabled")
+		} else if c.AdminToken != "" {
+			if bits := apikey.Strength(c.AdminToken); bits < apikey.MinTokenBits {
+				bad(EnvAdminToken, "about %.0f bits of entropy by its length and alphabet; a bootstrap token needs at least %d (use 32 random characters or more)", bits, apikey.MinTokenBits)
+			}
+		}
+	case "disabled":
+		if c.AdminTokenFile != "" {
+			bad("admin_token_file", "set with admin_bootstrap: disabled, which turns the bootstrap token off")
+		}
+	default:
+		bad("admin_bootstrap", "%q is not enabled or disabled", c.AdminBootstrap)
+	}
+	if o := c.AdminOIDC; o.Enabled() {
+		ic := o.IssuerConfig()
+		if err := ic.Validate(); err != nil {
+			list := []error{err}
+			if joined, ok := err.(interface{ Unwrap() []error }); ok {
+				list = joined.Unwrap()
+			}
+			for _, e := range list {
+				errs = append(errs, fmt.Errorf("admin_oidc.%w", e))
+			}
+		}
+		if o.OperatorClaim != "" && !slices.Contains(operatorClaims, o.OperatorClaim) {
+			bad("admin_oidc.operator_claim", "%q is not one of %s", o.OperatorClaim, strings.Join(operatorClaims, ", "))
+		}
+		if o.RolesClaim != "" && !slices.Contains(rolesClaims, o.RolesClaim) {
+			bad("admin_oidc.roles_claim", "%q is not one of %s", o.RolesClaim, strings.Join(rolesClaims, ", "))
+		}
+		if len(o.Roles) == 0 {
+			bad("admin_oidc.roles", "map at least one group or role to a partnergate role")
+		}
+		for k, v := range o.Roles {
+			if _, err := partner.ParseRole("role", v); err != nil || k == "" {
+				bad("admin_oidc.roles", "%q: %q is not viewer, auditor, issuer or admin", k, v)
+			}
+		}
+	} else if o.JWKSURL != "" || o.Discovery || len(o.Audiences) > 0 || len(o.Roles) > 0 {
+		bad("admin_oidc.issuer", "required when any admin_oidc setting is given")
+	}
+	return errs
+}
+
+// loopback reports whether addr's host is a loopback address or
+// "localhost". An empty host listens on every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // reported as not host:port already
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // StoreKind returns "sqlite" or "postgres" for a store URL.
@@ -407,6 +569,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen), slog.String("admin_listen", c.AdminListen),
 		slog.String("store", c.Store), slog.String("key_prefix", c.KeyPrefix),
 		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
+		slog.Bool("admin_tls", c.AdminTLS.CertFile != ""), slog.Bool("admin_plaintext", c.AdminPlaintext),
+		slog.String("admin_bootstrap", c.AdminBootstrap), slog.Bool("admin_oidc", c.AdminOIDC.Enabled()),
 	)
 }
 

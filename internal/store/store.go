@@ -32,6 +32,9 @@ const (
 	// [TokenRevocationChangeID] as their ID.
 	KindClient          Kind = "client"
 	KindTokenRevocation Kind = "token_revocation"
+	// KindOperator carries an operator's name as its ID: the operator or
+	// one of its tokens changed.
+	KindOperator Kind = "operator"
 )
 
 // Change is one change-feed entry: which entity changed, at which version.
@@ -59,6 +62,8 @@ type Visitor struct {
 // Events come oldest first.
 type AuditFilter struct {
 	PartnerID string
+	// Actor selects the events of one operator (the verified name).
+	Actor string
 	// AfterID returns events with an ID greater than this, for paging.
 	AfterID int64
 	// Limit caps the number of events; zero means the store's default (100).
@@ -119,6 +124,8 @@ type Store interface {
 	// Usage records and queries when credentials were last used; see
 	// [Usage].
 	Usage
+	// Operators is the admin API's principals; see [Operators].
+	Operators
 
 	// Snapshot walks every partner, then every credential that is neither
 	// revoked nor expired, in one read transaction, and returns the
@@ -227,4 +234,38 @@ type Usage interface {
 	// (never-used ones count from their CreatedAt), least recently used
 	// first.
 	ListUnusedCredentials(ctx context.Context, before time.Time) ([]*partner.Credential, error)
+}
+
+// Operators stores the admin API's named operators and their personal
+// tokens. Each write commits with its audit event and a change-feed entry
+// of kind [KindOperator] whose ID is the operator's name.
+type Operators interface {
+	// CreateOperator stores o at Version 1, setting its CreatedAt and
+	// UpdatedAt, and tok, if not nil, as its first token. A taken name or
+	// certificate SAN yields [partner.ErrExists].
+	CreateOperator(ctx context.Context, o *partner.Operator, tok *partner.OperatorToken, ev partner.AuditEvent) error
+	// UpdateOperator stores o's Role, Partners, CertSAN, ExpiresAt and
+	// RevokedAt if the stored Version is still o.Version
+	// ([partner.ErrConflict] otherwise), then sets its UpdatedAt and
+	// Version.
+	UpdateOperator(ctx context.Context, o *partner.Operator, ev partner.AuditEvent) error
+	// RotateOperatorToken makes every token of o that would outlive
+	// oldUntil expire then, stores next, and bumps o's Version, in one
+	// transaction. o's Version must be current, as for UpdateOperator.
+	RotateOperatorToken(ctx context.Context, o *partner.Operator, oldUntil time.Time, next *partner.OperatorToken, ev partner.AuditEvent) error
+	// GetOperator returns the operator named name, or [partner.ErrNotFound].
+	GetOperator(ctx context.Context, name string) (*partner.Operator, error)
+	// GetOperatorByCertSAN returns the operator whose CertSAN is san, or
+	// [partner.ErrNotFound].
+	GetOperatorByCertSAN(ctx context.Context, san string) (*partner.Operator, error)
+	// ListOperators returns every operator, revoked ones included, by name.
+	ListOperators(ctx context.Context) ([]*partner.Operator, error)
+	// GetOperatorToken returns the token with public id id, or
+	// [partner.ErrNotFound].
+	GetOperatorToken(ctx context.Context, id string) (*partner.OperatorToken, error)
+	// ListOperatorTokens returns an operator's tokens, newest first.
+	ListOperatorTokens(ctx context.Context, name string) ([]*partner.OperatorToken, error)
+	// RecordAudit appends ev to the audit trail alone, for an event that
+	// changes nothing, such as a refused call.
+	RecordAudit(ctx context.Context, ev partner.AuditEvent) error
 }

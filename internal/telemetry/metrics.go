@@ -76,6 +76,31 @@ type Metrics struct {
 
 	decisions decisionCounts
 	duration  [3]prometheus.Observer // by result
+
+	adminAuthFailures adminAuthCounts
+}
+
+// AdminAuthMethods are the values of partnergate.admin.auth_failures'
+// method attribute; any other is counted as "none".
+var AdminAuthMethods = []string{"operator_token", "oidc", "client_certificate", "bootstrap", "none"}
+
+// adminAuthCounts counts failed admin authentications by method. The
+// attribute set is fixed: no per-source attribute, whose cardinality an
+// attacker would choose.
+type adminAuthCounts struct {
+	counts [5]atomic.Int64 // by index in AdminAuthMethods
+	attrs  [5]metric.ObserveOption
+}
+
+// AdminAuthFailed counts one failed admin authentication by method.
+func (m *Metrics) AdminAuthFailed(method string) {
+	i := len(AdminAuthMethods) - 1
+	for j, s := range AdminAuthMethods {
+		if s == method {
+			i = j
+		}
+	}
+	m.adminAuthFailures.counts[i].Add(1)
 }
 
 // decisionCounts counts decisions by reason, for the partnergate.decisions
@@ -167,6 +192,19 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	_, err = meter.Int64ObservableCounter("partnergate.decisions",
 		metric.WithDescription("Check decisions by result (allow, deny) and internal reason code."),
 		metric.WithInt64Callback(m.decisions.observe))
+	add(err)
+
+	for i, s := range AdminAuthMethods {
+		m.adminAuthFailures.attrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("method", s)))
+	}
+	_, err = meter.Int64ObservableCounter("partnergate.admin.auth_failures",
+		metric.WithDescription("Failed admin API authentications by method (operator_token, oidc, client_certificate, bootstrap, none)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for i := range m.adminAuthFailures.counts {
+				o.Observe(m.adminAuthFailures.counts[i].Load(), m.adminAuthFailures.attrs[i])
+			}
+			return nil
+		}))
 	add(err)
 
 	add(m.observeCache(meter, opts))

@@ -374,3 +374,40 @@ func BenchmarkObserveCheck(b *testing.B) {
 		}
 	})
 }
+
+// TestMetricsAdminAuthFailures checks the failed-authentication counter's
+// exported name and its one, bounded attribute.
+func TestMetricsAdminAuthFailures(t *testing.T) {
+	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	m.AdminAuthFailed("operator_token")
+	m.AdminAuthFailed("operator_token")
+	m.AdminAuthFailed("203.0.113.9") // not a method: counted as none
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
+	for _, want := range []string{
+		`partnergate_admin_auth_failures_total{method="operator_token"} 2`,
+		`partnergate_admin_auth_failures_total{method="none"} 1`,
+		`partnergate_admin_auth_failures_total{method="oidc"} 0`,
+	} {
+		if !strings.Contains(page, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(page, "203.0.113.9") {
+		t.Error("a source address became a label")
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}

@@ -164,11 +164,16 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.A
 	case limit > maxAuditLimit:
 		limit = maxAuditLimit
 	}
-	query := `SELECT id, at, actor, action, partner_id, credential_id, reason, detail FROM audit_events WHERE id > $1`
+	query := `SELECT id, at, actor, action, partner_id, credential_id, reason, detail, auth_method, source, note
+		FROM audit_events WHERE id > $1`
 	args := []any{f.AfterID}
 	if f.PartnerID != "" {
 		args = append(args, f.PartnerID)
 		query += ` AND partner_id = $` + strconv.Itoa(len(args))
+	}
+	if f.Actor != "" {
+		args = append(args, f.Actor)
+		query += ` AND actor = $` + strconv.Itoa(len(args))
 	}
 	args = append(args, limit)
 	query += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
@@ -182,7 +187,8 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.A
 	for rows.Next() {
 		var ev partner.AuditEvent
 		var detail string
-		if err := rows.Scan(&ev.ID, timeCol{&ev.At}, &ev.Actor, &ev.Action, &ev.PartnerID, &ev.CredentialID, &ev.Reason, &detail); err != nil {
+		if err := rows.Scan(&ev.ID, timeCol{&ev.At}, &ev.Actor, &ev.Action, &ev.PartnerID, &ev.CredentialID, &ev.Reason, &detail,
+			&ev.AuthMethod, &ev.Source, &ev.Note); err != nil {
 			return nil, s.wrap("listing audit events", err)
 		}
 		if detail != "" && detail != "{}" {

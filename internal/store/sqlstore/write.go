@@ -89,9 +89,11 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEve
 	if !ev.At.IsZero() {
 		at = s.d.arg(ev.At)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		at, ev.Actor, ev.Action, ev.PartnerID, ev.CredentialID, ev.Reason, string(detail))
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail,
+			auth_method, source, note)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		at, ev.Actor, ev.Action, ev.PartnerID, ev.CredentialID, ev.Reason, string(detail),
+		ev.AuthMethod, ev.Source, ev.Note)
 	if err != nil {
 		return fmt.Errorf("appending audit event: %w", err)
 	}
@@ -115,6 +117,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEve
 // NOTIFY and the commit, and it cannot deadlock with row locks: its holder
 // waits for no other lock.
 func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, changed []touched, now time.Time) error {
+	if len(changed) == 0 {
+		return nil // an audit-only write: nothing for the feed
+	}
 	if s.d == postgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(changesLockID)); err != nil {
 			return fmt.Errorf("locking the change feed: %w", err)

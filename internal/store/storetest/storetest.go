@@ -74,6 +74,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"touch-records-last-use-without-trace", testTouch},
 		{"update-keeps-a-newer-last-use", testUpdateKeepsNewerUse},
 		{"unused-credentials-across-partners", testUnused},
+		{"operators", testOperators},
+		{"operator-errors-change-nothing", testOperatorErrors},
+		{"record-audit-alone", testRecordAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

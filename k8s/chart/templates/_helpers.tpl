@@ -97,6 +97,9 @@ to change. It renders nothing.
 {{- if and $v.adminTLS.enabled (not $v.adminTLS.secretName) -}}
 {{- fail "adminTLS.secretName: required with adminTLS.enabled (a kubernetes.io/tls Secret)" -}}
 {{- end -}}
+{{- if not (or $v.adminTLS.enabled $v.adminTLS.plaintext) -}}
+{{- fail "adminTLS: the admin API listens on the pod IP: set adminTLS.enabled (a kubernetes.io/tls Secret), or adminTLS.plaintext if a mesh provides mutual TLS" -}}
+{{- end -}}
 {{- if and $v.adminTLS.enabled $v.adminTLS.plaintext -}}
 {{- fail "adminTLS.plaintext: cannot be true with adminTLS.enabled: choose TLS here or a mesh that provides mTLS" -}}
 {{- end -}}

@@ -6,8 +6,12 @@
 
 // partnergate.admin.v1 is partnergate's admin API: partners, their
 // API keys, revocation and the audit trail. It listens on its own port
-// (never the Check port) and every call carries
-// `authorization: Bearer <admin token>`.
+// (never the Check port). Every call is made by an operator: it carries
+// `authorization: Bearer <token>` with a personal operator token (pgop_…),
+// an access token from the configured IdP or the bootstrap token, or comes
+// over mutual TLS with a client certificate mapped to an operator. Each RPC
+// needs a permission its operator's role grants; an operator scoped to
+// partners is refused with PERMISSION_DENIED on any other partner.
 
 package adminv1
 
@@ -343,8 +347,9 @@ type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	At    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	// "admin", the client address and, if sent, the operator's self-declared
-	// name.
+	// The verified operator: a registered operator's name, "bootstrap", or
+	// an IdP subject. Events written before operators had names hold
+	// "admin", the client address and any self-declared name.
 	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	// A stable verb such as "partner.create" or "key.revoke".
 	Action    string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
@@ -352,7 +357,15 @@ type AuditEvent struct {
 	KeyId     string `protobuf:"bytes,6,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	Reason    string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Non-secret facts about the change.
-	Detail        map[string]string `protobuf:"bytes,8,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Detail map[string]string `protobuf:"bytes,8,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How the actor authenticated: "operator_token", "oidc",
+	// "client_certificate" or "bootstrap".
+	AuthMethod string `protobuf:"bytes,9,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
+	// The client address of the call.
+	Source string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	// A name the client declared for itself (x-partnergate-actor); never
+	// identity.
+	Note          string `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +454,27 @@ func (x *AuditEvent) GetDetail() map[string]string {
 		return x.Detail
 	}
 	return nil
+}
+
+func (x *AuditEvent) GetAuthMethod() string {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
 }
 
 type CreatePartnerRequest struct {
@@ -1465,7 +1499,9 @@ type ListAuditRequest struct {
 	// Returns events with an id greater than this, for paging.
 	AfterId int64 `protobuf:"varint,2,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
 	// Zero means 100; at most 1000.
-	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Empty selects every actor; otherwise only this operator's events.
+	Actor         string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1519,6 +1555,13 @@ func (x *ListAuditRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListAuditRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
 }
 
 type ListAuditResponse struct {
@@ -2318,6 +2361,923 @@ func (x *ListUnusedKeysResponse) GetKeys() []*Key {
 	return nil
 }
 
+// Operator is a named principal of the admin API. It never carries a token
+// or its digest.
+type Operator struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "viewer", "auditor", "issuer" or "admin".
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// The partners it may touch, sorted; empty means every partner.
+	Partners []string `protobuf:"bytes,3,rep,name=partners,proto3" json:"partners,omitempty"`
+	// The URI or DNS SAN of client certificates that act as this operator.
+	CertSan   string                 `protobuf:"bytes,4,opt,name=cert_san,json=certSan,proto3" json:"cert_san,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// "active", "expired" or "revoked", at the time of the response.
+	State string `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`
+	// The public ids of its live tokens (pgop_<id>), newest first.
+	CredentialIds []string `protobuf:"bytes,10,rep,name=credential_ids,json=credentialIds,proto3" json:"credential_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operator) Reset() {
+	*x = Operator{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operator) ProtoMessage() {}
+
+func (x *Operator) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operator.ProtoReflect.Descriptor instead.
+func (*Operator) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *Operator) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Operator) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Operator) GetPartners() []string {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *Operator) GetCertSan() string {
+	if x != nil {
+		return x.CertSan
+	}
+	return ""
+}
+
+func (x *Operator) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Operator) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Operator) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Operator) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *Operator) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Operator) GetCredentialIds() []string {
+	if x != nil {
+		return x.CredentialIds
+	}
+	return nil
+}
+
+type CreateOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-64 characters of a-z, 0-9 and '._@-'; "bootstrap" is reserved.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Partner ids; empty means every partner. An admin cannot be scoped.
+	Partners []string `protobuf:"bytes,3,rep,name=partners,proto3" json:"partners,omitempty"`
+	// Unset or zero means the server's default (90 days); at most a year.
+	ExpiresIn *durationpb.Duration `protobuf:"bytes,4,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// Optional URI SAN (such as a SPIFFE ID) or DNS SAN of the client
+	// certificates that authenticate as this operator.
+	CertSan       string `protobuf:"bytes,5,opt,name=cert_san,json=certSan,proto3" json:"cert_san,omitempty"`
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorRequest) Reset() {
+	*x = CreateOperatorRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorRequest) ProtoMessage() {}
+
+func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
+func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreateOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetPartners() []string {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *CreateOperatorRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
+}
+
+func (x *CreateOperatorRequest) GetCertSan() string {
+	if x != nil {
+		return x.CertSan
+	}
+	return ""
+}
+
+func (x *CreateOperatorRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CreateOperatorResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Operator *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	// The personal operator token. Shown once: the server keeps only a
+	// keyed digest.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOperatorResponse) Reset() {
+	*x = CreateOperatorResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOperatorResponse) ProtoMessage() {}
+
+func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
+func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CreateOperatorResponse) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *CreateOperatorResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type GetOperatorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOperatorRequest) Reset() {
+	*x = GetOperatorRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOperatorRequest) ProtoMessage() {}
+
+func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
+func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOperatorResponse) Reset() {
+	*x = GetOperatorResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOperatorResponse) ProtoMessage() {}
+
+func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
+func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetOperatorResponse) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+type ListOperatorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsRequest) Reset() {
+	*x = ListOperatorsRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsRequest) ProtoMessage() {}
+
+func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
+func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+type ListOperatorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operators     []*Operator            `protobuf:"bytes,1,rep,name=operators,proto3" json:"operators,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperatorsResponse) Reset() {
+	*x = ListOperatorsResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperatorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperatorsResponse) ProtoMessage() {}
+
+func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
+func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListOperatorsResponse) GetOperators() []*Operator {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+type UpdateOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Empty keeps the role.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// With set_partners, the new partner list (empty: every partner).
+	Partners    []string `protobuf:"bytes,3,rep,name=partners,proto3" json:"partners,omitempty"`
+	SetPartners bool     `protobuf:"varint,4,opt,name=set_partners,json=setPartners,proto3" json:"set_partners,omitempty"`
+	// Set: the operator now expires this long from now.
+	ExpiresIn *durationpb.Duration `protobuf:"bytes,5,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// With set_cert_san, the new certificate SAN (empty removes it).
+	CertSan       string `protobuf:"bytes,6,opt,name=cert_san,json=certSan,proto3" json:"cert_san,omitempty"`
+	SetCertSan    bool   `protobuf:"varint,7,opt,name=set_cert_san,json=setCertSan,proto3" json:"set_cert_san,omitempty"`
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOperatorRequest) Reset() {
+	*x = UpdateOperatorRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOperatorRequest) ProtoMessage() {}
+
+func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UpdateOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateOperatorRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *UpdateOperatorRequest) GetPartners() []string {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *UpdateOperatorRequest) GetSetPartners() bool {
+	if x != nil {
+		return x.SetPartners
+	}
+	return false
+}
+
+func (x *UpdateOperatorRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
+}
+
+func (x *UpdateOperatorRequest) GetCertSan() string {
+	if x != nil {
+		return x.CertSan
+	}
+	return ""
+}
+
+func (x *UpdateOperatorRequest) GetSetCertSan() bool {
+	if x != nil {
+		return x.SetCertSan
+	}
+	return false
+}
+
+func (x *UpdateOperatorRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type UpdateOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOperatorResponse) Reset() {
+	*x = UpdateOperatorResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOperatorResponse) ProtoMessage() {}
+
+func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *UpdateOperatorResponse) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+type RevokeOperatorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorRequest) Reset() {
+	*x = RevokeOperatorRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorRequest) ProtoMessage() {}
+
+func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RevokeOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RevokeOperatorRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeOperatorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operator      *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOperatorResponse) Reset() {
+	*x = RevokeOperatorResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOperatorResponse) ProtoMessage() {}
+
+func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RevokeOperatorResponse) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+type RotateOperatorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How long the old tokens stay valid. Unset means zero: they stop at
+	// once. At most 7 days.
+	Overlap       *durationpb.Duration `protobuf:"bytes,2,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	Reason        string               `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateOperatorRequest) Reset() {
+	*x = RotateOperatorRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateOperatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateOperatorRequest) ProtoMessage() {}
+
+func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
+func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RotateOperatorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RotateOperatorRequest) GetOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.Overlap
+	}
+	return nil
+}
+
+func (x *RotateOperatorRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RotateOperatorResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Operator *Operator              `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	// The new operator token. Shown once.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateOperatorResponse) Reset() {
+	*x = RotateOperatorResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateOperatorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateOperatorResponse) ProtoMessage() {}
+
+func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
+func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *RotateOperatorResponse) GetOperator() *Operator {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *RotateOperatorResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+type WhoAmIResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verified operator name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Empty means every partner.
+	Partners []string `protobuf:"bytes,3,rep,name=partners,proto3" json:"partners,omitempty"`
+	// "operator_token", "oidc", "client_certificate" or "bootstrap".
+	AuthMethod string `protobuf:"bytes,4,opt,name=auth_method,json=authMethod,proto3" json:"auth_method,omitempty"`
+	// The credential's public id, such as pgop_<id>, if it has one.
+	CredentialId  string                 `protobuf:"bytes,5,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetPartners() []string {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetAuthMethod() string {
+	if x != nil {
+		return x.AuthMethod
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
@@ -2362,7 +3322,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastUsedAt\x12\x14\n" +
 	"\x05state\x18\v \x01(\tR\x05state\x12$\n" +
-	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\"\xc5\x02\n" +
+	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\"\x92\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -2373,7 +3333,12 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"partner_id\x18\x05 \x01(\tR\tpartnerId\x12\x15\n" +
 	"\x06key_id\x18\x06 \x01(\tR\x05keyId\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12D\n" +
-	"\x06detail\x18\b \x03(\v2,.partnergate.admin.v1.AuditEvent.DetailEntryR\x06detail\x1a9\n" +
+	"\x06detail\x18\b \x03(\v2,.partnergate.admin.v1.AuditEvent.DetailEntryR\x06detail\x12\x1f\n" +
+	"\vauth_method\x18\t \x01(\tR\n" +
+	"authMethod\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\x12\x12\n" +
+	"\x04note\x18\v \x01(\tR\x04note\x1a9\n" +
 	"\vDetailEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
@@ -2434,12 +3399,13 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x11RotateKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x125\n" +
-	"\bprevious\x18\x03 \x01(\v2\x19.partnergate.admin.v1.KeyR\bprevious\"b\n" +
+	"\bprevious\x18\x03 \x01(\v2\x19.partnergate.admin.v1.KeyR\bprevious\"x\n" +
 	"\x10ListAuditRequest\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x19\n" +
 	"\bafter_id\x18\x02 \x01(\x03R\aafterId\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"M\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\"M\n" +
 	"\x11ListAuditResponse\x128\n" +
 	"\x06events\x18\x01 \x03(\v2 .partnergate.admin.v1.AuditEventR\x06events\"\x97\x01\n" +
 	"\x06Client\x12\x16\n" +
@@ -2496,7 +3462,76 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"G\n" +
 	"\x16ListUnusedKeysResponse\x12-\n" +
-	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys2\xc9\r\n" +
+	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"\x92\x03\n" +
+	"\bOperator\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bpartners\x18\x03 \x03(\tR\bpartners\x12\x19\n" +
+	"\bcert_san\x18\x04 \x01(\tR\acertSan\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x14\n" +
+	"\x05state\x18\t \x01(\tR\x05state\x12%\n" +
+	"\x0ecredential_ids\x18\n" +
+	" \x03(\tR\rcredentialIds\"\xc8\x01\n" +
+	"\x15CreateOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bpartners\x18\x03 \x03(\tR\bpartners\x128\n" +
+	"\n" +
+	"expires_in\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12\x19\n" +
+	"\bcert_san\x18\x05 \x01(\tR\acertSan\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"l\n" +
+	"\x16CreateOperatorResponse\x12:\n" +
+	"\boperator\x18\x01 \x01(\v2\x1e.partnergate.admin.v1.OperatorR\boperator\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"(\n" +
+	"\x12GetOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x13GetOperatorResponse\x12:\n" +
+	"\boperator\x18\x01 \x01(\v2\x1e.partnergate.admin.v1.OperatorR\boperator\"\x16\n" +
+	"\x14ListOperatorsRequest\"U\n" +
+	"\x15ListOperatorsResponse\x12<\n" +
+	"\toperators\x18\x01 \x03(\v2\x1e.partnergate.admin.v1.OperatorR\toperators\"\x8d\x02\n" +
+	"\x15UpdateOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bpartners\x18\x03 \x03(\tR\bpartners\x12!\n" +
+	"\fset_partners\x18\x04 \x01(\bR\vsetPartners\x128\n" +
+	"\n" +
+	"expires_in\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12\x19\n" +
+	"\bcert_san\x18\x06 \x01(\tR\acertSan\x12 \n" +
+	"\fset_cert_san\x18\a \x01(\bR\n" +
+	"setCertSan\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"T\n" +
+	"\x16UpdateOperatorResponse\x12:\n" +
+	"\boperator\x18\x01 \x01(\v2\x1e.partnergate.admin.v1.OperatorR\boperator\"C\n" +
+	"\x15RevokeOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"T\n" +
+	"\x16RevokeOperatorResponse\x12:\n" +
+	"\boperator\x18\x01 \x01(\v2\x1e.partnergate.admin.v1.OperatorR\boperator\"x\n" +
+	"\x15RotateOperatorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\aoverlap\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"l\n" +
+	"\x16RotateOperatorResponse\x12:\n" +
+	"\boperator\x18\x01 \x01(\v2\x1e.partnergate.admin.v1.OperatorR\boperator\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x0f\n" +
+	"\rWhoAmIRequest\"\xd5\x01\n" +
+	"\x0eWhoAmIResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bpartners\x18\x03 \x03(\tR\bpartners\x12\x1f\n" +
+	"\vauth_method\x18\x04 \x01(\tR\n" +
+	"authMethod\x12#\n" +
+	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xa0\x13\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -2515,7 +3550,14 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
 	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
-	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
+	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12k\n" +
+	"\x0eCreateOperator\x12+.partnergate.admin.v1.CreateOperatorRequest\x1a,.partnergate.admin.v1.CreateOperatorResponse\x12b\n" +
+	"\vGetOperator\x12(.partnergate.admin.v1.GetOperatorRequest\x1a).partnergate.admin.v1.GetOperatorResponse\x12h\n" +
+	"\rListOperators\x12*.partnergate.admin.v1.ListOperatorsRequest\x1a+.partnergate.admin.v1.ListOperatorsResponse\x12k\n" +
+	"\x0eUpdateOperator\x12+.partnergate.admin.v1.UpdateOperatorRequest\x1a,.partnergate.admin.v1.UpdateOperatorResponse\x12k\n" +
+	"\x0eRevokeOperator\x12+.partnergate.admin.v1.RevokeOperatorRequest\x1a,.partnergate.admin.v1.RevokeOperatorResponse\x12k\n" +
+	"\x0eRotateOperator\x12+.partnergate.admin.v1.RotateOperatorRequest\x1a,.partnergate.admin.v1.RotateOperatorResponse\x12S\n" +
+	"\x06WhoAmI\x12#.partnergate.admin.v1.WhoAmIRequest\x1a$.partnergate.admin.v1.WhoAmIResponseBGZEgithub.com/partnergate/partnergate/proto/partnergate/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_partnergate_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -2529,7 +3571,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -2571,22 +3613,37 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*RevokePartnerTokensResponse)(nil), // 37: partnergate.admin.v1.RevokePartnerTokensResponse
 	(*ListUnusedKeysRequest)(nil),       // 38: partnergate.admin.v1.ListUnusedKeysRequest
 	(*ListUnusedKeysResponse)(nil),      // 39: partnergate.admin.v1.ListUnusedKeysResponse
-	nil,                                 // 40: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 42: google.protobuf.Duration
+	(*Operator)(nil),                    // 40: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 41: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 42: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 43: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 44: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 45: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 46: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 47: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 48: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 49: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 50: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 51: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 52: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 53: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 54: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 55: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	41, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	41, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	41, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	56, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	56, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	56, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
 	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	41, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	41, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	41, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	41, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	41, // 9: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	40, // 10: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	56, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	56, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	56, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	56, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	56, // 9: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	55, // 10: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
 	0,  // 11: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 12: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 13: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
@@ -2594,64 +3651,92 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 15: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	1,  // 16: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
 	0,  // 17: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	42, // 18: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	57, // 18: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	2,  // 19: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 20: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	2,  // 21: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	42, // 22: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	57, // 22: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
 	2,  // 23: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 24: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
 	3,  // 25: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	41, // 26: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	41, // 27: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 28: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	56, // 26: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	56, // 27: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 28: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
 	26, // 29: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
 	26, // 30: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	41, // 31: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 31: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 32: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	41, // 33: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	56, // 33: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
 	0,  // 34: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	42, // 35: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	57, // 35: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
 	2,  // 36: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	4,  // 37: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 38: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 39: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 40: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 41: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 42: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 43: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 44: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 45: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	22, // 46: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	24, // 47: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	28, // 48: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	30, // 49: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	32, // 50: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	34, // 51: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	36, // 52: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	38, // 53: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	5,  // 54: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 55: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 56: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 57: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 58: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 60: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 61: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 62: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	23, // 63: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	25, // 64: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	29, // 65: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	31, // 66: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	33, // 67: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	35, // 68: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	37, // 69: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	39, // 70: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	54, // [54:71] is the sub-list for method output_type
-	37, // [37:54] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	56, // 37: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	56, // 38: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	56, // 39: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 40: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	57, // 41: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	40, // 42: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 43: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 44: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	57, // 45: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	40, // 46: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 47: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	57, // 48: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	40, // 49: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	56, // 50: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 51: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 52: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 53: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 54: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 55: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 56: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 57: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 58: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 59: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	22, // 60: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	24, // 61: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	28, // 62: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	30, // 63: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	32, // 64: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	34, // 65: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	36, // 66: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	38, // 67: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	41, // 68: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	43, // 69: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	45, // 70: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	47, // 71: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	49, // 72: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	51, // 73: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	53, // 74: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 75: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 76: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 77: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 78: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 79: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 80: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 81: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 82: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 83: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	23, // 84: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	25, // 85: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	29, // 86: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	31, // 87: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	33, // 88: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	35, // 89: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	37, // 90: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	39, // 91: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	42, // 92: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	44, // 93: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	46, // 94: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	48, // 95: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	50, // 96: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	52, // 97: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	54, // 98: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	75, // [75:99] is the sub-list for method output_type
+	51, // [51:75] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -2666,7 +3751,7 @@ func file_partnergate_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

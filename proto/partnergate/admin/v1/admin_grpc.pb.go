@@ -6,8 +6,12 @@
 
 // partnergate.admin.v1 is partnergate's admin API: partners, their
 // API keys, revocation and the audit trail. It listens on its own port
-// (never the Check port) and every call carries
-// `authorization: Bearer <admin token>`.
+// (never the Check port). Every call is made by an operator: it carries
+// `authorization: Bearer <token>` with a personal operator token (pgop_…),
+// an access token from the configured IdP or the bootstrap token, or comes
+// over mutual TLS with a client certificate mapped to an operator. Each RPC
+// needs a permission its operator's role grants; an operator scoped to
+// partners is refused with PERMISSION_DENIED on any other partner.
 
 package adminv1
 
@@ -41,6 +45,13 @@ const (
 	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
 	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
 	Admin_ListUnusedKeys_FullMethodName      = "/partnergate.admin.v1.Admin/ListUnusedKeys"
+	Admin_CreateOperator_FullMethodName      = "/partnergate.admin.v1.Admin/CreateOperator"
+	Admin_GetOperator_FullMethodName         = "/partnergate.admin.v1.Admin/GetOperator"
+	Admin_ListOperators_FullMethodName       = "/partnergate.admin.v1.Admin/ListOperators"
+	Admin_UpdateOperator_FullMethodName      = "/partnergate.admin.v1.Admin/UpdateOperator"
+	Admin_RevokeOperator_FullMethodName      = "/partnergate.admin.v1.Admin/RevokeOperator"
+	Admin_RotateOperator_FullMethodName      = "/partnergate.admin.v1.Admin/RotateOperator"
+	Admin_WhoAmI_FullMethodName              = "/partnergate.admin.v1.Admin/WhoAmI"
 )
 
 // AdminClient is the client API for Admin service.
@@ -108,6 +119,27 @@ type AdminClient interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequest, opts ...grpc.CallOption) (*ListUnusedKeysResponse, error)
+	// CreateOperator registers a named operator with a role and returns its
+	// personal token, once. Admin only.
+	CreateOperator(ctx context.Context, in *CreateOperatorRequest, opts ...grpc.CallOption) (*CreateOperatorResponse, error)
+	// GetOperator returns one operator. Admin only.
+	GetOperator(ctx context.Context, in *GetOperatorRequest, opts ...grpc.CallOption) (*GetOperatorResponse, error)
+	// ListOperators returns every operator, revoked ones included. Admin only.
+	ListOperators(ctx context.Context, in *ListOperatorsRequest, opts ...grpc.CallOption) (*ListOperatorsResponse, error)
+	// UpdateOperator changes an operator's role, partners, certificate SAN or
+	// expiry; the change applies to its next call on every replica. Admin
+	// only.
+	UpdateOperator(ctx context.Context, in *UpdateOperatorRequest, opts ...grpc.CallOption) (*UpdateOperatorResponse, error)
+	// RevokeOperator refuses every credential of an operator from its next
+	// call. Revoking a revoked operator fails with FAILED_PRECONDITION. Admin
+	// only.
+	RevokeOperator(ctx context.Context, in *RevokeOperatorRequest, opts ...grpc.CallOption) (*RevokeOperatorResponse, error)
+	// RotateOperator issues an operator a new token and makes its old ones
+	// expire after the overlap. The response carries the new token, once.
+	// Admin only.
+	RotateOperator(ctx context.Context, in *RotateOperatorRequest, opts ...grpc.CallOption) (*RotateOperatorResponse, error)
+	// WhoAmI returns the caller's verified identity. Any operator.
+	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
 }
 
 type adminClient struct {
@@ -288,6 +320,76 @@ func (c *adminClient) ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequ
 	return out, nil
 }
 
+func (c *adminClient) CreateOperator(ctx context.Context, in *CreateOperatorRequest, opts ...grpc.CallOption) (*CreateOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateOperatorResponse)
+	err := c.cc.Invoke(ctx, Admin_CreateOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) GetOperator(ctx context.Context, in *GetOperatorRequest, opts ...grpc.CallOption) (*GetOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOperatorResponse)
+	err := c.cc.Invoke(ctx, Admin_GetOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListOperators(ctx context.Context, in *ListOperatorsRequest, opts ...grpc.CallOption) (*ListOperatorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOperatorsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListOperators_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) UpdateOperator(ctx context.Context, in *UpdateOperatorRequest, opts ...grpc.CallOption) (*UpdateOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOperatorResponse)
+	err := c.cc.Invoke(ctx, Admin_UpdateOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RevokeOperator(ctx context.Context, in *RevokeOperatorRequest, opts ...grpc.CallOption) (*RevokeOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeOperatorResponse)
+	err := c.cc.Invoke(ctx, Admin_RevokeOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RotateOperator(ctx context.Context, in *RotateOperatorRequest, opts ...grpc.CallOption) (*RotateOperatorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateOperatorResponse)
+	err := c.cc.Invoke(ctx, Admin_RotateOperator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhoAmIResponse)
+	err := c.cc.Invoke(ctx, Admin_WhoAmI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -353,6 +455,27 @@ type AdminServer interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error)
+	// CreateOperator registers a named operator with a role and returns its
+	// personal token, once. Admin only.
+	CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error)
+	// GetOperator returns one operator. Admin only.
+	GetOperator(context.Context, *GetOperatorRequest) (*GetOperatorResponse, error)
+	// ListOperators returns every operator, revoked ones included. Admin only.
+	ListOperators(context.Context, *ListOperatorsRequest) (*ListOperatorsResponse, error)
+	// UpdateOperator changes an operator's role, partners, certificate SAN or
+	// expiry; the change applies to its next call on every replica. Admin
+	// only.
+	UpdateOperator(context.Context, *UpdateOperatorRequest) (*UpdateOperatorResponse, error)
+	// RevokeOperator refuses every credential of an operator from its next
+	// call. Revoking a revoked operator fails with FAILED_PRECONDITION. Admin
+	// only.
+	RevokeOperator(context.Context, *RevokeOperatorRequest) (*RevokeOperatorResponse, error)
+	// RotateOperator issues an operator a new token and makes its old ones
+	// expire after the overlap. The response carries the new token, once.
+	// Admin only.
+	RotateOperator(context.Context, *RotateOperatorRequest) (*RotateOperatorResponse, error)
+	// WhoAmI returns the caller's verified identity. Any operator.
+	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -413,6 +536,27 @@ func (UnimplementedAdminServer) RevokePartnerTokens(context.Context, *RevokePart
 }
 func (UnimplementedAdminServer) ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnusedKeys not implemented")
+}
+func (UnimplementedAdminServer) CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOperator not implemented")
+}
+func (UnimplementedAdminServer) GetOperator(context.Context, *GetOperatorRequest) (*GetOperatorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOperator not implemented")
+}
+func (UnimplementedAdminServer) ListOperators(context.Context, *ListOperatorsRequest) (*ListOperatorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOperators not implemented")
+}
+func (UnimplementedAdminServer) UpdateOperator(context.Context, *UpdateOperatorRequest) (*UpdateOperatorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOperator not implemented")
+}
+func (UnimplementedAdminServer) RevokeOperator(context.Context, *RevokeOperatorRequest) (*RevokeOperatorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeOperator not implemented")
+}
+func (UnimplementedAdminServer) RotateOperator(context.Context, *RotateOperatorRequest) (*RotateOperatorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateOperator not implemented")
+}
+func (UnimplementedAdminServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -741,6 +885,132 @@ func _Admin_ListUnusedKeys_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_CreateOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CreateOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CreateOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CreateOperator(ctx, req.(*CreateOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_GetOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetOperator(ctx, req.(*GetOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListOperators_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOperatorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListOperators(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListOperators_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListOperators(ctx, req.(*ListOperatorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_UpdateOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdateOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UpdateOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdateOperator(ctx, req.(*UpdateOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RevokeOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RevokeOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RevokeOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RevokeOperator(ctx, req.(*RevokeOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RotateOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateOperatorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RotateOperator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RotateOperator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RotateOperator(ctx, req.(*RotateOperatorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhoAmIRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).WhoAmI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_WhoAmI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).WhoAmI(ctx, req.(*WhoAmIRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -815,6 +1085,34 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUnusedKeys",
 			Handler:    _Admin_ListUnusedKeys_Handler,
+		},
+		{
+			MethodName: "CreateOperator",
+			Handler:    _Admin_CreateOperator_Handler,
+		},
+		{
+			MethodName: "GetOperator",
+			Handler:    _Admin_GetOperator_Handler,
+		},
+		{
+			MethodName: "ListOperators",
+			Handler:    _Admin_ListOperators_Handler,
+		},
+		{
+			MethodName: "UpdateOperator",
+			Handler:    _Admin_UpdateOperator_Handler,
+		},
+		{
+			MethodName: "RevokeOperator",
+			Handler:    _Admin_RevokeOperator_Handler,
+		},
+		{
+			MethodName: "RotateOperator",
+			Handler:    _Admin_RotateOperator_Handler,
+		},
+		{
+			MethodName: "WhoAmI",
+			Handler:    _Admin_WhoAmI_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
