@@ -29,6 +29,8 @@ import (
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/lastuse"
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -85,7 +87,11 @@ func (s *Server) Wait() error {
 // down gracefully when ctx ends. out receives the one-time admin token
 // notice.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	// stop shuts the server down from inside, as a fault that makes serving
+	// pointless does.
+	ctx, stop := context.WithCancel(ctx)
 	var closers []func() error
+	closers = append(closers, func() error { stop(); return nil })
 	fail := func(err error) (*Server, error) {
 		for i := len(closers) - 1; i >= 0; i-- {
 			_ = closers[i]()
@@ -100,16 +106,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	closers = append(closers, st.Close)
 
-	kind, _ := config.StoreKind(cfg.Store)
-	path, err := pepperPath(cfg.PepperFile, cfg.Store)
+	peppered, verifyPepper, err := openPepper(ctx, cfg, st, log)
 	if err != nil {
 		return fail(err)
 	}
-	pepper, err := loadPepper(path, kind == "sqlite" && cfg.PepperFile == "")
-	if err != nil {
-		return fail(err)
-	}
-	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: pepper})
+	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: peppered})
 	if err != nil {
 		return fail(fmt.Errorf("pepper_file: %w", err))
 	}
@@ -255,6 +256,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	runCtx, stopRun := context.WithCancel(ctx)
 	wg.Go(func() { watchStore(runCtx, hs, idx, s.isReady, log) })
 	wg.Go(func() {
+		if verifyPepper != nil {
+			if err := retry(runCtx, log, "pepper check", verifyPepper); err != nil {
+				if runCtx.Err() == nil {
+					// The wrong pepper refuses every key: stop rather than
+					// serve a replica that can only deny.
+					log.Error("refusing to serve: wrong pepper", "err", err)
+					record(err)
+					stop()
+				}
+				return
+			}
+		}
 		if err := loadWithRetry(runCtx, idx, log); err != nil {
 			return
 		}
@@ -303,6 +316,56 @@ func graceful(g *grpc.Server, grace time.Duration) {
 	case <-time.After(grace):
 		g.Stop()
 		<-done
+	}
+}
+
+// openPepper loads the pepper and proves it is the one the store's keys
+// were hashed with (see package pepper). A PostgreSQL store may be down at
+// start; the pepper is then read from its file and the returned verify
+// function, run before the cache loads, makes the same check once the
+// store answers.
+func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
+	path, err := pepper.Path(cfg.PepperFile, cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind, _ := config.StoreKind(cfg.Store)
+	opts := pepper.Options{
+		Path:     path,
+		Version:  cfg.PepperVersion,
+		Generate: kind == "sqlite" && cfg.PepperFile == "",
+		Logger:   log,
+	}
+	p, err = pepper.Open(ctx, st, opts)
+	if err == nil || kind != "postgres" || !errors.Is(err, partner.ErrUnavailable) {
+		return p, nil, err
+	}
+	if p, err = pepper.Read(path); err != nil {
+		return nil, nil, err
+	}
+	log.Warn("store unavailable: the pepper is checked against it once it answers; not ready until then", "file", path)
+	return p, func(ctx context.Context) error {
+		return pepper.Verify(ctx, st, path, cfg.PepperVersion, log, p)
+	}, nil
+}
+
+// retry runs fn until it succeeds, fails with an error other than the
+// store being unavailable, or ctx ends, waiting with capped backoff in
+// between.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !errors.Is(err, partner.ErrUnavailable) {
+			return err
+		}
+		log.Warn(what+": store unavailable; not ready, retrying", "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

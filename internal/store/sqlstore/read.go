@@ -273,6 +273,29 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 	return version, nil
 }
 
+// PepperVersions returns the distinct pepper versions of live credentials,
+// in increasing order.
+func (s *Store) PepperVersions(ctx context.Context) ([]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT pepper_version FROM credentials
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) ORDER BY pepper_version`, s.d.arg(s.now()))
+	if err != nil {
+		return nil, s.wrap("reading pepper versions", err)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, s.wrap("reading pepper versions", err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("reading pepper versions", err)
+	}
+	return versions, nil
+}
+
 // Meta reads a small server setting, or [partner.ErrNotFound] if unset.
 func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 	var v string

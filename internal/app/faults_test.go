@@ -1,0 +1,167 @@
+// Test strategy: faults an operator meets, each through the whole server
+// (app.Start on real SQLite or PostgreSQL, real gRPC on loopback): a lost
+// or wrong pepper refuses start-up instead of serving a replica that
+// denies every key. Each test asserts what the operator is told — the
+// error, the health service, the log line — not only that something
+// failed.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/logtest"
+	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
+	"github.com/partnergate/partnergate/internal/telemetry"
+)
+
+// startErr runs Start with cfg and returns its error, stopping a server
+// that did start.
+func startErr(t *testing.T, cfg config.Config) error {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := Start(ctx, &cfg, telemetry.NewLogger(&logtest.Buffer{}, "json", slog.LevelDebug), &logtest.Buffer{})
+	if err == nil {
+		cancel()
+		_ = srv.Wait()
+	}
+	return err
+}
+
+// overwritePepper replaces the pepper at path with a new random one.
+func overwritePepper(t *testing.T, path string) {
+	t.Helper()
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(b)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLostOrWrongPepperRefusesStart issues a key, stops the server, then
+// restarts it over the same store with the pepper file removed or
+// replaced: start-up is refused naming the file and the version, and no
+// pepper is written in place of the lost one.
+func TestLostOrWrongPepperRefusesStart(t *testing.T) {
+	cases := []struct {
+		name    string
+		fault   func(t *testing.T, path string)
+		wantErr []string
+	}{
+		{"missing-pepper", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"does not exist", "pepper version 1", "restore"}},
+		{"wrong-pepper", overwritePepper, []string{"is not pepper version 1"}},
+	}
+	backends := []struct {
+		name string
+		cfg  func(t *testing.T) config.Config
+	}{
+		// SQLite with the pepper beside the database, generated at first
+		// start: the case of a database restored without its pepper.
+		{"sqlite", func(t *testing.T) config.Config { return testConfig(t.TempDir()) }},
+		{"postgres", func(t *testing.T) config.Config {
+			cfg := testConfig(t.TempDir())
+			cfg.MetricsListen = ""
+			cfg.Store = pgtest.NewDatabase(t)
+			cfg.PepperFile = pepperFile(t)
+			return cfg
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					cfg := b.cfg(t)
+					h := launch(t, cfg, 10*time.Second)
+					secrets, _ := issueKeys(t, h, "acme", 1)
+					h.wantCheck(t, "fresh key", secrets[0], codes.OK)
+					if err := h.stop(); err != nil {
+						t.Fatal(err)
+					}
+					path := cfg.PepperFile
+					if path == "" {
+						path = filepath.Join(h.dir, "pepper")
+					}
+					before, _ := os.ReadFile(path)
+					if b.name == "sqlite" && len(before) == 0 {
+						t.Fatalf("no generated pepper at %s", path)
+					}
+
+					tc.fault(t, path)
+					faulted, _ := os.ReadFile(path)
+					err := startErr(t, cfg)
+					if err == nil {
+						t.Fatal("the server started")
+					}
+					for _, w := range append([]string{path}, tc.wantErr...) {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("start-up error %q does not name %q", err, w)
+						}
+					}
+					if after, _ := os.ReadFile(path); string(after) != string(faulted) {
+						t.Error("the refused start changed the pepper file")
+					}
+
+					// The right pepper back: the key works again.
+					if err := os.WriteFile(path, before, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					h = launch(t, cfg, 10*time.Second)
+					h.wantCheck(t, "pepper restored", secrets[0], codes.OK)
+				})
+			}
+		})
+	}
+}
+
+// TestWrongPepperFoundOnceTheStoreAnswers starts a replica whose database
+// is down with a pepper other than the one its keys were hashed with: it
+// cannot check the pepper yet, so it waits not-ready, and once the
+// database answers it stops with the error instead of becoming ready.
+func TestWrongPepperFoundOnceTheStoreAnswers(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pepper := pepperFile(t)
+	first := startReplica(t, db, pepper, true, nil)
+	issueKeys(t, first, "acme", 1)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	overwritePepper(t, pepper)
+
+	proxy := pgtest.NewProxy(t, db, true)
+	h := startReplica(t, proxy.URL(db)+"&connect_timeout=2", pepper, false, nil)
+	h.waitLog(t, "pepper check deferred", "the pepper is checked against it once it answers")
+	proxy.Up()
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is not pepper version 1") || !strings.Contains(err.Error(), pepper) {
+			t.Errorf("server stopped with %v; want the wrong-pepper error naming %s", err, pepper)
+		}
+	case <-time.After(replicaDeadline):
+		t.Fatal("the server kept running with the wrong pepper")
+	}
+	select {
+	case <-h.srv.Ready():
+		t.Error("the server became ready with the wrong pepper")
+	default:
+	}
+}
