@@ -51,7 +51,7 @@ func (s *Server) status(ctx context.Context, method string, err error) error {
 	case errors.Is(err, partner.ErrUnavailable):
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "admin store unavailable",
 			slog.String("method", method), slog.Any("error", err))
-		return status.Error(codes.Unavailable, "store unavailable")
+		return status.Error(codes.Unavailable, "the store is unavailable")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):
