@@ -199,7 +199,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Store:              st,
 		Format:             format,
 		Hasher:             hasher,
-		Sync:               idx,
+		Sync:               writeSync{idx},
 		DefaultKeyLifetime: cfg.KeyDefaultLifetime,
 		MaxKeyLifetime:     cfg.KeyMaxLifetime,
 		MaxOverlap:         cfg.MaxRotationOverlap,

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -122,8 +124,10 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.Ad
 		return fmt.Errorf("%s is not set: export the admin token the server printed at first start", EnvAdminToken)
 	}
 	var reached atomic.Bool
+	var warnings warningList
 	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(noteReached(&reached)), grpc.WithChainStreamInterceptor(noteReachedStream(&reached)))
+		grpc.WithChainUnaryInterceptor(noteReached(&reached), warnings.collect),
+		grpc.WithChainStreamInterceptor(noteReachedStream(&reached)))
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", a.addr, err)
 	}
@@ -135,10 +139,38 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.Ad
 		md = append(md, admin.ActorHeader, who)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, md...)
-	if err := fn(ctx, adminv1.NewAdminClient(conn)); err != nil {
+	err = fn(ctx, adminv1.NewAdminClient(conn))
+	for _, w := range warnings.list() {
+		fmt.Fprintln(a.stderr, "partnergate: warning: "+oneLine(w))
+	}
+	if err != nil {
 		return a.serverError(err, "admin API", a.addr, reached.Load())
 	}
 	return nil
+}
+
+// warningList gathers the warnings the admin API sends with replies that
+// succeeded (the [admin.WarningHeader] trailer), for the operator to see.
+type warningList struct {
+	mu sync.Mutex
+	ws []string
+}
+
+func (l *warningList) collect(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	var tr metadata.MD
+	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&tr))...)
+	if w := tr.Get(admin.WarningHeader); len(w) > 0 {
+		l.mu.Lock()
+		l.ws = append(l.ws, w...)
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *warningList) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ws)
 }
 
 // noteReached records in reached whether a call got as far as the server:
