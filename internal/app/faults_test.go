@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/logtest"
@@ -163,5 +165,59 @@ func TestWrongPepperFoundOnceTheStoreAnswers(t *testing.T) {
 	case <-h.srv.Ready():
 		t.Error("the server became ready with the wrong pepper")
 	default:
+	}
+}
+
+// metricValue returns the value of the unlabelled series name in a scrape
+// of h, or "" if it is absent.
+func metricValue(t *testing.T, h *harness, name string) string {
+	t.Helper()
+	for line := range strings.SplitSeq(scrape(t, h), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestStaleCacheToldTheSameEverywhere cuts a replica off from PostgreSQL
+// past max_staleness: Check refuses with "cache stale" (not the "not
+// ready" of start-up), readiness is NOT_SERVING, and
+// partnergate_cache_ready drops to 0 so the PartnergateNotReady alert can
+// fire; all three recover together.
+func TestStaleCacheToldTheSameEverywhere(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	proxy := pgtest.NewProxy(t, db, false)
+	h := startReplica(t, proxy.URL(db)+"&connect_timeout=2", pepperFile(t), true, func(c *config.Config) {
+		c.MaxStaleness = 2 * time.Second
+		c.MetricsListen = "127.0.0.1:0"
+	})
+	secrets, _ := issueKeys(t, h, "acme", 1)
+	h.wantCheck(t, "fresh", secrets[0], codes.OK)
+	if got := metricValue(t, h, "partnergate_cache_ready"); got != "1" {
+		t.Fatalf("partnergate_cache_ready = %q while serving, want 1", got)
+	}
+
+	proxy.Down()
+	h.waitHealth(t, "", healthpb.HealthCheckResponse_NOT_SERVING)
+	_, err := h.check.Check(context.Background(), keyCheckRequest(secrets[0], "req-stale"))
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || st.Message() != "partnergate: cache stale" {
+		t.Errorf("Check while stale = %v; want UNAVAILABLE \"partnergate: cache stale\"", err)
+	}
+	if got := metricValue(t, h, "partnergate_cache_ready"); got != "0" {
+		t.Errorf("partnergate_cache_ready = %q while Check refuses every request, want 0", got)
+	}
+	if got := metricValue(t, h, "partnergate_feed_staleness_seconds"); got == "" {
+		t.Error("partnergate_feed_staleness_seconds missing while stale")
+	}
+
+	proxy.Up()
+	h.waitCheck(t, "after the store is back", secrets[0], codes.OK)
+	deadline := time.Now().Add(replicaDeadline)
+	for metricValue(t, h, "partnergate_cache_ready") != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("partnergate_cache_ready did not return to 1")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for a condition
 	}
 }

@@ -225,7 +225,22 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("reading changes", err)
 	}
+	s.answered()
 	return out, nil
+}
+
+// answered notes that the database answered: a notification listener that
+// is down reconnects at once instead of at the end of its backoff, so
+// after an outage changes travel by notification again as soon as the
+// feed can be read, not up to a backoff later.
+func (s *Store) answered() {
+	if s.listenKick == nil || s.listenerPID.Load() != 0 {
+		return
+	}
+	select {
+	case s.listenKick <- struct{}{}:
+	default:
+	}
 }
 
 // Snapshot walks every partner, then every credential that is neither
