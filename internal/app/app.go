@@ -193,7 +193,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(StoreService, healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(checkSrv, hs)
+	draining := make(chan struct{}) // closed when the listeners start to drain
+	healthpb.RegisterHealthServer(checkSrv, drainingHealth{Server: hs, draining: draining})
 
 	adminAPI := &admin.Server{
 		Store:              st,
@@ -286,11 +287,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 
 	go func() {
 		<-ctx.Done()
-		log.Info("shutting down: draining in-flight requests", "grace", cfg.ShutdownGrace.String())
-		// Leave rotation first, so Envoy and Kubernetes stop sending.
+		// Leave rotation first, so Envoy and Kubernetes stop sending; keep
+		// serving for shutdown_delay, so that a load balancer that only
+		// polls health sees NOT_SERVING before the listeners close.
 		hs.Shutdown()
-		graceful(checkSrv, cfg.ShutdownGrace)
-		graceful(adminSrv, cfg.ShutdownGrace)
+		if d := cfg.ShutdownDelay; d > 0 {
+			log.Info("shutting down: health NOT_SERVING; serving for shutdown_delay before draining", "shutdown_delay", d.String())
+			time.Sleep(d)
+		}
+		log.Info("shutting down: draining in-flight requests", "grace", cfg.ShutdownGrace.String())
+		close(draining) // health Watch streams end rather than hold the drain
+		graceful(log, "check", checkSrv, cfg.ShutdownGrace)
+		graceful(log, "admin", adminSrv, cfg.ShutdownGrace)
 		stopRun()
 		wg.Wait()
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -304,8 +312,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	return s, nil
 }
 
-// graceful stops g, letting in-flight RPCs finish for up to grace.
-func graceful(g *grpc.Server, grace time.Duration) {
+// graceful stops g, letting in-flight RPCs finish for up to grace, and
+// logs when grace ran out and RPCs were cut off.
+func graceful(log *slog.Logger, name string, g *grpc.Server, grace time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		g.GracefulStop()
@@ -314,10 +323,48 @@ func graceful(g *grpc.Server, grace time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(grace):
+		log.Warn("shutdown_grace passed: cutting off the requests still in flight", "server", name, "grace", grace.String())
 		g.Stop()
 		<-done
 	}
 }
+
+// drainingHealth is the health service with Watch streams that end when
+// draining closes: a watcher has been told NOT_SERVING by then, and an
+// open stream would otherwise hold the graceful stop for all of
+// shutdown_grace.
+type drainingHealth struct {
+	*health.Server
+	draining <-chan struct{}
+}
+
+func (h drainingHealth) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := h.Server.Watch(req, watchStream{stream, ctx})
+	select {
+	case <-h.draining:
+		return status.Error(codes.Unavailable, "partnergate: shutting down")
+	default:
+		return err
+	}
+}
+
+// watchStream is a Watch stream whose context ends when drainingHealth
+// says so.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
 
 // openPepper loads the pepper and proves it is the one the store's keys
 // were hashed with (see package pepper). A PostgreSQL store may be down at

@@ -1,9 +1,12 @@
 // Test strategy: faults an operator meets, each through the whole server
-// (app.Start on real SQLite or PostgreSQL, real gRPC on loopback): a lost
-// or wrong pepper refuses start-up instead of serving a replica that
-// denies every key. Each test asserts what the operator is told — the
-// error, the health service, the log line — not only that something
-// failed.
+// (app.Start on real SQLite or PostgreSQL, real gRPC on loopback, real
+// signals): a lost or wrong pepper refuses start-up instead of serving a
+// replica that denies every key; a stale cache is told the same way by
+// Check, health and metrics; SIGHUP leaves the server serving; SIGTERM
+// keeps serving for shutdown_delay while health says NOT_SERVING, and an
+// open health Watch does not hold the drain. Each test asserts what the
+// operator is told — the error, the health service, the metric, the log
+// line — not only that something failed.
 package app
 
 import (
@@ -11,13 +14,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -25,6 +33,7 @@ import (
 	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
 	"github.com/partnergate/partnergate/internal/telemetry"
+	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
 // startErr runs Start with cfg and returns its error, stopping a server
@@ -219,5 +228,144 @@ func TestStaleCacheToldTheSameEverywhere(t *testing.T) {
 			t.Fatal("partnergate_cache_ready did not return to 1")
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for a condition
+	}
+}
+
+// TestSIGHUPLeavesTheServerServing sends the test process a real SIGHUP
+// with the server's signal handling in place: the server logs it and
+// keeps serving. Without a handler the process would die of it, as
+// partnergate serve did (exit 129, in-flight Checks reset).
+func TestSIGHUPLeavesTheServerServing(t *testing.T) {
+	logs := &logtest.Buffer{}
+	log := telemetry.NewLogger(logs, "json", slog.LevelDebug)
+	ctx, stop := notifySignals(context.Background(), log)
+	defer stop()
+	cfg := testConfig(t.TempDir())
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Start(ctx, &cfg, log, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stop()
+		_ = srv.Wait()
+	}()
+	select {
+	case <-srv.Ready():
+	case <-time.After(replicaDeadline):
+		t.Fatal("not ready")
+	}
+	h := &harness{logs: logs, srv: srv,
+		check:  authv3.NewAuthorizationClient(dial(t, srv.CheckAddr.String())),
+		health: healthpb.NewHealthClient(dial(t, srv.CheckAddr.String())),
+		admin:  adminv1.NewAdminClient(dial(t, srv.AdminAddr.String())),
+	}
+	secrets, _ := issueKeys(t, h, "acme", 1)
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog(t, "SIGHUP logged", "SIGHUP received and ignored")
+	if ctx.Err() != nil {
+		t.Fatal("SIGHUP started a shutdown")
+	}
+	if got := h.healthOf(t, ""); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health after SIGHUP = %v, want SERVING", got)
+	}
+	h.wantCheck(t, "Check after SIGHUP", secrets[0], codes.OK)
+}
+
+// TestShutdownDelayKeepsServingWhileNotServing stops a server with a
+// shutdown_delay: the health service reports NOT_SERVING over a
+// connection that still works, and Checks are still answered after that,
+// until the delay ends and the listeners drain.
+func TestShutdownDelayKeepsServingWhileNotServing(t *testing.T) {
+	h := startReady(t, func(c *config.Config) { c.ShutdownDelay = 2 * time.Second })
+	secrets, _ := issueKeys(t, h, "acme", 1)
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.stop() }()
+
+	h.waitHealth(t, "", healthpb.HealthCheckResponse_NOT_SERVING)
+	code, fault := h.checkCode(context.Background(), secrets[0])
+	if fault || code != codes.OK {
+		t.Errorf("Check after health went NOT_SERVING = %v (fault %v); want it still served during shutdown_delay", code, fault)
+	}
+	h.waitLog(t, "delay logged", "serving for shutdown_delay before draining")
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	case <-time.After(replicaDeadline):
+		t.Fatal("the server did not stop after shutdown_delay")
+	}
+}
+
+// TestWatchStreamDoesNotHoldShutdown opens a health Watch, as a load
+// balancer or a mesh does, and stops the server with a shutdown_grace
+// longer than the test's deadline: the watcher is told NOT_SERVING, its
+// stream ends when the drain starts, and the server stops without
+// waiting out the grace.
+func TestWatchStreamDoesNotHoldShutdown(t *testing.T) {
+	h := startReady(t, func(c *config.Config) { c.ShutdownGrace = 3 * replicaDeadline })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := h.health.Watch(ctx, &healthpb.HealthCheckRequest{Service: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first Watch status = %v, %v; want SERVING", r.GetStatus(), err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.stop() }()
+
+	sawNotServing := false
+	for {
+		r, err := w.Recv()
+		if err != nil {
+			break // the stream ended, as it must
+		}
+		if r.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			sawNotServing = true
+		}
+	}
+	if !sawNotServing {
+		t.Error("the watcher was never told NOT_SERVING")
+	}
+	select {
+	case <-stopped:
+	case <-time.After(replicaDeadline):
+		t.Fatal("an open Watch stream held the shutdown")
+	}
+	if strings.Contains(h.logs.String(), "shutdown_grace passed") {
+		t.Error("the drain needed the grace to cut the Watch stream off")
+	}
+}
+
+// TestGracefulLogsWhatTheGraceCutOff holds a stream open on a plain gRPC
+// server past its grace: graceful cuts it off and says so in the log.
+func TestGracefulLogsWhatTheGraceCutOff(t *testing.T) {
+	g := grpc.NewServer()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(g, hs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	w, err := healthpb.NewHealthClient(dial(t, lis.Addr().String())).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil { // the stream is open on the server
+		t.Fatal(err)
+	}
+	var logs logtest.Buffer
+	graceful(telemetry.NewLogger(&logs, "json", slog.LevelDebug), "check", g, 50*time.Millisecond)
+	if got := logs.String(); !strings.Contains(got, "shutdown_grace passed") || !strings.Contains(got, `"server":"check"`) {
+		t.Errorf("log after a forced stop:\n%s\nwant a line saying shutdown_grace cut requests off, naming the server", got)
 	}
 }
