@@ -11,9 +11,13 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -23,6 +27,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/cli"
+	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
@@ -161,7 +166,23 @@ func TestAdminErrorNamesTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &admin.Server{Store: st, Format: format, Hasher: hasher}
+	serveAdmin(t, &admin.Server{Store: st, Format: format, Hasher: hasher})
+
+	mustRun(t, "partner", "create", "acme")
+	proxy.Down()
+	runFails(t, cli.ExitError, `^partnergate: unavailable: the store is unavailable$`, "partner", "get", "acme")
+	// An admin API that is not there is still named as such.
+	runFails(t, cli.ExitError, `^partnergate: unavailable: cannot reach the admin API at 127\.0\.0\.1:1: `,
+		"partner", "get", "acme", "--admin-addr", "127.0.0.1:1")
+}
+
+// serveAdmin serves srv on loopback behind a fresh admin token and points
+// the CLI's environment at it.
+func serveAdmin(t *testing.T, srv *admin.Server) {
+	t.Helper()
+	if err := srv.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	token := admin.NewToken()
 	unary, stream := admin.AuthInterceptors(admin.HashToken(token))
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
@@ -174,11 +195,50 @@ func TestAdminErrorNamesTheStore(t *testing.T) {
 	t.Cleanup(gs.Stop)
 	t.Setenv(cli.EnvAdminAddr, lis.Addr().String())
 	t.Setenv(cli.EnvAdminToken, token)
+}
 
-	mustRun(t, "partner", "create", "acme")
-	proxy.Down()
-	runFails(t, cli.ExitError, `^partnergate: unavailable: the store is unavailable$`, "partner", "get", "acme")
-	// An admin API that is not there is still named as such.
-	runFails(t, cli.ExitError, `^partnergate: unavailable: cannot reach the admin API at 127\.0\.0\.1:1: `,
-		"partner", "get", "acme", "--admin-addr", "127.0.0.1:1")
+// TestAdminErrorNamesADamagedStore overwrites the end of a SQLite file
+// holding keys with garbage, as a bad disk or restore does: key list says
+// the store's database is damaged, not "internal error".
+func TestAdminErrorNamesADamagedStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "partnergate.db")
+	st, err := sqlstore.Open(ctx, "sqlite://"+path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		c := &partner.Credential{ID: fmt.Sprintf("key%09d", i), PartnerID: "acme", Name: "a name long enough to fill pages",
+			Digest: make([]byte, 32), PepperVersion: 1, ExpiresAt: time.Now().Add(time.Hour)}
+		if err := st.CreateCredential(ctx, c, partner.AuditEvent{Action: "key.issue"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) - len(b)/3; i < len(b); i++ {
+		b[i] = byte(i*7 + 3)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err = sqlstore.Open(ctx, "sqlite://"+path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
+	hasher, _ := apikey.NewHasher(1, map[int][]byte{1: make([]byte, 32)})
+	serveAdmin(t, &admin.Server{Store: st, Format: format, Hasher: hasher})
+
+	runFails(t, cli.ExitError, `^partnergate: data loss: the store's database is damaged \(see the server log\); restore it from a backup$`,
+		"key", "list", "--partner", "acme")
 }
