@@ -454,7 +454,7 @@ func TestIdPDownAtStart(t *testing.T) {
 	p := newIdP(t, k1)
 	p.down.Store(true)
 	clk := newClock()
-	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}}
+	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: log})
@@ -721,7 +721,7 @@ func TestDiscovery(t *testing.T) {
 		p := newIdP(t, k1)
 		p.discover(t, p.url())
 		clk := newClock()
-		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}}
+		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 		v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
@@ -741,7 +741,7 @@ func TestDiscovery(t *testing.T) {
 	t.Run("refuses-document-of-another-issuer", func(t *testing.T) {
 		p := newIdP(t, k1)
 		p.discover(t, "https://idp.evil.example")
-		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}}
+		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 		v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
