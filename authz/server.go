@@ -147,8 +147,29 @@ func New(opts Options) (*Server, error) {
 }
 
 // errNotReady is returned while the index is cold, so Envoy fails closed
-// and the health service keeps the replica out of rotation.
-var errNotReady = status.Error(codes.Unavailable, "partnergate: not ready")
+// and the health service keeps the replica out of rotation; errStale once
+// a loaded index says it can no longer be trusted ([Staler]).
+var (
+	errNotReady = status.Error(codes.Unavailable, "partnergate: not ready")
+	errStale    = status.Error(codes.Unavailable, "partnergate: cache stale")
+)
+
+// Staler is implemented by an [Index] that, once loaded, can stop being
+// trusted: one cut off from its store for too long. Check then answers
+// "cache stale" rather than the "not ready" of start-up, so the operator
+// is told which of the two it is.
+type Staler interface {
+	// Stale reports whether the index may be missing changes.
+	Stale() bool
+}
+
+// notReady returns the error for a Check the index is not ready for.
+func (s *Server) notReady() error {
+	if st, ok := s.index.(Staler); ok && st.Stale() {
+		return errStale
+	}
+	return errNotReady
+}
 
 // Check decides one request. Denials are returned in the response; only
 // faults are returned as errors.
@@ -161,7 +182,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 // has one ready: the Check server sends those bytes as they are.
 func (s *Server) Respond(ctx context.Context, req *authv3.CheckRequest) (Response, error) {
 	if !s.index.Ready() {
-		return Response{}, errNotReady
+		return Response{}, s.notReady()
 	}
 	d, err := s.decide(ctx, req)
 	if err != nil {

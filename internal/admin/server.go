@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
@@ -88,8 +91,9 @@ type Server struct {
 	Now func() time.Time
 	// Sync, if set, is called after every committed write and before the
 	// RPC returns, so this replica's cache has applied the change. A Sync
-	// error is logged; the write still reports success, since it committed
-	// and the change feed will deliver it.
+	// error is logged and sent to the client as a [WarningHeader] trailer;
+	// the write still reports success, since it committed and the change
+	// feed will deliver it, and a retry would repeat it.
 	Sync Syncer
 	// DefaultKeyLifetime applies when IssueKey's expires_in is unset or
 	// zero, and to the successor of a rotated key; zero means
@@ -190,8 +194,20 @@ func (s *Server) committed(ctx context.Context, ev partner.AuditEvent) {
 	}
 	if err := s.Sync.Sync(ctx); err != nil {
 		// The write committed and the change feed will carry it; the caller
-		// must not retry a write that succeeded.
+		// must not retry a write that succeeded, but must be told that this
+		// replica does not show it yet. The cause stays in the log, as
+		// every internal error's does.
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "admin write committed but cache sync failed",
 			slog.String("action", ev.Action), slog.Any("error", err))
+		_ = grpc.SetTrailer(ctx, metadata.Pairs(WarningHeader, CacheSyncWarning))
 	}
 }
+
+// WarningHeader is the trailer key of a warning about a request that
+// succeeded, such as [CacheSyncWarning].
+const WarningHeader = "x-partnergate-warning"
+
+// CacheSyncWarning is sent when a write committed but the serving
+// replica's cache could not apply it.
+const CacheSyncWarning = "the write committed, but this server's cache could not apply it (see the server log): " +
+	"the server reports not ready until its cache catches up through the change feed; do not repeat the write"

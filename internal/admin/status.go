@@ -51,7 +51,11 @@ func (s *Server) status(ctx context.Context, method string, err error) error {
 	case errors.Is(err, partner.ErrUnavailable):
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "admin store unavailable",
 			slog.String("method", method), slog.Any("error", err))
-		return status.Error(codes.Unavailable, "store unavailable")
+		return status.Error(codes.Unavailable, "the store is unavailable")
+	case errors.Is(err, partner.ErrCorrupt):
+		s.logger().LogAttrs(ctx, slog.LevelError, "admin store damaged",
+			slog.String("method", method), slog.Any("error", err))
+		return status.Error(codes.DataLoss, "the store's database is damaged (see the server log); restore it from a backup")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "canceled")
 	case errors.Is(err, context.DeadlineExceeded):

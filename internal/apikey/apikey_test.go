@@ -15,6 +15,7 @@ package apikey
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -656,4 +657,26 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestFingerprint(t *testing.T) {
+	a := bytes.Repeat([]byte{1}, MinPepperLen)
+	b := bytes.Repeat([]byte{2}, MinPepperLen)
+	fa := Fingerprint(a)
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"stable", Fingerprint(a) == fa},
+		{"differs-by-pepper", Fingerprint(b) != fa},
+		{"sha256-hex", len(fa) == 64},
+		{"not-the-pepper", !strings.Contains(fa, hex.EncodeToString(a)) && !strings.Contains(fa, hex.EncodeToString(a[:8]))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.ok {
+				t.Errorf("Fingerprint = %s", fa)
+			}
+		})
+	}
 }

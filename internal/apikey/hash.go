@@ -3,6 +3,7 @@ package apikey
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -83,4 +84,19 @@ func (h *Hasher) sum(pool *sync.Pool, s string, dst *[sha256.Size]byte) {
 	clear(st.in) // the key is a secret: leave no copy in the pool
 	clear(st.out[:])
 	pool.Put(st)
+}
+
+// fingerprintLabel is the fixed message a pepper's fingerprint is the HMAC
+// of. Changing it would make every stored fingerprint a mismatch.
+const fingerprintLabel = "partnergate pepper fingerprint v1"
+
+// Fingerprint returns a pepper's fingerprint, hex: HMAC-SHA256 keyed with
+// the pepper over a fixed label. A store keeps it to recognise the pepper
+// its digests were made with. It reveals nothing of the pepper (HMAC is a
+// pseudorandom function of its key, RFC 2104 §6), and unlike a digest of a
+// key it verifies nothing a partner could send.
+func Fingerprint(pepper []byte) string {
+	mac := hmac.New(sha256.New, pepper)
+	mac.Write([]byte(fingerprintLabel))
+	return hex.EncodeToString(mac.Sum(nil))
 }

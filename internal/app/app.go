@@ -30,6 +30,7 @@ import (
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/wire"
@@ -82,7 +83,11 @@ func (s *Server) Wait() error {
 // down gracefully when ctx ends. out receives the one-time admin token
 // notice.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	// stop shuts the server down from inside, as a fault that makes serving
+	// pointless does.
+	ctx, stop := context.WithCancel(ctx)
 	var closers []func() error
+	closers = append(closers, func() error { stop(); return nil })
 	fail := func(err error) (*Server, error) {
 		for i := len(closers) - 1; i >= 0; i-- {
 			_ = closers[i]()
@@ -97,16 +102,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	closers = append(closers, st.Close)
 
-	kind, _ := config.StoreKind(cfg.Store)
-	path, err := pepperPath(cfg.PepperFile, cfg.Store)
+	peppered, verifyPepper, err := openPepper(ctx, cfg, st, log)
 	if err != nil {
 		return fail(err)
 	}
-	pepper, err := loadPepper(path, kind == "sqlite" && cfg.PepperFile == "")
-	if err != nil {
-		return fail(err)
-	}
-	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: pepper})
+	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: peppered})
 	if err != nil {
 		return fail(fmt.Errorf("pepper_file: %w", err))
 	}
@@ -184,13 +184,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(StoreService, healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(checkSrv, hs)
+	draining := make(chan struct{}) // closed when the listeners start to drain
+	healthpb.RegisterHealthServer(checkSrv, drainingHealth{Server: hs, draining: draining})
 
 	adminAPI := &admin.Server{
 		Store:              st,
 		Format:             format,
 		Hasher:             hasher,
-		Sync:               idx,
+		Sync:               writeSync{idx},
 		DefaultKeyLifetime: cfg.KeyDefaultLifetime,
 		MaxKeyLifetime:     cfg.KeyMaxLifetime,
 		MaxOverlap:         cfg.MaxRotationOverlap,
@@ -296,6 +297,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	runCtx, stopRun := context.WithCancel(ctx)
 	wg.Go(func() { watchStore(runCtx, hs, idx, s.isReady, log) })
 	wg.Go(func() {
+		if verifyPepper != nil {
+			if err := retry(runCtx, log, "pepper check", verifyPepper); err != nil {
+				if runCtx.Err() == nil {
+					// The wrong pepper refuses every key: stop rather than
+					// serve a replica that can only deny.
+					log.Error("refusing to serve: wrong pepper", "err", err)
+					record(err)
+					stop()
+				}
+				return
+			}
+		}
 		if err := loadWithRetry(runCtx, idx, log); err != nil {
 			return
 		}
@@ -314,11 +327,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 
 	go func() {
 		<-ctx.Done()
-		log.Info("shutting down: draining in-flight requests", "grace", cfg.ShutdownGrace.String())
-		// Leave rotation first, so Envoy and Kubernetes stop sending.
+		// Leave rotation first, so Envoy and Kubernetes stop sending; keep
+		// serving for shutdown_delay, so that a load balancer that only
+		// polls health sees NOT_SERVING before the listeners close.
 		hs.Shutdown()
-		graceful(checkSrv, cfg.ShutdownGrace)
-		graceful(adminSrv, cfg.ShutdownGrace)
+		if d := cfg.ShutdownDelay; d > 0 {
+			log.Info("shutting down: health NOT_SERVING; serving for shutdown_delay before draining", "shutdown_delay", d.String())
+			time.Sleep(d)
+		}
+		log.Info("shutting down: draining in-flight requests", "grace", cfg.ShutdownGrace.String())
+		close(draining) // health Watch streams end rather than hold the drain
+		graceful(log, "check", checkSrv, cfg.ShutdownGrace)
+		graceful(log, "admin", adminSrv, cfg.ShutdownGrace)
 		stopRun()
 		wg.Wait()
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -332,8 +352,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	return s, nil
 }
 
-// graceful stops g, letting in-flight RPCs finish for up to grace.
-func graceful(g *grpc.Server, grace time.Duration) {
+// graceful stops g, letting in-flight RPCs finish for up to grace, and
+// logs when grace ran out and RPCs were cut off.
+func graceful(log *slog.Logger, name string, g *grpc.Server, grace time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		g.GracefulStop()
@@ -342,8 +363,96 @@ func graceful(g *grpc.Server, grace time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(grace):
+		log.Warn("shutdown_grace passed: cutting off the requests still in flight", "server", name, "grace", grace.String())
 		g.Stop()
 		<-done
+	}
+}
+
+// drainingHealth is the health service with Watch streams that end when
+// draining closes: a watcher has been told NOT_SERVING by then, and an
+// open stream would otherwise hold the graceful stop for all of
+// shutdown_grace.
+type drainingHealth struct {
+	*health.Server
+	draining <-chan struct{}
+}
+
+func (h drainingHealth) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := h.Server.Watch(req, watchStream{stream, ctx})
+	select {
+	case <-h.draining:
+		return status.Error(codes.Unavailable, "partnergate: shutting down")
+	default:
+		return err
+	}
+}
+
+// watchStream is a Watch stream whose context ends when drainingHealth
+// says so.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
+
+// openPepper loads the pepper and proves it is the one the store's keys
+// were hashed with (see package pepper). A PostgreSQL store may be down at
+// start; the pepper is then read from its file and the returned verify
+// function, run before the cache loads, makes the same check once the
+// store answers.
+func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
+	path, err := pepper.Path(cfg.PepperFile, cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind, _ := config.StoreKind(cfg.Store)
+	opts := pepper.Options{
+		Path:     path,
+		Version:  cfg.PepperVersion,
+		Generate: kind == "sqlite" && cfg.PepperFile == "",
+		Logger:   log,
+	}
+	p, err = pepper.Open(ctx, st, opts)
+	if err == nil || kind != "postgres" || !errors.Is(err, partner.ErrUnavailable) {
+		return p, nil, err
+	}
+	if p, err = pepper.Read(path); err != nil {
+		return nil, nil, err
+	}
+	log.Warn("store unavailable: the pepper is checked against it once it answers; not ready until then", "file", path)
+	return p, func(ctx context.Context) error {
+		return pepper.Verify(ctx, st, path, cfg.PepperVersion, log, p)
+	}, nil
+}
+
+// retry runs fn until it succeeds, fails with an error other than the
+// store being unavailable, or ctx ends, waiting with capped backoff in
+// between.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || !errors.Is(err, partner.ErrUnavailable) {
+			return err
+		}
+		log.Warn(what+": store unavailable; not ready, retrying", "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -75,6 +75,7 @@ func testConfig(dir string) config.Config {
 	cfg.Store = "sqlite://" + filepath.Join(dir, "partnergate.db")
 	cfg.AdminToken = testAdminToken
 	cfg.ShutdownGrace = 5 * time.Second
+	cfg.ShutdownDelay = 0 // tests that need the delay set it
 	return cfg
 }
 
@@ -324,6 +325,7 @@ func TestGeneratedAdminTokenIsPrintedOnceAndOnlyItsHashKept(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen, cfg.AdminListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store = "sqlite://" + filepath.Join(dir, "pg.db")
+	cfg.ShutdownDelay = 0
 	run := func() string {
 		var out logtest.Buffer
 		ctx, cancel := context.WithCancel(context.Background())

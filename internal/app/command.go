@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,7 +40,7 @@ PARTNERGATE_ADMIN_TOKEN or admin_token_file, never from a flag.`,
 			var level slog.Level
 			_ = level.UnmarshalText([]byte(cfg.LogLevel))
 			log := telemetry.NewLogger(stderr, cfg.LogFormat, level)
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := notifySignals(cmd.Context(), log)
 			defer stop()
 			srv, err := Start(ctx, cfg, log, stdout)
 			if err != nil {
@@ -49,4 +51,35 @@ PARTNERGATE_ADMIN_TOKEN or admin_token_file, never from a flag.`,
 	}
 	config.RegisterFlags(cmd.Flags())
 	return cmd
+}
+
+// notifySignals returns a context that ends on SIGINT or SIGTERM, which
+// start the graceful shutdown, and logs SIGHUP instead of dying of it:
+// nothing is reloaded (a changed config, policy file or certificate takes
+// effect at the next start), and a SIGHUP sent by habit or by a closing
+// terminal must not cut off in-flight Checks and the pending last-use
+// batch. stop, which may be called more than once, releases the signals.
+func notifySignals(parent context.Context, log *slog.Logger) (ctx context.Context, stop func()) {
+	ctx, stopNotify := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Warn("SIGHUP received and ignored: partnergate reloads nothing; restart it to apply changed settings, and use SIGTERM to stop it")
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(hup)
+			close(done)
+			stopNotify()
+		})
+	}
 }

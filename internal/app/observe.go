@@ -70,7 +70,7 @@ func startObservability(ctx context.Context, cfg *config.Config, log *slog.Logge
 		return verifier
 	}
 	o.metrics, err = telemetry.NewMetrics(telemetry.MetricsOptions{
-		Cache:    idx,
+		Cache:    checkIndex{idx}, // ready as Check is: not while stale
 		Store:    st,
 		Issuers:  issuers,
 		AuditLog: o.audit,

@@ -53,11 +53,23 @@ func reconcileInterval(d time.Duration) time.Duration {
 }
 
 // checkIndex is the cache as Check reads it: not ready once the cache is
-// stale, so Check answers UNAVAILABLE rather than trust it.
+// stale, or behind a write this replica acknowledged, so Check answers
+// UNAVAILABLE rather than trust it.
 type checkIndex struct{ *cache.Cache }
 
 // Ready reports whether the cache is loaded and fresh enough to decide.
 func (c checkIndex) Ready() bool { return c.Cache.Ready() && !c.Stale() }
+
+// Stale reports whether a loaded cache may be missing changes: the feed
+// has gone unread past max_staleness, or a write this replica committed
+// could not be applied. Check names it in its error.
+func (c checkIndex) Stale() bool { return c.Cache.Stale() || c.Behind() }
+
+// writeSync is the cache as the admin API syncs it after a write: a sync
+// that fails leaves the replica not ready until the feed catches up.
+type writeSync struct{ *cache.Cache }
+
+func (w writeSync) Sync(ctx context.Context) error { return w.SyncWrite(ctx) }
 
 // logWarnings logs what config.Load found worth a warning.
 func logWarnings(cfg *config.Config, log *slog.Logger) {
@@ -80,23 +92,27 @@ func watchStore(ctx context.Context, hs *health.Server, idx *cache.Cache, ready 
 			switch {
 			case up && storeKnown:
 				log.Info("store healthy: change feed read", "version", idx.Version())
-			case !up && storeKnown:
+			case !up && storeKnown && ready():
 				log.Warn("store degraded: serving Checks from cache",
 					"failing_since", idx.FeedFailingSince(), "max_staleness", idx.MaxStaleness().String())
 			}
 			storeUp, storeKnown = up, true
 		}
 		if ready() {
-			fresh := !idx.Stale()
+			fresh := checkIndex{idx}.Ready()
 			if !started || fresh != serving {
 				serving = fresh
 				hs.SetServingStatus("", servingStatus(fresh))
 				hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, servingStatus(fresh))
-				if fresh && started {
+				switch {
+				case fresh && started:
 					log.Info("cache fresh again: Checks served", "version", idx.Version())
-				} else if !fresh {
+				case !fresh && idx.Stale():
 					log.Error("cache stale: store unreachable past max_staleness; refusing Checks with UNAVAILABLE",
 						"staleness", idx.Staleness().Round(time.Millisecond).String(), "max_staleness", idx.MaxStaleness().String())
+				case !fresh:
+					log.Error("cache stale: behind a committed admin write; refusing Checks with UNAVAILABLE until the change feed catches up",
+						"version", idx.Version())
 				}
 			}
 			started = true

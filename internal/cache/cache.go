@@ -117,6 +117,7 @@ type Cache struct {
 	keyWrites atomic.Uint64 // writes to keys since start; see wroteKey
 	version   atomic.Int64
 	ready     atomic.Bool
+	behind    atomic.Bool  // a write this process committed is not applied; see SyncWrite
 	lastSync  atomic.Int64 // Unix nanoseconds of the last successful feed read
 	feed      feedHealth
 	stats     Stats
@@ -271,12 +272,46 @@ const (
 	reconcileTimeout = 2 * time.Minute
 )
 
+// ErrNotLoaded is returned by [Cache.Sync] before [Cache.Load] has
+// succeeded: there is no cache to bring up to date.
+var ErrNotLoaded = errors.New("cache: not loaded")
+
 // Sync applies every change committed so far. The admin API calls it after
 // each write so that the serving replica refuses a revoked key on the very
 // next Check.
 func (c *Cache) Sync(ctx context.Context) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
+	return c.syncLocked(ctx)
+}
+
+// SyncWrite is [Cache.Sync] after a write this process has committed and
+// acknowledged. If it fails the cache is known to lack that write — a
+// revocation, perhaps — so it reports [Cache.Behind] until a later read
+// of the feed succeeds, which applies it.
+func (c *Cache) SyncWrite(ctx context.Context) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	err := c.syncLocked(ctx)
+	if err != nil && !errors.Is(err, ErrNotLoaded) {
+		if !c.behind.Swap(true) {
+			c.opts.Logger.Error("cache behind a committed admin write: not ready until the change feed catches up",
+				"err", err, "version", c.version.Load())
+		}
+	}
+	return err
+}
+
+// Behind reports whether a write committed through this process could not
+// be applied to the cache and no feed read has succeeded since.
+func (c *Cache) Behind() bool { return c.behind.Load() }
+
+func (c *Cache) syncLocked(ctx context.Context) error {
+	if !c.ready.Load() {
+		// Before the snapshot the feed has nothing to apply to, and a
+		// failure here says nothing about a cache that was never served.
+		return ErrNotLoaded
+	}
 	for {
 		changes, err := c.src.Changes(ctx, c.version.Load(), feedBatch)
 		if err == nil && len(changes) > 0 {
@@ -293,6 +328,9 @@ func (c *Cache) Sync(ctx context.Context) error {
 		}
 		c.feedSucceeded(c.version.Load())
 		if len(changes) < feedBatch {
+			if c.behind.Swap(false) {
+				c.opts.Logger.Info("cache caught up with the committed admin write", "version", c.version.Load())
+			}
 			if now := c.opts.Now(); now.Sub(c.swept) >= revocationSweep || now.Before(c.swept) {
 				c.sweepRevocations(now)
 				c.swept = now

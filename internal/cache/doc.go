@@ -18,7 +18,10 @@
 // read failed ([Cache.FeedHealthy]), versions seen and applied
 // ([Cache.Latest], [Cache.Version], [Cache.Lag]). When the feed has gone
 // unread for longer than MaxStaleness the cache reports itself
-// [Cache.Stale]; it keeps answering, and Check decides to refuse.
+// [Cache.Stale]; it keeps answering, and Check decides to refuse. A sync
+// after a write this process committed ([Cache.SyncWrite]) that fails
+// leaves it [Cache.Behind] until a feed read succeeds: it is then known to
+// lack a change, and Check refuses the same way.
 //
 // Concurrency: reads take no lock a writer holds. bigcache shards are
 // independently locked for microseconds; the partner map is replaced, never

@@ -11,11 +11,15 @@ package cache
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/clocktest"
+	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
 )
@@ -201,5 +205,70 @@ func TestReconcileRepairsWhatTheFeedMissed(t *testing.T) {
 	}
 	if runs, again := c.Reconciles(); runs != 2 || again != repaired {
 		t.Errorf("second reconcile repaired %d more, want 0", again-repaired)
+	}
+}
+
+// TestSyncWriteFailureLeavesTheCacheBehind: after a write this process
+// acknowledged, a failed sync means the cache lacks a change it is known
+// to be missing, so it reports Behind until a feed read succeeds; an
+// ordinary failed feed read (an outage, covered by the staleness bound)
+// does not.
+func TestSyncWriteFailureLeavesTheCacheBehind(t *testing.T) {
+	ctx := context.Background()
+	src := &downSource{memSource: newMemSource()}
+	src.putPartner(&partner.Partner{ID: "acme", State: partner.Active})
+	c := newLoaded(t, src, Options{MissLookups: -1})
+	steps := []struct {
+		name       string
+		down       bool
+		sync       func(context.Context) error
+		wantErr    bool
+		wantBehind bool
+	}{
+		{"failed-feed-read-is-not-behind", true, c.Sync, true, false},
+		{"failed-sync-after-a-write-is-behind", true, c.SyncWrite, true, true},
+		{"still-failing-stays-behind", true, c.Sync, true, true},
+		{"caught-up-by-a-feed-read", false, c.Sync, false, false},
+		{"good-sync-after-a-write-is-not-behind", false, c.SyncWrite, false, false},
+	}
+	for i, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			src.down.Store(st.down)
+			src.putCred(cred(i+1, "acme")) // the write
+			if err := st.sync(ctx); (err != nil) != st.wantErr {
+				t.Fatalf("sync error %v, want error %v", err, st.wantErr)
+			}
+			if got := c.Behind(); got != st.wantBehind {
+				t.Errorf("Behind = %v, want %v", got, st.wantBehind)
+			}
+			if !st.down {
+				if _, ok := c.Key(ctx, keyID(i+1)); !ok {
+					t.Error("the write is not in the cache after a good sync")
+				}
+			}
+		})
+	}
+}
+
+// TestSyncBeforeLoadClaimsNothing: a write synced before the snapshot was
+// ever loaded (a replica whose store failed at start) is refused without
+// counting a feed failure or logging that Checks are served from cache.
+func TestSyncBeforeLoadClaimsNothing(t *testing.T) {
+	var logs logtest.Buffer
+	c, err := New(newMemSource(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, sync := range []func(context.Context) error{c.Sync, c.SyncWrite} {
+		if err := sync(context.Background()); !errors.Is(err, ErrNotLoaded) {
+			t.Errorf("sync before load = %v, want ErrNotLoaded", err)
+		}
+	}
+	if c.FeedFailures() != 0 || c.Behind() {
+		t.Errorf("feed failures %d, behind %v; want 0, false", c.FeedFailures(), c.Behind())
+	}
+	if strings.Contains(logs.String(), "serving from cache") {
+		t.Errorf("log claims a cache that was never loaded:\n%s", logs.String())
 	}
 }

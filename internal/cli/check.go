@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 )
 
 // Environment variables the check command reads.
@@ -27,8 +28,17 @@ const (
 	DefaultCheckAddr = "127.0.0.1:9001"
 )
 
-// errDenied makes Execute exit non-zero after a denial was printed.
+// errDenied makes Execute exit with [ExitDenied] after a denial was
+// printed.
 var errDenied = errors.New("denied")
+
+// checkError is a check that made no decision: Execute exits with
+// [ExitUnavailable], so a script never mistakes a broken server for a
+// refused credential.
+type checkError struct{ err error }
+
+func (e checkError) Error() string { return e.err.Error() }
+func (e checkError) Unwrap() error { return e.err }
 
 // checkCmd sends one CheckRequest shaped like Envoy's and prints the
 // decision: the quickest way to see what a route and a credential get.
@@ -45,7 +55,15 @@ func (a *app) checkCmd() *cobra.Command {
 and print the decision: the identity headers set, the headers removed and the
 dynamic metadata on allow; the status and body on deny. The credential is
 read from ` + EnvCredential + ` and sent as x-api-key (or, with --bearer,
-as Authorization: Bearer). Exit status 0 means allowed, 1 denied.`,
+as Authorization: Bearer).
+
+Exit status:
+  0  allowed
+  1  denied (401 or 403)
+  2  usage error: the command line was wrong
+  3  no decision: the Check API could not be reached, answered with an
+     error (not ready, cache stale, an internal fault), or did not answer
+     within --timeout`,
 		Args: exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("addr") {
@@ -83,17 +101,18 @@ as Authorization: Bearer). Exit status 0 means allowed, 1 denied.`,
 			}}
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
-				return fmt.Errorf("check address %q: %w", addr, err)
+				return usageErrorf("--addr %q: %w", addr, err)
 			}
 			defer conn.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 			defer cancel()
-			resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req)
+			var p peer.Peer
+			resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req, grpc.Peer(&p))
 			if err != nil {
-				return a.serverError(err)
+				return checkError{a.serverError(err, "Check API", addr, p.Addr != nil)}
 			}
 			if err := a.printCheck(resp); err != nil {
-				return err
+				return checkError{err}
 			}
 			if codes.Code(resp.GetStatus().GetCode()) != codes.OK {
 				return errDenied

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/internal/admin"
@@ -47,6 +51,13 @@ const (
 	ExitOK    = 0
 	ExitError = 1 // the command ran and failed, or the server refused it
 	ExitUsage = 2 // the command line was wrong
+	// ExitDenied is check's status for a request the server denied: a
+	// decision, as opposed to a failure to get one.
+	ExitDenied = 1
+	// ExitUnavailable is check's status when no decision was made: the
+	// Check API could not be reached, answered with an error (not ready,
+	// cache stale, internal fault), or did not answer in time.
+	ExitUnavailable = 3
 )
 
 // app holds the global flags and the writers of one command tree.
@@ -145,7 +156,11 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.Ad
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(creds))
+	var reached atomic.Bool
+	var warnings warningList
+	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(creds),
+		grpc.WithChainUnaryInterceptor(noteReached(&reached), warnings.collect),
+		grpc.WithChainStreamInterceptor(noteReachedStream(&reached)))
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", a.addr, err)
 	}
@@ -160,8 +175,12 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, c adminv1.Ad
 		md = append(md, admin.ActorHeader, who)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, md...)
-	if err := fn(ctx, adminv1.NewAdminClient(conn)); err != nil {
-		return a.serverError(err)
+	err = fn(ctx, adminv1.NewAdminClient(conn))
+	for _, w := range warnings.list() {
+		fmt.Fprintln(a.stderr, "partnergate: warning: "+oneLine(w))
+	}
+	if err != nil {
+		return a.serverError(err, "admin API", a.addr, reached.Load())
 	}
 	return nil
 }
@@ -193,6 +212,58 @@ func (a *app) transport() (credentials.TransportCredentials, error) {
 	return credentials.NewTLS(tc), nil
 }
 
+// warningList gathers the warnings the admin API sends with replies that
+// succeeded (the [admin.WarningHeader] trailer), for the operator to see.
+type warningList struct {
+	mu sync.Mutex
+	ws []string
+}
+
+func (l *warningList) collect(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	var tr metadata.MD
+	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&tr))...)
+	if w := tr.Get(admin.WarningHeader); len(w) > 0 {
+		l.mu.Lock()
+		l.ws = append(l.ws, w...)
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *warningList) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ws)
+}
+
+// noteReached records in reached whether a call got as far as the server:
+// a status from a server that answered names what failed there, not the
+// connection.
+func noteReached(reached *atomic.Bool) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		var p peer.Peer
+		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Peer(&p))...)
+		if p.Addr != nil {
+			reached.Store(true)
+		}
+		return err
+	}
+}
+
+// noteReachedStream is noteReached for streams: a stream that was opened
+// reached the server.
+func noteReachedStream(reached *atomic.Bool) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		if err == nil {
+			if _, ok := peer.FromContext(s.Context()); ok {
+				reached.Store(true)
+			}
+		}
+		return s, err
+	}
+}
+
 // actorName is the operator's self-declared name, printable ASCII only
 // (gRPC refuses anything else in metadata); the server sanitises it again.
 func actorName() string {
@@ -208,20 +279,29 @@ func actorName() string {
 	}, v)
 }
 
-// serverError turns a gRPC status into one line: "invalid argument: scopes:
-// …". Unreachable servers name the address.
-func (a *app) serverError(err error) error {
+// serverError turns a gRPC status from api (the "admin API" or the "Check
+// API") at addr into one line that names what failed: "invalid argument:
+// scopes: …" from the server; "unavailable: cannot reach the admin API at
+// ADDR: …" only when the call never reached it (reached is false). A
+// server that answered UNAVAILABLE says itself what is unavailable, such
+// as "the store is unavailable".
+func (a *app) serverError(err error, api, addr string, reached bool) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return fmt.Errorf("unavailable: cannot reach the admin API at %s: %s", a.addr, st.Message())
+		if !reached {
+			return fmt.Errorf("unavailable: cannot reach the %s at %s: %s", api, addr, st.Message())
+		}
+		return fmt.Errorf("unavailable: %s", st.Message())
 	case codes.Unauthenticated:
-		return fmt.Errorf("unauthenticated: %s (check %s)", st.Message(), EnvAdminToken)
+		if api == "admin API" {
+			return fmt.Errorf("unauthenticated: %s (check %s)", st.Message(), EnvAdminToken)
+		}
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("deadline exceeded: no answer from %s within %s", a.addr, a.timeout)
+		return fmt.Errorf("deadline exceeded: no answer from the %s at %s within %s", api, addr, a.timeout)
 	}
 	return fmt.Errorf("%s: %s", codeWords(st.Code()), st.Message())
 }
@@ -262,11 +342,15 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 	}
 	if errors.Is(err, errDenied) {
 		fmt.Fprintln(root.ErrOrStderr(), "partnergate: the request was denied")
-		return ExitError
+		return ExitDenied
 	}
 	msg := oneLine(err.Error())
 	code := ExitError
 	var ue usageError
+	var ce checkError
+	if errors.As(err, &ce) {
+		code = ExitUnavailable
+	}
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		code = ExitUsage
 		if cmd != nil {

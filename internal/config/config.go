@@ -94,6 +94,11 @@ type Config struct {
 	MissLookups float64 `yaml:"miss_lookups_per_second"`
 	// ShutdownGrace is how long in-flight Checks get to finish on SIGTERM.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// ShutdownDelay is how long, on SIGTERM, the server keeps serving
+	// while its health service already reports NOT_SERVING, so that a load
+	// balancer polling health stops sending before the listeners close.
+	// Zero where something else waits (Kubernetes' preStop sleep).
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is json or text.
@@ -197,6 +202,14 @@ type JWT struct {
 	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
+// Bounds of shutdown_delay. The default suits a load balancer that polls
+// health every few seconds; Kubernetes manifests whose preStop hook sleeps
+// set 0.
+const (
+	DefaultShutdownDelay = 5 * time.Second
+	MaxShutdownDelay     = time.Minute
+)
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
@@ -213,6 +226,7 @@ func Default() Config {
 		MaxStaleness:       5 * time.Minute,
 		ReconcileInterval:  5 * time.Minute,
 		ShutdownGrace:      15 * time.Second,
+		ShutdownDelay:      DefaultShutdownDelay,
 		LogLevel:           "info",
 		LogFormat:          "json",
 		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
@@ -416,6 +430,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateTelemetry()...)
 	if c.ShutdownGrace < 0 {
 		bad("shutdown_grace", "must not be negative")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > MaxShutdownDelay {
+		bad("shutdown_delay", "must be between 0 and %s", MaxShutdownDelay)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {

@@ -61,6 +61,14 @@ type IssuerConfig struct {
 	// triggered by an unknown kid (one per this interval). Default 30s;
 	// between 1s and 1h.
 	RefreshUnknownKIDRate time.Duration `yaml:"refresh_unknown_kid_rate"`
+	// UnknownKIDWait is the longest a token with an unknown kid waits for
+	// the JWKS refresh it triggers (or joins) before it is refused as
+	// unknown_kid; the refresh goes on in the background. It keeps an IdP
+	// that hangs from turning every such request into a timeout at Envoy
+	// (whose ext_authz timeout is 0.25s in the shipped configs): keep it
+	// well below that timeout. Tokens with a known kid never wait. Default
+	// 100ms; at most 10s.
+	UnknownKIDWait time.Duration `yaml:"unknown_kid_wait"`
 }
 
 // Issuers is the issuer list of a configuration.
@@ -74,6 +82,8 @@ const (
 	MaxMaxTokenBytes             = 64 << 10
 	DefaultRefreshInterval       = 15 * time.Minute
 	DefaultRefreshUnknownKIDRate = 30 * time.Second
+	DefaultUnknownKIDWait        = 100 * time.Millisecond
+	MaxUnknownKIDWait            = 10 * time.Second
 	DefaultClientClaim           = "client_id"
 	DefaultScopeClaim            = "scope"
 )
@@ -188,6 +198,9 @@ func (c *IssuerConfig) validate(prefix string) []error {
 	if c.RefreshUnknownKIDRate != 0 && (c.RefreshUnknownKIDRate < time.Second || c.RefreshUnknownKIDRate > time.Hour) {
 		bad("refresh_unknown_kid_rate", "must be between 1s and 1h")
 	}
+	if c.UnknownKIDWait < 0 || c.UnknownKIDWait > MaxUnknownKIDWait {
+		bad("unknown_kid_wait", "must be between 0 (default %s) and %s", DefaultUnknownKIDWait, MaxUnknownKIDWait)
+	}
 	return errs
 }
 
@@ -218,6 +231,9 @@ func (c IssuerConfig) withDefaults() IssuerConfig {
 	}
 	if c.RefreshUnknownKIDRate == 0 {
 		c.RefreshUnknownKIDRate = DefaultRefreshUnknownKIDRate
+	}
+	if c.UnknownKIDWait == 0 {
+		c.UnknownKIDWait = DefaultUnknownKIDWait
 	}
 	return c
 }

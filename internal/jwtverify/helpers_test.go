@@ -168,6 +168,11 @@ func (p *idp) discover(t testing.TB, issuer string) {
 }
 
 // newClock returns the tests' clock, which moves only when told.
+// testUnknownKIDWait lets a refresh from the loopback IdP finish however
+// loaded the machine is, in tests about what a refresh finds rather than
+// about how long a request waits for it (those set their own bound).
+const testUnknownKIDWait = 5 * time.Second
+
 func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 const testAudience = "https://api.partnergate.test"
@@ -186,9 +191,10 @@ func newEnv(t testing.TB, keys []*testKey, edit func(*IssuerConfig, *Options)) *
 	t.Helper()
 	e := &env{idp: newIdP(t, keys...), clock: newClock()}
 	e.cfg = IssuerConfig{
-		Issuer:    e.idp.url(),
-		JWKSURL:   e.idp.jwksURL(),
-		Audiences: []string{testAudience},
+		Issuer:         e.idp.url(),
+		JWKSURL:        e.idp.jwksURL(),
+		Audiences:      []string{testAudience},
+		UnknownKIDWait: testUnknownKIDWait,
 	}
 	opts := Options{Now: e.clock.Now, Logger: quietLogger()}
 	if edit != nil {

@@ -60,6 +60,7 @@ type refreshCall struct {
 type keySet struct {
 	issuer       string
 	rate         time.Duration
+	unknownWait  time.Duration // longest an unknown kid waits for a refresh
 	interval     time.Duration
 	fetchTimeout time.Duration
 	client       *http.Client
@@ -94,6 +95,7 @@ func newKeySet(base context.Context, wg *sync.WaitGroup, cfg *IssuerConfig, clie
 	ks := &keySet{
 		issuer:       cfg.Issuer,
 		rate:         cfg.RefreshUnknownKIDRate,
+		unknownWait:  cfg.UnknownKIDWait,
 		interval:     cfg.RefreshInterval,
 		fetchTimeout: fetchTimeout,
 		client:       client,
@@ -135,8 +137,9 @@ func (ks *keySet) entry(kid string) (keyEntry, bool) {
 
 // ensure returns nil once kid is in the key set. An unknown kid triggers a
 // refresh at most once per rate (or joins one already running) and waits
-// for it no longer than ctx allows; a kid a successful refresh just proved
-// absent is refused without waiting for negativeFactor × rate.
+// for it no longer than unknownWait and ctx allow, then is refused while
+// the refresh goes on; a kid a successful refresh just proved absent is
+// refused without waiting for negativeFactor × rate.
 func (ks *keySet) ensure(ctx context.Context, kid string) error {
 	if _, ok := ks.entry(kid); ok {
 		return nil
@@ -166,10 +169,16 @@ func (ks *keySet) ensure(ctx context.Context, kid string) error {
 	}
 	ks.mu.Unlock()
 
+	wait := time.NewTimer(ks.unknownWait)
+	defer wait.Stop()
 	select {
 	case <-call.done:
 	case <-ctx.Done():
 		return fmt.Errorf("jwtverify: waiting for keys of %q: %w", ks.issuer, ctx.Err())
+	case <-wait.C:
+		// An IdP that hangs must cost this request a 401, not Envoy's
+		// timeout; the refresh finishes, or times out, on its own.
+		return ks.missing(fmt.Errorf("JWKS refresh still running after unknown_kid_wait %s", ks.unknownWait))
 	}
 	if _, ok := ks.entry(kid); ok {
 		return nil

@@ -454,7 +454,7 @@ func TestIdPDownAtStart(t *testing.T) {
 	p := newIdP(t, k1)
 	p.down.Store(true)
 	clk := newClock()
-	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}}
+	cfg := IssuerConfig{Issuer: p.url(), JWKSURL: p.jwksURL(), Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: log})
@@ -556,6 +556,58 @@ func TestUnknownKIDWaitBoundedByContext(t *testing.T) {
 	// Known keys never wait for a refresh in flight.
 	if _, err := e.v.Verify(context.Background(), sign(t, k1, nil, e.claims())); err != nil {
 		t.Fatalf("known kid while a refresh hangs: %v", err)
+	}
+}
+
+// TestHungIdPCostsUnknownKIDNotTimeout holds every JWKS request open, as
+// an IdP stopped with SIGSTOP does (it accepts connections and never
+// answers): a token with an unknown kid is refused as unknown_kid once
+// unknown_kid_wait has passed, well before the request's own deadline,
+// and a token with a known kid is verified meanwhile.
+func TestHungIdPCostsUnknownKIDNotTimeout(t *testing.T) {
+	k1 := rsaKey("k1")
+	e := newEnv(t, []*testKey{k1}, func(c *IssuerConfig, _ *Options) { c.UnknownKIDWait = 50 * time.Millisecond })
+	if err := e.v.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	e.idp.hold.Store(&release)
+	defer close(release)
+
+	// The request's own budget is far longer than the wait: only the
+	// bound can end these Verifies with unknown_kid.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	steps := []struct {
+		name string
+		key  *testKey
+		want string // reason; empty means verified
+	}{
+		{"unknown-kid-starts-a-refresh", ecKey("k2"), "unknown_kid"},
+		{"unknown-kid-joins-the-hung-refresh", ecKey("k3"), "unknown_kid"},
+		{"known-kid-never-waits", k1, ""},
+	}
+	for i, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if i == 1 {
+				// Past the rate window a new kid may start a refresh; the
+				// hung one is still in flight, so it joins that.
+				e.clock.Advance(DefaultRefreshUnknownKIDRate)
+			}
+			_, err := e.v.Verify(ctx, sign(t, st.key, nil, e.claims()))
+			if ctx.Err() != nil {
+				t.Fatalf("Verify ran into the request's deadline: %v", err)
+			}
+			if st.want == "" {
+				if err != nil {
+					t.Fatalf("Verify = %v; want verified while the IdP hangs", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnknownKey) || Reason(err) != st.want {
+				t.Fatalf("Verify = %v (reason %q), want %s", err, Reason(err), st.want)
+			}
+		})
 	}
 }
 
@@ -669,7 +721,7 @@ func TestDiscovery(t *testing.T) {
 		p := newIdP(t, k1)
 		p.discover(t, p.url())
 		clk := newClock()
-		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}}
+		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 		v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Now: clk.Now, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
@@ -689,7 +741,7 @@ func TestDiscovery(t *testing.T) {
 	t.Run("refuses-document-of-another-issuer", func(t *testing.T) {
 		p := newIdP(t, k1)
 		p.discover(t, "https://idp.evil.example")
-		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}}
+		cfg := IssuerConfig{Issuer: p.url(), Discovery: true, Audiences: []string{testAudience}, UnknownKIDWait: testUnknownKIDWait}
 		v, err := New(context.Background(), []IssuerConfig{cfg}, Options{Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
@@ -775,6 +827,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "valid", cfgs: Issuers{ok}},
 		{name: "valid-loopback-http", cfgs: Issuers{{Issuer: "x", JWKSURL: "http://127.0.0.1:8080/jwks", Audiences: []string{"a"}}}},
+		{name: "unknown-kid-wait-negative", cfgs: Issuers{{Issuer: "x", JWKSURL: "https://idp.example/jwks", Audiences: []string{"a"}, UnknownKIDWait: -time.Millisecond}},
+			want: []string{"issuers[0].unknown_kid_wait: must be between 0"}},
+		{name: "unknown-kid-wait-too-long", cfgs: Issuers{{Issuer: "x", JWKSURL: "https://idp.example/jwks", Audiences: []string{"a"}, UnknownKIDWait: time.Minute}},
+			want: []string{"issuers[0].unknown_kid_wait: must be between 0"}},
 		{
 			name: "everything-wrong-at-once",
 			cfgs: Issuers{{

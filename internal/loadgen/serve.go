@@ -113,6 +113,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			config.EnvPrefix + "ADMIN_LISTEN":   "127.0.0.1:0",
 			config.EnvPrefix + "METRICS_LISTEN": "127.0.0.1:0",
 			config.EnvPrefix + "SHUTDOWN_GRACE": "1s",
+			config.EnvPrefix + "SHUTDOWN_DELAY": "0s",
 			config.EnvAdminToken:                "pgload-admin-token-not-secret",
 		}
 		if opts.ConfigFile != "" {

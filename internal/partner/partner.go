@@ -19,6 +19,10 @@ var (
 	// ErrUnavailable reports that the store cannot be reached; nothing was
 	// changed.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrCorrupt reports that the store's database is damaged (a corrupt
+	// page, a file that is not a database): retrying will not help, and
+	// restoring from a backup may.
+	ErrCorrupt = errors.New("store damaged")
 )
 
 // FieldError reports one invalid input field. Admin edges map it to

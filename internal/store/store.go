@@ -144,6 +144,12 @@ type Store interface {
 	// Close it receives nothing more.
 	Notify(ctx context.Context) <-chan struct{}
 
+	// PepperVersions returns, in increasing order, the distinct pepper
+	// versions of credentials that are neither revoked nor expired at the
+	// store's clock: the peppers the live keys need. It is empty for a
+	// store that holds no live key.
+	PepperVersions(ctx context.Context) ([]int, error)
+
 	// Meta reads a small server setting; [partner.ErrNotFound] if unset.
 	Meta(ctx context.Context, key string) (string, error)
 	// InitMeta sets key to value unless it is already set, and returns the

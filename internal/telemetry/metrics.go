@@ -29,6 +29,9 @@ type CacheStats interface {
 	Len() int
 	Version() int64
 	LastSync() time.Time
+	// Ready reports whether Check answers from the index, as Check itself
+	// decides it: pass the view Check reads, so partnergate_cache_ready
+	// drops whenever Check refuses with UNAVAILABLE.
 	Ready() bool
 }
 
@@ -261,7 +264,7 @@ func (m *Metrics) observeCache(meter metric.Meter, opts MetricsOptions) error {
 	age, err4 := meter.Float64ObservableGauge("partnergate.feed.staleness", metric.WithUnit("s"),
 		metric.WithDescription("Seconds since the change feed was last read successfully: how stale the cache may be."))
 	ready, err5 := meter.Int64ObservableGauge("partnergate.cache.ready",
-		metric.WithDescription("1 once the cache holds a full snapshot and Check serves."))
+		metric.WithDescription("1 while Check answers from the cache: loaded, and not stale; 0 while Check refuses every request with UNAVAILABLE."))
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
@@ -279,9 +282,12 @@ func (m *Metrics) observeCache(meter metric.Meter, opts MetricsOptions) error {
 		o.ObserveInt64(version, c.Version())
 		if c.Ready() {
 			o.ObserveInt64(ready, 1)
-			o.ObserveFloat64(age, opts.Now().Sub(c.LastSync()).Seconds())
 		} else {
 			o.ObserveInt64(ready, 0)
+		}
+		// Staleness matters most when it has made the cache not ready.
+		if last := c.LastSync(); last.UnixNano() > 0 {
+			o.ObserveFloat64(age, opts.Now().Sub(last).Seconds())
 		}
 		return nil
 	}, lookups, size, version, age, ready)

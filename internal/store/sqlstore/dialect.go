@@ -84,6 +84,8 @@ const (
 	sqliteFull             = 13
 	sqliteCantOpen         = 14
 	sqliteProtocol         = 15
+	sqliteCorrupt          = 11
+	sqliteNotADB           = 26
 	sqliteConstraintFK     = 787
 	sqliteConstraintPK     = 1555
 	sqliteConstraintUnique = 2067
@@ -103,6 +105,8 @@ func (d dialect) class(err error) error {
 				switch code & 0xff {
 				case sqliteBusy, sqliteLocked, sqliteReadOnly, sqliteIOErr, sqliteFull, sqliteCantOpen, sqliteProtocol:
 					return partner.ErrUnavailable
+				case sqliteCorrupt, sqliteNotADB:
+					return partner.ErrCorrupt
 				}
 			}
 			return nil
@@ -115,6 +119,8 @@ func (d dialect) class(err error) error {
 				return partner.ErrExists
 			case pe.Code == "23503": // foreign_key_violation
 				return partner.ErrNotFound
+			case pe.Code == "XX001", pe.Code == "XX002": // data_corrupted, index_corrupted
+				return partner.ErrCorrupt
 			case strings.HasPrefix(pe.Code, "08"), // connection_exception
 				strings.HasPrefix(pe.Code, "53"),                           // insufficient_resources, too_many_connections
 				pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, cannot_connect_now
@@ -153,7 +159,7 @@ func (s *Store) wrap(op string, err error) error {
 		return fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 	if errors.Is(err, partner.ErrNotFound) || errors.Is(err, partner.ErrConflict) ||
-		errors.Is(err, partner.ErrExists) || errors.Is(err, partner.ErrUnavailable) {
+		errors.Is(err, partner.ErrExists) || errors.Is(err, partner.ErrUnavailable) || errors.Is(err, partner.ErrCorrupt) {
 		return err
 	}
 	if sentinel := s.d.class(err); sentinel != nil {

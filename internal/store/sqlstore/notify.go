@@ -62,8 +62,8 @@ func (h *hub) shut() {
 // listenerAppName marks the LISTEN connection in pg_stat_activity.
 const listenerAppName = "partnergate-listener"
 
-// Reconnect backoff of the LISTEN connection.
-const (
+// Reconnect backoff of the LISTEN connection; tests lengthen it.
+var (
 	listenMinBackoff = 100 * time.Millisecond
 	listenMaxBackoff = 10 * time.Second
 )
@@ -71,7 +71,10 @@ const (
 // listen keeps a dedicated connection LISTENing on the change channel until
 // ctx is done, and signals the hub on every notification. While it is down,
 // readers still poll the feed; each time it (re)connects it signals once, so
-// readers catch up on whatever they missed while it was away.
+// readers catch up on whatever they missed while it was away. A feed read
+// that succeeds while it waits out its backoff cuts the wait short (see
+// [Store.answered]): the database is back, and each replica's own poll
+// spreads the reconnects out as the jitter does.
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, rawURL string) {
 	defer close(s.listenDone)
 	backoff := listenMinBackoff
@@ -84,12 +87,20 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, rawURL string) 
 		wait := backoff/2 + rand.N(backoff/2+1)
 		s.log.Warn("change notifications lost; polling until reconnected",
 			"err", secretFree(err, rawURL), "retry_in", wait)
+		// A kick left over from before this failure says nothing about now.
+		select {
+		case <-s.listenKick:
+		default:
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+		case <-s.listenKick:
+			t.Stop()
+			s.log.Info("change notifications: store answering again; reconnecting the listener now")
 		}
 		backoff = min(backoff*2, listenMaxBackoff)
 	}

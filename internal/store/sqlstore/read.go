@@ -231,7 +231,22 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("reading changes", err)
 	}
+	s.answered()
 	return out, nil
+}
+
+// answered notes that the database answered: a notification listener that
+// is down reconnects at once instead of at the end of its backoff, so
+// after an outage changes travel by notification again as soon as the
+// feed can be read, not up to a backoff later.
+func (s *Store) answered() {
+	if s.listenKick == nil || s.listenerPID.Load() != 0 {
+		return
+	}
+	select {
+	case s.listenKick <- struct{}{}:
+	default:
+	}
 }
 
 // Snapshot walks every partner, then every credential that is neither
@@ -277,6 +292,29 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 		return 0, s.wrap("ending snapshot", err)
 	}
 	return version, nil
+}
+
+// PepperVersions returns the distinct pepper versions of live credentials,
+// in increasing order.
+func (s *Store) PepperVersions(ctx context.Context) ([]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT pepper_version FROM credentials
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) ORDER BY pepper_version`, s.d.arg(s.now()))
+	if err != nil {
+		return nil, s.wrap("reading pepper versions", err)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, s.wrap("reading pepper versions", err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("reading pepper versions", err)
+	}
+	return versions, nil
 }
 
 // Meta reads a small server setting, or [partner.ErrNotFound] if unset.

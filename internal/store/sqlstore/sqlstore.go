@@ -79,7 +79,10 @@ type Store struct {
 	stopListen  context.CancelFunc // nil unless a listener runs
 	listenDone  chan struct{}
 	listenerPID atomic.Uint32 // backend pid of the LISTEN connection; 0 if none
-	initPending atomic.Bool   // PostgreSQL: connecting and migrating in the background
+	// listenKick wakes a listener waiting out its backoff: the database
+	// answered a feed read, so it is worth reconnecting now.
+	listenKick  chan struct{}
+	initPending atomic.Bool // PostgreSQL: connecting and migrating in the background
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -200,7 +203,7 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{d: postgres, w: db, r: db, now: opts.Now, log: opts.Logger}
+	s := &Store{d: postgres, w: db, r: db, now: opts.Now, log: opts.Logger, listenKick: make(chan struct{}, 1)}
 	s.hub.init()
 	if err := s.initPostgres(ctx, rawURL); err != nil {
 		if !opts.StartUnavailable || !errors.Is(err, partner.ErrUnavailable) {

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"audit-paging-and-filtering", testAudit},
 		{"meta", testMeta},
 		{"meta-concurrent-init-one-winner", testMetaConcurrent},
+		{"pepper-versions-of-live-keys", testPepperVersions},
 		{"concurrent-conflicting-updates-one-winner", testConcurrentUpdates},
 		{"no-secret-at-rest", testNoSecret},
 		{"ping", testPing},
@@ -988,6 +989,50 @@ func testMeta(t *testing.T, s store.Store) {
 	}
 	if got, err := s.InitMeta(ctx, "empty", ""); err != nil || got != "" {
 		t.Errorf("InitMeta(empty) = %q, %v", got, err)
+	}
+}
+
+// testPepperVersions: the versions reported are those of keys still able
+// to pass a Check, each once, in order; revoked and expired keys need no
+// pepper.
+func testPepperVersions(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	if got, err := s.PepperVersions(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("PepperVersions(empty store) = %v, %v; want none", got, err)
+	}
+	mustCreatePartner(t, s, "acme")
+	steps := []struct {
+		name   string
+		id     string
+		pepper int
+		state  func(c *partner.Credential) // applied after creation; nil keeps it live
+		want   []int
+	}{
+		{"live-key", "key000000001", 2, nil, []int{2}},
+		{"same-version-once", "key000000002", 2, nil, []int{2}},
+		{"older-version-sorts-first", "key000000003", 1, nil, []int{1, 2}},
+		{"revoked-key-needs-no-pepper", "key000000004", 3, func(c *partner.Credential) { c.RevokedAt = time.Now() }, []int{1, 2}},
+		{"expired-key-needs-no-pepper", "key000000005", 4, func(c *partner.Credential) { c.ExpiresAt = time.Now().Add(-time.Minute) }, []int{1, 2}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			c := newCredential(t, st.id, "acme")
+			c.PepperVersion = st.pepper
+			mustCreateCredential(t, s, c)
+			if st.state != nil {
+				st.state(c)
+				if err := s.UpdateCredential(ctx, c, ev("key.revoke", "acme", c.ID)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.PepperVersions(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(st.want, got, equate); d != "" {
+				t.Errorf("PepperVersions (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
