@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +32,7 @@ import (
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/logtest"
+	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -97,8 +97,8 @@ func launch(t *testing.T, cfg config.Config, wait time.Duration) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{logs: logs, srv: srv}
-	if u, err := url.Parse(cfg.Store); err == nil && u.Scheme == "sqlite" {
-		h.dir = filepath.Dir(sqlitePath(u))
+	if p, err := pepper.Path("", cfg.Store); err == nil { // SQLite: the pepper lives beside the database
+		h.dir = filepath.Dir(p)
 	}
 	var once sync.Once
 	var stopErr error
