@@ -371,6 +371,30 @@ func TestFullFlowLeaksNoSecret(t *testing.T) {
 	wrong[len(wrong)-10] ^= 0x01
 	h.wantCheck(t, "typo", string(wrong), codes.Unauthenticated)
 
+	// A key where it does not belong: in the query, the fragment, the
+	// path, percent-encoded, in other headers and the user agent. Each is
+	// denied, and logged without it.
+	misplaced := issueKey(t, h)
+	key := misplaced.GetSecret()
+	secrets = append(secrets, key)
+	encoded := strings.Replace(key, "_", "%5F", 2)
+	for _, m := range []struct{ name, path string }{
+		{"query", "/v1/orders?api_key=" + key},
+		{"query-name", "/v1/orders?" + key},
+		{"fragment", "/v1/orders#" + key},
+		{"path", "/v1/keys/" + key + "/orders"},
+		{"path-encoded", "/v1/keys/" + encoded},
+		{"matrix", "/v1/orders;key=" + key},
+	} {
+		req := checkRequest("misplaced-"+m.name, map[string]string{
+			"user-agent": "curl/8 " + key, "x-forwarded-key": key, "cookie": "k=" + key, "referer": "https://x.example/?k=" + key,
+		})
+		req.Attributes.Request.Http.Path = m.path
+		if resp, err := h.check.Check(context.Background(), req); err != nil || resp.GetStatus().GetCode() == 0 {
+			t.Fatalf("%s: Check = %v, %v; want a denial", m.name, resp.GetStatus(), err)
+		}
+	}
+
 	rotated, err := h.admin.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: first.GetKey().GetId()})
 	if err != nil {
 		t.Fatal(err)

@@ -97,6 +97,10 @@ type Config struct {
 	// suspended partners, cross-tenant attempts), which are always
 	// written; the rest are counted and reported. Zero writes every one.
 	AuditDenyRate float64 `yaml:"audit_deny_rate" help:"low-severity denials written to the audit log per second, the rest counted; 0 writes every one"`
+	// AuditWarnRatePerPartner bounds the high-severity denials written
+	// to the audit log for one partner, per second; the rest are counted
+	// and reported per partner. Zero writes every one.
+	AuditWarnRatePerPartner float64 `yaml:"audit_warn_rate_per_partner" help:"high-severity denials written to the audit log per partner per second, the rest counted; 0 writes every one"`
 	// RateLimit names the envoyproxy/ratelimit domain and the tiers
 	// partners are assigned to; `partnergate ratelimit-config` renders it.
 	// Only ratelimit.domain has a flag and environment form: the tier and
@@ -136,25 +140,26 @@ type JWT struct {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Listen:             ":9001",
-		AdminListen:        "127.0.0.1:9002",
-		Store:              "sqlite:///var/lib/partnergate/partnergate.db",
-		KeyPrefix:          apikey.DefaultPrefix,
-		PepperVersion:      1,
-		KeyDefaultLifetime: 90 * 24 * time.Hour,
-		KeyMaxLifetime:     365 * 24 * time.Hour,
-		MaxRotationOverlap: 30 * 24 * time.Hour,
-		NegativeCacheTTL:   30 * time.Second,
-		MissLookups:        20,
-		MaxStaleness:       5 * time.Minute,
-		ReconcileInterval:  5 * time.Minute,
-		ShutdownGrace:      15 * time.Second,
-		LogLevel:           "info",
-		LogFormat:          "json",
-		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
-		MetricsListen:      ":9090",
-		AuditDenyRate:      1000,
-		RateLimit:          ratelimit.Config{Domain: "partnergate"},
+		Listen:                  ":9001",
+		AdminListen:             "127.0.0.1:9002",
+		Store:                   "sqlite:///var/lib/partnergate/partnergate.db",
+		KeyPrefix:               apikey.DefaultPrefix,
+		PepperVersion:           1,
+		KeyDefaultLifetime:      90 * 24 * time.Hour,
+		KeyMaxLifetime:          365 * 24 * time.Hour,
+		MaxRotationOverlap:      30 * 24 * time.Hour,
+		NegativeCacheTTL:        30 * time.Second,
+		MissLookups:             20,
+		MaxStaleness:            5 * time.Minute,
+		ReconcileInterval:       5 * time.Minute,
+		ShutdownGrace:           15 * time.Second,
+		LogLevel:                "info",
+		LogFormat:               "json",
+		JWT:                     JWT{CacheSize: 10_000, CacheTTL: time.Minute},
+		MetricsListen:           ":9090",
+		AuditDenyRate:           1000,
+		AuditWarnRatePerPartner: 10,
+		RateLimit:               ratelimit.Config{Domain: "partnergate"},
 	}
 }
 
@@ -559,6 +564,9 @@ func (c *Config) validateTelemetry() []error {
 	}
 	if !(c.AuditDenyRate >= 0 && c.AuditDenyRate <= 1e6) {
 		errs = append(errs, fmt.Errorf("audit_deny_rate: must be between 0 (no bound) and 1000000 per second, got %v", c.AuditDenyRate))
+	}
+	if !(c.AuditWarnRatePerPartner >= 0 && c.AuditWarnRatePerPartner <= 1e6) {
+		errs = append(errs, fmt.Errorf("audit_warn_rate_per_partner: must be between 0 (no bound) and 1000000 per second, got %v", c.AuditWarnRatePerPartner))
 	}
 	return errs
 }
