@@ -70,7 +70,7 @@ func issueKey(t *testing.T, h *harness) *adminv1.IssueKeyResponse {
 			t.Fatal(err)
 		}
 	}
-	issued, err := h.admin.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+	issued, err := h.admin.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1026,15 +1026,19 @@ func (x *SetPartnerLimitsResponse) GetPartner() *Partner {
 type IssueKeyRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
-	// Empty means all of the partner's grants; otherwise a subset of them.
+	// A subset of the partner's grants. Required, unless all_granted_scopes
+	// is set: a key's scopes are chosen, never defaulted.
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
-	// Unset or zero means the server's default lifetime; above the server's
-	// maximum is refused.
+	// Unset means the server's default lifetime; zero, negative or above the
+	// server's maximum is refused.
 	ExpiresIn *durationpb.Duration `protobuf:"bytes,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// An operator's label, such as "billing-prod".
-	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// Grants the key every scope the partner holds, in place of scopes
+	// (which must then be empty).
+	AllGrantedScopes bool `protobuf:"varint,5,opt,name=all_granted_scopes,json=allGrantedScopes,proto3" json:"all_granted_scopes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *IssueKeyRequest) Reset() {
@@ -1093,6 +1097,13 @@ func (x *IssueKeyRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *IssueKeyRequest) GetAllGrantedScopes() bool {
+	if x != nil {
+		return x.AllGrantedScopes
+	}
+	return false
 }
 
 type IssueKeyResponse struct {
@@ -1338,8 +1349,16 @@ type RotateKeyRequest struct {
 	// How long the old key stays valid. Unset means the server's default
 	// overlap; zero means the old key expires at once. Never extends the old
 	// key's existing expiry.
-	Overlap       *durationpb.Duration `protobuf:"bytes,2,opt,name=overlap,proto3" json:"overlap,omitempty"`
-	Reason        string               `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Overlap *durationpb.Duration `protobuf:"bytes,2,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	Reason  string               `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Rotates even though the key already has a live successor from an
+	// earlier rotation. Without it such a rotation is refused, naming the
+	// successor: a retried rotation must not leave a key nobody deployed.
+	Force bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
+	// The new key's lifetime. Unset means the old key's own lifetime
+	// (from its creation to its expiry before this rotation), capped at
+	// the server's maximum; zero or negative is refused.
+	ExpiresIn     *durationpb.Duration `protobuf:"bytes,5,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1393,6 +1412,20 @@ func (x *RotateKeyRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RotateKeyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *RotateKeyRequest) GetExpiresIn() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return nil
 }
 
 type RotateKeyResponse struct {
@@ -2406,14 +2439,15 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x05clear\x18\x03 \x01(\bR\x05clear\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"S\n" +
 	"\x18SetPartnerLimitsResponse\x127\n" +
-	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\x96\x01\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\xc4\x01\n" +
 	"\x0fIssueKeyRequest\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x128\n" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"W\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12,\n" +
+	"\x12all_granted_scopes\x18\x05 \x01(\bR\x10allGrantedScopes\"W\n" +
 	"\x10IssueKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"0\n" +
@@ -2426,11 +2460,14 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"@\n" +
 	"\x11RevokeKeyResponse\x12+\n" +
-	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\"v\n" +
+	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\"\xc6\x01\n" +
 	"\x10RotateKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x123\n" +
 	"\aoverlap\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8f\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\x128\n" +
+	"\n" +
+	"expires_in\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\"\x8f\x01\n" +
 	"\x11RotateKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x125\n" +
@@ -2599,59 +2636,60 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 20: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	2,  // 21: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	42, // 22: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	2,  // 23: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 24: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	3,  // 25: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	41, // 26: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	41, // 27: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 28: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	26, // 29: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	26, // 30: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	41, // 31: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 32: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	41, // 33: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 34: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	42, // 35: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 36: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	4,  // 37: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 38: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 39: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 40: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 41: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 42: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 43: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 44: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 45: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	22, // 46: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	24, // 47: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	28, // 48: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	30, // 49: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	32, // 50: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	34, // 51: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	36, // 52: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	38, // 53: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	5,  // 54: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 55: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 56: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 57: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 58: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 60: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 61: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 62: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	23, // 63: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	25, // 64: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	29, // 65: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	31, // 66: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	33, // 67: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	35, // 68: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	37, // 69: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	39, // 70: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	54, // [54:71] is the sub-list for method output_type
-	37, // [37:54] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	42, // 23: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 24: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 25: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,  // 26: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	41, // 27: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	41, // 28: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 29: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 30: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	26, // 31: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	41, // 32: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 33: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	41, // 34: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 35: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	42, // 36: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	2,  // 37: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	4,  // 38: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 39: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 40: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 41: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 42: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 43: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 44: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 45: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 46: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	22, // 47: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	24, // 48: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	28, // 49: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	30, // 50: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	32, // 51: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	34, // 52: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	36, // 53: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	38, // 54: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	5,  // 55: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 56: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 57: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 58: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 59: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 60: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 61: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 62: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 63: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	23, // 64: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	25, // 65: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	29, // 66: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	31, // 67: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	33, // 68: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	35, // 69: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	37, // 70: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	39, // 71: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	55, // [55:72] is the sub-list for method output_type
+	38, // [38:55] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
