@@ -163,4 +163,3 @@ func TestRotateKeepsTheKeysLifetime(t *testing.T) {
 		})
 	}
 }
-
