@@ -101,12 +101,13 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 	}
 	sy := &syncer{cache: c}
 	srv := &admin.Server{
-		Store:  st,
-		Format: format,
-		Hasher: hasher,
-		Now:    clk.Now,
-		Sync:   sy,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:   st,
+		Format:  format,
+		Hasher:  hasher,
+		Now:     clk.Now,
+		Sync:    sy,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuers: []string{idpIssuer},
 	}
 	for _, f := range adjust {
 		f(srv)

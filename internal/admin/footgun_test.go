@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/partnergate/partnergate/internal/admin"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -162,4 +163,53 @@ func TestRotateKeepsTheKeysLifetime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenCallsRefuseUntrustedIssuer guards token revocation and client
+// registration against an issuer no trusted issuer matches byte for byte
+// (a missing trailing slash): either would succeed and change nothing
+// Check sees. The refusal names the closest configured issuer.
+func TestTokenCallsRefuseUntrustedIssuer(t *testing.T) {
+	e := newEnv(t, func(s *admin.Server) {
+		s.Issuers = []string{"https://idp.example.com/realms/partners/", "https://login.example.org/"}
+	})
+	e.createPartner(t, "acme", "orders:read")
+	const near = "https://idp.example.com/realms/partners" // no trailing slash
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"revoke-token", func() error {
+			_, err := e.client.RevokeToken(e.ctx(t), &adminv1.RevokeTokenRequest{Issuer: near, Jti: "jti-1"})
+			return err
+		}},
+		{"add-client", func() error {
+			_, err := e.client.AddClient(e.ctx(t), &adminv1.AddClientRequest{PartnerId: "acme", Issuer: near, ClientId: "acme-billing"})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(audit(t, e, ""))
+			st := wantField(t, tt.call(), "issuer")
+			if !strings.Contains(st.Message(), `closest is "https://idp.example.com/realms/partners/"`) {
+				t.Errorf("message %q does not name the closest issuer", st.Message())
+			}
+			if after := len(audit(t, e, "")); after != before {
+				t.Errorf("a refused call wrote %d audit events", after-before)
+			}
+		})
+	}
+	t.Run("no-issuers-configured", func(t *testing.T) {
+		e := newEnv(t, func(s *admin.Server) { s.Issuers = nil })
+		_, err := e.client.RevokeToken(e.ctx(t), &adminv1.RevokeTokenRequest{Issuer: idpIssuer, Jti: "jti-1"})
+		if st := wantField(t, err, "issuer"); !strings.Contains(st.Message(), "no token issuers are configured") {
+			t.Errorf("message %q", st.Message())
+		}
+	})
+	t.Run("exact-issuer-accepted", func(t *testing.T) {
+		if _, err := e.client.AddClient(e.ctx(t), &adminv1.AddClientRequest{PartnerId: "acme", Issuer: near + "/", ClientId: "acme-billing"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -204,6 +204,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		MaxOverlap:         cfg.MaxRotationOverlap,
 		Logger:             log.With("component", "admin"),
 		Tiers:              cfg.RateLimit.TierNames(),
+		Issuers:            cfg.JWT.Issuers.Names(),
 	}
 	if err := adminAPI.Validate(); err != nil {
 		return fail(err)

@@ -50,7 +50,7 @@ func server(t *testing.T) (apikey.Format, *apikey.Hasher, *sqlstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &admin.Server{Store: st, Format: format, Hasher: hasher}
+	srv := &admin.Server{Store: st, Format: format, Hasher: hasher, Issuers: []string{cliIssuer}}
 	if err := srv.Validate(); err != nil {
 		t.Fatal(err)
 	}

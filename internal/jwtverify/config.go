@@ -66,6 +66,15 @@ type IssuerConfig struct {
 // Issuers is the issuer list of a configuration.
 type Issuers []IssuerConfig
 
+// Names returns each issuer's iss value, in order.
+func (is Issuers) Names() []string {
+	out := make([]string, len(is))
+	for i := range is {
+		out[i] = is[i].Issuer
+	}
+	return out
+}
+
 // Defaults and bounds of [IssuerConfig].
 const (
 	DefaultLeeway                = 30 * time.Second
