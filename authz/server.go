@@ -193,6 +193,11 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	d.Method = http.GetMethod()
 	d.Path = http.GetPath()
 	d.ClientAddr = attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()
+	if policy.BadPath(d.Path) {
+		// Whoever asks: an upstream that normalises this path would serve
+		// another route than any rule here was matched against.
+		return d.deny(ReasonBadRequest), nil
+	}
 
 	cred, reason := findCredential(h)
 	if reason != "" {
@@ -206,7 +211,12 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	key, err := s.keys.Parse(cred.value)
 	if err != nil {
 		// Format and checksum refuse typos and garbage before any index
-		// is touched.
+		// is touched. A bearer token that is no JWT and does not even
+		// start like one of our keys is most likely an IdP's opaque
+		// token: the same 401, audited for what it is.
+		if cred.header == headerAuthorization && !jwtverify.LooksLikeJWT(cred.value) && !hasPrefixFold(cred.value, s.keys.Prefix()) {
+			return d.deny(ReasonOpaqueToken), nil
+		}
 		return d.deny(ReasonMalformedCredential), nil
 	}
 	d.CredentialID = key.ID()
@@ -348,4 +358,9 @@ func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
 		}
 	}
 	return id
+}
+
+// hasPrefixFold reports whether s starts with prefix, in any case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
