@@ -53,11 +53,10 @@ type Server struct {
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
-	log     *slog.Logger
-	done    chan struct{}
-	err     error
-	ready   chan struct{}
-	closeFn func()
+	log   *slog.Logger
+	done  chan struct{}
+	err   error
+	ready chan struct{}
 }
 
 // Ready is closed once the cache is loaded and Check serves.

@@ -101,7 +101,7 @@ func spansNamed(t *testing.T, exp *tracetest.InMemoryExporter, name string, n in
 func attrs(s tracetest.SpanStub) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.Attributes {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }

@@ -3,8 +3,6 @@ package app
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -95,7 +93,3 @@ func readTokenFile(path string) (string, error) {
 	return tok, nil
 }
 
-// sameHash compares two token hashes in constant time.
-func sameHash(a, b []byte) bool {
-	return len(a) == sha256.Size && subtle.ConstantTimeCompare(a, b) == 1
-}
