@@ -341,8 +341,13 @@ func hasScope(list, want string) bool {
 	return false
 }
 
+// maxIDRun is the longest run of letters and digits a request id may
+// hold: an API key's secret is 49 in a row, a UUID's longest 12.
+const maxIDRun = 32
+
 // requestID returns the request's id, if it is a sane token; it is echoed
-// in deny bodies and logs, so anything else is dropped.
+// in deny bodies, logs and spans, so anything else is dropped, and so is
+// an id that could be a credential sent in the wrong header.
 func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
 	id := http.GetId()
 	if id == "" {
@@ -351,9 +356,17 @@ func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
 	if len(id) > 128 {
 		return ""
 	}
+	run := 0
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.' || c == ':') {
+		switch {
+		case '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			if run++; run > maxIDRun {
+				return ""
+			}
+		case c == '-' || c == '_' || c == '.' || c == ':':
+			run = 0
+		default:
 			return ""
 		}
 	}

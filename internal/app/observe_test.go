@@ -386,8 +386,9 @@ func TestFullFlowLeaksNoSecret(t *testing.T) {
 		{"path-encoded", "/v1/keys/" + encoded},
 		{"matrix", "/v1/orders;key=" + key},
 	} {
-		req := checkRequest("misplaced-"+m.name, map[string]string{
+		req := checkRequest("", map[string]string{
 			"user-agent": "curl/8 " + key, "x-forwarded-key": key, "cookie": "k=" + key, "referer": "https://x.example/?k=" + key,
+			"x-request-id": key,
 		})
 		req.Attributes.Request.Http.Path = m.path
 		if resp, err := h.check.Check(context.Background(), req); err != nil || resp.GetStatus().GetCode() == 0 {
