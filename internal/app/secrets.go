@@ -92,4 +92,3 @@ func readTokenFile(path string) (string, error) {
 	}
 	return tok, nil
 }
-
