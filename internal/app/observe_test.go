@@ -282,6 +282,7 @@ func TestMetricsScrape(t *testing.T) {
 		{`partnergate_store_up`, 1},
 		{`partnergate_feed_version`, float64(h.srv.Cache.Version())},
 		{`partnergate_audit_dropped_total`, 0},
+		{`partnergate_audit_warn_suppressed_total`, 0},
 	} {
 		t.Run(strings.NewReplacer("{", "-", "}", "", `"`, "", ",", "-", "=", "-").Replace(tc.series), func(t *testing.T) {
 			if got := sample(t, page, tc.series); got != tc.want {

@@ -98,9 +98,9 @@ type Config struct {
 	// written; the rest are counted and reported. Zero writes every one.
 	AuditDenyRate float64 `yaml:"audit_deny_rate" help:"low-severity denials written to the audit log per second, the rest counted; 0 writes every one"`
 	// AuditWarnRatePerPartner bounds the high-severity denials written
-	// to the audit log for one partner, per second; the rest are counted
-	// and reported per partner. Zero writes every one.
-	AuditWarnRatePerPartner float64 `yaml:"audit_warn_rate_per_partner" help:"high-severity denials written to the audit log per partner per second, the rest counted; 0 writes every one"`
+	// to the audit log for each credential of a partner, per second; the
+	// rest are counted and reported per partner. Zero writes every one.
+	AuditWarnRatePerPartner float64 `yaml:"audit_warn_rate_per_partner" help:"high-severity denials written to the audit log per second for each credential of a partner, the rest counted and reported per partner; 0 writes every one"`
 	// RateLimit names the envoyproxy/ratelimit domain and the tiers
 	// partners are assigned to; `partnergate ratelimit-config` renders it.
 	// Only ratelimit.domain has a flag and environment form: the tier and

@@ -67,10 +67,10 @@ type DecisionLog struct {
 
 	// The per-partner bound of warnings, kept by the writer goroutine
 	// alone, so that Check takes no lock for it.
-	warnRate       float64                  // 0: every warning is written
-	warnLimits     map[string]*rate.Limiter // writer goroutine only
-	warnUnsummed   map[string]int64         // writer goroutine only
-	warnSuppressed atomic.Int64             // since start
+	warnRate       float64                   // 0: every warning is written
+	warnLimits     map[warnKey]*rate.Limiter // writer goroutine only
+	warnUnsummed   map[string]int64          // by partner; writer goroutine only
+	warnSuppressed atomic.Int64              // since start
 
 	// queue holds pointers: the collector scans a channel's whole buffer
 	// on every cycle, used or not, and 4,096 entries by value were 1.4 MiB
@@ -95,11 +95,13 @@ type DecisionLogOptions struct {
 	// always written.
 	DenyRate float64
 	// WarnRatePerPartner bounds the high-severity denials written for
-	// one partner, per second, with bursts of as many (default 0: no
-	// bound). What is not written is counted
+	// one partner's credential, per second, with bursts of as many
+	// (default 0: no bound). What is not written is counted
 	// ([DecisionLog.WarnSuppressed]) and reported per partner, as
 	// DenyRate's are: a partner holding a valid key could otherwise fill
-	// the log with tenant_mismatch warnings at will.
+	// the log with tenant_mismatch warnings at will. The bound is kept per
+	// credential of the partner, so that the first uses of each of many
+	// revoked keys are all written while a flood through any one is cut.
 	WarnRatePerPartner float64
 	// KeyPrefix is the API key prefix, so that a key sent where it does
 	// not belong is redacted from a logged path (default apikey's).
@@ -139,7 +141,7 @@ func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
 		warnRate: opts.WarnRatePerPartner,
 	}
 	if l.warnRate > 0 {
-		l.warnLimits = make(map[string]*rate.Limiter)
+		l.warnLimits = make(map[warnKey]*rate.Limiter)
 		l.warnUnsummed = make(map[string]int64)
 	}
 	if opts.DenyRate > 0 {
@@ -185,7 +187,10 @@ func (l *DecisionLog) Suppressed() int64 { return l.suppressed.Load() }
 // because they came faster than WarnRatePerPartner for their partner.
 func (l *DecisionLog) WarnSuppressed() int64 { return l.warnSuppressed.Load() }
 
-// maxWarnPartners bounds the per-partner limiters kept; past it they are
+// warnKey is what the warning bound is kept for: a partner's credential.
+type warnKey struct{ partnerID, credentialID string }
+
+// maxWarnPartners bounds the per-credential limiters kept; past it they are
 // forgotten and start afresh, which only ever writes more.
 const maxWarnPartners = 10_000
 
@@ -244,26 +249,26 @@ func (l *DecisionLog) write(e *auditEntry) {
 	_ = h.Handle(ctx, r)
 }
 
-// warnAllowed reports whether e's partner is within WarnRatePerPartner,
+// warnAllowed reports whether e's credential is within WarnRatePerPartner,
 // counting e if it is not.
 func (l *DecisionLog) warnAllowed(e *auditEntry) bool {
 	if l.warnRate <= 0 {
 		return true
 	}
-	id := e.d.PartnerID
-	lim := l.warnLimits[id]
+	k := warnKey{e.d.PartnerID, e.d.CredentialID}
+	lim := l.warnLimits[k]
 	if lim == nil {
 		if len(l.warnLimits) >= maxWarnPartners {
 			clear(l.warnLimits)
 		}
 		lim = rate.NewLimiter(rate.Limit(l.warnRate), max(1, int(l.warnRate)))
-		l.warnLimits[id] = lim
+		l.warnLimits[k] = lim
 	}
 	if lim.AllowN(e.at, 1) {
 		return true
 	}
 	l.warnSuppressed.Add(1)
-	l.warnUnsummed[id]++
+	l.warnUnsummed[k.partnerID]++
 	return false
 }
 

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -103,8 +104,10 @@ func TestDecisionLogBoundsRequestFields(t *testing.T) {
 
 // TestDecisionLogBoundsWarningsPerPartner guards the audit log against a
 // partner with a valid key that sends cross-tenant requests in a loop:
-// its warnings are written up to the per-partner rate, the rest counted
-// and reported, and another partner's warnings are still written.
+// its warnings are written up to the rate (kept per partner and
+// credential), the rest counted and reported per partner; another
+// partner's warnings are still written, and so is the first use of each
+// of many revoked keys.
 func TestDecisionLogBoundsWarningsPerPartner(t *testing.T) {
 	var buf logtest.Buffer
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -118,6 +121,10 @@ func TestDecisionLogBoundsWarningsPerPartner(t *testing.T) {
 	for range 3 {
 		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonTenantMismatch, PartnerID: "globex"})
 	}
+	// Many revoked keys of one partner, each used once: all written.
+	for i := range 20 {
+		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonRevokedCredential, PartnerID: "initech", CredentialID: fmt.Sprintf("key%09d", i)})
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +136,7 @@ func TestDecisionLogBoundsWarningsPerPartner(t *testing.T) {
 	}{
 		{"acme-burst-written", strings.Count(out, `"reason":"tenant_mismatch","request_id":"","method":"","path":"","client":"","partner_id":"acme"`), 5},
 		{"globex-unaffected", strings.Count(out, `"partner_id":"globex"`), 3},
+		{"each-revoked-key-written", strings.Count(out, `"reason":"revoked_credential"`), 20},
 		{"counted", int(l.WarnSuppressed()), 95},
 	}
 	// As for DenyRate, the count may come in one report or two (the
