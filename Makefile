@@ -77,21 +77,39 @@ bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (us
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
 	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN)
 
+FUZZ_TIME ?= 30s
+
 .PHONY: fuzz
-fuzz: ## Fuzz every parser of untrusted input for 30s each.
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/apikey
-	$(GO) test -run='^$$' -fuzz=FuzzCanonical -fuzztime=30s ./internal/policy
-	$(GO) test -run='^$$' -fuzz=FuzzFindCredential -fuzztime=30s ./authz
-	$(GO) test -run='^$$' -fuzz=FuzzAuthenticate -fuzztime=30s ./internal/admin
+fuzz: ## Fuzz every Fuzz target in the module (as go test -list finds them) for FUZZ_TIME (30s) each.
+	@set -e; n=0; \
+	for dir in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
+			echo "fuzz ./$$dir $$target"; n=$$((n+1)); \
+			$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZ_TIME) ./$$dir; \
+		done; \
+	done; \
+	test $$n -gt 0 || { echo "no Fuzz targets found"; exit 1; }; echo "fuzzed $$n targets"
 
 .PHONY: generate
 generate: ## Regenerate the admin API's Go code from proto/.
 	./proto/generate.sh
 
+# staticcheck runs at a pinned version, fetched through the Go module proxy.
+STATICCHECK_VERSION := v0.8.2
+
 .PHONY: lint
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet and staticcheck.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); exit 1; }
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: check-generated
+check-generated: ## Fail if make generate or go mod tidy would change the tree.
+	./proto/generate.sh
+	$(GO) mod tidy
+	@test -z "$$(git status --porcelain -- proto go.mod go.sum)" || { \
+		git status --porcelain -- proto go.mod go.sum; git diff --stat -- proto go.mod go.sum; \
+		echo "make generate or go mod tidy changed the files above: run them and commit the result"; exit 1; }
 
 .PHONY: clean
 clean: ## Remove build output (not ./data).

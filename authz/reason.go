@@ -29,12 +29,25 @@ const (
 	ReasonUnregisteredClient Reason = "unregistered_client"
 	ReasonRevokedToken       Reason = "revoked_token"
 	ReasonTokenBeforeCutoff  Reason = "token_before_cutoff"
+	// ReasonOpaqueToken is a bearer token that is neither a JWT nor an
+	// API key of ours: an IdP issuing opaque (reference) tokens, which
+	// partnergate cannot verify, rather than a mangled credential.
+	ReasonOpaqueToken Reason = "opaque_token"
 
 	// Reasons for 403: the caller proved who it is, and may learn why.
 	ReasonPartnerSuspended  Reason = "partner_suspended"
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	ReasonTenantMismatch    Reason = "tenant_mismatch"
 	ReasonRouteNotAllowed   Reason = "route_not_allowed"
+	// ReasonScopeClaimMissing is insufficient_scope for an access token
+	// that carried no scope claim at all (the issuer's scope_claim): to the
+	// caller it is insufficient_scope; to the operator, a hint that the
+	// IdP puts scopes elsewhere or the client requested none.
+	ReasonScopeClaimMissing Reason = "scope_claim_missing"
+
+	// ReasonBadRequest is 400: a path no upstream can be trusted to read
+	// as partnergate does (policy.BadPath), refused before anything else.
+	ReasonBadRequest Reason = "bad_request"
 )
 
 // reasons lists every Reason; TestReasonsListsEveryReason keeps it whole.
@@ -42,8 +55,9 @@ var reasons = [...]Reason{
 	ReasonAllowed,
 	ReasonMissingCredential, ReasonMalformedCredential, ReasonUnknownCredential, ReasonWrongSecret,
 	ReasonExpiredCredential, ReasonRevokedCredential, ReasonUnknownPartner,
-	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff,
+	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff, ReasonOpaqueToken,
 	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed,
+	ReasonScopeClaimMissing, ReasonBadRequest,
 }
 
 // Reasons returns every Reason a decision can carry, ReasonAllowed first:
@@ -57,6 +71,7 @@ const (
 	PublicInsufficientScope  = "insufficient_scope"
 	PublicTenantMismatch     = "tenant_mismatch"
 	PublicRouteNotAllowed    = "route_not_allowed"
+	PublicBadRequest         = "bad_request"
 )
 
 // Public returns the reason code a caller is shown.
@@ -64,12 +79,14 @@ func (r Reason) Public() string {
 	switch r {
 	case ReasonPartnerSuspended:
 		return PublicPartnerSuspended
-	case ReasonInsufficientScope:
+	case ReasonInsufficientScope, ReasonScopeClaimMissing:
 		return PublicInsufficientScope
 	case ReasonTenantMismatch:
 		return PublicTenantMismatch
 	case ReasonRouteNotAllowed:
 		return PublicRouteNotAllowed
+	case ReasonBadRequest:
+		return PublicBadRequest
 	case ReasonAllowed:
 		return ""
 	default:
@@ -82,8 +99,10 @@ func (r Reason) Code() codes.Code {
 	switch r {
 	case ReasonAllowed:
 		return codes.OK
-	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed:
+	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonScopeClaimMissing:
 		return codes.PermissionDenied
+	case ReasonBadRequest:
+		return codes.InvalidArgument
 	default:
 		return codes.Unauthenticated
 	}

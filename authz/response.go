@@ -202,7 +202,7 @@ type allowResponse struct {
 }
 
 // deny builds a denial: 401 with a WWW-Authenticate challenge (RFC 6750
-// §3) or 403, and a small JSON body with the public reason only. A flood
+// §3), 403, or 400 for a path refused as unreadable, and a small JSON body with the public reason only. A flood
 // of bad credentials is all denials, so this is built with care too: the
 // fixed headers are shared, and the messages share one allocation.
 func (s *Server) deny(d *Decision) *authv3.CheckResponse {
@@ -219,7 +219,9 @@ func (s *Server) deny(d *Decision) *authv3.CheckResponse {
 	case code == codes.Unauthenticated:
 		a.httpStatus.Code = typev3.StatusCode_Unauthorized
 		a.denied.Headers = s.denyHeaders.invalid
-	case d.Reason == ReasonInsufficientScope:
+	case code == codes.InvalidArgument:
+		a.httpStatus.Code = typev3.StatusCode_BadRequest
+	case d.Reason.Public() == PublicInsufficientScope:
 		a.denied.Headers = append(s.denyHeaders.forbidden[:len(s.denyHeaders.forbidden):len(s.denyHeaders.forbidden)],
 			header("www-authenticate", `Bearer realm="`+s.realm+`", error="insufficient_scope", scope="`+strings.Join(d.Required, " ")+`"`))
 	}

@@ -214,6 +214,11 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	d.Method = http.GetMethod()
 	d.Path = http.GetPath()
 	d.ClientAddr = attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()
+	if policy.BadPath(d.Path) {
+		// Whoever asks: an upstream that normalises this path would serve
+		// another route than any rule here was matched against.
+		return d.deny(ReasonBadRequest), nil
+	}
 
 	cred, reason := findCredential(h)
 	if reason != "" {
@@ -227,7 +232,12 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	key, err := s.keys.Parse(cred.value)
 	if err != nil {
 		// Format and checksum refuse typos and garbage before any index
-		// is touched.
+		// is touched. A bearer token that is no JWT and does not even
+		// start like one of our keys is most likely an IdP's opaque
+		// token: the same 401, audited for what it is.
+		if cred.header == headerAuthorization && !jwtverify.LooksLikeJWT(cred.value) && !hasPrefixFold(cred.value, s.keys.Prefix()) {
+			return d.deny(ReasonOpaqueToken), nil
+		}
 		return d.deny(ReasonMalformedCredential), nil
 	}
 	d.CredentialID = key.ID()
@@ -352,8 +362,13 @@ func hasScope(list, want string) bool {
 	return false
 }
 
+// maxIDRun is the longest run of letters and digits a request id may
+// hold: an API key's secret is 49 in a row, a UUID's longest 12.
+const maxIDRun = 32
+
 // requestID returns the request's id, if it is a sane token; it is echoed
-// in deny bodies and logs, so anything else is dropped.
+// in deny bodies, logs and spans, so anything else is dropped, and so is
+// an id that could be a credential sent in the wrong header.
 func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
 	id := http.GetId()
 	if id == "" {
@@ -362,11 +377,24 @@ func requestID(http *authv3.AttributeContext_HttpRequest, h headers) string {
 	if len(id) > 128 {
 		return ""
 	}
+	run := 0
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.' || c == ':') {
+		switch {
+		case '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			if run++; run > maxIDRun {
+				return ""
+			}
+		case c == '-' || c == '_' || c == '.' || c == ':':
+			run = 0
+		default:
 			return ""
 		}
 	}
 	return id
+}
+
+// hasPrefixFold reports whether s starts with prefix, in any case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -308,7 +308,7 @@ routes:
 		{"tenant-query-second-value", request("GET", "/v1/orders?partner_id=acme&partner_id=globex", bearerOf(acme), nil), ReasonTenantMismatch, 1},
 		{"route-without-scopes-denied", request("GET", "/v1/unknown", bearerOf(acme), noExt), ReasonRouteNotAllowed, 1},
 		{"policy-scope-missing", request("GET", "/v1/reports/2026", bearerOf(acme), noExt), ReasonInsufficientScope, 1},
-		{"policy-non-canonical-path", request("GET", "/v1/reports/..%2f..%2fadmin", bearerOf(acme), noExt), ReasonRouteNotAllowed, 1},
+		{"policy-non-canonical-path", request("GET", "/v1/reports%2f2026", bearerOf(acme), noExt), ReasonRouteNotAllowed, 1},
 		{"broken-route-config", request("GET", "/v1/orders", bearerOf(acme), map[string]string{"required_scopes": `orders:read"`}), ReasonRouteNotAllowed, 1},
 	}
 	var first401 *authv3.DeniedHttpResponse

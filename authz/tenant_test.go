@@ -77,6 +77,51 @@ func TestTenantMismatch(t *testing.T) {
 	}
 }
 
+// TestTenantSelectorSpellingsFrameworksRead guards the spellings an
+// outside attack got past the selector check: each names another tenant
+// to some framework (Java's equalsIgnoreCase folds dotless ı to i, NFKC
+// makes fullwidth ｐ a p, a trimming server drops a tab, a second
+// decoding turns %255f into _, a Java server reads path parameters), so
+// each is a mismatch; spelling the caller's own id is not.
+func TestTenantSelectorSpellingsFrameworksRead(t *testing.T) {
+	const me = "acme"
+	tests := []struct {
+		name string
+		path string
+		want bool
+	}{
+		{"dotless-i", "/v1/orders?partner%C4%B1d=globex", true},
+		{"dotless-i-raw", "/v1/orders?partnerıd=globex", true},
+		{"dotted-capital-i", "/v1/orders?partner%C4%B0d=globex", true},
+		{"fullwidth-p", "/v1/orders?%EF%BD%90artnerId=globex", true},
+		{"fullwidth-p-raw", "/v1/orders?ｐartnerId=globex", true},
+		{"fullwidth-whole-name", "/v1/orders?ＰａｒｔｎｅｒＩｄ=globex", true},
+		{"trailing-tab", "/v1/orders?partnerId%09=globex", true},
+		{"leading-space", "/v1/orders?%20partnerId=globex", true},
+		{"trailing-nul", "/v1/orders?partnerId%00=globex", true},
+		{"zero-width-space", "/v1/orders?partner%E2%80%8BId=globex", true},
+		{"soft-hyphen", "/v1/orders?partner%C2%ADId=globex", true},
+		{"double-encoded-underscore", "/v1/orders?partner%255fid=globex", true},
+		{"triple-encoded-underscore", "/v1/orders?partner%25255fid=globex", true},
+		{"double-encoded-letter", "/v1/orders?%2570artnerid=globex", true},
+		{"matrix-parameter", "/v1/orders;partnerId=globex", true},
+		{"matrix-parameter-mid-path", "/v1/orders;partner_id=globex/items", true},
+		{"matrix-parameter-among-others", "/v1/orders;v=1;PartnerId=globex", true},
+		{"matrix-parameter-equal", "/v1/orders;partnerId=acme", false},
+		{"matrix-parameter-unrelated", "/v1/orders;jsessionid=abc", false},
+		{"matrix-and-query-equal", "/v1/orders;partnerId=acme?partner_id=acme", false},
+		{"fullwidth-own-id-is-not-equal", "/v1/orders?partnerId=%EF%BD%81cme", true},
+		{"other-unicode-name", "/v1/orders?pärtnerid=globex", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tenantMismatch(headers{}, tt.path, me); got != tt.want {
+				t.Errorf("tenantMismatch(%q) = %v, want %v", tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestIsTenantParam(t *testing.T) {
 	tests := []struct {
 		name string
@@ -119,6 +164,13 @@ func FuzzTenantMismatch(f *testing.F) {
 	f.Add("/v1/orders?%zz=1&partner_id=%")
 	// A fragment, which ends the query.
 	f.Add("/v1/orders?x#partner_id=globex")
+	// Spellings frameworks fold to partnerId: dotless ı, fullwidth ｐ, a
+	// trailing tab, a double encoding, and a path parameter.
+	f.Add("/v1/orders?partner%C4%B1d=globex")
+	f.Add("/v1/orders?\uff50artnerId=globex")
+	f.Add("/v1/orders?partnerId%09=globex")
+	f.Add("/v1/orders?partner%255fid=globex")
+	f.Add("/v1/orders;partnerId=globex")
 
 	f.Fuzz(func(t *testing.T, rawPath string) {
 		tenantMismatch(headers{}, rawPath, "acme")

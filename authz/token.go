@@ -58,7 +58,11 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 		d.Scopes = p.Scopes.Intersect(part.Scopes).String()
 	}
 	h := requestHeaders(attrs.GetRequest().GetHttp())
-	return s.authorize(d, attrs.GetContextExtensions(), h), nil
+	d = s.authorize(d, attrs.GetContextExtensions(), h)
+	if d.Reason == ReasonInsufficientScope && p.ScopeClaimMissing {
+		d.Reason = ReasonScopeClaimMissing // the same answer; a clearer audit
+	}
+	return d, nil
 }
 
 // tokenRefused maps a verifier error: a refused token is a 401 with the

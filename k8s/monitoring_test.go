@@ -523,7 +523,7 @@ jwt:
 	if _, err := ad.CreatePartner(actx, &adminv1.CreatePartnerRequest{Id: "acme", Tier: "gold", Scopes: []string{"orders:read"}}); err != nil {
 		t.Fatal(err)
 	}
-	issued, err := ad.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+	issued, err := ad.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: "acme", Scopes: []string{"orders:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,12 +136,13 @@ func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Se
 	}
 	sy := &syncer{cache: c}
 	srv := &admin.Server{
-		Store:  st,
-		Format: format,
-		Hasher: hasher,
-		Now:    clk.Now,
-		Sync:   sy,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:   st,
+		Format:  format,
+		Hasher:  hasher,
+		Now:     clk.Now,
+		Sync:    sy,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Issuers: []string{idpIssuer},
 	}
 	for _, f := range adjust {
 		f(srv)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
@@ -31,17 +33,17 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 	if err != nil {
 		return nil, apikey.Key{}, err
 	}
-	lifetime, set, err := duration("expires_in", req.GetExpiresIn())
+	// Least privilege: a key's scopes are chosen, never defaulted; all
+	// of the partner's grants only when the operator says so.
+	switch {
+	case len(scopes) == 0 && !req.GetAllGrantedScopes():
+		return nil, apikey.Key{}, partner.Invalid("scopes", "required: name the key's scopes, or ask for all_granted_scopes")
+	case len(scopes) > 0 && req.GetAllGrantedScopes():
+		return nil, apikey.Key{}, partner.Invalid("all_granted_scopes", "set it or scopes, not both")
+	}
+	lifetime, err := s.lifetime(req.GetExpiresIn(), s.defaultLifetime())
 	if err != nil {
 		return nil, apikey.Key{}, err
-	}
-	switch {
-	case !set || lifetime == 0:
-		lifetime = s.defaultLifetime()
-	case lifetime < 0:
-		return nil, apikey.Key{}, partner.Invalid("expires_in", "must be positive")
-	case lifetime > s.maxLifetime():
-		return nil, apikey.Key{}, partner.Invalid("expires_in", "must be at most %s", s.maxLifetime())
 	}
 	if err := validateName("name", req.GetName()); err != nil {
 		return nil, apikey.Key{}, err
@@ -50,9 +52,11 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 	if err != nil {
 		return nil, apikey.Key{}, named(fmt.Sprintf("partner %q", pid), err)
 	}
-	// Least privilege: a key carries at most its partner's grants, and all
-	// of them only when the operator asks for nothing narrower.
-	if len(scopes) == 0 {
+	if p.State != partner.Active {
+		// A suspended partner is not quietly re-armed with a fresh key.
+		return nil, apikey.Key{}, precondition(fmt.Sprintf("partner %q is %s; resume it before issuing it a key", pid, p.State))
+	}
+	if req.GetAllGrantedScopes() {
 		scopes = p.Scopes
 	} else if extra := p.Scopes.Missing(scopes); len(extra) > 0 {
 		return nil, apikey.Key{}, partner.Invalid("scopes", "not within partner %q's grants: %s", pid, extra)
@@ -81,6 +85,24 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 		s.committed(ctx, ev)
 		return c, key, nil
 	}
+}
+
+// lifetime reads a key's requested lifetime: unset means def, and zero,
+// negative or above the server's maximum is refused (zero once silently
+// meant the default, which is no lifetime anyone asked for).
+func (s *Server) lifetime(d *durationpb.Duration, def time.Duration) (time.Duration, error) {
+	lifetime, set, err := duration("expires_in", d)
+	switch {
+	case err != nil:
+		return 0, err
+	case !set:
+		return min(def, s.maxLifetime()), nil
+	case lifetime <= 0:
+		return 0, partner.Invalid("expires_in", "must be positive: keys always expire (leave it unset for the default)")
+	case lifetime > s.maxLifetime():
+		return 0, partner.Invalid("expires_in", "must be at most %s", s.maxLifetime())
+	}
+	return lifetime, nil
 }
 
 // newCredential generates a key and the credential that stores its digest.
@@ -207,14 +229,33 @@ func (s *Server) rotateKey(ctx context.Context, req *adminv1.RotateKeyRequest) (
 		case old.Expired(now):
 			return nil, nil, key, precondition(fmt.Sprintf("key %q has expired; issue a new key instead", id))
 		}
+		if !req.GetForce() {
+			if succ, err := s.liveSuccessor(ctx, old, now); err != nil {
+				return nil, nil, key, err
+			} else if succ != "" {
+				return nil, nil, key, precondition(fmt.Sprintf("key %q was already rotated: its successor %q is live; "+
+					"rotate %q instead, or use --force for a second successor", id, succ, succ))
+			}
+		}
 		p, err := s.Store.GetPartner(ctx, old.PartnerID)
+		if err != nil {
+			return nil, nil, key, err
+		}
+		// The successor lives as long as the old key was issued for,
+		// unless the operator says otherwise: a 20-second test key does
+		// not become a 90-day one by rotation.
+		life := s.defaultLifetime()
+		if !old.ExpiresAt.IsZero() && old.ExpiresAt.After(old.CreatedAt) {
+			life = old.ExpiresAt.Sub(old.CreatedAt)
+		}
+		life, err = s.lifetime(req.GetExpiresIn(), life)
 		if err != nil {
 			return nil, nil, key, err
 		}
 		// The successor keeps the old key's scopes, less any grant the
 		// partner has lost since: a rotation never widens access.
 		scopes := old.Scopes.Intersect(p.Scopes)
-		key, next, err = s.newCredential(old.PartnerID, scopes, old.Name, now, s.defaultLifetime())
+		key, next, err = s.newCredential(old.PartnerID, scopes, old.Name, now, life)
 		if err != nil {
 			return nil, nil, key, err
 		}
@@ -247,6 +288,20 @@ func (s *Server) rotateKey(ctx context.Context, req *adminv1.RotateKeyRequest) (
 		s.committed(ctx, ev)
 		return old, next, key, nil
 	}
+}
+
+// liveSuccessor returns the id of a usable key rotated from old, or "".
+func (s *Server) liveSuccessor(ctx context.Context, old *partner.Credential, now time.Time) (string, error) {
+	cs, err := s.Store.ListCredentials(ctx, old.PartnerID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.RotatedFrom == old.ID && c.Usable(now) {
+			return c.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // ListAudit pages through the audit trail.

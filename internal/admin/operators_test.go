@@ -86,7 +86,7 @@ func TestEveryRPCByRole(t *testing.T) {
 	e.createPartner(t, "acme", "orders:read")
 	keys := make([]string, 2)
 	for i := range keys {
-		keys[i] = e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme"}).GetKey().GetId()
+		keys[i] = e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey().GetId()
 	}
 	e.operator(t, "target", partner.RoleViewer)
 	tokens := map[partner.Role]string{}
@@ -134,7 +134,7 @@ func TestEveryRPCByRole(t *testing.T) {
 			return err
 		}},
 		"IssueKey": {i | A, func(ctx context.Context, _ partner.Role) error {
-			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 			return err
 		}},
 		"RevokeKey": {i | A, func(ctx context.Context, _ partner.Role) error {
@@ -249,8 +249,8 @@ func TestScopedIssuer(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
 	e.createPartner(t, "globex", "orders:read")
-	acmeKey := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme"}).GetKey().GetId()
-	globexKey := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "globex"}).GetKey().GetId()
+	acmeKey := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey().GetId()
+	globexKey := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "globex", AllGrantedScopes: true}).GetKey().GetId()
 	tok := e.operator(t, "acme-issuer", partner.RoleIssuer, "acme")
 	c := e.client
 
@@ -259,7 +259,7 @@ func TestScopedIssuer(t *testing.T) {
 		call func(ctx context.Context) error
 	}{
 		{"issue-own-partner", func(ctx context.Context) error {
-			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 			return err
 		}},
 		{"rotate-own-key", func(ctx context.Context) error {
@@ -285,7 +285,7 @@ func TestScopedIssuer(t *testing.T) {
 		call    func(ctx context.Context) error
 	}{
 		{"issue-other-partner", "globex", func(ctx context.Context) error {
-			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "globex"})
+			_, err := c.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "globex", AllGrantedScopes: true})
 			return err
 		}},
 		{"get-other-partner", "globex", func(ctx context.Context) error {
@@ -354,7 +354,7 @@ func TestOperatorLifecycleTakesEffectOnNextCall(t *testing.T) {
 	e.createPartner(t, "acme", "orders:read")
 	tok := e.operator(t, "deployer", partner.RoleIssuer)
 	issue := func(ctx context.Context) error {
-		_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+		_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 		return err
 	}
 	if err := issue(as(t, tok)); err != nil {
@@ -642,7 +642,7 @@ func TestAuditListByActor(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme")
 	tok := e.operator(t, "ci-bot", partner.RoleIssuer)
-	if _, err := e.client.IssueKey(as(t, tok), &adminv1.IssueKeyRequest{PartnerId: "acme"}); err != nil {
+	if _, err := e.client.IssueKey(as(t, tok), &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := e.client.ListAudit(e.ctx(t), &adminv1.ListAuditRequest{Actor: "ci-bot"})

@@ -112,6 +112,10 @@ type Server struct {
 	// configured rate-limit tiers), so no partner lands in a tier the
 	// rate-limit service has no limits for. Empty accepts any valid name.
 	Tiers []string
+	// Issuers are the trusted token issuers (jwt.issuers[].issuer).
+	// Registering a client or revoking a token under any other issuer is
+	// refused, since Check would never see it; empty refuses both.
+	Issuers []string
 }
 
 var _ adminv1.AdminServer = (*Server)(nil)

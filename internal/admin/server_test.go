@@ -143,16 +143,13 @@ func TestIssueKey(t *testing.T) {
 		wantLife   time.Duration
 	}{
 		{"default-scopes-and-lifetime",
-			&adminv1.IssueKeyRequest{PartnerId: "acme"},
+			&adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true},
 			[]string{"billing:read", "orders:read", "orders:write"}, admin.DefaultKeyLifetime},
 		{"narrow-scopes-and-name",
 			&adminv1.IssueKeyRequest{PartnerId: "acme", Scopes: []string{"orders:read"}, Name: "billing-prod", ExpiresIn: durationpb.New(2160 * time.Hour)},
 			[]string{"orders:read"}, 2160 * time.Hour},
-		{"zero-expires-in-means-default",
-			&adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(0)},
-			[]string{"billing:read", "orders:read", "orders:write"}, admin.DefaultKeyLifetime},
 		{"maximum-lifetime",
-			&adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(admin.DefaultMaxKeyLifetime)},
+			&adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(admin.DefaultMaxKeyLifetime), AllGrantedScopes: true},
 			[]string{"billing:read", "orders:read", "orders:write"}, admin.DefaultMaxKeyLifetime},
 	}
 	for _, tt := range tests {
@@ -226,7 +223,7 @@ func TestIssueKeyRefusesScopesBeyondGrants(t *testing.T) {
 
 func TestIssueKeyUnknownPartner(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.client.IssueKey(e.ctx(t), &adminv1.IssueKeyRequest{PartnerId: "nobody"})
+	_, err := e.client.IssueKey(e.ctx(t), &adminv1.IssueKeyRequest{PartnerId: "nobody", AllGrantedScopes: true})
 	if st := wantCode(t, err, codes.NotFound); st.Message() != `partner "nobody" not found` {
 		t.Errorf("message = %q", st.Message())
 	}
@@ -261,7 +258,7 @@ func TestIssueKeyRetriesIDCollision(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, func(s *admin.Server) { s.Store = &collidingStore{Store: s.Store, left: tt.collisions} })
 			e.createPartner(t, "acme", "orders:read")
-			_, err := e.client.IssueKey(e.ctx(t), &adminv1.IssueKeyRequest{PartnerId: "acme"})
+			_, err := e.client.IssueKey(e.ctx(t), &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 			wantCode(t, err, tt.want)
 		})
 	}
@@ -270,7 +267,7 @@ func TestIssueKeyRetriesIDCollision(t *testing.T) {
 func TestMalformedInput(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
-	key := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme"}).GetKey().GetId()
+	key := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey().GetId()
 	long := strings.Repeat("x", admin.MaxReasonLen+1)
 	tests := []struct {
 		name  string
@@ -322,7 +319,7 @@ func TestMalformedInput(t *testing.T) {
 			return err
 		}, "reason"},
 		{"issue-bad-partner-id", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "Acme"})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "Acme", AllGrantedScopes: true})
 			return err
 		}, "partner_id"},
 		{"issue-bad-scope", func(ctx context.Context) error {
@@ -330,23 +327,27 @@ func TestMalformedInput(t *testing.T) {
 			return err
 		}, "scopes"},
 		{"issue-negative-expiry", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(-time.Hour)})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(-time.Hour), AllGrantedScopes: true})
+			return err
+		}, "expires_in"},
+		{"issue-zero-lifetime", func(ctx context.Context) error {
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(0), AllGrantedScopes: true})
 			return err
 		}, "expires_in"},
 		{"issue-expiry-above-maximum", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(admin.DefaultMaxKeyLifetime + time.Second)})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(admin.DefaultMaxKeyLifetime + time.Second), AllGrantedScopes: true})
 			return err
 		}, "expires_in"},
 		{"issue-invalid-duration", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: &durationpb.Duration{Seconds: 1, Nanos: -1}})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: &durationpb.Duration{Seconds: 1, Nanos: -1}, AllGrantedScopes: true})
 			return err
 		}, "expires_in"},
 		{"issue-name-with-space", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: "billing prod"})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: "billing prod", AllGrantedScopes: true})
 			return err
 		}, "name"},
 		{"issue-name-too-long", func(ctx context.Context) error {
-			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: strings.Repeat("n", admin.MaxNameLen+1)})
+			_, err := e.client.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: strings.Repeat("n", admin.MaxNameLen+1), AllGrantedScopes: true})
 			return err
 		}, "name"},
 		{"list-keys-bad-partner-id", func(ctx context.Context) error {
@@ -407,7 +408,7 @@ func TestMalformedInput(t *testing.T) {
 func TestRevokeKey(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
-	k := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme"}).GetKey()
+	k := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey()
 
 	resp, err := e.client.RevokeKey(e.ctx(t), &adminv1.RevokeKeyRequest{KeyId: k.GetId(), Reason: "leaked in CI log"})
 	if err != nil {
@@ -494,8 +495,8 @@ func TestRotateKey(t *testing.T) {
 			if next.GetName() != "billing-prod" || next.GetPartnerId() != "acme" || next.GetRotatedFrom() != old.GetKey().GetId() {
 				t.Errorf("new key = %v", next)
 			}
-			if got := next.GetExpiresAt().AsTime().Sub(now); got != admin.DefaultKeyLifetime {
-				t.Errorf("new key lifetime = %s, want %s", got, admin.DefaultKeyLifetime)
+			if got := next.GetExpiresAt().AsTime().Sub(now); got != tt.issueLife {
+				t.Errorf("new key lifetime = %s, want the old key's %s", got, tt.issueLife)
 			}
 			parsed, err := e.format.Parse(resp.GetSecret())
 			if err != nil || parsed.ID() != next.GetId() {
@@ -539,7 +540,7 @@ func TestRotateKey(t *testing.T) {
 func TestRotateExpiredKeyRefused(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
-	k := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(time.Hour)}).GetKey()
+	k := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", ExpiresIn: durationpb.New(time.Hour), AllGrantedScopes: true}).GetKey()
 	e.clock.Advance(2 * time.Hour)
 	_, err := e.client.RotateKey(e.ctx(t), &adminv1.RotateKeyRequest{KeyId: k.GetId()})
 	wantCode(t, err, codes.FailedPrecondition)
@@ -553,7 +554,7 @@ func TestAuditTrail(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
 	e.createPartner(t, "globex", "orders:read")
-	issued := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: "ci"})
+	issued := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", Name: "ci", AllGrantedScopes: true})
 	rotated, err := e.client.RotateKey(e.ctx(t), &adminv1.RotateKeyRequest{KeyId: issued.GetKey().GetId(), Overlap: durationpb.New(time.Hour)})
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,9 @@ func (s *Server) AddClient(ctx context.Context, req *adminv1.AddClientRequest) (
 	if err := validateClientRequest(c.PartnerID, c.Issuer, c.ClientID, req.GetReason()); err != nil {
 		return nil, s.status(ctx, "AddClient", err)
 	}
+	if err := s.trustedIssuer("issuer", c.Issuer); err != nil {
+		return nil, s.status(ctx, "AddClient", err)
+	}
 	ev := s.event(ctx, "client.add", c.PartnerID, "", req.GetReason())
 	ev.Detail = map[string]string{"issuer": c.Issuer, "client_id": c.ClientID}
 	if err := s.Store.AddClient(ctx, c, ev); err != nil {
@@ -128,6 +131,9 @@ func (s *Server) tokenRevocation(ctx context.Context, req *adminv1.RevokeTokenRe
 		return nil, partner.AuditEvent{}, err
 	}
 	if err := validateReason("reason", req.GetReason()); err != nil {
+		return nil, partner.AuditEvent{}, err
+	}
+	if err := s.trustedIssuer("issuer", req.GetIssuer()); err != nil {
 		return nil, partner.AuditEvent{}, err
 	}
 	now := s.now()

@@ -51,11 +51,10 @@ type Server struct {
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
-	log     *slog.Logger
-	done    chan struct{}
-	err     error
-	ready   chan struct{}
-	closeFn func()
+	log   *slog.Logger
+	done  chan struct{}
+	err   error
+	ready chan struct{}
 }
 
 // Ready is closed once the cache is loaded and Check serves.
@@ -197,6 +196,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		MaxOverlap:         cfg.MaxRotationOverlap,
 		Logger:             log.With("component", "admin"),
 		Tiers:              cfg.RateLimit.TierNames(),
+		Issuers:            cfg.JWT.Issuers.Names(),
 	}
 	if err := adminAPI.Validate(); err != nil {
 		return fail(err)

@@ -30,12 +30,11 @@ config file, then defaults. The admin token is read from
 PARTNERGATE_ADMIN_TOKEN or admin_token_file, never from a flag.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(cmd.Flags(), os.LookupEnv)
+			cfg, err := config.Resolve(cmd.Flags(), os.LookupEnv)
 			if err != nil {
-				return err
-			}
-			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("invalid configuration:\n%w", err)
+				// config.Problems: the first line counts them, and the
+				// CLI prints each on a line of its own.
+				return fmt.Errorf("invalid configuration: %w", err)
 			}
 			var level slog.Level
 			_ = level.UnmarshalText([]byte(cfg.LogLevel))

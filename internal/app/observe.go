@@ -50,8 +50,10 @@ var lastUsedFlush = 5 * time.Second
 func startObservability(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, idx *cache.Cache, verifier *jwtverify.Verifier) (*observability, error) {
 	o := &observability{
 		audit: telemetry.NewDecisionLog(log.With("log", "audit"), telemetry.DecisionLogOptions{
-			AllowSample: cfg.AuditAllowSample,
-			DenyRate:    cfg.AuditDenyRate,
+			AllowSample:        cfg.AuditAllowSample,
+			DenyRate:           cfg.AuditDenyRate,
+			WarnRatePerPartner: cfg.AuditWarnRatePerPartner,
+			KeyPrefix:          cfg.KeyPrefix,
 		}),
 		lastUsed: lastuse.New(st, lastuse.Options{
 			Interval: lastUsedFlush,

@@ -95,7 +95,7 @@ func benchServer(b *testing.B, traced bool) (authv3.AuthorizationClient, *authv3
 	if _, err := admin.CreatePartner(actx, &adminv1.CreatePartnerRequest{Id: "acme", Scopes: []string{"orders:read"}}); err != nil {
 		b.Fatal(err)
 	}
-	issued, err := admin.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+	issued, err := admin.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func issueKey(t *testing.T, h *harness) *adminv1.IssueKeyResponse {
 			t.Fatal(err)
 		}
 	}
-	issued, err := h.admin.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme"})
+	issued, err := h.admin.IssueKey(ctx, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func spansNamed(t *testing.T, exp *tracetest.InMemoryExporter, name string, n in
 func attrs(s tracetest.SpanStub) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.Attributes {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -282,6 +282,7 @@ func TestMetricsScrape(t *testing.T) {
 		{`partnergate_store_up`, 1},
 		{`partnergate_feed_version`, float64(h.srv.Cache.Version())},
 		{`partnergate_audit_dropped_total`, 0},
+		{`partnergate_audit_warn_suppressed_total`, 0},
 	} {
 		t.Run(strings.NewReplacer("{", "-", "}", "", `"`, "", ",", "-", "=", "-").Replace(tc.series), func(t *testing.T) {
 			if got := sample(t, page, tc.series); got != tc.want {
@@ -370,6 +371,31 @@ func TestFullFlowLeaksNoSecret(t *testing.T) {
 	wrong := []byte(first.GetSecret())
 	wrong[len(wrong)-10] ^= 0x01
 	h.wantCheck(t, "typo", string(wrong), codes.Unauthenticated)
+
+	// A key where it does not belong: in the query, the fragment, the
+	// path, percent-encoded, in other headers and the user agent. Each is
+	// denied, and logged without it.
+	misplaced := issueKey(t, h)
+	key := misplaced.GetSecret()
+	secrets = append(secrets, key)
+	encoded := strings.Replace(key, "_", "%5F", 2)
+	for _, m := range []struct{ name, path string }{
+		{"query", "/v1/orders?api_key=" + key},
+		{"query-name", "/v1/orders?" + key},
+		{"fragment", "/v1/orders#" + key},
+		{"path", "/v1/keys/" + key + "/orders"},
+		{"path-encoded", "/v1/keys/" + encoded},
+		{"matrix", "/v1/orders;key=" + key},
+	} {
+		req := checkRequest("", map[string]string{
+			"user-agent": "curl/8 " + key, "x-forwarded-key": key, "cookie": "k=" + key, "referer": "https://x.example/?k=" + key,
+			"x-request-id": key,
+		})
+		req.Attributes.Request.Http.Path = m.path
+		if resp, err := h.check.Check(context.Background(), req); err != nil || resp.GetStatus().GetCode() == 0 {
+			t.Fatalf("%s: Check = %v, %v; want a denial", m.name, resp.GetStatus(), err)
+		}
+	}
 
 	rotated, err := h.admin.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: first.GetKey().GetId()})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -96,7 +97,9 @@ start, the bootstrap token), or with a client certificate (--admin-cert).`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
-	f := root.PersistentFlags()
+	// The client's flags belong to the client commands: serve takes none
+	// of them, so its --help does not list them and it refuses them.
+	f := pflag.NewFlagSet("client", pflag.ContinueOnError)
 	f.StringVar(&a.addr, "admin-addr", DefaultAdminAddr, "admin API address (env "+EnvAdminAddr+")")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text, json, or jsonl (one JSON object per line; lists print one item per line)")
 	f.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long to wait for the admin API")
@@ -104,13 +107,16 @@ start, the bootstrap token), or with a client certificate (--admin-cert).`,
 	f.StringVar(&a.certFile, "admin-cert", "", "client certificate (PEM) for mutual TLS; needs --admin-key (env "+EnvAdminCert+")")
 	f.StringVar(&a.keyFile, "admin-key", "", "client certificate's private key (PEM) (env "+EnvAdminKey+")")
 
-	if serve != nil {
-		root.AddCommand(serve)
-	}
 	root.AddCommand(a.partnerCmd(), a.keyCmd(), a.auditCmd(), a.checkCmd())
 	root.AddCommand(a.operatorCmd(), a.whoamiCmd())
 	root.AddCommand(a.tokenCmd())
 	root.AddCommand(a.ratelimitConfigCmd())
+	for _, c := range root.Commands() {
+		c.PersistentFlags().AddFlagSet(f)
+	}
+	if serve != nil {
+		root.AddCommand(serve)
+	}
 	return root
 }
 
@@ -358,6 +364,15 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 		}
 	}
 	fmt.Fprintln(root.ErrOrStderr(), "partnergate: "+msg)
+	// An error that lists several problems (an invalid configuration)
+	// prints each on a line of its own: keeping the first line alone
+	// would hide all of them.
+	var d interface{ Details() []string }
+	if errors.As(err, &d) {
+		for _, line := range d.Details() {
+			fmt.Fprintln(root.ErrOrStderr(), "  "+oneLine(line))
+		}
+	}
 	return code
 }
 

@@ -50,7 +50,7 @@ func server(t *testing.T) (apikey.Format, *apikey.Hasher, *sqlstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &admin.Server{Store: st, Format: format, Hasher: hasher}
+	srv := &admin.Server{Store: st, Format: format, Hasher: hasher, Issuers: []string{cliIssuer}}
 	if err := srv.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestErrors(t *testing.T) {
 			cli.ExitError, `^partnergate: not found: partner "nobody" not found$`},
 		{"duplicate-partner", nil, []string{"partner", "create", "acme"},
 			cli.ExitError, `^partnergate: already exists: partner "acme" already exists$`},
-		{"negative-expiry", nil, []string{"key", "issue", "--partner", "acme", "--expires-in", "-1h"},
+		{"negative-expiry", nil, []string{"key", "issue", "--partner", "acme", "--expires-in", "-1h", "--all-granted-scopes"},
 			cli.ExitError, `^partnergate: invalid argument: expires_in: `},
 		{"wrong-token", map[string]string{cli.EnvAdminToken: "pgadm_wrong"}, []string{"partner", "list"},
 			cli.ExitError, `^partnergate: unauthenticated: missing or invalid admin token \(check PARTNERGATE_ADMIN_TOKEN\)$`},
@@ -235,6 +235,10 @@ func TestErrors(t *testing.T) {
 			cli.ExitUsage, `^partnergate: partnergate partner get: missing ID \(see 'partnergate partner get --help'\)$`},
 		{"extra-argument", nil, []string{"key", "revoke", "a", "b"},
 			cli.ExitUsage, `^partnergate: partnergate key revoke: unexpected argument "b"`},
+		{"empty-scopes-refused", nil, []string{"key", "issue", "--partner", "acme", "--scopes", ""},
+			cli.ExitUsage, `^partnergate: partnergate key issue: --scopes is required \(or --all-granted-scopes`},
+		{"zero-expiry-refused", nil, []string{"key", "issue", "--partner", "acme", "--scopes", "orders:read", "--expires-in", "0s"},
+			cli.ExitError, `^partnergate: invalid argument: expires_in: must be positive`},
 		{"missing-partner-flag", nil, []string{"key", "issue"},
 			cli.ExitUsage, `^partnergate: partnergate key issue: --partner is required`},
 		{"unknown-flag", nil, []string{"key", "list", "--partner", "acme", "--token", "x"},

@@ -143,6 +143,7 @@ func (a *app) keyCmd() *cobra.Command {
 	var (
 		issuePartner, issueScopes, issueName string
 		expiresIn                            time.Duration
+		allGranted                           bool
 	)
 	issue := &cobra.Command{
 		Use:   "issue --partner ID",
@@ -152,7 +153,15 @@ func (a *app) keyCmd() *cobra.Command {
 			if issuePartner == "" {
 				return usageErrorf("%s: --partner is required", cmd.CommandPath())
 			}
-			req := &adminv1.IssueKeyRequest{PartnerId: issuePartner, Scopes: scopes(issueScopes), Name: issueName}
+			// Least privilege: the key's scopes are chosen, never an
+			// empty --scopes read as "everything".
+			switch {
+			case len(scopes(issueScopes)) == 0 && !allGranted:
+				return usageErrorf("%s: --scopes is required (or --all-granted-scopes for every scope the partner holds)", cmd.CommandPath())
+			case len(scopes(issueScopes)) > 0 && allGranted:
+				return usageErrorf("%s: --scopes and --all-granted-scopes do not go together", cmd.CommandPath())
+			}
+			req := &adminv1.IssueKeyRequest{PartnerId: issuePartner, Scopes: scopes(issueScopes), Name: issueName, AllGrantedScopes: allGranted}
 			if cmd.Flags().Changed("expires-in") {
 				req.ExpiresIn = durationpb.New(expiresIn)
 			}
@@ -169,8 +178,9 @@ func (a *app) keyCmd() *cobra.Command {
 		},
 	}
 	issue.Flags().StringVar(&issuePartner, "partner", "", "partner id (required)")
-	issue.Flags().StringVar(&issueScopes, "scopes", "", "space-separated scopes within the partner's grants (default: all of them)")
-	issue.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, such as 2160h (default: the server's default)")
+	issue.Flags().StringVar(&issueScopes, "scopes", "", "space-separated scopes within the partner's grants (required, or --all-granted-scopes)")
+	issue.Flags().BoolVar(&allGranted, "all-granted-scopes", false, "grant the key every scope the partner holds, in place of --scopes")
+	issue.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, such as 2160h; must be positive (default: the server's default)")
 	issue.Flags().StringVar(&issueName, "name", "", "label, such as billing-prod")
 
 	var (
@@ -221,17 +231,21 @@ func (a *app) keyCmd() *cobra.Command {
 	revoke.Flags().StringVar(&revokeReason, "reason", "", "why, for the audit trail")
 
 	var (
-		overlap      time.Duration
-		rotateReason string
+		overlap, rotateLife time.Duration
+		rotateReason        string
+		force               bool
 	)
 	rotate := &cobra.Command{
 		Use:   "rotate KEY_ID",
 		Short: "Issue a successor key and expire the old one after an overlap; the new secret is shown once",
 		Args:  exactly("KEY_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := &adminv1.RotateKeyRequest{KeyId: args[0], Reason: rotateReason}
+			req := &adminv1.RotateKeyRequest{KeyId: args[0], Reason: rotateReason, Force: force}
 			if cmd.Flags().Changed("overlap") {
 				req.Overlap = durationpb.New(overlap)
+			}
+			if cmd.Flags().Changed("expires-in") {
+				req.ExpiresIn = durationpb.New(rotateLife)
 			}
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
 				resp, err := c.RotateKey(ctx, req)
@@ -248,6 +262,8 @@ func (a *app) keyCmd() *cobra.Command {
 	}
 	rotate.Flags().DurationVar(&overlap, "overlap", 0, "how long the old key stays valid, such as 24h; 0 ends it at once (default: the server's, 24h unless configured)")
 	rotate.Flags().StringVar(&rotateReason, "reason", "", "why, for the audit trail")
+	rotate.Flags().DurationVar(&rotateLife, "expires-in", 0, "the new key's lifetime (default: the old key's own lifetime)")
+	rotate.Flags().BoolVar(&force, "force", false, "rotate even though the key already has a live successor")
 
 	cmd.AddCommand(issue, list, revoke, rotate)
 	return cmd

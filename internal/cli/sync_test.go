@@ -73,7 +73,7 @@ func TestCommittedWriteWhoseCacheSyncFailed(t *testing.T) {
 		wantWarning bool
 	}{
 		{"synced-write-no-warning", []string{"partner", "create", "acme", "--scopes", "orders:read"}, false, false},
-		{"unsynced-write-warns", []string{"key", "issue", "--partner", "acme", "-o", "json"}, true, true},
+		{"unsynced-write-warns", []string{"key", "issue", "--partner", "acme", "--all-granted-scopes", "-o", "json"}, true, true},
 		{"read-no-warning", []string{"key", "list", "--partner", "acme", "-o", "json"}, false, false},
 	}
 	for _, s := range steps {

@@ -34,7 +34,7 @@ func TestKeyListUnusedFor(t *testing.T) {
 		if name == "used-long-ago" {
 			partnerID = "globex"
 		}
-		issued := object(t, mustRun(t, "key", "issue", "--partner", partnerID, "--name", name, "-o", "json"))
+		issued := object(t, mustRun(t, "key", "issue", "--partner", partnerID, "--all-granted-scopes", "--name", name, "-o", "json"))
 		k, err := format.Parse(issued["secret"].(string))
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestAuditListJSONLines(t *testing.T) {
 	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
 	const keys = 3
 	for range keys {
-		mustRun(t, "key", "issue", "--partner", "acme")
+		mustRun(t, "key", "issue", "--partner", "acme", "--all-granted-scopes")
 	}
 	mustRun(t, "partner", "suspend", "acme", "--reason", "audit export test")
 

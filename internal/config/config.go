@@ -35,88 +35,92 @@ const EnvAdminToken = EnvPrefix + "ADMIN_TOKEN"
 // the flag is the key with '-' for '_' (nested keys join with '_' and '-').
 type Config struct {
 	// Listen is the Check (and gRPC health) address.
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen" help:"Check API address (gRPC ext_authz and health)"`
 	// AdminListen is the admin API address; keep it off the Check port
 	// and off public interfaces.
-	AdminListen string `yaml:"admin_listen"`
+	AdminListen string `yaml:"admin_listen" help:"admin API address; never the Check port, keep it off public interfaces"`
 	// Store is the store URL: sqlite:///path/to/file.db or postgres://…
 	// A PostgreSQL URL carrying a password belongs in PARTNERGATE_STORE
 	// or StoreFile, never on the command line of a shared host.
-	Store string `yaml:"store"`
+	Store string `yaml:"store" help:"store URL: sqlite:///path.db or postgres://… (a URL with a password belongs in the environment or store_file)"`
 	// StoreFile holds the store URL, replacing Store; set one or the other.
-	StoreFile string `yaml:"store_file"`
+	StoreFile string `yaml:"store_file" help:"file holding the store URL, which keeps a password off the command line; set it or store" doc:"none"`
 	// MaxStaleness is how long a replica may go without reading the store's
 	// change feed before it stops trusting its cache and refuses Checks
 	// with UNAVAILABLE (Envoy fails closed); 0 never does.
-	MaxStaleness time.Duration `yaml:"max_staleness"`
+	MaxStaleness time.Duration `yaml:"max_staleness" help:"past this without reading the change feed, Check fails closed; 0 disables"`
 	// ReconcileInterval is how often the cache is compared with a full
 	// store snapshot and repaired; 0 disables.
-	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	ReconcileInterval time.Duration `yaml:"reconcile_interval" help:"how often the cache is compared with the store and repaired; 0 disables"`
 	// KeyPrefix starts every API key; name issuer and environment.
-	KeyPrefix string `yaml:"key_prefix"`
+	KeyPrefix string `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
 	// With SQLite and no setting, a file "pepper" beside the database is
 	// created on first start; with PostgreSQL it is required, and every
 	// replica needs the same file.
-	PepperFile string `yaml:"pepper_file"`
+	PepperFile string `yaml:"pepper_file" help:"HMAC pepper file, at least 32 bytes hex or raw; required with PostgreSQL" doc:"beside the SQLite file"`
 	// PepperVersion numbers the pepper in PepperFile.
-	PepperVersion int `yaml:"pepper_version"`
+	PepperVersion int `yaml:"pepper_version" help:"number of the pepper in pepper_file, recorded with each digest"`
 	// PolicyFile maps routes without required_scopes to scopes.
-	PolicyFile string `yaml:"policy_file"`
+	PolicyFile string `yaml:"policy_file" help:"route policy file: scopes for routes without required_scopes" doc:"none (deny)"`
 	// AdminTokenFile holds the bootstrap admin token;
 	// PARTNERGATE_ADMIN_TOKEN is the alternative. With neither, a token is
 	// generated on first start, printed once, and only its hash kept. A
 	// token of under 128 bits (by its length and alphabet) is refused.
-	AdminTokenFile string `yaml:"admin_token_file"`
+	AdminTokenFile string `yaml:"admin_token_file" help:"file holding the bootstrap admin token, at least 128 bits; PARTNERGATE_ADMIN_TOKEN is the alternative" doc:"generated"`
 	// AdminBootstrap is "enabled" (the default) or "disabled": disabled
 	// turns the bootstrap token off, once named operators exist.
-	AdminBootstrap string `yaml:"admin_bootstrap"`
+	AdminBootstrap string `yaml:"admin_bootstrap" help:"enabled or disabled: disabled turns the bootstrap token off, once named admins exist"`
 	// AdminTLS serves the admin API over TLS; with client_ca_file, a
 	// verified client certificate authenticates as the operator whose
 	// cert_san it carries.
-	AdminTLS TLS `yaml:"admin_tls"`
+	AdminTLS TLS `yaml:"admin_tls" help:"admin API"`
 	// AdminPlaintext allows a plaintext admin listener on a non-loopback
 	// address, stating that a mesh (such as Istio) provides mutual TLS.
-	AdminPlaintext bool `yaml:"admin_plaintext"`
+	AdminPlaintext bool `yaml:"admin_plaintext" help:"allow a plaintext admin listener off loopback, because a mesh provides mutual TLS"`
 	// AdminOIDC admits operators with access tokens from the company's
 	// IdP; empty issuer disables it.
-	AdminOIDC AdminOIDC `yaml:"admin_oidc"`
+	AdminOIDC AdminOIDC `yaml:"admin_oidc" help:"operators from the IdP"`
 	// KeyDefaultLifetime is the life of a key issued without --expires-in.
-	KeyDefaultLifetime time.Duration `yaml:"key_default_lifetime"`
+	KeyDefaultLifetime time.Duration `yaml:"key_default_lifetime" help:"life of a key issued without --expires-in"`
 	// KeyMaxLifetime is the longest life a key may be issued with.
-	KeyMaxLifetime time.Duration `yaml:"key_max_lifetime"`
+	KeyMaxLifetime time.Duration `yaml:"key_max_lifetime" help:"longest life a key may be issued with"`
 	// MaxRotationOverlap caps key rotate --overlap.
-	MaxRotationOverlap time.Duration `yaml:"max_rotation_overlap"`
+	MaxRotationOverlap time.Duration `yaml:"max_rotation_overlap" help:"cap on key rotate --overlap"`
 	// NegativeCacheTTL is how long an unknown key id is remembered.
-	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl"`
+	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl" help:"how long an unknown key id is remembered"`
 	// MissLookups bounds store look-ups for key ids missing from the hot
 	// cache, per second; 0 disables them.
-	MissLookups float64 `yaml:"miss_lookups_per_second"`
+	MissLookups float64 `yaml:"miss_lookups_per_second" help:"store look-ups per second for key ids missing from the cache; 0 disables"`
 	// ShutdownGrace is how long in-flight Checks get to finish on SIGTERM.
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" help:"time in-flight Checks get to finish on SIGTERM"`
 	// ShutdownDelay is how long, on SIGTERM, the server keeps serving
 	// while its health service already reports NOT_SERVING, so that a load
 	// balancer polling health stops sending before the listeners close.
 	// Zero where something else waits (Kubernetes' preStop sleep).
-	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	ShutdownDelay time.Duration `yaml:"shutdown_delay" help:"on SIGTERM, time to keep serving while health says NOT_SERVING, before draining; 0 where a preStop hook waits"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `yaml:"log_level"`
+	LogLevel string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 	// LogFormat is json or text.
-	LogFormat string `yaml:"log_format"`
+	LogFormat string `yaml:"log_format" help:"log format: json or text"`
 	// TLS serves Check over TLS, and mTLS with a client CA, when set.
-	TLS TLS `yaml:"tls"`
+	TLS TLS `yaml:"tls" help:"Check API"`
 	// JWT trusts OAuth2 access tokens from the listed issuers.
 	JWT JWT `yaml:"jwt"`
 	// MetricsListen serves Prometheus metrics at /metrics; empty disables.
-	MetricsListen string `yaml:"metrics_listen"`
+	MetricsListen string `yaml:"metrics_listen" help:"Prometheus /metrics address (HTTP); empty disables"`
 	// AuditAllowSample is the fraction of allowed Checks written to the
 	// decision audit log, 0 to 1; every denial is written.
-	AuditAllowSample float64 `yaml:"audit_allow_sample"`
+	AuditAllowSample float64 `yaml:"audit_allow_sample" help:"fraction of allowed Checks written to the decision audit log, 0 to 1"`
 	// AuditDenyRate bounds the denials written to the audit log, per
 	// second, but for high-severity ones (revoked or expired credentials,
 	// suspended partners, cross-tenant attempts), which are always
 	// written; the rest are counted and reported. Zero writes every one.
-	AuditDenyRate float64 `yaml:"audit_deny_rate"`
+	AuditDenyRate float64 `yaml:"audit_deny_rate" help:"low-severity denials written to the audit log per second, the rest counted; 0 writes every one"`
+	// AuditWarnRatePerPartner bounds the high-severity denials written
+	// to the audit log for each credential of a partner, per second; the
+	// rest are counted and reported per partner. Zero writes every one.
+	AuditWarnRatePerPartner float64 `yaml:"audit_warn_rate_per_partner" help:"high-severity denials written to the audit log per second for each credential of a partner, the rest counted and reported per partner; 0 writes every one"`
 	// RateLimit names the envoyproxy/ratelimit domain and the tiers
 	// partners are assigned to; `partnergate ratelimit-config` renders it.
 	// Only ratelimit.domain has a flag and environment form: the tier and
@@ -132,33 +136,34 @@ type Config struct {
 	LoadWarnings []string `yaml:"-"`
 }
 
-// TLS configures the Check listener's TLS.
+// TLS configures a listener's TLS: the Check API's (tls) or the admin
+// API's (admin_tls).
 type TLS struct {
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	ClientCAFile string `yaml:"client_ca_file"`
+	CertFile     string `yaml:"cert_file" help:"TLS certificate (PEM), with key_file" doc:"none (plaintext)"`
+	KeyFile      string `yaml:"key_file" help:"TLS private key (PEM), with cert_file" doc:"none"`
+	ClientCAFile string `yaml:"client_ca_file" help:"CA bundle that client certificates must chain to: mutual TLS" doc:"none"`
 }
 
 // AdminOIDC configures operators who sign in with the company's IdP.
 type AdminOIDC struct {
 	// Issuer is the exact iss of the IdP's access tokens.
-	Issuer string `yaml:"issuer"`
+	Issuer string `yaml:"issuer" help:"exact iss of the IdP's access tokens; empty disables IdP operators" doc:"none"`
 	// JWKSURL is the IdP's JWKS; or set Discovery.
-	JWKSURL   string `yaml:"jwks_url"`
-	Discovery bool   `yaml:"discovery"`
+	JWKSURL   string `yaml:"jwks_url" help:"the IdP's JWKS URL; or set discovery" doc:"none"`
+	Discovery bool   `yaml:"discovery" help:"find the JWKS through the issuer's OpenID discovery document"`
 	// Audiences are the accepted aud values (the admin API's); required.
-	Audiences []string `yaml:"audiences"`
+	Audiences []string `yaml:"audiences" help:"accepted aud values (the admin API's); required with issuer" doc:"none"`
 	// Algorithms is the alg allow-list; default RS256, ES256, EdDSA.
-	Algorithms []string `yaml:"algorithms"`
+	Algorithms []string `yaml:"algorithms" help:"alg allow-list" doc:"RS256, ES256, EdDSA"`
 	// OperatorClaim names the operator: sub (default), email, azp,
 	// client_id, cid or appid.
-	OperatorClaim string `yaml:"operator_claim"`
+	OperatorClaim string `yaml:"operator_claim" help:"claim naming the operator: sub, email, azp, client_id, cid or appid" doc:"sub"`
 	// RolesClaim holds the operator's groups or roles: roles (default),
 	// groups, scp or scope, a string list or a space-separated string.
-	RolesClaim string `yaml:"roles_claim"`
+	RolesClaim string `yaml:"roles_claim" help:"claim holding the operator's groups or roles: roles, groups, scp or scope" doc:"roles"`
 	// Roles maps a value of RolesClaim to a partnergate role (viewer,
 	// auditor, issuer, admin). A token with no mapped value is refused.
-	Roles map[string]string `yaml:"roles"`
+	Roles map[string]string `yaml:"roles" help:"map of a roles_claim value to a role (viewer, auditor, issuer, admin); a token with none mapped is refused" doc:"none"`
 }
 
 // The accepted admin_oidc.operator_claim and roles_claim values.
@@ -192,14 +197,14 @@ func (o AdminOIDC) IssuerConfig() jwtverify.IssuerConfig {
 type JWT struct {
 	// Issuers are the trusted token issuers; none means tokens are refused.
 	// A list has no flag or environment form: set it in the config file.
-	Issuers jwtverify.Issuers `yaml:"issuers"`
+	Issuers jwtverify.Issuers `yaml:"issuers" help:"trusted OAuth2 token issuers; see Partner tokens" doc:"none"`
 	// CacheSize is how many verified tokens are remembered, so a repeated
 	// token skips the signature check; 0 disables the cache. Revocation is
 	// checked on every request either way.
-	CacheSize int `yaml:"cache_size"`
+	CacheSize int `yaml:"cache_size" help:"verified tokens remembered, so a repeat skips the signature check; 0 disables"`
 	// CacheTTL is the longest a verified token is remembered (never past
 	// its exp); at most 10m.
-	CacheTTL time.Duration `yaml:"cache_ttl"`
+	CacheTTL time.Duration `yaml:"cache_ttl" help:"longest a verified token is remembered (never past its exp), at most 10m"`
 }
 
 // Bounds of shutdown_delay. The default suits a load balancer that polls
@@ -213,42 +218,51 @@ const (
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Listen:             ":9001",
-		AdminListen:        "127.0.0.1:9002",
-		Store:              "sqlite:///var/lib/partnergate/partnergate.db",
-		KeyPrefix:          apikey.DefaultPrefix,
-		PepperVersion:      1,
-		KeyDefaultLifetime: 90 * 24 * time.Hour,
-		KeyMaxLifetime:     365 * 24 * time.Hour,
-		MaxRotationOverlap: 30 * 24 * time.Hour,
-		NegativeCacheTTL:   30 * time.Second,
-		MissLookups:        20,
-		MaxStaleness:       5 * time.Minute,
-		ReconcileInterval:  5 * time.Minute,
-		ShutdownGrace:      15 * time.Second,
-		ShutdownDelay:      DefaultShutdownDelay,
-		LogLevel:           "info",
-		LogFormat:          "json",
-		JWT:                JWT{CacheSize: 10_000, CacheTTL: time.Minute},
-		MetricsListen:      ":9090",
-		AuditDenyRate:      1000,
-		AdminBootstrap:     "enabled",
-		RateLimit:          ratelimit.Config{Domain: "partnergate"},
+		Listen:                  ":9001",
+		AdminListen:             "127.0.0.1:9002",
+		Store:                   "sqlite:///var/lib/partnergate/partnergate.db",
+		KeyPrefix:               apikey.DefaultPrefix,
+		PepperVersion:           1,
+		KeyDefaultLifetime:      90 * 24 * time.Hour,
+		KeyMaxLifetime:          365 * 24 * time.Hour,
+		MaxRotationOverlap:      30 * 24 * time.Hour,
+		NegativeCacheTTL:        30 * time.Second,
+		MissLookups:             20,
+		MaxStaleness:            5 * time.Minute,
+		ReconcileInterval:       5 * time.Minute,
+		ShutdownGrace:           15 * time.Second,
+		ShutdownDelay:           DefaultShutdownDelay,
+		LogLevel:                "info",
+		LogFormat:               "json",
+		JWT:                     JWT{CacheSize: 10_000, CacheTTL: time.Minute},
+		MetricsListen:           ":9090",
+		AuditDenyRate:           1000,
+		AuditWarnRatePerPartner: 10,
+		AdminBootstrap:          "enabled",
+		RateLimit:               ratelimit.Config{Domain: "partnergate"},
 	}
 }
 
-// setting is one leaf of Config, addressed three ways.
+// setting is one leaf of Config, addressed three ways. Its description
+// (the field's help tag) is the one source of the flag's usage line and the
+// README's configuration table; its doc tag, when set, says in words what
+// the default is.
 type setting struct {
 	key  string // yaml path, dotted
 	env  string
 	flag string
+	help string
+	doc  string
+	list bool // set in the config file only: no flag, no variable
 	v    reflect.Value
 }
 
+// settings lists every setting, in the order of Config's fields. A new
+// setting is one field with a yaml and a help tag.
 func (c *Config) settings() []setting {
 	var out []setting
-	var walk func(v reflect.Value, path []string)
-	walk = func(v reflect.Value, path []string) {
+	var walk func(v reflect.Value, path []string, owner string)
+	walk = func(v reflect.Value, path []string, owner string) {
 		t := v.Type()
 		for i := range t.NumField() {
 			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
@@ -257,26 +271,63 @@ func (c *Config) settings() []setting {
 			}
 			p := append(append([]string(nil), path...), tag)
 			f := v.Field(i)
-			if f.Kind() == reflect.Slice || f.Kind() == reflect.Map {
-				continue // lists are set in the config file only
-			}
-			if f.Kind() == reflect.Struct {
-				walk(f, p)
+			if f.Kind() == reflect.Struct && f.Type() != durationType {
+				// A struct's help names whose settings its fields are
+				// (the Check API's TLS, the admin API's).
+				walk(f, p, t.Field(i).Tag.Get("help"))
 				continue
+			}
+			help := t.Field(i).Tag.Get("help")
+			if owner != "" && help != "" {
+				help = owner + ": " + help
 			}
 			out = append(out, setting{
 				key:  strings.Join(p, "."),
 				env:  EnvPrefix + strings.ToUpper(strings.Join(p, "_")),
 				flag: strings.ReplaceAll(strings.Join(p, "-"), "_", "-"),
+				help: help,
+				doc:  t.Field(i).Tag.Get("doc"),
+				list: f.Kind() == reflect.Slice || f.Kind() == reflect.Map,
 				v:    f,
 			})
 		}
 	}
-	walk(reflect.ValueOf(c).Elem(), nil)
+	walk(reflect.ValueOf(c).Elem(), nil, "")
+	return out
+}
+
+// scalars returns the settings that have a flag and a variable.
+func (c *Config) scalars() []setting {
+	all := c.settings()
+	out := all[:0]
+	for _, s := range all {
+		if !s.list {
+			out = append(out, s)
+		}
+	}
 	return out
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
+
+// typeName is the kind of value a setting takes, as --help shows it.
+func typeName(v reflect.Value) string {
+	switch {
+	case v.Type() == durationType:
+		return "duration"
+	case v.Kind() == reflect.Float64:
+		return "float"
+	}
+	return v.Kind().String()
+}
+
+// shown is a setting's value as a flag default and the README show it.
+func shown(v reflect.Value) string {
+	if v.Type() == durationType {
+		return time.Duration(v.Int()).String()
+	}
+	return fmt.Sprint(v.Interface())
+}
 
 func set(v reflect.Value, s string) error {
 	switch {
@@ -312,63 +363,99 @@ func set(v reflect.Value, s string) error {
 	return nil
 }
 
-// RegisterFlags adds a flag per setting to fs, plus --config.
+// flagValue is a setting's flag. It is typed for --help (duration, int,
+// float, bool, string) but keeps the text it was given: [Load] parses it
+// with the environment and the file, so that every bad flag is reported
+// at once, each naming itself, rather than the first alone.
+type flagValue struct {
+	typ, text string
+}
+
+func (f *flagValue) String() string     { return f.text }
+func (f *flagValue) Set(s string) error { f.text = s; return nil }
+func (f *flagValue) Type() string       { return f.typ }
+
+// boolFlagValue is a bool setting's flag, which may be given bare.
+type boolFlagValue struct{ flagValue }
+
+func (*boolFlagValue) IsBoolFlag() bool { return true }
+
+// RegisterFlags adds a typed flag per setting to fs, each with its
+// description, plus --config.
 func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "config file (YAML); env "+EnvPrefix+"CONFIG")
 	def := Default()
-	for _, s := range def.settings() {
-		usage := "env " + s.env
-		var shown string
-		if s.v.Type() == durationType {
-			shown = time.Duration(s.v.Int()).String()
-		} else {
-			shown = fmt.Sprint(s.v.Interface())
+	for _, s := range def.scalars() {
+		usage := s.help + " (env " + s.env + ")"
+		v := flagValue{typ: typeName(s.v), text: shown(s.v)}
+		if v.typ == "bool" {
+			fs.VarPF(&boolFlagValue{v}, s.flag, "", usage).NoOptDefVal = "true"
+			continue
 		}
-		fs.String(s.flag, shown, usage)
+		fs.VarP(&v, s.flag, "", usage)
 	}
 }
 
 // Load builds the config: defaults, then the file named by --config (or
 // PARTNERGATE_CONFIG), then the environment, then flags set on the command
 // line. getenv is os.LookupEnv in production. Parse errors name the key,
-// variable or flag; Load does not validate (see [Config.Validate]).
+// variable or flag; Load does not validate (see [Config.Validate], and
+// [Resolve] for both at once).
 func Load(fs *pflag.FlagSet, getenv func(string) (string, bool)) (*Config, error) {
+	c, errs := load(fs, getenv)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// load is Load, returning every parse error and the config as far as it
+// was built, or nil when the file could not be read: validating defaults
+// in its place would report problems the file does not have.
+func load(fs *pflag.FlagSet, getenv func(string) (string, bool)) (*Config, []error) {
 	c := Default()
+	var errs []error
 	path, _ := getenv(EnvPrefix + "CONFIG")
 	if fs != nil && fs.Changed("config") {
 		path, _ = fs.GetString("config")
 	}
+	fileOK := true
 	if path != "" {
 		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+		if err == nil {
+			err = decodeFile(&c, b)
+			if err != nil {
+				err = fmt.Errorf("config %s: %w", path, err)
+			}
+		} else {
+			err = fmt.Errorf("config: %w", err)
 		}
-		if err := decodeFile(&c, b); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+		if err != nil {
+			errs = append(errs, err)
+			fileOK = false
 		}
 	}
-	var errs []error
-	for _, s := range c.settings() {
+	for _, s := range c.scalars() {
 		if v, ok := getenv(s.env); ok {
 			if err := set(s.v, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
 			}
 		}
-		if fs != nil && fs.Changed(s.flag) {
-			v, _ := fs.GetString(s.flag)
-			if err := set(s.v, v); err != nil {
-				errs = append(errs, fmt.Errorf("--%s: %w", s.flag, err))
-			}
+		if fs == nil || !fs.Changed(s.flag) {
+			continue
+		}
+		if err := set(s.v, fs.Lookup(s.flag).Value.String()); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", s.flag, err))
 		}
 	}
 	if v, ok := getenv(EnvAdminToken); ok {
 		c.AdminToken = v
 	}
 	errs = append(errs, c.loadStore(fs, getenv)...)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if !fileOK {
+		return nil, errs
 	}
-	return &c, nil
+	return &c, errs
 }
 
 func decodeFile(c *Config, b []byte) error {
@@ -390,9 +477,9 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	for key, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad(key, "%q is not host:port", addr)
+	for _, a := range []struct{ key, addr string }{{"listen", c.Listen}, {"admin_listen", c.AdminListen}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad(a.key, "%q is not host:port", a.addr)
 		}
 	}
 	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") { // :0 picks two free ports
@@ -447,15 +534,15 @@ func (c *Config) Validate() error {
 	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
 		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file")
 	}
-	for key, path := range map[string]string{
-		"policy_file": c.PolicyFile, "admin_token_file": c.AdminTokenFile,
-		"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile,
+	for _, f := range []struct{ key, path string }{
+		{"policy_file", c.PolicyFile}, {"admin_token_file", c.AdminTokenFile},
+		{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"tls.client_ca_file", c.TLS.ClientCAFile},
 	} {
-		if path == "" {
+		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(path); err != nil {
-			bad(key, "%v", err)
+		if _, err := os.Stat(f.path); err != nil {
+			bad(f.key, "%v", err)
 		}
 	}
 	if c.AdminToken != "" && c.AdminTokenFile != "" {
@@ -577,14 +664,13 @@ func StoreKind(raw string) (string, error) {
 	return "", fmt.Errorf("scheme %q is not sqlite or postgres", u.Scheme)
 }
 
-// LogValue implements [slog.LogValuer]; the admin token and any store
-// password are redacted.
+// LogValue implements [slog.LogValuer]. It lists the settings it names
+// and no others, so the admin token never appears, and a store password
+// is redacted.
 func (c Config) LogValue() slog.Value {
-	c.AdminToken = ""
-	c.Store = redactStore(c.Store)
 	return slog.GroupValue(
 		slog.String("listen", c.Listen), slog.String("admin_listen", c.AdminListen),
-		slog.String("store", c.Store), slog.String("key_prefix", c.KeyPrefix),
+		slog.String("store", redactStore(c.Store)), slog.String("key_prefix", c.KeyPrefix),
 		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
 		slog.Bool("admin_tls", c.AdminTLS.CertFile != ""), slog.Bool("admin_plaintext", c.AdminPlaintext),
 		slog.String("admin_bootstrap", c.AdminBootstrap), slog.Bool("admin_oidc", c.AdminOIDC.Enabled()),
@@ -666,6 +752,9 @@ func (c *Config) validateTelemetry() []error {
 	}
 	if !(c.AuditDenyRate >= 0 && c.AuditDenyRate <= 1e6) {
 		errs = append(errs, fmt.Errorf("audit_deny_rate: must be between 0 (no bound) and 1000000 per second, got %v", c.AuditDenyRate))
+	}
+	if !(c.AuditWarnRatePerPartner >= 0 && c.AuditWarnRatePerPartner <= 1e6) {
+		errs = append(errs, fmt.Errorf("audit_warn_rate_per_partner: must be between 0 (no bound) and 1000000 per second, got %v", c.AuditWarnRatePerPartner))
 	}
 	return errs
 }

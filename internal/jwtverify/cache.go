@@ -19,7 +19,7 @@ type tokenCache struct {
 
 // cacheEntry is immutable once stored. It holds its own copy of the
 // principal, and that copy's strings and scopes in its room when they fit
-// (they do unless they pass 400 bytes or the token carries more than 8
+// (they do unless they pass 392 bytes or the token carries more than 8
 // scopes): an entry is one 768-byte allocation. With a thousand tokens
 // taking turns an entry is rarely in the CPU's caches, and a Check reads
 // nearly all of it; in one block that is adjacent lines of one or two
@@ -40,7 +40,7 @@ type cacheEntry struct {
 
 const (
 	entryScopes = 8
-	entryRoom   = 400
+	entryRoom   = 392
 )
 
 func newTokenCache(size int, ttl time.Duration) *tokenCache {

@@ -52,6 +52,11 @@ type IssuerConfig struct {
 	// regard to case and with an optional "application/" prefix, e.g.
 	// "at+jwt" (RFC 9068) to refuse ID tokens.
 	RequireType string `yaml:"require_type"`
+	// MaxTokenLifetime is the longest exp - iat accepted: a token minted
+	// for ten years is a long-lived secret however it is signed (RFC 9068
+	// §4 expects access tokens to be short-lived). Default 24h; between
+	// 1m and 720h.
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
 	// MaxTokenBytes caps the token length. Default 8 KiB, at most 64 KiB.
 	MaxTokenBytes int `yaml:"max_token_bytes"`
 	// RefreshInterval is how often the JWKS is fetched in the background.
@@ -74,10 +79,21 @@ type IssuerConfig struct {
 // Issuers is the issuer list of a configuration.
 type Issuers []IssuerConfig
 
+// Names returns each issuer's iss value, in order.
+func (is Issuers) Names() []string {
+	out := make([]string, len(is))
+	for i := range is {
+		out[i] = is[i].Issuer
+	}
+	return out
+}
+
 // Defaults and bounds of [IssuerConfig].
 const (
 	DefaultLeeway                = 30 * time.Second
 	MaxLeeway                    = 5 * time.Minute
+	DefaultMaxTokenLifetime      = 24 * time.Hour
+	MaxMaxTokenLifetime          = 720 * time.Hour
 	DefaultMaxTokenBytes         = 8 << 10
 	MaxMaxTokenBytes             = 64 << 10
 	DefaultRefreshInterval       = 15 * time.Minute
@@ -189,6 +205,9 @@ func (c *IssuerConfig) validate(prefix string) []error {
 	if c.RequireType != "" && strings.ContainsFunc(c.RequireType, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		bad("require_type", "must be a media type such as at+jwt")
 	}
+	if c.MaxTokenLifetime != 0 && (c.MaxTokenLifetime < time.Minute || c.MaxTokenLifetime > MaxMaxTokenLifetime) {
+		bad("max_token_lifetime", "must be between 1m and %s (0: the default %s)", MaxMaxTokenLifetime, DefaultMaxTokenLifetime)
+	}
 	if c.MaxTokenBytes < 0 || c.MaxTokenBytes > MaxMaxTokenBytes {
 		bad("max_token_bytes", "must be between 0 (default %d) and %d", DefaultMaxTokenBytes, MaxMaxTokenBytes)
 	}
@@ -222,6 +241,9 @@ func (c IssuerConfig) withDefaults() IssuerConfig {
 	}
 	if c.ScopeClaim == "" {
 		c.ScopeClaim = DefaultScopeClaim
+	}
+	if c.MaxTokenLifetime == 0 {
+		c.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if c.MaxTokenBytes == 0 {
 		c.MaxTokenBytes = DefaultMaxTokenBytes

@@ -46,6 +46,9 @@ var (
 	// ErrMissingClaim reports a missing exp or iat; iat is required because
 	// the issued-before revocation cutoff depends on it.
 	ErrMissingClaim = errors.New("jwtverify: required claim missing")
+	// ErrLifetime reports a token whose exp - iat exceeds the issuer's
+	// max_token_lifetime.
+	ErrLifetime = errors.New("jwtverify: token lifetime exceeds max_token_lifetime")
 	// ErrIssuer reports a verified iss that differs from the issuer whose
 	// keys verified it. It cannot happen by construction; it is checked
 	// anyway.
@@ -81,6 +84,7 @@ var reasons = [...]struct {
 	{ErrNotYetValid, "not_yet_valid"},
 	{ErrIssuedInFuture, "issued_in_future"},
 	{ErrMissingClaim, "missing_claim"},
+	{ErrLifetime, "token_lifetime_exceeded"},
 	{ErrIssuer, "issuer_mismatch"},
 	{ErrAudience, "audience_mismatch"},
 	{ErrMissingClient, "missing_client"},

@@ -123,8 +123,6 @@ func newKeySet(base context.Context, wg *sync.WaitGroup, cfg *IssuerConfig, clie
 	return ks, nil
 }
 
-func (ks *keySet) snapshot() *keySnapshot { return ks.snap.Load() }
-
 // entry returns the key with id kid from the current snapshot.
 func (ks *keySet) entry(kid string) (keyEntry, bool) {
 	s := ks.snap.Load()

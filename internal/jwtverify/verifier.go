@@ -61,6 +61,11 @@ type Principal struct {
 	// ScopeList is Scopes space-separated, joined once at verification so
 	// that a cached token does not join them again on every request.
 	ScopeList string
+	// ScopeClaimMissing reports that the token had no issuer's scope
+	// claim at all, so that an operator can be told why it holds no scope
+	// (an IdP configured to put them elsewhere, or a missing scope
+	// request).
+	ScopeClaimMissing bool
 	// JTI is the token id, empty if the issuer sets none (such a token can
 	// be revoked only by an issued-before cutoff).
 	JTI       string
@@ -546,6 +551,9 @@ func (is *issuer) principal(c *claims) (*Principal, error) {
 		// Without iat the issued-before revocation cutoff cannot apply.
 		return nil, fmt.Errorf("%w: iat", ErrMissingClaim)
 	}
+	if c.ExpiresAt != nil && c.ExpiresAt.Sub(c.IssuedAt.Time) > is.cfg.MaxTokenLifetime {
+		return nil, fmt.Errorf("%w: %s", ErrLifetime, c.ExpiresAt.Sub(c.IssuedAt.Time))
+	}
 	if c.Issuer != is.cfg.Issuer {
 		return nil, ErrIssuer
 	}
@@ -567,14 +575,15 @@ func (is *issuer) principal(c *claims) (*Principal, error) {
 		return nil, err
 	}
 	p := &Principal{
-		Issuer:    c.Issuer,
-		ClientID:  client,
-		Scopes:    scopes,
-		ScopeList: scopes.String(),
-		JTI:       c.ID,
-		Subject:   c.Subject,
-		IssuedAt:  c.IssuedAt.Time,
-		ExpiresAt: c.ExpiresAt.Time,
+		Issuer:            c.Issuer,
+		ClientID:          client,
+		Scopes:            scopes,
+		ScopeList:         scopes.String(),
+		ScopeClaimMissing: len(raw) == 0 || string(raw) == "null",
+		JTI:               c.ID,
+		Subject:           c.Subject,
+		IssuedAt:          c.IssuedAt.Time,
+		ExpiresAt:         c.ExpiresAt.Time,
 	}
 	if c.Cnf != nil {
 		p.CertThumbprint, err = thumbprint(c.Cnf)

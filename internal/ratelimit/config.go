@@ -13,9 +13,9 @@ import (
 // envoyproxy/ratelimit domain, the tiers and the per-partner overrides.
 type Config struct {
 	// Domain must equal the domain of Envoy's ratelimit filter.
-	Domain    string     `yaml:"domain" json:"domain"`
-	Tiers     []Tier     `yaml:"tiers" json:"tiers"`
-	Overrides []Override `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+	Domain    string     `yaml:"domain" json:"domain" help:"envoyproxy/ratelimit domain; must equal the domain of Envoy's ratelimit filter"`
+	Tiers     []Tier     `yaml:"tiers" json:"tiers" help:"rate-limit tiers partners are assigned to; see Rate limits" doc:"none"`
+	Overrides []Override `yaml:"overrides,omitempty" json:"overrides,omitempty" help:"per-partner limit overrides; see Rate limits" doc:"none"`
 }
 
 // Parse decodes a YAML [Config] strictly (an unknown field is an error, so

@@ -113,7 +113,7 @@ func startPartnergate(t *testing.T, rl ratelimit.Config, partners ...testPartner
 		if _, err := pg.admin.CreatePartner(actx, &adminv1.CreatePartnerRequest{Id: p.id, Tier: p.tier, Scopes: []string{"orders:read"}}); err != nil {
 			t.Fatalf("CreatePartner %s: %v", p.id, err)
 		}
-		k, err := pg.admin.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: p.id})
+		k, err := pg.admin.IssueKey(actx, &adminv1.IssueKeyRequest{PartnerId: p.id, AllGrantedScopes: true})
 		if err != nil {
 			t.Fatalf("IssueKey %s: %v", p.id, err)
 		}

@@ -63,6 +63,15 @@ type DecisionLog struct {
 	unsummed    atomic.Int64  // since the last summary line
 	lastSummary time.Time     // writer goroutine only
 
+	scrub scrubber
+
+	// The per-partner bound of warnings, kept by the writer goroutine
+	// alone, so that Check takes no lock for it.
+	warnRate       float64                   // 0: every warning is written
+	warnLimits     map[warnKey]*rate.Limiter // writer goroutine only
+	warnUnsummed   map[string]int64          // by partner; writer goroutine only
+	warnSuppressed atomic.Int64              // since start
+
 	// queue holds pointers: the collector scans a channel's whole buffer
 	// on every cycle, used or not, and 4,096 entries by value were 1.4 MiB
 	// of pointer-bearing memory, 40 % of what it scanned in a serving
@@ -85,6 +94,18 @@ type DecisionLogOptions struct {
 	// bursts of as many (default 0: no bound). High-severity denials are
 	// always written.
 	DenyRate float64
+	// WarnRatePerPartner bounds the high-severity denials written for
+	// one partner's credential, per second, with bursts of as many
+	// (default 0: no bound). What is not written is counted
+	// ([DecisionLog.WarnSuppressed]) and reported per partner, as
+	// DenyRate's are: a partner holding a valid key could otherwise fill
+	// the log with tenant_mismatch warnings at will. The bound is kept per
+	// credential of the partner, so that the first uses of each of many
+	// revoked keys are all written while a flood through any one is cut.
+	WarnRatePerPartner float64
+	// KeyPrefix is the API key prefix, so that a key sent where it does
+	// not belong is redacted from a logged path (default apikey's).
+	KeyPrefix string
 	// Queue is how many entries may wait to be written (default 4096).
 	Queue int
 	// Rand draws the sampling number in [0, 1) (default math/rand/v2).
@@ -113,9 +134,15 @@ func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
 	}
 	l := &DecisionLog{
 		log: log, sample: opts.AllowSample, rand: opts.Rand, now: opts.Now,
-		queue: make(chan *auditEntry, opts.Queue),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		queue:    make(chan *auditEntry, opts.Queue),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		scrub:    newScrubber(opts.KeyPrefix),
+		warnRate: opts.WarnRatePerPartner,
+	}
+	if l.warnRate > 0 {
+		l.warnLimits = make(map[warnKey]*rate.Limiter)
+		l.warnUnsummed = make(map[string]int64)
 	}
 	if opts.DenyRate > 0 {
 		l.denyLimit = rate.NewLimiter(rate.Limit(opts.DenyRate), max(1, int(opts.DenyRate)))
@@ -156,6 +183,17 @@ func (l *DecisionLog) Dropped() int64 { return l.dropped.Load() }
 // because they came faster than DenyRate.
 func (l *DecisionLog) Suppressed() int64 { return l.suppressed.Load() }
 
+// WarnSuppressed returns how many high-severity denials were not written
+// because they came faster than WarnRatePerPartner for their partner.
+func (l *DecisionLog) WarnSuppressed() int64 { return l.warnSuppressed.Load() }
+
+// warnKey is what the warning bound is kept for: a partner's credential.
+type warnKey struct{ partnerID, credentialID string }
+
+// maxWarnPartners bounds the per-credential limiters kept; past it they are
+// forgotten and start afresh, which only ever writes more.
+const maxWarnPartners = 10_000
+
 // Close writes what is queued and stops the writer. Decisions after Close
 // are dropped.
 func (l *DecisionLog) Close() error {
@@ -188,11 +226,21 @@ func (l *DecisionLog) run() {
 
 func (l *DecisionLog) write(e *auditEntry) {
 	l.summarize(e.at, false)
+	if e.level == slog.LevelWarn && !l.warnAllowed(e) {
+		return
+	}
 	ctx := context.Background()
 	h := l.log.Handler()
 	if !h.Enabled(ctx, e.level) {
 		return
 	}
+	// Every request-derived field is scrubbed and bounded here, on the
+	// writer goroutine, off the Check path.
+	e.d.Path = l.scrub.path(e.d.Path)
+	e.d.Method = l.scrub.field(e.d.Method, maxMethodLen)
+	e.d.RequestID = l.scrub.field(e.d.RequestID, maxFieldLen)
+	e.d.ClientAddr = l.scrub.field(e.d.ClientAddr, maxFieldLen)
+	e.d.Detail = l.scrub.field(e.d.Detail, maxFieldLen)
 	r := slog.NewRecord(e.at, e.level, "decision", 0)
 	r.AddAttrs(slog.Any("decision", &e.d))
 	if e.traceID.IsValid() {
@@ -201,10 +249,33 @@ func (l *DecisionLog) write(e *auditEntry) {
 	_ = h.Handle(ctx, r)
 }
 
+// warnAllowed reports whether e's credential is within WarnRatePerPartner,
+// counting e if it is not.
+func (l *DecisionLog) warnAllowed(e *auditEntry) bool {
+	if l.warnRate <= 0 {
+		return true
+	}
+	k := warnKey{e.d.PartnerID, e.d.CredentialID}
+	lim := l.warnLimits[k]
+	if lim == nil {
+		if len(l.warnLimits) >= maxWarnPartners {
+			clear(l.warnLimits)
+		}
+		lim = rate.NewLimiter(rate.Limit(l.warnRate), max(1, int(l.warnRate)))
+		l.warnLimits[k] = lim
+	}
+	if lim.AllowN(e.at, 1) {
+		return true
+	}
+	l.warnSuppressed.Add(1)
+	l.warnUnsummed[k.partnerID]++
+	return false
+}
+
 // summarize writes how many denials went unwritten since the last
 // summary, if any did and a second has passed (or final is set).
 func (l *DecisionLog) summarize(at time.Time, final bool) {
-	if l.unsummed.Load() == 0 || !final && at.Sub(l.lastSummary) < time.Second {
+	if l.unsummed.Load() == 0 && len(l.warnUnsummed) == 0 || !final && at.Sub(l.lastSummary) < time.Second {
 		return
 	}
 	n := l.unsummed.Swap(0)
@@ -212,11 +283,20 @@ func (l *DecisionLog) summarize(at time.Time, final bool) {
 	ctx := context.Background()
 	h := l.log.Handler()
 	if !h.Enabled(ctx, slog.LevelWarn) {
+		clear(l.warnUnsummed)
 		return
 	}
-	r := slog.NewRecord(at, slog.LevelWarn, "denials not written: over audit_deny_rate", 0)
-	r.AddAttrs(slog.Int64("suppressed", n))
-	_ = h.Handle(ctx, r)
+	if n > 0 {
+		r := slog.NewRecord(at, slog.LevelWarn, "denials not written: over audit_deny_rate", 0)
+		r.AddAttrs(slog.Int64("suppressed", n))
+		_ = h.Handle(ctx, r)
+	}
+	for id, n := range l.warnUnsummed {
+		r := slog.NewRecord(at, slog.LevelWarn, "high-severity denials not written: over audit_warn_rate_per_partner", 0)
+		r.AddAttrs(slog.String("partner_id", id), slog.Int64("suppressed", n))
+		_ = h.Handle(ctx, r)
+	}
+	clear(l.warnUnsummed)
 }
 
 // Auditors hands each decision to every auditor, in order. Each must not

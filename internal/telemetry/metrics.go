@@ -381,5 +381,14 @@ func (m *Metrics) observeDrops(meter metric.Meter, opts MetricsOptions) error {
 			}))
 		errs = append(errs, err)
 	}
+	if s, ok := opts.AuditLog.(interface{ WarnSuppressed() int64 }); ok {
+		_, err := meter.Int64ObservableCounter("partnergate.audit.warn_suppressed",
+			metric.WithDescription("High-severity denials not written to the audit log because one partner's came faster than audit_warn_rate_per_partner."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				o.Observe(s.WarnSuppressed())
+				return nil
+			}))
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
