@@ -33,6 +33,7 @@ func TestImportDirection(t *testing.T) {
 		{pkg: "internal/cli", forbidden: []string{"internal/app", "internal/store/sqlstore"}}, // talks to the admin API, never the database
 		{pkg: "internal/lastuse", forbidden: []string{"authz", "internal/cache", "internal/admin", "internal/app", "internal/store/sqlstore", "internal/telemetry"}},
 		{pkg: "internal/secretscan", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/cli", "internal/telemetry"}}, // revokes through its own small interface
+		{pkg: "internal/keyscan", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/cli", "internal/telemetry", "internal/config"}}, // offline: the key format only
 		{pkg: "internal/telemetry", forbidden: []string{"internal/store/sqlstore", "internal/admin", "internal/app"}},
 	}
 	for _, r := range rules {
