@@ -65,7 +65,7 @@ func fixture(t *testing.T) (dir string, planted []string, badChecksum string) {
 	flipLast := near[:len(near)-1] + map[bool]string{true: "B", false: "A"}[near[len(near)-1] == 'A']
 	files := map[string][]string{
 		"service/config.yml": {"db: postgres", "partner_key: " + k1.Reveal(), "timeout: 3s"},
-		"scripts/deploy.sh": {"#!/bin/sh", "export PG_KEY=\"" + k2.Reveal() + "\"", "curl -H \"x-api-key: " + k3.Reveal() + "\" https://api"},
+		"scripts/deploy.sh":  {"#!/bin/sh", "export PG_KEY=\"" + k2.Reveal() + "\"", "curl -H \"x-api-key: " + k3.Reveal() + "\" https://api"},
 		"near/misses.txt": {
 			"short " + near[:len(near)-1],
 			"long " + near + "A",
