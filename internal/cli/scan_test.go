@@ -11,6 +11,7 @@ import (
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cli"
+	"github.com/partnergate/partnergate/internal/partner"
 )
 
 // runStdin is run with stdin.
@@ -125,4 +126,33 @@ func TestScan(t *testing.T) {
 			t.Errorf("second run: revoked = %v, want already_revoked", rev)
 		}
 	})
+}
+
+func TestKeyListCompromised(t *testing.T) {
+	_, _, st := server(t)
+	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
+	var ids []string
+	for range 2 {
+		m := object(t, mustRun(t, "key", "issue", "--partner", "acme", "-o", "json"))
+		ids = append(ids, m["key"].(map[string]any)["id"].(string))
+	}
+	// What the secret-scanning endpoint does to a reported key.
+	ctx := context.Background()
+	c, err := st.GetCredential(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RevokedAt, c.CompromisedAt = time.Now(), time.Now()
+	if err := st.UpdateCredential(ctx, c, partner.AuditEvent{Actor: "github-secret-scanning", Action: "key.revoke", PartnerID: "acme", CredentialID: c.ID, Reason: "leaked"}); err != nil {
+		t.Fatal(err)
+	}
+	m := object(t, mustRun(t, "key", "list", "--partner", "acme", "--compromised", "-o", "json"))
+	keys, _ := m["keys"].([]any)
+	if len(keys) != 1 || keys[0].(map[string]any)["id"] != ids[0] || keys[0].(map[string]any)["compromised_at"] == nil {
+		t.Errorf("key list --compromised = %v, want the compromised key alone", m["keys"])
+	}
+	if out := mustRun(t, "key", "list", "--partner", "acme"); !strings.Contains(out, "revoked (compromised)") || !strings.Contains(out, ids[1]) {
+		t.Errorf("key list does not show the compromised key apart, or lost the other:\n%s", out)
+	}
+	runFails(t, cli.ExitUsage, "--compromised", "key", "list", "--compromised", "--unused-for", "90d")
 }
