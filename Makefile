@@ -69,6 +69,12 @@ $(GITLEAKS_BIN):
 	GOBIN=$(BIN)/.gitleaks-$(GITLEAKS_VERSION) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VERSION)
 	mv $(BIN)/.gitleaks-$(GITLEAKS_VERSION)/gitleaks $@ && rmdir $(BIN)/.gitleaks-$(GITLEAKS_VERSION)
 
+.PHONY: bench-scan
+bench-scan: $(GITLEAKS_BIN) ## partnergate scan against gitleaks on a generated 1 GiB tree (SCAN_MIB to change; about 10 minutes).
+	PARTNERGATE_SCAN_BENCH_MIB=$(SCAN_MIB) PARTNERGATE_GITLEAKS_BIN=$(GITLEAKS_BIN) $(GO) test -run '^$$' -bench BenchmarkScanTree -benchtime 2x -timeout 30m ./detectors/
+
+SCAN_MIB ?= 1024
+
 # The load benchmark pins the servers to CPU 0 and its client to CPU 1.
 BENCH_KEYS   ?= 1000000
 BENCH_ROUNDS ?= 5
