@@ -23,8 +23,8 @@ type SecretScanning struct {
 type SecretScanningProgram struct {
 	// PublicKeysURL serves the program's signing keys as
 	// {"public_keys":[{"key_identifier","key","is_current"}]}. Empty
-	// turns the program's route off. GitHub's is the default; GitLab
-	// gives its own to a partner when it joins.
+	// turns the program's route off. GitHub's is the default; GitLab's
+	// has none, so its route is off until it is set.
 	PublicKeysURL string `yaml:"public_keys_url"`
 }
 
