@@ -12,6 +12,8 @@ RATELIMIT_BIN     := $(BIN)/service_cmd
 # Helm, for the chart tests (k8s/chart_test.go): built from its module.
 HELM_VERSION := v3.22.0
 HELM_BIN     := $(BIN)/helm-$(HELM_VERSION)
+GITLEAKS_VERSION := v8.30.1
+GITLEAKS_BIN     := $(BIN)/gitleaks-$(GITLEAKS_VERSION)
 # A throwaway database per test run is created from this server DSN.
 PARTNERGATE_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 export PARTNERGATE_TEST_POSTGRES
@@ -30,8 +32,8 @@ run: build ## Build and run the server on the embedded SQLite store in ./data.
 	$(BIN)/partnergate serve --store sqlite://$(DATA)/partnergate.db --log-format text $(ARGS)
 
 .PHONY: test
-test: test-services $(HELM_BIN) ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit and Helm).
-	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) PARTNERGATE_HELM_BIN=$(HELM_BIN) $(GO) test -race -count=1 -timeout 9m ./...
+test: test-services $(HELM_BIN) $(GITLEAKS_BIN) ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit, Helm and gitleaks).
+	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) PARTNERGATE_HELM_BIN=$(HELM_BIN) PARTNERGATE_GITLEAKS_BIN=$(GITLEAKS_BIN) $(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: test-short
 test-short: ## Run the tests that need no external service.
@@ -59,6 +61,19 @@ $(HELM_BIN):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN)/.helm-$(HELM_VERSION) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/.helm-$(HELM_VERSION)/helm $@ && rmdir $(BIN)/.helm-$(HELM_VERSION)
+
+# gitleaks checks the shipped detector rule (internal/detectors/) against partnergate scan.
+$(GITLEAKS_BIN):
+	@echo "installing gitleaks $(GITLEAKS_VERSION)"
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.gitleaks-$(GITLEAKS_VERSION) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VERSION)
+	mv $(BIN)/.gitleaks-$(GITLEAKS_VERSION)/gitleaks $@ && rmdir $(BIN)/.gitleaks-$(GITLEAKS_VERSION)
+
+.PHONY: bench-scan
+bench-scan: $(GITLEAKS_BIN) ## partnergate scan against gitleaks on a generated 1 GiB tree (SCAN_MIB to change; about 10 minutes).
+	PARTNERGATE_SCAN_BENCH_MIB=$(SCAN_MIB) PARTNERGATE_GITLEAKS_BIN=$(GITLEAKS_BIN) $(GO) test -run '^$$' -bench BenchmarkScanTree -benchtime 2x -timeout 30m ./internal/detectors/
+
+SCAN_MIB ?= 1024
 
 # The load benchmark pins the servers to CPU 0 and its client to CPU 1.
 BENCH_KEYS   ?= 1000000

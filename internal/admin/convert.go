@@ -61,6 +61,7 @@ func keyPB(c *partner.Credential, now time.Time) *adminv1.Key {
 		LastUsedAt:    ts(c.LastUsedAt),
 		State:         state,
 		LastUsedFrom:  c.LastUsedFrom,
+		CompromisedAt: ts(c.CompromisedAt),
 	}
 }
 

@@ -124,7 +124,8 @@ func (s *Server) newCredential(partnerID string, scopes partner.Scopes, name str
 	}, nil
 }
 
-// ListKeys lists a partner's keys, newest first.
+// ListKeys lists a partner's keys, newest first; with compromised set,
+// only those a secret-scanning report found published.
 func (s *Server) ListKeys(ctx context.Context, req *adminv1.ListKeysRequest) (*adminv1.ListKeysResponse, error) {
 	pid := req.GetPartnerId()
 	if err := partner.ValidateID("partner_id", pid); err != nil {
@@ -140,6 +141,9 @@ func (s *Server) ListKeys(ctx context.Context, req *adminv1.ListKeysRequest) (*a
 	now := s.now()
 	out := &adminv1.ListKeysResponse{Keys: make([]*adminv1.Key, 0, len(cs))}
 	for _, c := range cs {
+		if req.GetCompromised() && !c.Compromised() {
+			continue
+		}
 		out.Keys = append(out.Keys, keyPB(c, now))
 	}
 	return out, nil

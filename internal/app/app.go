@@ -48,6 +48,8 @@ type Server struct {
 	CheckAddr, AdminAddr net.Addr
 	// MetricsAddr is the bound metrics address; nil with metrics off.
 	MetricsAddr net.Addr
+	// SecretScanningAddr is the bound leaked-key endpoint; nil when off.
+	SecretScanningAddr net.Addr
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
@@ -254,6 +256,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(fmt.Errorf("admin_listen: %w", err))
 	}
 	closers = append(closers, adminLis.Close)
+	leaks, err := startSecretScanning(ctx, cfg, st, format, hasher, idx, obs.metrics, log)
+	if err != nil {
+		return fail(err)
+	}
+	if leaks != nil {
+		closers = append(closers, leaks.lis.Close)
+	}
 	// Only now, with both ports bound, is a bootstrap token generated and
 	// printed: a start that fails earlier leaves the next one to print it.
 	if cfg.AdminBootstrap != "disabled" {
@@ -276,6 +285,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		done:        make(chan struct{}),
 		ready:       make(chan struct{}),
 	}
+	s.SecretScanningAddr = leaks.addr()
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	record := func(err error) {
@@ -292,6 +302,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	serve("check", checkSrv, checkLis)
 	serve("admin", adminSrv, adminLis)
+	if leaks != nil {
+		wg.Go(func() {
+			if err := leaks.serve(); err != nil {
+				record(err)
+			}
+		})
+	}
 	log.Info("listening", "check", s.CheckAddr.String(), "admin", s.AdminAddr.String(), "config", *cfg)
 
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -339,6 +356,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		close(draining) // health Watch streams end rather than hold the drain
 		graceful(log, "check", checkSrv, cfg.ShutdownGrace)
 		graceful(log, "admin", adminSrv, cfg.ShutdownGrace)
+		if leaks != nil {
+			leaks.shutdown(cfg.ShutdownGrace)
+		}
 		stopRun()
 		wg.Wait()
 		for i := len(closers) - 1; i >= 0; i-- {

@@ -111,6 +111,7 @@ start, the bootstrap token), or with a client certificate (--admin-cert).`,
 	root.AddCommand(a.operatorCmd(), a.whoamiCmd())
 	root.AddCommand(a.tokenCmd())
 	root.AddCommand(a.ratelimitConfigCmd())
+	root.AddCommand(a.scanCmd())
 	for _, c := range root.Commands() {
 		c.PersistentFlags().AddFlagSet(f)
 	}

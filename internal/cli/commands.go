@@ -184,22 +184,26 @@ func (a *app) keyCmd() *cobra.Command {
 	issue.Flags().StringVar(&issueName, "name", "", "label, such as billing-prod")
 
 	var (
-		listPartner string
-		unusedFor   string
+		listPartner     string
+		unusedFor       string
+		listCompromised bool
 	)
 	list := &cobra.Command{
-		Use:   "list --partner ID | --unused-for AGE",
+		Use:   "list --partner ID [--compromised] | --unused-for AGE",
 		Short: "List a partner's keys, revoked and expired ones included; or, with --unused-for, live keys unused that long across partners",
 		Args:  exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("unused-for") {
+				if listCompromised {
+					return usageErrorf("%s: --compromised lists one partner's keys; it does not combine with --unused-for", cmd.CommandPath())
+				}
 				return a.listUnused(cmd, listPartner, unusedFor)
 			}
 			if listPartner == "" {
 				return usageErrorf("%s: --partner is required", cmd.CommandPath())
 			}
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
-				resp, err := c.ListKeys(ctx, &adminv1.ListKeysRequest{PartnerId: listPartner})
+				resp, err := c.ListKeys(ctx, &adminv1.ListKeysRequest{PartnerId: listPartner, Compromised: listCompromised})
 				if err != nil {
 					return err
 				}
@@ -212,6 +216,7 @@ func (a *app) keyCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&listPartner, "partner", "", "partner id (required unless --unused-for)")
 	list.Flags().StringVar(&unusedFor, "unused-for", "", "list live keys of every partner not used for this long, such as 90d or 2160h")
+	list.Flags().BoolVar(&listCompromised, "compromised", false, "only keys a secret-scanning report found published (revoked as leaked)")
 
 	var revokeReason string
 	revoke := &cobra.Command{

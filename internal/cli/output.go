@@ -162,7 +162,11 @@ func (t *table) secret(s string) {
 func (t *table) keys(ks []*adminv1.Key) {
 	t.row("ID", "NAME", "STATE", "SCOPES", "CREATED", "EXPIRES", "LAST USED", "FROM")
 	for _, k := range ks {
-		t.row(k.GetId(), k.GetName(), k.GetState(), strings.Join(k.GetScopes(), " "),
+		state := k.GetState()
+		if k.GetCompromisedAt() != nil {
+			state += " (compromised)"
+		}
+		t.row(k.GetId(), k.GetName(), state, strings.Join(k.GetScopes(), " "),
 			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), stamp(k.GetLastUsedAt()), k.GetLastUsedFrom())
 	}
 }

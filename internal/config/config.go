@@ -126,6 +126,8 @@ type Config struct {
 	// Only ratelimit.domain has a flag and environment form: the tier and
 	// override lists are set in the config file.
 	RateLimit ratelimit.Config `yaml:"ratelimit"`
+	// SecretScanning is the leaked-key endpoint; off unless listen is set.
+	SecretScanning SecretScanning `yaml:"secret_scanning"`
 
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
@@ -240,6 +242,7 @@ func Default() Config {
 		AuditWarnRatePerPartner: 10,
 		AdminBootstrap:          "enabled",
 		RateLimit:               ratelimit.Config{Domain: "partnergate"},
+		SecretScanning:          SecretScanning{GitHub: SecretScanningProgram{PublicKeysURL: GitHubSecretScanningKeys}},
 	}
 }
 
@@ -551,6 +554,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.JWT.validate()...)
 	errs = append(errs, c.validateAdmin()...)
 	errs = append(errs, c.validateRateLimit()...)
+	errs = append(errs, c.validateSecretScanning()...)
 	return errors.Join(errs...)
 }
 

@@ -31,8 +31,14 @@ type Credential struct {
 	LastUsedAt time.Time
 	// LastUsedFrom is the client address of that Check, if recorded.
 	LastUsedFrom string
-	Version      int64
+	// CompromisedAt is when a secret-scanning report first found the key
+	// published; zero if never. Once set, an update never clears it.
+	CompromisedAt time.Time
+	Version       int64
 }
+
+// Compromised reports whether the key was reported published.
+func (c *Credential) Compromised() bool { return !c.CompromisedAt.IsZero() }
 
 // Revoked reports whether the key has been revoked.
 func (c *Credential) Revoked() bool { return !c.RevokedAt.IsZero() }

@@ -81,6 +81,7 @@ type Metrics struct {
 	duration  [3]prometheus.Observer // by result
 
 	adminAuthFailures adminAuthCounts
+	leaks             leakCounts
 }
 
 // AdminAuthMethods are the values of partnergate.admin.auth_failures'
@@ -214,6 +215,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	add(m.observeStore(meter, opts))
 	add(m.observeIssuers(meter, opts))
 	add(m.observeDrops(meter, opts))
+	add(m.observeLeaks(meter))
 	if err := errors.Join(errs...); err != nil {
 		_ = mp.Shutdown(context.Background())
 		return nil, fmt.Errorf("telemetry: metrics: %w", err)

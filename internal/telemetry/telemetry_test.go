@@ -411,3 +411,39 @@ func TestMetricsAdminAuthFailures(t *testing.T) {
 		t.Log(page)
 	}
 }
+
+// TestMetricsKeysLeaked checks the leaked-key counter's exported name and
+// its one, bounded attribute: never a partner or key.
+func TestMetricsKeysLeaked(t *testing.T) {
+	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	m.KeyLeaked("github")
+	m.KeyLeaked("github")
+	m.KeyLeaked("acme-partner") // not a program: not counted, not a label
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
+	for _, want := range []string{
+		`partnergate_keys_leaked_total{program="github"} 2`,
+		`partnergate_keys_leaked_total{program="gitlab"} 0`,
+	} {
+		if !strings.Contains(page, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(page, "acme-partner") {
+		t.Error("an unknown program became a label")
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}

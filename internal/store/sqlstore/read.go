@@ -44,7 +44,7 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 }
 
 const credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at, last_used_at, version, last_used_from`
+	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at`
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
 	var c partner.Credential
@@ -52,7 +52,8 @@ func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, e
 	var rotatedFrom, lastUsedFrom sql.NullString
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.Digest, &c.PepperVersion, &scopes,
 		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.RevokedAt},
-		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version, &lastUsedFrom)
+		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version, &lastUsedFrom,
+		timeCol{&c.CompromisedAt})
 	if err != nil {
 		return nil, err
 	}

@@ -264,6 +264,7 @@ func (s *Store) normCredential(c *partner.Credential, created time.Time) {
 	c.CreatedAt = created
 	c.ExpiresAt, c.RevokedAt = norm(c.ExpiresAt), norm(c.RevokedAt)
 	c.LastRotatedAt, c.LastUsedAt = norm(c.LastRotatedAt), norm(c.LastUsedAt)
+	c.CompromisedAt = time.Time{} // set only by an update
 	c.Version = 1
 }
 
@@ -291,16 +292,18 @@ func (s *Store) updateCredential(ctx context.Context, tx *sql.Tx, c *partner.Cre
 	res, err := tx.ExecContext(ctx, `UPDATE credentials SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4,
 			last_rotated_at = $5,
 			last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $6 THEN $6 ELSE last_used_at END,
+			compromised_at = COALESCE(compromised_at, $9),
 			version = version + 1
 		WHERE id = $7 AND version = $8`,
 		c.Name, c.Scopes.String(), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt),
-		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version)
+		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version, s.d.arg(c.CompromisedAt))
 	return checkUpdated(ctx, tx, res, err, "credentials", "credential", c.ID)
 }
 
 func (s *Store) normUpdated(c *partner.Credential) {
 	c.ExpiresAt, c.RevokedAt = norm(c.ExpiresAt), norm(c.RevokedAt)
 	c.LastRotatedAt, c.LastUsedAt = norm(c.LastRotatedAt), norm(c.LastUsedAt)
+	c.CompromisedAt = norm(c.CompromisedAt)
 	c.Version++
 }
 

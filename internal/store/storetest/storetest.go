@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"operators", testOperators},
 		{"operator-errors-change-nothing", testOperatorErrors},
 		{"record-audit-alone", testRecordAudit},
+		{"compromised-mark-is-never-cleared", testCompromised},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

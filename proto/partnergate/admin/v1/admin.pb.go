@@ -223,7 +223,10 @@ type Key struct {
 	// "active", "expired" or "revoked", at the time of the response.
 	State string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
 	// The client address of the last use, if recorded.
-	LastUsedFrom  string `protobuf:"bytes,12,opt,name=last_used_from,json=lastUsedFrom,proto3" json:"last_used_from,omitempty"`
+	LastUsedFrom string `protobuf:"bytes,12,opt,name=last_used_from,json=lastUsedFrom,proto3" json:"last_used_from,omitempty"`
+	// When a secret-scanning report first found the key published; unset
+	// for a key never reported leaked. A compromised key is also revoked.
+	CompromisedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=compromised_at,json=compromisedAt,proto3" json:"compromised_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +343,13 @@ func (x *Key) GetLastUsedFrom() string {
 		return x.LastUsedFrom
 	}
 	return ""
+}
+
+func (x *Key) GetCompromisedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompromisedAt
+	}
+	return nil
 }
 
 // AuditEvent is one entry of the append-only audit trail.
@@ -1194,8 +1204,10 @@ func (x *IssueKeyResponse) GetSecret() string {
 }
 
 type ListKeysRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Only keys a secret-scanning report found published.
+	Compromised   bool `protobuf:"varint,2,opt,name=compromised,proto3" json:"compromised,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1247,13 @@ func (x *ListKeysRequest) GetPartnerId() string {
 		return x.PartnerId
 	}
 	return ""
+}
+
+func (x *ListKeysRequest) GetCompromised() bool {
+	if x != nil {
+		return x.Compromised
+	}
+	return false
 }
 
 type ListKeysResponse struct {
@@ -3336,7 +3355,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\v_per_secondB\r\n" +
 	"\v_per_minuteB\n" +
 	"\n" +
-	"\b_per_day\"\xf2\x03\n" +
+	"\b_per_day\"\xb5\x04\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3355,7 +3374,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastUsedAt\x12\x14\n" +
 	"\x05state\x18\v \x01(\tR\x05state\x12$\n" +
-	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\"\x92\x03\n" +
+	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\x12A\n" +
+	"\x0ecompromised_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rcompromisedAt\"\x92\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -3415,10 +3435,11 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x12all_granted_scopes\x18\x05 \x01(\bR\x10allGrantedScopes\"W\n" +
 	"\x10IssueKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"0\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"R\n" +
 	"\x0fListKeysRequest\x12\x1d\n" +
 	"\n" +
-	"partner_id\x18\x01 \x01(\tR\tpartnerId\"A\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12 \n" +
+	"\vcompromised\x18\x02 \x01(\bR\vcompromised\"A\n" +
 	"\x10ListKeysResponse\x12-\n" +
 	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"A\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
@@ -3679,102 +3700,103 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	56, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
 	56, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
 	56, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	56, // 9: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	55, // 10: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
-	0,  // 11: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 12: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 13: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
-	0,  // 14: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 15: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	1,  // 16: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
-	0,  // 17: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	57, // 18: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 19: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 20: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	2,  // 21: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	57, // 22: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	57, // 23: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 24: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 25: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	3,  // 26: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	56, // 27: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	56, // 28: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 29: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	26, // 30: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	26, // 31: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	56, // 32: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 33: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	56, // 34: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 35: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	57, // 36: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 37: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	56, // 38: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	56, // 39: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	56, // 40: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 41: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	57, // 42: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	40, // 43: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 44: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 45: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	57, // 46: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	40, // 47: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 48: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	57, // 49: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	40, // 50: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	56, // 51: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 52: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 53: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 54: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 55: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 56: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 57: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 58: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 59: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 60: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	22, // 61: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	24, // 62: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	28, // 63: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	30, // 64: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	32, // 65: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	34, // 66: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	36, // 67: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	38, // 68: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	41, // 69: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	43, // 70: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	45, // 71: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	47, // 72: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	49, // 73: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	51, // 74: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	53, // 75: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 76: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 77: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 78: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 79: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 80: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 81: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 82: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 83: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 84: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	23, // 85: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	25, // 86: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	29, // 87: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	31, // 88: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	33, // 89: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	35, // 90: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	37, // 91: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	39, // 92: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	42, // 93: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	44, // 94: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	46, // 95: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	48, // 96: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	50, // 97: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	52, // 98: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	54, // 99: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	76, // [76:100] is the sub-list for method output_type
-	52, // [52:76] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	56, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	56, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	55, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	0,  // 12: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 13: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 14: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
+	0,  // 15: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 16: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,  // 17: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
+	0,  // 18: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
+	57, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 20: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 21: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,  // 22: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	57, // 23: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	57, // 24: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 25: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 26: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,  // 27: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	56, // 28: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	56, // 29: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 30: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 31: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	26, // 32: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	56, // 33: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 34: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	56, // 35: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 36: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	57, // 37: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	2,  // 38: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	56, // 39: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	56, // 40: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	56, // 41: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 42: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	57, // 43: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	40, // 44: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 45: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 46: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	57, // 47: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	40, // 48: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	40, // 49: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	57, // 50: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	40, // 51: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	56, // 52: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 53: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 54: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 55: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 56: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 57: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 58: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 59: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 60: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 61: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	22, // 62: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	24, // 63: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	28, // 64: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	30, // 65: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	32, // 66: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	34, // 67: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	36, // 68: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	38, // 69: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	41, // 70: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	43, // 71: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	45, // 72: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	47, // 73: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	49, // 74: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	51, // 75: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	53, // 76: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 77: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 78: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 79: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 80: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 81: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 82: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 83: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 84: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 85: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	23, // 86: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	25, // 87: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	29, // 88: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	31, // 89: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	33, // 90: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	35, // 91: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	37, // 92: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	39, // 93: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	42, // 94: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	44, // 95: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	46, // 96: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	48, // 97: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	50, // 98: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	52, // 99: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	54, // 100: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	77, // [77:101] is the sub-list for method output_type
+	53, // [53:77] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
