@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -85,6 +86,9 @@ func (c *partnerCounts) insert(id string) *partnerCount {
 	if len(cur) >= c.max {
 		return c.other
 	}
+	// The map outlives the decision: keep a copy of the id, not a string
+	// that may share memory with the decision's source.
+	id = strings.Clone(id)
 	next := maps.Clone(cur)
 	pc := newPartnerCount(id)
 	next[id] = pc
