@@ -257,10 +257,42 @@ func TestAlertRules(t *testing.T) {
 	}
 	// The issue's list, less what partnergate does not have yet (a
 	// leaked-key feature).
-	for _, want := range []string{"PartnergateDenyRateSpike", "PartnergateFeedStale", "PartnergateNotReady", "PartnergateJWKSRefreshFailing", "PartnergateCheckSlow", "PartnergateAdminGuessing"} {
+	for _, want := range []string{"PartnergateDenyRateSpike", "PartnergatePartnerDenySpike", "PartnergateFeedStale", "PartnergateNotReady", "PartnergateJWKSRefreshFailing", "PartnergateCheckSlow", "PartnergateAdminGuessing"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
+	}
+}
+
+// TestDashboardPerPartnerPanels: the dashboard shows per-partner traffic
+// and denials from the per-partner counter, busiest first and bounded in
+// what it draws (topk), and no longer says per-partner is unavailable.
+func TestDashboardPerPartnerPanels(t *testing.T) {
+	var found []string
+	for _, q := range dashboardQueries(t) {
+		if !strings.Contains(q.expr, "partnergate_partner_decisions_total") {
+			continue
+		}
+		found = append(found, q.where)
+		e, err := promql.ParseExpr(q.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", q.where, err)
+		}
+		if agg, ok := e.(*parser.AggregateExpr); !ok || agg.Op != parser.TOPK {
+			t.Errorf("%s: %s is not a topk", q.where, q.expr)
+		}
+	}
+	for _, want := range []string{`panel "Per-partner traffic" A`, `panel "Per-partner denials" A`} {
+		if !slices.Contains(found, want) {
+			t.Errorf("no %s on partnergate_partner_decisions_total; have %v", want, found)
+		}
+	}
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "labels no series by partner") {
+		t.Errorf("%s still says no series is labelled by partner", dashboardFile)
 	}
 }
 

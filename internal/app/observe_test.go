@@ -275,6 +275,8 @@ func TestMetricsScrape(t *testing.T) {
 		{`partnergate_decisions_total{reason="allowed",result="allow"}`, 3},
 		{`partnergate_decisions_total{reason="malformed_credential",result="deny"}`, 2},
 		{`partnergate_decisions_total{reason="revoked_credential",result="deny"}`, 1},
+		{`partnergate_partner_decisions_total{partner_id="acme",result="allow"}`, 3},
+		{`partnergate_partner_decisions_total{partner_id="acme",result="deny"}`, 1},
 		{`partnergate_check_duration_seconds_count{result="allow"}`, 3},
 		{`partnergate_check_duration_seconds_count{result="deny"}`, 3},
 		{`partnergate_cache_lookups_total{outcome="hit"}`, 4},
@@ -296,11 +298,27 @@ func TestMetricsScrape(t *testing.T) {
 	if v := sample(t, page, `partnergate_feed_staleness_seconds`); v < 0 || v > 60 {
 		t.Errorf("partnergate_feed_staleness_seconds = %v, want a fresh feed", v)
 	}
-	// Bounded labels: no series is labelled by partner or key.
-	for _, bad := range []string{"acme", issued.GetKey().GetId(), "partner_id="} {
-		if strings.Contains(page, bad) {
-			t.Errorf("metrics page mentions %q: a per-partner or per-key label", bad)
+	// Bounded labels: partner_id labels partnergate_partner_decisions_total
+	// and nothing else; no series names a key.
+	for line := range strings.Lines(page) {
+		if strings.Contains(line, "acme") || strings.Contains(line, "partner_id") {
+			if name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE "), "{"); !strings.HasPrefix(name, "partnergate_partner_decisions_total") {
+				t.Errorf("a metric other than partnergate_partner_decisions_total names a partner: %q", line)
+			}
 		}
+		for _, key := range []string{issued.GetKey().GetId(), unknown.GetKey().GetId()} {
+			if strings.Contains(line, key) {
+				t.Errorf("metrics page names key %s: %q", key, line)
+			}
+		}
+	}
+	// Per partner: the revoked key's denial counts for acme, whose key it
+	// validly is; the garbage keys named no partner and count nowhere.
+	if n := strings.Count(page, "\npartnergate_partner_decisions_total{"); n != 2 {
+		t.Errorf("%d per-partner series, want acme's allow and deny", n)
+	}
+	if strings.Contains(page, `partner_id=""`) {
+		t.Error("a decision with no partner has a per-partner series")
 	}
 }
 

@@ -76,8 +76,11 @@ func (g *genSource) GetTokenRevocation(context.Context, string, string) (*partne
 // million keys. It is built once: the benchmark function runs again for
 // each b.N, and rebuilding would leave the previous million keys' garbage
 // for the collector to clear inside the timed loop.
-var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) {
-	const n, hot = 1_000_000, 4096
+var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) { return newDecisionSetup(1_000_000, 4096) })
+
+// newDecisionSetup builds the servers over a cache of n keys of
+// SeedPartner, keeping the first hot of them to send.
+func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	format, err := apikey.NewFormat(apikey.DefaultPrefix)
 	if err != nil {
 		return nil, err
@@ -106,9 +109,20 @@ var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) {
 		return nil, err
 	}
 	audit := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{})
-	served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
-		Usage: lastuse.New(discardTouches{}, lastuse.Options{}), UsageResolution: lastuse.Resolution,
-		Auditor: telemetry.Auditors{metrics, audit}})
+	serve := func(a authz.Auditor) (authz.RespondFunc, error) {
+		served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
+			Usage: lastuse.New(discardTouches{}, lastuse.Options{}), UsageResolution: lastuse.Resolution,
+			Auditor: a})
+		if err != nil {
+			return nil, err
+		}
+		return telemetry.ObserveCheck(metrics, &telemetry.Tracing{}, served.Respond), nil
+	}
+	respond, err := serve(telemetry.Auditors{metrics, audit})
+	if err != nil {
+		return nil, err
+	}
+	uncounted, err := serve(audit)
 	if err != nil {
 		return nil, err
 	}
@@ -116,13 +130,16 @@ var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) {
 	for i, k := range src.keys {
 		bearers[i] = "Bearer " + k.Reveal()
 	}
-	return &decisionSetup{srv: srv, respond: telemetry.ObserveCheck(metrics, &telemetry.Tracing{}, served.Respond), bearers: bearers}, nil
-})
+	return &decisionSetup{srv: srv, respond: respond, uncounted: uncounted, bearers: bearers}, nil
+}
 
 type decisionSetup struct {
 	srv     *authz.Server
 	respond authz.RespondFunc // the Check server's handler
-	bearers []string
+	// uncounted is respond with no decision metrics: what a Check
+	// allocates without them.
+	uncounted authz.RespondFunc
+	bearers   []string
 }
 
 type discardTouches struct{}
@@ -263,4 +280,49 @@ func BenchmarkDecision1M(b *testing.B) {
 			i += 7
 		}
 	})
+}
+
+// TestCheckAllocationsWithMetrics: counting decisions, by reason and by
+// partner, adds no allocation to a Check as the Check server answers it
+// (last use recorded, audited, observed), whether the partner is allowed,
+// denied after its key was validated, or not identified at all.
+//
+// It runs without the race detector (go test ./internal/loadgen), whose
+// sync.Pool drops recycled decisions at random; telemetry's
+// TestMetricsDecisionAllocatesNothing guards the counter itself under it.
+func TestCheckAllocationsWithMetrics(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race: sync.Pool drops items at random, so allocations per Check vary")
+	}
+	f, err := newDecisionSetup(64, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outOfScope := Request("authorization", f.bearers[1], 1)
+	outOfScope.GetAttributes().ContextExtensions = map[string]string{authz.ContextKeyRequiredScopes: "admin:write"}
+	for _, tc := range []struct {
+		name    string
+		req     *authv3.CheckRequest
+		allowed bool
+	}{
+		{"allowed-partner", Request("authorization", f.bearers[0], 0), true},
+		{"denied-partner", outOfScope, false},
+		{"unidentified-denial", Request("x-api-key", "garbage", 2), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			allocs := func(respond authz.RespondFunc) float64 {
+				return testing.AllocsPerRun(200, func() {
+					r, err := respond(ctx, tc.req)
+					if err != nil || r.Allowed != tc.allowed {
+						t.Fatalf("allowed = %v, want %v: %v", r.Allowed, tc.allowed, err)
+					}
+				})
+			}
+			without := allocs(f.uncounted)
+			if with := allocs(f.respond); with != without {
+				t.Errorf("a Check allocates %v times with decision metrics, %v without", with, without)
+			}
+		})
+	}
 }

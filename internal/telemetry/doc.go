@@ -7,8 +7,12 @@
 // Each of [DecisionLog], [Metrics] and [Tracing] is an authz.Auditor that
 // Check calls with every decision; [Auditors] chains them. None may block
 // Check: the decision log hands off to a bounded queue and drops (and
-// counts) when it is full; metrics add to an atomic count per reason and
-// read everything else from existing counters at scrape time; tracing annotates the current span only when it records.
+// counts) when it is full; metrics add to an atomic count per reason and,
+// for a decision that names a partner, to that partner's count in a
+// copy-on-write map behind an atomic pointer (a partner seen for the first
+// time takes a lock and swaps in a copy), and read everything else from
+// existing counters at scrape time; tracing annotates the current span
+// only when it records.
 // [ObserveCheck] times each Check and starts its span.
 //
 // Nothing here ever records a secret: decisions carry public key ids, and

@@ -67,17 +67,23 @@ type MetricsOptions struct {
 	PingTimeout time.Duration
 	// Now is the clock for staleness (default time.Now).
 	Now func() time.Time
+	// MaxPartners bounds the partners partnergate.partner.decisions
+	// labels (default MaxPartnerSeries).
+	MaxPartners int
 }
 
 // Metrics holds partnergate's OpenTelemetry instruments and Check's
 // latency histogram, and serves them for Prometheus. On the hot path a
-// decision is one atomic add and a latency a few; everything else,
-// decision counts included, is observed from counters at collection time.
+// decision is an atomic add by reason and, for an identified partner, one
+// map look-up and an atomic add by partner; a latency is a few adds.
+// Everything else, decision counts included, is observed from counters at
+// collection time.
 type Metrics struct {
 	provider *sdkmetric.MeterProvider
 	registry *prometheus.Registry
 
 	decisions decisionCounts
+	partners  *partnerCounts
 	duration  [3]prometheus.Observer // by result
 
 	adminAuthFailures adminAuthCounts
@@ -163,6 +169,9 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxPartners <= 0 {
+		opts.MaxPartners = MaxPartnerSeries
+	}
 	reg := prometheus.NewRegistry()
 	// The process's own health: goroutines, GC, memory, file descriptors.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -171,7 +180,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
-	m := &Metrics{provider: mp, registry: reg, decisions: newDecisionCounts()}
+	m := &Metrics{provider: mp, registry: reg, decisions: newDecisionCounts(), partners: newPartnerCounts(opts.MaxPartners)}
 	// Check's latency is a Prometheus histogram in the same registry, not
 	// an OpenTelemetry one: the SDK normalises the attribute set on every
 	// record, 120 ns or more of a Check that takes about a microsecond;
@@ -196,6 +205,12 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	_, err = meter.Int64ObservableCounter("partnergate.decisions",
 		metric.WithDescription("Check decisions by result (allow, deny) and internal reason code."),
 		metric.WithInt64Callback(m.decisions.observe))
+	add(err)
+
+	_, err = meter.Int64ObservableCounter("partnergate.partner.decisions",
+		metric.WithDescription(fmt.Sprintf("Check decisions by partner and result (allow, deny), for decisions whose credential was validated and named a partner; "+
+			"partners past the first %d seen count under partner_id=%q.", opts.MaxPartners, OtherPartner)),
+		metric.WithInt64Callback(m.partners.observe))
 	add(err)
 
 	for i, s := range AdminAuthMethods {
@@ -234,15 +249,22 @@ func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
 // Shutdown stops the meter provider.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
 
-// Decision implements [authz.Auditor]: it counts d by result and reason.
-// The label set is bounded: reasons are authz.Reasons, and any other is
-// counted as "unlisted".
+// Decision implements [authz.Auditor]: it counts d by result and reason,
+// and by partner when d has one. The label sets are bounded: reasons are
+// authz.Reasons, and any other is counted as "unlisted"; partners are
+// bounded by MetricsOptions.MaxPartners.
 func (m *Metrics) Decision(_ context.Context, d *authz.Decision) {
 	i, ok := m.decisions.index[d.Reason]
 	if !ok {
 		i = len(m.decisions.counts) - 1
 	}
 	m.decisions.counts[i].n.Add(1)
+	// authz sets PartnerID only from a validated credential (a key whose
+	// secret matched, a verified token's registered client), never from
+	// the request: a guessed key or a forged token counts nowhere here.
+	if d.PartnerID != "" {
+		m.partners.add(d.PartnerID, d.Allowed())
+	}
 }
 
 var _ authz.Auditor = (*Metrics)(nil)
