@@ -32,7 +32,7 @@ func TestScan(t *testing.T) {
 	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
 	var secrets, ids []string
 	for range 2 {
-		m := object(t, mustRun(t, "key", "issue", "--partner", "acme", "-o", "json"))
+		m := object(t, mustRun(t, "key", "issue", "--partner", "acme", "--all-granted-scopes", "-o", "json"))
 		secrets = append(secrets, m["secret"].(string))
 		ids = append(ids, m["key"].(map[string]any)["id"].(string))
 	}
@@ -133,7 +133,7 @@ func TestKeyListCompromised(t *testing.T) {
 	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
 	var ids []string
 	for range 2 {
-		m := object(t, mustRun(t, "key", "issue", "--partner", "acme", "-o", "json"))
+		m := object(t, mustRun(t, "key", "issue", "--partner", "acme", "--all-granted-scopes", "-o", "json"))
 		ids = append(ids, m["key"].(map[string]any)["id"].(string))
 	}
 	// What the secret-scanning endpoint does to a reported key.
