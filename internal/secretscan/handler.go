@@ -347,7 +347,7 @@ func (h *Handler) report(ctx context.Context, rep Reporter, c *partner.Credentia
 		}
 		if ev.Action == ActionRevoke {
 			h.logger().Warn("leaked key revoked", "key_id", c.ID, "partner_id", c.PartnerID,
-				"reporter", rep.Name, "url", ev.Detail["url"], "source", ev.Detail["source"])
+				"program", rep.Name, "url", ev.Detail["url"], "source", ev.Detail["source"])
 			if h.Leaked != nil {
 				h.Leaked(rep.Name)
 			}
