@@ -145,6 +145,10 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: keys[1]})
 			return err
 		}},
+		"ReportLeakedKeys": {i | A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ReportLeakedKeys(ctx, &adminv1.ReportLeakedKeysRequest{Tokens: []string{"not-a-key"}})
+			return err
+		}},
 		"AddClient": {i | A, func(ctx context.Context, r partner.Role) error {
 			_, err := c.AddClient(ctx, &adminv1.AddClientRequest{PartnerId: "acme", Issuer: "https://idp.example.com", ClientId: "c-" + string(r)})
 			return err
@@ -306,6 +310,11 @@ func TestScopedIssuer(t *testing.T) {
 		}},
 		{"revoke-token-by-jti", "", func(ctx context.Context) error {
 			_, err := c.RevokeToken(ctx, &adminv1.RevokeTokenRequest{Issuer: "https://idp.example.com", Jti: "j"})
+			return err
+		}},
+		{"report-leaked-keys", "", func(ctx context.Context) error {
+			// The tokens name no partner until parsed: unscoped.
+			_, err := c.ReportLeakedKeys(ctx, &adminv1.ReportLeakedKeysRequest{Tokens: []string{"not-a-key"}})
 			return err
 		}},
 		{"revoke-other-partner-tokens", "globex", func(ctx context.Context) error {

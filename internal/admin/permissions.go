@@ -112,6 +112,8 @@ var rules = map[string]rule{
 	adminv1.Admin_IssueKey_FullMethodName:  {perm: PermKeys, target: targetPartner, partnerOf: byPartner[*adminv1.IssueKeyRequest]},
 	adminv1.Admin_RevokeKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RevokeKeyRequest]},
 	adminv1.Admin_RotateKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RotateKeyRequest]},
+	// The tokens name no partner until the server has parsed them.
+	adminv1.Admin_ReportLeakedKeys_FullMethodName: {perm: PermKeys, target: targetUnscoped},
 
 	adminv1.Admin_AddClient_FullMethodName:    {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.AddClientRequest]},
 	adminv1.Admin_RemoveClient_FullMethodName: {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.RemoveClientRequest]},

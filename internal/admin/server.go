@@ -193,6 +193,12 @@ func (s *Server) committed(ctx context.Context, ev partner.AuditEvent) {
 		slog.String("partner_id", ev.PartnerID),
 		slog.String("key_id", ev.CredentialID),
 	)
+	s.synced(ctx, ev.Action)
+}
+
+// synced brings this replica's cache up to date after a committed write
+// of action, warning the client in a trailer if it could not.
+func (s *Server) synced(ctx context.Context, action string) {
 	if s.Sync == nil {
 		return
 	}
@@ -202,7 +208,7 @@ func (s *Server) committed(ctx context.Context, ev partner.AuditEvent) {
 		// replica does not show it yet. The cause stays in the log, as
 		// every internal error's does.
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "admin write committed but cache sync failed",
-			slog.String("action", ev.Action), slog.Any("error", err))
+			slog.String("action", action), slog.Any("error", err))
 		_ = grpc.SetTrailer(ctx, metadata.Pairs(WarningHeader, CacheSyncWarning))
 	}
 }

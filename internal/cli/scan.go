@@ -11,9 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/keyscan"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
@@ -27,9 +26,23 @@ const EnvKeyPrefix = "PARTNERGATE_KEY_PREFIX"
 type scanResult struct {
 	Findings []keyscan.Finding `json:"findings"`
 	// Revoked maps each key id found to what --revoke did: "revoked",
-	// "already_revoked" or "not_found". Absent without --revoke.
+	// "already_revoked" or "not_a_key" (the server found no key of that
+	// id with that secret: a false positive). Of several different tokens
+	// with one id, the one that is the key counts. Absent without --revoke.
 	Revoked map[string]string `json:"revoked,omitempty"`
+	// outcome is what --revoke did to each finding's own token, by index.
+	outcome []string
 }
+
+// Outcomes of --revoke, best first: of several tokens with one key id, the
+// best names the id.
+const (
+	outcomeRevoked        = "revoked"
+	outcomeAlreadyRevoked = "already_revoked"
+	outcomeNotAKey        = "not_a_key"
+)
+
+var outcomeRank = map[string]int{outcomeRevoked: 3, outcomeAlreadyRevoked: 2, outcomeNotAKey: 1}
 
 // scanCmd finds partner keys in files, offline.
 func (a *app) scanCmd() *cobra.Command {
@@ -46,10 +59,14 @@ reported only if it has the configured prefix, the key format's lengths and
 alphabet, and a right checksum, so random look-alikes are not. Binary files
 are skipped. It prints FILE:LINE and the key id, never the secret.
 
-With --revoke, every key found is revoked through the admin API with reason
-"leaked" (this needs ` + EnvAdminToken + `, as other admin commands do).
-The scan checks checksums only: revoke only keys found in content you trust
-to be leaked, since anyone can write a look-alike of a known key id.
+With --revoke, every key found is sent, whole, over the admin connection to
+the server (this needs ` + EnvAdminToken + ` with the keys.write permission, as
+other admin commands do). The server revokes a key with reason "leaked" and
+marks it compromised only if the token found is that key: its digest must
+match, as a secret-scanning program's report must. A checksum is no proof,
+and key ids are public, so a look-alike of a real key id with another secret
+is reported "not a key" and changes nothing. A key revoked before is
+reported "already revoked" and the sighting is audited.
 
 Exit status:
   0  no key found
@@ -84,7 +101,7 @@ Exit status:
 				res.Findings = []keyscan.Finding{}
 			}
 			if revoke && len(found) > 0 {
-				if res.Revoked, err = a.revokeFound(cmd, found); err != nil {
+				if err := a.revokeFound(cmd, &res); err != nil {
 					return err
 				}
 			}
@@ -98,7 +115,7 @@ Exit status:
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "key-prefix", apikey.DefaultPrefix, "the server's key_prefix (env "+EnvKeyPrefix+")")
-	cmd.Flags().BoolVar(&revoke, "revoke", false, "revoke every key found through the admin API, with reason leaked")
+	cmd.Flags().BoolVar(&revoke, "revoke", false, "send the keys found to the admin API, which revokes each that is a live key, with reason leaked")
 	return cmd
 }
 
@@ -112,27 +129,56 @@ func (r scanResult) ids() []string {
 	return slices.Compact(ids)
 }
 
-// revokeFound revokes each distinct key id found and reports what
-// happened to each.
-func (a *app) revokeFound(cmd *cobra.Command, found []keyscan.Finding) (map[string]string, error) {
-	out := map[string]string{}
+// revokeFound sends each distinct token found to ReportLeakedKeys, at
+// most [admin.MaxLeakedTokens] a call, and records what the server did to
+// each finding and, by the best outcome, to each key id. The server, not
+// the scan, decides what is a key: it alone holds the digests.
+func (a *app) revokeFound(cmd *cobra.Command, r *scanResult) error {
+	var tokens []string
+	index := map[string]int{} // token → its index in tokens
+	for _, f := range r.Findings {
+		if _, ok := index[f.Key.Reveal()]; !ok {
+			index[f.Key.Reveal()] = len(tokens)
+			tokens = append(tokens, f.Key.Reveal())
+		}
+	}
+	got := make([]string, len(tokens))
 	err := a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
-		for _, id := range (scanResult{Findings: found}).ids() {
-			_, err := c.RevokeKey(ctx, &adminv1.RevokeKeyRequest{KeyId: id, Reason: "leaked"})
-			switch status.Code(err) {
-			case codes.OK:
-				out[id] = "revoked"
-			case codes.FailedPrecondition:
-				out[id] = "already_revoked"
-			case codes.NotFound:
-				out[id] = "not_found"
-			default:
+		for start := 0; start < len(tokens); start += admin.MaxLeakedTokens {
+			batch := tokens[start:min(start+admin.MaxLeakedTokens, len(tokens))]
+			resp, err := c.ReportLeakedKeys(ctx, &adminv1.ReportLeakedKeysRequest{Tokens: batch})
+			if err != nil {
 				return err
+			}
+			if len(resp.GetResults()) != len(batch) {
+				return fmt.Errorf("the server answered %d results for %d keys", len(resp.GetResults()), len(batch))
+			}
+			for i, res := range resp.GetResults() {
+				switch {
+				case res.GetRevoked():
+					got[start+i] = outcomeRevoked
+				case res.GetAlreadyRevoked():
+					got[start+i] = outcomeAlreadyRevoked
+				default:
+					got[start+i] = outcomeNotAKey
+				}
 			}
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return err
+	}
+	r.Revoked = map[string]string{}
+	r.outcome = make([]string, len(r.Findings))
+	for i, f := range r.Findings {
+		o := got[index[f.Key.Reveal()]]
+		r.outcome[i] = o
+		if outcomeRank[o] > outcomeRank[r.Revoked[f.KeyID]] {
+			r.Revoked[f.KeyID] = o
+		}
+	}
+	return nil
 }
 
 func (a *app) printScan(r scanResult) error {
@@ -154,10 +200,10 @@ func (a *app) printScan(r scanResult) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	for _, f := range r.Findings {
+	for i, f := range r.Findings {
 		line := f.Path + ":" + strconv.Itoa(f.Line) + "\tkey " + f.KeyID
-		if s, ok := r.Revoked[f.KeyID]; ok {
-			line += "\t" + strings.ReplaceAll(s, "_", " ")
+		if i < len(r.outcome) {
+			line += "\t" + strings.ReplaceAll(r.outcome[i], "_", " ")
 		}
 		fmt.Fprintln(w, line)
 	}

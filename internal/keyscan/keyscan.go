@@ -5,8 +5,10 @@
 //
 // A match must stand alone: the byte before it and the byte after it, if
 // any, are not word characters [0-9A-Za-z_], as the \b of the shipped
-// gitleaks and trufflehog rules requires. Findings carry the public key
-// id, never the secret.
+// gitleaks and trufflehog rules requires. Findings print and marshal the
+// public key id, never the secret: the key itself is kept as an
+// [apikey.Key], which prints redacted, for `partnergate scan --revoke` to
+// send to the server that judges it.
 //
 // It does no other I/O than reading what it is given and imports nothing
 // of partnergate's but the key format.
@@ -34,6 +36,9 @@ type Finding struct {
 	Path  string `json:"path"`
 	Line  int    `json:"line"`
 	KeyID string `json:"key_id"`
+	// Key is the key found. It never marshals, and prints redacted; only
+	// [apikey.Key.Reveal] shows it.
+	Key apikey.Key `json:"-"`
 }
 
 // Options configures [Scan]. Zero values take the defaults.
@@ -156,8 +161,8 @@ func scanFile(f apikey.Format, path string, o Options) ([]Finding, error) {
 		r = fh
 	}
 	var out []Finding
-	err := ScanReader(f, r, func(line int, id string) {
-		out = append(out, Finding{Path: path, Line: line, KeyID: id})
+	err := scanReader(f, r, func(line int, k apikey.Key) {
+		out = append(out, Finding{Path: path, Line: line, KeyID: k.ID(), Key: k})
 	})
 	return out, err
 }
@@ -166,6 +171,10 @@ func scanFile(f apikey.Format, path string, o Options) ([]Finding, error) {
 // reads r once, in pieces, however long its lines; a reader whose first
 // bytes hold a NUL is binary and skipped with an error.
 func ScanReader(f apikey.Format, r io.Reader, found func(line int, keyID string)) error {
+	return scanReader(f, r, func(line int, k apikey.Key) { found(line, k.ID()) })
+}
+
+func scanReader(f apikey.Format, r io.Reader, found func(line int, k apikey.Key)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if head, _ := br.Peek(binarySniff); bytes.IndexByte(head, 0) >= 0 {
 		return errBinary
@@ -195,7 +204,7 @@ func ScanReader(f apikey.Format, r io.Reader, found func(line int, keyID string)
 			}
 			if (at == 0 || !word(data[at-1])) && (end == len(data) || !word(data[end])) {
 				if k, err := f.Parse(string(data[at:end])); err == nil {
-					found(line, k.ID())
+					found(line, k)
 				}
 			}
 			i = at + 1

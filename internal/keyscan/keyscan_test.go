@@ -170,9 +170,9 @@ func TestScanTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []keyscan.Finding{
-		{Path: "-", Line: 1, KeyID: a.ID()},
-		{Path: filepath.Join(dir, "app/config.yml"), Line: 2, KeyID: a.ID()},
-		{Path: filepath.Join(dir, "deep/er/notes.md"), Line: 4, KeyID: b.ID()},
+		{Path: "-", Line: 1, KeyID: a.ID(), Key: a},
+		{Path: filepath.Join(dir, "app/config.yml"), Line: 2, KeyID: a.ID(), Key: a},
+		{Path: filepath.Join(dir, "deep/er/notes.md"), Line: 4, KeyID: b.ID(), Key: b},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Scan = %v\nwant %v", got, want)

@@ -14,6 +14,11 @@
 // in constant time, as Check does. The reply is GitHub's feedback array,
 // which names each token by its SHA-256, never by its value.
 //
+// [Handler.Report] is that judgment without the HTTP edge: the admin API's
+// ReportLeakedKeys, which `partnergate scan --revoke` calls, hands it the
+// tokens an authenticated operator found, so a key is revoked only when
+// the token is its full value, whoever reports it.
+//
 // The package owns no storage: it reads and writes credentials through
 // the small [Keys] interface, so every revocation commits with its audit
 // event and a change-feed entry like any admin write, and reaches every

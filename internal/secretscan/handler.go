@@ -103,11 +103,38 @@ type Handler struct {
 // Prefix is the path every route starts with.
 const Prefix = "/secret-scanning/"
 
-type match struct {
+// Match is one reported token and where it was found: an entry of a
+// program's report.
+type Match struct {
 	Token  string `json:"token"`
 	Type   string `json:"type"`
 	URL    string `json:"url"`
 	Source string `json:"source"`
+}
+
+// Reporter is who reports tokens, as the audit trail records it.
+type Reporter struct {
+	// Name is the audit detail's reporter, and the program [Handler.Leaked]
+	// counts: a [Program]'s Name, or another reporter such as the CLI.
+	Name string
+	// Actor, AuthMethod, Source and Note are the audit event's: the
+	// verified identity, how it proved it, where it called from, and an
+	// optional note.
+	Actor, AuthMethod, Source, Note string
+}
+
+// Result is what became of one reported token. It never holds the token.
+type Result struct {
+	// KeyID is the key id the token names, if it has the key format and a
+	// right checksum; empty otherwise.
+	KeyID string
+	// Label is [TruePositive] if the token is the key of a credential of
+	// ours, else [FalsePositive].
+	Label string
+	// Revoked reports whether this report revoked a live key.
+	Revoked bool
+	// AlreadyRevoked reports whether the key was revoked before.
+	AlreadyRevoked bool
 }
 
 // Feedback is one entry of the reply: GitHub's token_hash form, never
@@ -172,13 +199,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, prog, http.StatusUnauthorized, err.Error(), id)
 		return
 	}
-	var matches []match
+	var matches []Match
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&matches); err != nil || dec.More() {
 		h.refuse(w, r, prog, http.StatusBadRequest, "body is not a JSON array of matches", id)
 		return
 	}
-	out, changed, err := h.handle(r.Context(), prog, matches, clientIP(r))
+	res, changed, err := h.Report(r.Context(), Reporter{
+		Name: prog.Name, Actor: prog.Name + "-secret-scanning", AuthMethod: AuthMethod, Source: clientIP(r),
+	}, matches)
 	if changed && h.Sync != nil {
 		if serr := h.Sync(r.Context()); serr != nil {
 			// Committed: the change feed carries it to this cache too.
@@ -190,6 +219,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logger().Error("secret scanning: report not fully handled; the program will retry", "program", prog.Name, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
+	}
+	out := make([]Feedback, len(matches))
+	for i, m := range matches {
+		sum := sha256.Sum256([]byte(m.Token))
+		out[i] = Feedback{TokenHash: hex.EncodeToString(sum[:]), TokenType: m.Type, Label: res[i].Label}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
@@ -206,76 +240,86 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, prog *Program, 
 	http.Error(w, http.StatusText(status), status)
 }
 
-// handle labels every match and revokes the live keys among them, in
-// order. It stops at the first store fault, reporting whether anything
-// was committed before it.
-func (h *Handler) handle(ctx context.Context, prog *Program, matches []match, from string) (out []Feedback, changed bool, err error) {
-	out = make([]Feedback, 0, len(matches))
+// Report handles reported tokens one by one, in order: a token that is
+// the key of a credential of ours is a true positive, and the key is
+// revoked with reason "leaked" and marked compromised if it is not yet,
+// or gets a sighting in the audit trail; anything else is a false
+// positive and changes nothing. It returns one [Result] per match, in
+// order, and whether anything was committed; it stops at the first store
+// fault, reporting whether anything was committed before it. Report does
+// not call Sync: the caller brings its cache up to date.
+//
+// The secretscan HTTP endpoint and the admin API both revoke leaked keys
+// through Report, so a report is judged the same way whoever sends it.
+func (h *Handler) Report(ctx context.Context, rep Reporter, matches []Match) (out []Result, changed bool, err error) {
+	out = make([]Result, 0, len(matches))
 	for _, m := range matches {
-		sum := sha256.Sum256([]byte(m.Token))
-		fb := Feedback{TokenHash: hex.EncodeToString(sum[:]), TokenType: m.Type, Label: FalsePositive}
-		c, err := h.find(ctx, m.Token)
+		res := Result{Label: FalsePositive}
+		var c *partner.Credential
+		res.KeyID, c, err = h.find(ctx, m.Token)
 		if err != nil {
 			return nil, changed, err
 		}
 		if c != nil {
-			fb.Label = TruePositive
-			wrote, err := h.report(ctx, prog, c, m, from)
+			res.Label = TruePositive
+			revoked, wrote, err := h.report(ctx, rep, c, m)
 			changed = changed || wrote
 			if err != nil {
 				return nil, changed, err
 			}
+			res.Revoked, res.AlreadyRevoked = revoked, !revoked
 		}
-		out = append(out, fb)
+		out = append(out, res)
 	}
 	return out, changed, nil
 }
 
 // find returns the credential token is the key of, or nil if it is not a
 // key of ours: the format and checksum first, then the stored digest,
-// compared in constant time.
-func (h *Handler) find(ctx context.Context, token string) (*partner.Credential, error) {
+// compared in constant time. keyID is the id the token names if it
+// parses.
+func (h *Handler) find(ctx context.Context, token string) (keyID string, _ *partner.Credential, _ error) {
 	key, err := h.Format.Parse(token)
 	if err != nil {
-		return nil, nil // a look-alike: costs no look-up
+		return "", nil, nil // a look-alike: costs no look-up
 	}
 	c, err := h.Keys.GetCredential(ctx, key.ID())
 	if errors.Is(err, partner.ErrNotFound) {
-		return nil, nil
+		return key.ID(), nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", key.ID(), err)
+		return key.ID(), nil, fmt.Errorf("key %s: %w", key.ID(), err)
 	}
 	ok, err := h.Hasher.Verify(key, c.Digest, c.PepperVersion)
 	if errors.Is(err, apikey.ErrUnknownPepper) {
 		h.logger().Warn("secret scanning: reported key has a pepper this server lacks; not revoked", "key_id", c.ID, "pepper_version", c.PepperVersion)
-		return nil, nil
+		return key.ID(), nil, nil
 	}
 	if err != nil || !ok {
-		return nil, nil // right id, wrong secret: not the key
+		return key.ID(), nil, nil // right id, wrong secret: not the key
 	}
-	return c, nil
+	return key.ID(), c, nil
 }
 
 // writeAttempts bounds retries of a write that lost an optimistic race.
 const writeAttempts = 3
 
 // report revokes c if it is not revoked yet, marks it compromised, and
-// records the sighting; it reports whether a change-feed write happened.
-func (h *Handler) report(ctx context.Context, prog *Program, c *partner.Credential, m match, from string) (bool, error) {
+// records the sighting; it reports whether it revoked c and whether a
+// change-feed write happened.
+func (h *Handler) report(ctx context.Context, rep Reporter, c *partner.Credential, m Match) (revoked, wrote bool, err error) {
 	for attempt := 1; ; attempt++ {
 		now := h.now()
 		ev := partner.AuditEvent{
-			At: now, Actor: prog.Name + "-secret-scanning", AuthMethod: AuthMethod, Source: from,
+			At: now, Actor: rep.Actor, AuthMethod: rep.AuthMethod, Source: rep.Source, Note: rep.Note,
 			PartnerID: c.PartnerID, CredentialID: c.ID, Reason: ReasonLeaked,
 			Detail: map[string]string{
-				"reporter": prog.Name,
+				"reporter": rep.Name,
 				"url":      bound(m.URL, maxURL),
 				"source":   strings.ToLower(bound(m.Source, maxSource)),
 				"type":     bound(m.Type, maxType),
 			},
 		}
-		var err error
 		switch {
 		case !c.Revoked():
 			ev.Action = ActionRevoke
@@ -290,25 +334,25 @@ func (h *Handler) report(ctx context.Context, prog *Program, c *partner.Credenti
 			err = h.Keys.UpdateCredential(ctx, c, ev)
 		default:
 			ev.Action = ActionSighting
-			return false, h.Keys.RecordAudit(ctx, ev)
+			return false, false, h.Keys.RecordAudit(ctx, ev)
 		}
 		if errors.Is(err, partner.ErrConflict) && attempt < writeAttempts {
 			if c, err = h.Keys.GetCredential(ctx, c.ID); err != nil {
-				return false, err
+				return false, false, err
 			}
 			continue
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		if ev.Action == ActionRevoke {
 			h.logger().Warn("leaked key revoked", "key_id", c.ID, "partner_id", c.PartnerID,
-				"program", prog.Name, "url", ev.Detail["url"], "source", ev.Detail["source"])
+				"program", rep.Name, "url", ev.Detail["url"], "source", ev.Detail["source"])
 			if h.Leaked != nil {
-				h.Leaked(prog.Name)
+				h.Leaked(rep.Name)
 			}
 		}
-		return true, nil
+		return ev.Action == ActionRevoke, true, nil
 	}
 }
 

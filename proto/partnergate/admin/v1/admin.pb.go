@@ -1396,6 +1396,182 @@ func (x *RevokeKeyResponse) GetKey() *Key {
 	return nil
 }
 
+type ReportLeakedKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keys found, in full: the server must see the secret to tell a
+	// leaked key from a look-alike of its public id. Never echoed back.
+	Tokens []string `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	// Where they were found, for the audit trail; optional.
+	Url           string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLeakedKeysRequest) Reset() {
+	*x = ReportLeakedKeysRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLeakedKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLeakedKeysRequest) ProtoMessage() {}
+
+func (x *ReportLeakedKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLeakedKeysRequest.ProtoReflect.Descriptor instead.
+func (*ReportLeakedKeysRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReportLeakedKeysRequest) GetTokens() []string {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *ReportLeakedKeysRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// LeakedKeyResult is what became of one reported token; it never carries
+// the token.
+type LeakedKeyResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key id the token names, if it has the key format and a right
+	// checksum; empty otherwise.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// "true_positive" if the token is the key of a credential of ours,
+	// "false_positive" otherwise.
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// The key was live and this call revoked it.
+	Revoked bool `protobuf:"varint,3,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// The key was revoked before this call; a sighting was recorded.
+	AlreadyRevoked bool `protobuf:"varint,4,opt,name=already_revoked,json=alreadyRevoked,proto3" json:"already_revoked,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LeakedKeyResult) Reset() {
+	*x = LeakedKeyResult{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeakedKeyResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeakedKeyResult) ProtoMessage() {}
+
+func (x *LeakedKeyResult) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeakedKeyResult.ProtoReflect.Descriptor instead.
+func (*LeakedKeyResult) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LeakedKeyResult) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *LeakedKeyResult) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *LeakedKeyResult) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *LeakedKeyResult) GetAlreadyRevoked() bool {
+	if x != nil {
+		return x.AlreadyRevoked
+	}
+	return false
+}
+
+type ReportLeakedKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per request token, in the request's order.
+	Results       []*LeakedKeyResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLeakedKeysResponse) Reset() {
+	*x = ReportLeakedKeysResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLeakedKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLeakedKeysResponse) ProtoMessage() {}
+
+func (x *ReportLeakedKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLeakedKeysResponse.ProtoReflect.Descriptor instead.
+func (*ReportLeakedKeysResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReportLeakedKeysResponse) GetResults() []*LeakedKeyResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type RotateKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -1418,7 +1594,7 @@ type RotateKeyRequest struct {
 
 func (x *RotateKeyRequest) Reset() {
 	*x = RotateKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1606,7 @@ func (x *RotateKeyRequest) String() string {
 func (*RotateKeyRequest) ProtoMessage() {}
 
 func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1619,7 @@ func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RotateKeyRequest) GetKeyId() string {
@@ -1495,7 +1671,7 @@ type RotateKeyResponse struct {
 
 func (x *RotateKeyResponse) Reset() {
 	*x = RotateKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1683,7 @@ func (x *RotateKeyResponse) String() string {
 func (*RotateKeyResponse) ProtoMessage() {}
 
 func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1696,7 @@ func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RotateKeyResponse) GetKey() *Key {
@@ -1560,7 +1736,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1748,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1761,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAuditRequest) GetPartnerId() string {
@@ -1625,7 +1801,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1813,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1826,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAuditResponse) GetEvents() []*AuditEvent {
@@ -1674,7 +1850,7 @@ type Client struct {
 
 func (x *Client) Reset() {
 	*x = Client{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1862,7 @@ func (x *Client) String() string {
 func (*Client) ProtoMessage() {}
 
 func (x *Client) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1875,7 @@ func (x *Client) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Client.ProtoReflect.Descriptor instead.
 func (*Client) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Client) GetIssuer() string {
@@ -1744,7 +1920,7 @@ type TokenRevocation struct {
 
 func (x *TokenRevocation) Reset() {
 	*x = TokenRevocation{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1932,7 @@ func (x *TokenRevocation) String() string {
 func (*TokenRevocation) ProtoMessage() {}
 
 func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1945,7 @@ func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRevocation.ProtoReflect.Descriptor instead.
 func (*TokenRevocation) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TokenRevocation) GetIssuer() string {
@@ -1812,7 +1988,7 @@ type AddClientRequest struct {
 
 func (x *AddClientRequest) Reset() {
 	*x = AddClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2000,7 @@ func (x *AddClientRequest) String() string {
 func (*AddClientRequest) ProtoMessage() {}
 
 func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2013,7 @@ func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientRequest.ProtoReflect.Descriptor instead.
 func (*AddClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddClientRequest) GetPartnerId() string {
@@ -1877,7 +2053,7 @@ type AddClientResponse struct {
 
 func (x *AddClientResponse) Reset() {
 	*x = AddClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2065,7 @@ func (x *AddClientResponse) String() string {
 func (*AddClientResponse) ProtoMessage() {}
 
 func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2078,7 @@ func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientResponse.ProtoReflect.Descriptor instead.
 func (*AddClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddClientResponse) GetClient() *Client {
@@ -1924,7 +2100,7 @@ type RemoveClientRequest struct {
 
 func (x *RemoveClientRequest) Reset() {
 	*x = RemoveClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2112,7 @@ func (x *RemoveClientRequest) String() string {
 func (*RemoveClientRequest) ProtoMessage() {}
 
 func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2125,7 @@ func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveClientRequest) GetPartnerId() string {
@@ -1988,7 +2164,7 @@ type RemoveClientResponse struct {
 
 func (x *RemoveClientResponse) Reset() {
 	*x = RemoveClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2176,7 @@ func (x *RemoveClientResponse) String() string {
 func (*RemoveClientResponse) ProtoMessage() {}
 
 func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2189,7 @@ func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 type ListClientsRequest struct {
@@ -2025,7 +2201,7 @@ type ListClientsRequest struct {
 
 func (x *ListClientsRequest) Reset() {
 	*x = ListClientsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2213,7 @@ func (x *ListClientsRequest) String() string {
 func (*ListClientsRequest) ProtoMessage() {}
 
 func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2226,7 @@ func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListClientsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListClientsRequest) GetPartnerId() string {
@@ -2069,7 +2245,7 @@ type ListClientsResponse struct {
 
 func (x *ListClientsResponse) Reset() {
 	*x = ListClientsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2257,7 @@ func (x *ListClientsResponse) String() string {
 func (*ListClientsResponse) ProtoMessage() {}
 
 func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2270,7 @@ func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListClientsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListClientsResponse) GetClients() []*Client {
@@ -2118,7 +2294,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2306,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2319,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeTokenRequest) GetIssuer() string {
@@ -2183,7 +2359,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2371,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2384,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
@@ -2231,7 +2407,7 @@ type RevokePartnerTokensRequest struct {
 
 func (x *RevokePartnerTokensRequest) Reset() {
 	*x = RevokePartnerTokensRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2419,7 @@ func (x *RevokePartnerTokensRequest) String() string {
 func (*RevokePartnerTokensRequest) ProtoMessage() {}
 
 func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2432,7 @@ func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RevokePartnerTokensRequest) GetId() string {
@@ -2289,7 +2465,7 @@ type RevokePartnerTokensResponse struct {
 
 func (x *RevokePartnerTokensResponse) Reset() {
 	*x = RevokePartnerTokensResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2477,7 @@ func (x *RevokePartnerTokensResponse) String() string {
 func (*RevokePartnerTokensResponse) ProtoMessage() {}
 
 func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2490,7 @@ func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
@@ -2334,7 +2510,7 @@ type ListUnusedKeysRequest struct {
 
 func (x *ListUnusedKeysRequest) Reset() {
 	*x = ListUnusedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2522,7 @@ func (x *ListUnusedKeysRequest) String() string {
 func (*ListUnusedKeysRequest) ProtoMessage() {}
 
 func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2535,7 @@ func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
@@ -2378,7 +2554,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2566,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2579,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -2438,7 +2614,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2626,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2639,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Operator) GetName() string {
@@ -2555,7 +2731,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2743,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2756,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -2637,7 +2813,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2825,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2838,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -2688,7 +2864,7 @@ type GetOperatorRequest struct {
 
 func (x *GetOperatorRequest) Reset() {
 	*x = GetOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +2876,7 @@ func (x *GetOperatorRequest) String() string {
 func (*GetOperatorRequest) ProtoMessage() {}
 
 func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +2889,7 @@ func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetOperatorRequest) GetName() string {
@@ -2732,7 +2908,7 @@ type GetOperatorResponse struct {
 
 func (x *GetOperatorResponse) Reset() {
 	*x = GetOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +2920,7 @@ func (x *GetOperatorResponse) String() string {
 func (*GetOperatorResponse) ProtoMessage() {}
 
 func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +2933,7 @@ func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetOperatorResponse) GetOperator() *Operator {
@@ -2775,7 +2951,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2787,7 +2963,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2800,7 +2976,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 type ListOperatorsResponse struct {
@@ -2812,7 +2988,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +3000,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +3013,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -2867,7 +3043,7 @@ type UpdateOperatorRequest struct {
 
 func (x *UpdateOperatorRequest) Reset() {
 	*x = UpdateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3055,7 @@ func (x *UpdateOperatorRequest) String() string {
 func (*UpdateOperatorRequest) ProtoMessage() {}
 
 func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3068,7 @@ func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateOperatorRequest) GetName() string {
@@ -2960,7 +3136,7 @@ type UpdateOperatorResponse struct {
 
 func (x *UpdateOperatorResponse) Reset() {
 	*x = UpdateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3148,7 @@ func (x *UpdateOperatorResponse) String() string {
 func (*UpdateOperatorResponse) ProtoMessage() {}
 
 func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3161,7 @@ func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateOperatorResponse) GetOperator() *Operator {
@@ -3005,7 +3181,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3193,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3206,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeOperatorRequest) GetName() string {
@@ -3056,7 +3232,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3244,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3257,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RevokeOperatorResponse) GetOperator() *Operator {
@@ -3104,7 +3280,7 @@ type RotateOperatorRequest struct {
 
 func (x *RotateOperatorRequest) Reset() {
 	*x = RotateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3292,7 @@ func (x *RotateOperatorRequest) String() string {
 func (*RotateOperatorRequest) ProtoMessage() {}
 
 func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3305,7 @@ func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RotateOperatorRequest) GetName() string {
@@ -3164,7 +3340,7 @@ type RotateOperatorResponse struct {
 
 func (x *RotateOperatorResponse) Reset() {
 	*x = RotateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3352,7 @@ func (x *RotateOperatorResponse) String() string {
 func (*RotateOperatorResponse) ProtoMessage() {}
 
 func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3365,7 @@ func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RotateOperatorResponse) GetOperator() *Operator {
@@ -3214,7 +3390,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3226,7 +3402,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3239,7 +3415,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 type WhoAmIResponse struct {
@@ -3260,7 +3436,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3272,7 +3448,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3285,7 +3461,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -3446,7 +3622,17 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"@\n" +
 	"\x11RevokeKeyResponse\x12+\n" +
-	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\"\xc6\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\"C\n" +
+	"\x17ReportLeakedKeysRequest\x12\x16\n" +
+	"\x06tokens\x18\x01 \x03(\tR\x06tokens\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\"\x81\x01\n" +
+	"\x0fLeakedKeyResult\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12\x18\n" +
+	"\arevoked\x18\x03 \x01(\bR\arevoked\x12'\n" +
+	"\x0falready_revoked\x18\x04 \x01(\bR\x0ealreadyRevoked\"[\n" +
+	"\x18ReportLeakedKeysResponse\x12?\n" +
+	"\aresults\x18\x01 \x03(\v2%.partnergate.admin.v1.LeakedKeyResultR\aresults\"\xc6\x01\n" +
 	"\x10RotateKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x123\n" +
 	"\aoverlap\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aoverlap\x12\x16\n" +
@@ -3589,7 +3775,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"authMethod\x12#\n" +
 	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xa0\x13\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\x93\x14\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -3601,7 +3787,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\bIssueKey\x12%.partnergate.admin.v1.IssueKeyRequest\x1a&.partnergate.admin.v1.IssueKeyResponse\x12Y\n" +
 	"\bListKeys\x12%.partnergate.admin.v1.ListKeysRequest\x1a&.partnergate.admin.v1.ListKeysResponse\x12\\\n" +
 	"\tRevokeKey\x12&.partnergate.admin.v1.RevokeKeyRequest\x1a'.partnergate.admin.v1.RevokeKeyResponse\x12\\\n" +
-	"\tRotateKey\x12&.partnergate.admin.v1.RotateKeyRequest\x1a'.partnergate.admin.v1.RotateKeyResponse\x12\\\n" +
+	"\tRotateKey\x12&.partnergate.admin.v1.RotateKeyRequest\x1a'.partnergate.admin.v1.RotateKeyResponse\x12q\n" +
+	"\x10ReportLeakedKeys\x12-.partnergate.admin.v1.ReportLeakedKeysRequest\x1a..partnergate.admin.v1.ReportLeakedKeysResponse\x12\\\n" +
 	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponse\x12\\\n" +
 	"\tAddClient\x12&.partnergate.admin.v1.AddClientRequest\x1a'.partnergate.admin.v1.AddClientResponse\x12e\n" +
 	"\fRemoveClient\x12).partnergate.admin.v1.RemoveClientRequest\x1a*.partnergate.admin.v1.RemoveClientResponse\x12b\n" +
@@ -3629,7 +3816,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -3653,56 +3840,59 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*ListKeysResponse)(nil),            // 19: partnergate.admin.v1.ListKeysResponse
 	(*RevokeKeyRequest)(nil),            // 20: partnergate.admin.v1.RevokeKeyRequest
 	(*RevokeKeyResponse)(nil),           // 21: partnergate.admin.v1.RevokeKeyResponse
-	(*RotateKeyRequest)(nil),            // 22: partnergate.admin.v1.RotateKeyRequest
-	(*RotateKeyResponse)(nil),           // 23: partnergate.admin.v1.RotateKeyResponse
-	(*ListAuditRequest)(nil),            // 24: partnergate.admin.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),           // 25: partnergate.admin.v1.ListAuditResponse
-	(*Client)(nil),                      // 26: partnergate.admin.v1.Client
-	(*TokenRevocation)(nil),             // 27: partnergate.admin.v1.TokenRevocation
-	(*AddClientRequest)(nil),            // 28: partnergate.admin.v1.AddClientRequest
-	(*AddClientResponse)(nil),           // 29: partnergate.admin.v1.AddClientResponse
-	(*RemoveClientRequest)(nil),         // 30: partnergate.admin.v1.RemoveClientRequest
-	(*RemoveClientResponse)(nil),        // 31: partnergate.admin.v1.RemoveClientResponse
-	(*ListClientsRequest)(nil),          // 32: partnergate.admin.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),         // 33: partnergate.admin.v1.ListClientsResponse
-	(*RevokeTokenRequest)(nil),          // 34: partnergate.admin.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 35: partnergate.admin.v1.RevokeTokenResponse
-	(*RevokePartnerTokensRequest)(nil),  // 36: partnergate.admin.v1.RevokePartnerTokensRequest
-	(*RevokePartnerTokensResponse)(nil), // 37: partnergate.admin.v1.RevokePartnerTokensResponse
-	(*ListUnusedKeysRequest)(nil),       // 38: partnergate.admin.v1.ListUnusedKeysRequest
-	(*ListUnusedKeysResponse)(nil),      // 39: partnergate.admin.v1.ListUnusedKeysResponse
-	(*Operator)(nil),                    // 40: partnergate.admin.v1.Operator
-	(*CreateOperatorRequest)(nil),       // 41: partnergate.admin.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 42: partnergate.admin.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),          // 43: partnergate.admin.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),         // 44: partnergate.admin.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),        // 45: partnergate.admin.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 46: partnergate.admin.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),       // 47: partnergate.admin.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),      // 48: partnergate.admin.v1.UpdateOperatorResponse
-	(*RevokeOperatorRequest)(nil),       // 49: partnergate.admin.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),      // 50: partnergate.admin.v1.RevokeOperatorResponse
-	(*RotateOperatorRequest)(nil),       // 51: partnergate.admin.v1.RotateOperatorRequest
-	(*RotateOperatorResponse)(nil),      // 52: partnergate.admin.v1.RotateOperatorResponse
-	(*WhoAmIRequest)(nil),               // 53: partnergate.admin.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 54: partnergate.admin.v1.WhoAmIResponse
-	nil,                                 // 55: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 56: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
+	(*ReportLeakedKeysRequest)(nil),     // 22: partnergate.admin.v1.ReportLeakedKeysRequest
+	(*LeakedKeyResult)(nil),             // 23: partnergate.admin.v1.LeakedKeyResult
+	(*ReportLeakedKeysResponse)(nil),    // 24: partnergate.admin.v1.ReportLeakedKeysResponse
+	(*RotateKeyRequest)(nil),            // 25: partnergate.admin.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),           // 26: partnergate.admin.v1.RotateKeyResponse
+	(*ListAuditRequest)(nil),            // 27: partnergate.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 28: partnergate.admin.v1.ListAuditResponse
+	(*Client)(nil),                      // 29: partnergate.admin.v1.Client
+	(*TokenRevocation)(nil),             // 30: partnergate.admin.v1.TokenRevocation
+	(*AddClientRequest)(nil),            // 31: partnergate.admin.v1.AddClientRequest
+	(*AddClientResponse)(nil),           // 32: partnergate.admin.v1.AddClientResponse
+	(*RemoveClientRequest)(nil),         // 33: partnergate.admin.v1.RemoveClientRequest
+	(*RemoveClientResponse)(nil),        // 34: partnergate.admin.v1.RemoveClientResponse
+	(*ListClientsRequest)(nil),          // 35: partnergate.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),         // 36: partnergate.admin.v1.ListClientsResponse
+	(*RevokeTokenRequest)(nil),          // 37: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 38: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 39: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 40: partnergate.admin.v1.RevokePartnerTokensResponse
+	(*ListUnusedKeysRequest)(nil),       // 41: partnergate.admin.v1.ListUnusedKeysRequest
+	(*ListUnusedKeysResponse)(nil),      // 42: partnergate.admin.v1.ListUnusedKeysResponse
+	(*Operator)(nil),                    // 43: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 44: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 45: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 46: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 47: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 48: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 49: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 50: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 51: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 52: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 53: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 54: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 55: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 56: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 57: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 58: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 60: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	56, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	56, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	56, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	59, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	59, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	59, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
 	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	56, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	56, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	56, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	56, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	56, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
-	56, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	55, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	59, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	59, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	59, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	59, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	59, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	59, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	58, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
 	0,  // 12: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 13: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 14: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
@@ -3710,93 +3900,96 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 16: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	1,  // 17: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
 	0,  // 18: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	57, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	60, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	2,  // 20: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 21: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	2,  // 22: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	57, // 23: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	57, // 24: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 25: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 26: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	3,  // 27: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	56, // 28: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	56, // 29: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 30: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	26, // 31: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	26, // 32: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	56, // 33: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 34: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	56, // 35: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 36: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	57, // 37: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 38: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	56, // 39: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	56, // 40: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	56, // 41: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	56, // 42: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	57, // 43: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	40, // 44: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 45: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 46: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	57, // 47: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	40, // 48: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	40, // 49: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	57, // 50: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	40, // 51: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	56, // 52: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 53: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 54: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 55: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 56: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 57: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 58: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 59: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 60: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 61: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	22, // 62: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	24, // 63: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	28, // 64: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	30, // 65: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	32, // 66: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	34, // 67: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	36, // 68: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	38, // 69: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	41, // 70: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	43, // 71: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	45, // 72: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	47, // 73: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	49, // 74: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	51, // 75: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	53, // 76: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 77: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 78: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 79: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 80: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 81: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 82: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 83: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 84: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 85: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	23, // 86: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	25, // 87: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	29, // 88: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	31, // 89: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	33, // 90: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	35, // 91: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	37, // 92: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	39, // 93: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	42, // 94: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	44, // 95: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	46, // 96: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	48, // 97: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	50, // 98: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	52, // 99: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	54, // 100: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	77, // [77:101] is the sub-list for method output_type
-	53, // [53:77] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	23, // 23: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
+	60, // 24: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	60, // 25: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 26: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 27: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,  // 28: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	59, // 29: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	59, // 30: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 31: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	29, // 32: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	29, // 33: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	59, // 34: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 35: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	59, // 36: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 37: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	60, // 38: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	2,  // 39: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	59, // 40: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	59, // 41: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	59, // 42: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 43: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	60, // 44: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	43, // 45: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	43, // 46: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	43, // 47: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	60, // 48: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	43, // 49: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	43, // 50: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	60, // 51: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	43, // 52: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	59, // 53: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 54: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 55: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 56: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 57: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 58: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 60: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 61: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 62: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	25, // 63: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	22, // 64: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
+	27, // 65: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	31, // 66: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	33, // 67: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	35, // 68: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	37, // 69: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	39, // 70: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	41, // 71: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	44, // 72: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	46, // 73: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	48, // 74: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	50, // 75: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	52, // 76: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	54, // 77: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	56, // 78: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 79: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 80: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 81: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 82: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 83: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 84: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 85: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 86: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 87: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	26, // 88: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	24, // 89: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
+	28, // 90: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	32, // 91: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	34, // 92: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	36, // 93: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	38, // 94: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	40, // 95: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	42, // 96: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	45, // 97: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	47, // 98: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	49, // 99: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	51, // 100: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	53, // 101: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	55, // 102: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	57, // 103: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	79, // [79:104] is the sub-list for method output_type
+	54, // [54:79] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -3811,7 +4004,7 @@ func file_partnergate_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
 	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
 	Admin_RotateKey_FullMethodName           = "/partnergate.admin.v1.Admin/RotateKey"
+	Admin_ReportLeakedKeys_FullMethodName    = "/partnergate.admin.v1.Admin/ReportLeakedKeys"
 	Admin_ListAudit_FullMethodName           = "/partnergate.admin.v1.Admin/ListAudit"
 	Admin_AddClient_FullMethodName           = "/partnergate.admin.v1.Admin/AddClient"
 	Admin_RemoveClient_FullMethodName        = "/partnergate.admin.v1.Admin/RemoveClient"
@@ -96,6 +97,15 @@ type AdminClient interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error)
+	// ReportLeakedKeys takes keys found published and handles each as a
+	// secret-scanning program's report does: a token that is the full key of
+	// a live credential (checksum, then its digest compared in constant
+	// time) is revoked with reason "leaked" and marked compromised; one
+	// already revoked gets a sighting in the audit trail; anything else,
+	// such as a look-alike of a real key id with another secret, is a false
+	// positive and changes nothing. At most 1,000 tokens a call. Needs
+	// keys.write and an operator not scoped to partners.
+	ReportLeakedKeys(ctx context.Context, in *ReportLeakedKeysRequest, opts ...grpc.CallOption) (*ReportLeakedKeysResponse, error)
 	// ListAudit pages through the audit trail, oldest first.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// AddClient registers an OAuth2 client (issuer, client id) to a partner:
@@ -244,6 +254,16 @@ func (c *adminClient) RotateKey(ctx context.Context, in *RotateKeyRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RotateKeyResponse)
 	err := c.cc.Invoke(ctx, Admin_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ReportLeakedKeys(ctx context.Context, in *ReportLeakedKeysRequest, opts ...grpc.CallOption) (*ReportLeakedKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLeakedKeysResponse)
+	err := c.cc.Invoke(ctx, Admin_ReportLeakedKeys_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +452,15 @@ type AdminServer interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error)
+	// ReportLeakedKeys takes keys found published and handles each as a
+	// secret-scanning program's report does: a token that is the full key of
+	// a live credential (checksum, then its digest compared in constant
+	// time) is revoked with reason "leaked" and marked compromised; one
+	// already revoked gets a sighting in the audit trail; anything else,
+	// such as a look-alike of a real key id with another secret, is a false
+	// positive and changes nothing. At most 1,000 tokens a call. Needs
+	// keys.write and an operator not scoped to partners.
+	ReportLeakedKeys(context.Context, *ReportLeakedKeysRequest) (*ReportLeakedKeysResponse, error)
 	// ListAudit pages through the audit trail, oldest first.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// AddClient registers an OAuth2 client (issuer, client id) to a partner:
@@ -515,6 +544,9 @@ func (UnimplementedAdminServer) RevokeKey(context.Context, *RevokeKeyRequest) (*
 }
 func (UnimplementedAdminServer) RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedAdminServer) ReportLeakedKeys(context.Context, *ReportLeakedKeysRequest) (*ReportLeakedKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLeakedKeys not implemented")
 }
 func (UnimplementedAdminServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
@@ -755,6 +787,24 @@ func _Admin_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).RotateKey(ctx, req.(*RotateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ReportLeakedKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLeakedKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ReportLeakedKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ReportLeakedKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ReportLeakedKeys(ctx, req.(*ReportLeakedKeysRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1057,6 +1107,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateKey",
 			Handler:    _Admin_RotateKey_Handler,
+		},
+		{
+			MethodName: "ReportLeakedKeys",
+			Handler:    _Admin_ReportLeakedKeys_Handler,
 		},
 		{
 			MethodName: "ListAudit",
