@@ -599,6 +599,12 @@ jwt:
 		}
 	}
 
+	// The key leaks last, reported as partnergate scan --revoke does, so
+	// the leaked-key counter has a series.
+	if _, err := ad.ReportLeakedKeys(actx, &adminv1.ReportLeakedKeysRequest{Tokens: []string{issued.GetSecret()}, Url: "https://example.com/leak"}); err != nil {
+		t.Fatalf("ReportLeakedKeys: %v", err)
+	}
+
 	resp, err := http.Get("http://" + metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)

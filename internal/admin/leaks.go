@@ -68,6 +68,9 @@ func (s *Server) reportLeakedKeys(ctx context.Context, req *adminv1.ReportLeaked
 		rep.Actor, rep.AuthMethod = p.Name, string(p.Method)
 	}
 	h := &secretscan.Handler{Keys: s.Store, Format: s.Format, Hasher: s.Hasher, Now: s.Now, Logger: s.logger()}
+	if s.Leaked != nil {
+		h.Leaked = func(_, partnerID string) { s.Leaked(partnerID) }
+	}
 	res, changed, err := h.Report(ctx, rep, matches)
 	if changed {
 		// Also after a fault: what committed before it must show here.

@@ -116,6 +116,9 @@ type Server struct {
 	// Registering a client or revoking a token under any other issuer is
 	// refused, since Check would never see it; empty refuses both.
 	Issuers []string
+	// Leaked, if set, counts one live key of partnerID revoked because
+	// ReportLeakedKeys was sent it (partnergate scan --revoke).
+	Leaked func(partnerID string)
 }
 
 var _ adminv1.AdminServer = (*Server)(nil)

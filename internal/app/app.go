@@ -210,6 +210,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	if m := obs.metrics; m != nil {
 		auth.Failed = func(_ context.Context, method admin.AuthMethod) { m.AdminAuthFailed(string(method)) }
+		adminAPI.Leaked = func(partnerID string) { m.KeyLeaked("scan", partnerID) }
 	}
 	if cfg.AdminOIDC.Enabled() {
 		oidc, err := jwtverify.New(ctx, []jwtverify.IssuerConfig{cfg.AdminOIDC.IssuerConfig()}, jwtverify.Options{

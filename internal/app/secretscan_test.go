@@ -136,8 +136,8 @@ func TestLeakedKeyIsRefusedOnEveryReplica(t *testing.T) {
 	}
 	page, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	if !strings.Contains(string(page), `partnergate_keys_leaked_total{program="github"} 1`+"\n") {
-		t.Error("partnergate_keys_leaked_total{program=\"github\"} is not 1")
+	if !strings.Contains(string(page), `partnergate_keys_leaked_total{partner_id="acme",program="github"} 1`+"\n") {
+		t.Error(`partnergate_keys_leaked_total{partner_id="acme",program="github"} is not 1`)
 	}
 	a.waitLog(t, "A warns naming key and partner", `"msg":"leaked key revoked"`, `"key_id":"`+ids[0]+`"`, `"partner_id":"acme"`)
 	secret := leaked[len(leaked)-49:]

@@ -91,8 +91,9 @@ type Handler struct {
 	// Sync, if set, is called once after a report changed anything, so
 	// this replica's cache has applied the revocations before the reply.
 	Sync func(ctx context.Context) error
-	// Leaked, if set, counts one revoked leaked key by program.
-	Leaked func(program string)
+	// Leaked, if set, counts one revoked leaked key by reporter (the
+	// Reporter's Name) and partner.
+	Leaked func(reporter, partnerID string)
 	// MaxBody caps the body (default DefaultMaxBody); larger is 413.
 	MaxBody int64
 	// Now is the clock (default time.Now).
@@ -349,7 +350,7 @@ func (h *Handler) report(ctx context.Context, rep Reporter, c *partner.Credentia
 			h.logger().Warn("leaked key revoked", "key_id", c.ID, "partner_id", c.PartnerID,
 				"program", rep.Name, "url", ev.Detail["url"], "source", ev.Detail["source"])
 			if h.Leaked != nil {
-				h.Leaked(rep.Name)
+				h.Leaked(rep.Name, c.PartnerID)
 			}
 		}
 		return ev.Action == ActionRevoke, true, nil

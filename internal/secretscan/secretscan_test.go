@@ -170,8 +170,12 @@ func newEnv(t *testing.T, ss ...signer) *env {
 	h := &secretscan.Handler{
 		Programs: []secretscan.Program{secretscan.GitHub(e.github), secretscan.GitLab(gitlab)},
 		Keys:     st, Format: e.format, Hasher: e.hasher,
-		Leaked: func(string) { e.leaked.Add(1) },
-		Now:    e.clock.Now, Logger: log,
+		Leaked: func(_, partnerID string) {
+			if partnerID != "" { // the partner whose key it was
+				e.leaked.Add(1)
+			}
+		},
+		Now: e.clock.Now, Logger: log,
 	}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)

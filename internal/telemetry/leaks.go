@@ -2,42 +2,63 @@ package telemetry
 
 import (
 	"context"
-	"sync/atomic"
+	"slices"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
 // LeakPrograms are the values of partnergate.keys.leaked's program
-// attribute, the secret-scanning programs that report leaked keys.
-var LeakPrograms = []string{"github", "gitlab"}
+// attribute: the secret-scanning programs that report leaked keys, and
+// scan, for keys that `partnergate scan --revoke` reported through the
+// admin API.
+var LeakPrograms = []string{"github", "gitlab", "scan"}
 
-// leakCounts counts leaked keys revoked, by program. No partner or key
-// attribute: the WARN log line names both, and series stay bounded.
+// leakCounts counts leaked keys revoked, by program and partner. A leak is
+// rare and never on the Check path, so a mutex guards the map. Partners
+// are bounded as partnergate.partner.decisions' are; no key attribute, as
+// the WARN log line and the audit trail name the key.
 type leakCounts struct {
-	counts [2]atomic.Int64 // by index in LeakPrograms
-	attrs  [2]metric.ObserveOption
+	mu       sync.Mutex
+	max      int
+	partners map[string]bool
+	counts   map[leakSeries]int64
 }
 
-// KeyLeaked counts one live key revoked because program reported it
-// published. An unknown program is not counted.
-func (m *Metrics) KeyLeaked(program string) {
-	for i, p := range LeakPrograms {
-		if p == program {
-			m.leaks.counts[i].Add(1)
+type leakSeries struct{ program, partner string }
+
+// KeyLeaked counts one live key of partnerID revoked because program
+// reported it published. An unknown program is not counted; partners past
+// the bound count under [OtherPartner].
+func (m *Metrics) KeyLeaked(program, partnerID string) {
+	if !slices.Contains(LeakPrograms, program) || partnerID == "" {
+		return
+	}
+	l := &m.leaks
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.partners[partnerID] {
+		if len(l.partners) >= l.max {
+			partnerID = OtherPartner
+		} else {
+			l.partners[partnerID] = true
 		}
 	}
+	l.counts[leakSeries{program, partnerID}]++
 }
 
-func (m *Metrics) observeLeaks(meter metric.Meter) error {
-	for i, p := range LeakPrograms {
-		m.leaks.attrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("program", p)))
-	}
+func (m *Metrics) observeLeaks(meter metric.Meter, maxPartners int) error {
+	m.leaks.max = maxPartners
+	m.leaks.partners = map[string]bool{}
+	m.leaks.counts = map[leakSeries]int64{}
 	_, err := meter.Int64ObservableCounter("partnergate.keys.leaked",
-		metric.WithDescription("Live API keys revoked because a secret-scanning program (github, gitlab) reported them published."),
+		metric.WithDescription("Live API keys revoked because a secret-scanning program (github, gitlab) or partnergate scan reported them published, by program and partner."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for i := range m.leaks.counts {
-				o.Observe(m.leaks.counts[i].Load(), m.leaks.attrs[i])
+			m.leaks.mu.Lock()
+			defer m.leaks.mu.Unlock()
+			for s, n := range m.leaks.counts {
+				o.Observe(n, metric.WithAttributes(attribute.String("program", s.program), attribute.String("partner_id", s.partner)))
 			}
 			return nil
 		}))

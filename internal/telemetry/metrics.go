@@ -230,7 +230,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	add(m.observeStore(meter, opts))
 	add(m.observeIssuers(meter, opts))
 	add(m.observeDrops(meter, opts))
-	add(m.observeLeaks(meter))
+	add(m.observeLeaks(meter, opts.MaxPartners))
 	if err := errors.Join(errs...); err != nil {
 		_ = mp.Shutdown(context.Background())
 		return nil, fmt.Errorf("telemetry: metrics: %w", err)

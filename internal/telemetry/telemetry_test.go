@@ -413,18 +413,22 @@ func TestMetricsAdminAuthFailures(t *testing.T) {
 }
 
 // TestMetricsKeysLeaked checks the leaked-key counter's exported name and
-// its one, bounded attribute: never a partner or key.
+// its attributes: the program and the partner, bounded as the per-partner
+// decisions are; never a key, never a made-up program.
 func TestMetricsKeysLeaked(t *testing.T) {
-	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
+	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{MaxPartners: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
-	m.KeyLeaked("github")
-	m.KeyLeaked("github")
-	m.KeyLeaked("acme-partner") // not a program: not counted, not a label
+	m.KeyLeaked("github", "acme")
+	m.KeyLeaked("github", "acme")
+	m.KeyLeaked("scan", "globex")
+	m.KeyLeaked("acme-partner", "acme") // not a program: not counted, not a label
+	m.KeyLeaked("gitlab", "")           // no partner: not counted
+	m.KeyLeaked("gitlab", "initech")    // past the bound of 2 partners
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -433,15 +437,16 @@ func TestMetricsKeysLeaked(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	page := string(b)
 	for _, want := range []string{
-		`partnergate_keys_leaked_total{program="github"} 2`,
-		`partnergate_keys_leaked_total{program="gitlab"} 0`,
+		`partnergate_keys_leaked_total{partner_id="acme",program="github"} 2`,
+		`partnergate_keys_leaked_total{partner_id="globex",program="scan"} 1`,
+		`partnergate_keys_leaked_total{partner_id="_other",program="gitlab"} 1`,
 	} {
 		if !strings.Contains(page, want+"\n") {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Contains(page, "acme-partner") {
-		t.Error("an unknown program became a label")
+	if strings.Contains(page, "acme-partner") || strings.Contains(page, `partner_id=""`) || strings.Contains(page, "initech") {
+		t.Error("an unknown program, an empty partner or a partner past the bound became a label")
 	}
 	if t.Failed() {
 		t.Log(page)
