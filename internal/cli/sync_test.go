@@ -8,19 +8,15 @@ package cli_test
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"google.golang.org/grpc"
 
 	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/cli"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
-	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
 // writeSync syncs the cache as the server wires it after a write.
@@ -52,19 +48,7 @@ func TestCommittedWriteWhoseCacheSyncFailed(t *testing.T) {
 
 	format, _ := apikey.NewFormat(apikey.DefaultPrefix)
 	hasher, _ := apikey.NewHasher(1, map[int][]byte{1: make([]byte, 32)})
-	srv := &admin.Server{Store: st, Format: format, Hasher: hasher, Sync: writeSync{idx}}
-	token := admin.NewToken()
-	unary, stream := admin.AuthInterceptors(admin.HashToken(token))
-	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
-	adminv1.RegisterAdminServer(gs, srv)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
-	t.Setenv(cli.EnvAdminAddr, lis.Addr().String())
-	t.Setenv(cli.EnvAdminToken, token)
+	serveAdmin(t, &admin.Server{Store: st, Format: format, Hasher: hasher, Sync: writeSync{idx}})
 
 	steps := []struct {
 		name        string
