@@ -30,7 +30,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -55,6 +54,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/logtest"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -431,25 +431,6 @@ func freePorts(t *testing.T, n int) []int {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's writes and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // scrapeLiveServer builds and starts partnergate on loopback with a token
 // issuer, sends it Checks an edge would (an allowed key, a garbage key, a
 // signed token of an unregistered client), and returns the metric names
@@ -501,7 +482,7 @@ jwt:
 	const adminToken = "pgadm_monitoring-test-0123456789abcdef"
 	srv := exec.Command(bin, "serve", "--config", cfgPath)
 	srv.Env = append(os.Environ(), "PARTNERGATE_ADMIN_TOKEN="+adminToken)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	srv.Stdout, srv.Stderr = logs, logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
