@@ -77,7 +77,7 @@ const writeAttempts = 3
 
 // Server implements the admin gRPC service. Set its fields, check them with
 // [Server.Validate], then register it with [adminv1.RegisterAdminServer]
-// behind the interceptors from [AuthInterceptors].
+// behind the interceptors from [Authenticator.Interceptors].
 type Server struct {
 	adminv1.UnimplementedAdminServer
 
