@@ -17,14 +17,11 @@ const allowResponses = 16384
 // for the first request serves those that follow, with no allocation.
 // Responses are immutable once published: gRPC only reads them.
 //
-// An API key's response is kept in the memo the index keeps with the key's
-// record ([Index]): a Check has just read that record, and the response
-// is then one pointer away, where a table's set is one more likely cache
-// and TLB miss with a thousand keys taking turns. Other responses
-// (an access token's, or a key's the index gave no memo) are kept in a
-// table keyed by credential id, bounded and lock-free ([assoc.Table]).
-// Either way, a collision or a changed identity (narrowed scopes, a new
-// tier) just rebuilds the credential's response.
+// Responses are kept in a table keyed by credential id, bounded and
+// lock-free ([assoc.Table]). An entry answers only the identity and the
+// key record version it was built for: a collision, a changed identity
+// (narrowed scopes, a new tier) or a rewritten key just rebuilds the
+// credential's response.
 type allowMemo struct {
 	table *assoc.Table[allowEntry]
 }
@@ -38,12 +35,13 @@ func newAllowMemo() *allowMemo {
 // 768-byte allocation. Four identity headers with their metadata encode
 // in 300–400 bytes, and a partner's own limits add some 150; a larger
 // response is encoded elsewhere.
-const entryRoom = 576
+const entryRoom = 568
 
 type allowEntry struct {
-	id     identity
-	header string // the credential header, the one header removed
-	resp   Response
+	id      identity
+	header  string // the credential header, the one header removed
+	version int64  // the key record's version, zero for a token
+	resp    Response
 
 	// reported is when the credential's use was last reported to Usage,
 	// in Unix nanoseconds: the one field written after publication.
@@ -64,35 +62,26 @@ func (m *allowMemo) get(d *Decision) *allowEntry {
 	if e := m.find(d, id); e != nil {
 		return e
 	}
-	e := &allowEntry{header: d.credentialHeader}
+	e := &allowEntry{header: d.CredentialHeader, version: d.CredentialVersion}
 	// An API key's id is a substring of the key the caller sent: kept
 	// as is, it would keep the whole secret in memory with the entry.
 	var room []byte
 	id.credentialID, room = e.keep(id.credentialID)
 	e.id = id
-	msg := buildAllow(id, []string{d.credentialHeader})
+	msg := buildAllow(id, []string{d.CredentialHeader})
 	e.resp = Response{Message: msg, Allowed: true}
 	if err := wire.EncodeInto(&e.wire, room, msg); err == nil {
 		e.resp.Wire = &e.wire
 	} // else gRPC's own marshalling reports the fault on every call
-	if d.memo != nil {
-		d.memo.Store(e)
-	} else {
-		m.table.Store(e)
-	}
+	m.table.Store(e)
 	return e
 }
 
 // find returns the kept entry that answers d, whose identity is id, or
-// nil: from the memo kept with d's key record when there is one, else from
-// the table.
+// nil.
 func (m *allowMemo) find(d *Decision, id identity) *allowEntry {
-	answers := func(e *allowEntry) bool { return e.id == id && e.header == d.credentialHeader }
-	if d.memo != nil {
-		if e, _ := d.memo.Load().(*allowEntry); e != nil && answers(e) {
-			return e
-		}
-		return nil
+	answers := func(e *allowEntry) bool {
+		return e.id == id && e.header == d.CredentialHeader && e.version == d.CredentialVersion
 	}
 	if e, ok := m.table.Find(id.credentialID, answers); ok {
 		return e

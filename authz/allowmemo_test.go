@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -43,18 +42,9 @@ func wantAllow(partnerID, scopes, credentialID, tier string, remove ...string) *
 
 // The allow memo must never answer one request with the response of
 // another: each step changes what the response must say, and the same key
-// is checked again after each. Responses are kept in the memo table, or
-// in the memo the index keeps with each key's record.
+// is checked again after each.
 func TestAllowResponseFollowsEveryChange(t *testing.T) {
-	t.Run("table", func(t *testing.T) { testAllowResponseFollowsEveryChange(t, false) })
-	t.Run("record-memo", func(t *testing.T) { testAllowResponseFollowsEveryChange(t, true) })
-}
-
-func testAllowResponseFollowsEveryChange(t *testing.T, recordMemo bool) {
 	f := newFixture(t, nil)
-	if recordMemo {
-		f.index.memos = map[string]*atomic.Value{}
-	}
 	key := f.keys["acme"]
 	id := key.ID()
 	bearer := bearerOf(key)
@@ -94,63 +84,6 @@ func testAllowResponseFollowsEveryChange(t *testing.T, recordMemo bool) {
 			t.Errorf("%s: response (-want +got):\n%s", s.name, diff)
 		}
 	}
-	if recordMemo && f.index.memos[id].Load() == nil {
-		t.Error("no response was kept in the key's memo")
-	}
-}
-
-// An API key whose record comes with a memo has its response kept there,
-// not in the table: served again from it, and replaced when the identity
-// changes.
-func TestAllowMemoKeptWithTheRecord(t *testing.T) {
-	f := newFixture(t, nil)
-	f.index.memos = map[string]*atomic.Value{}
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := f.keys["acme"].ID()
-	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
-	respond := func() Response {
-		t.Helper()
-		r, err := srv.Respond(context.Background(), req)
-		if err != nil || !r.Allowed {
-			t.Fatalf("Respond = %+v, %v", r, err)
-		}
-		return r
-	}
-	kept := func() *authv3.CheckResponse {
-		e, _ := f.index.memos[id].Load().(*allowEntry)
-		if e == nil {
-			t.Fatal("no response in the key's memo")
-		}
-		return e.resp.Message
-	}
-
-	first := respond()
-	if kept() != first.Message {
-		t.Error("the key's memo does not hold the response sent")
-	}
-	if _, ok := srv.allowed.table.Find(id, nil); ok {
-		t.Error("a response kept with the record is in the table too")
-	}
-	if again := respond(); again.Message != first.Message || again.Wire != first.Wire {
-		t.Error("a repeated allow rebuilt its response")
-	}
-
-	f.index.mu.Lock()
-	f.index.partners["acme"] = &partner.Partner{ID: "acme", Tier: "free", Scopes: partner.Scopes{"orders:read", "orders:write"}, State: partner.Active}
-	f.index.mu.Unlock()
-	moved := respond()
-	if tier := moved.Message.GetDynamicMetadata().GetFields()[MetadataTier].GetStringValue(); tier != "free" {
-		t.Fatalf("after the tier moved, the response says tier %q", tier)
-	}
-	if kept() != moved.Message {
-		t.Error("the key's memo still holds the response of the old tier")
-	}
-	if sent := decodeWire(t, moved); !proto.Equal(sent, moved.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, moved.Message)
-	}
 }
 
 // Colliding credentials share a slot and take it from each other; each
@@ -159,7 +92,7 @@ func TestAllowMemoCollisions(t *testing.T) {
 	m := newAllowMemo()
 	for round := range 3 {
 		for i := range 3 * allowResponses { // three times the memo's room
-			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
+			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
 			r := m.get(d).resp
 			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
@@ -203,7 +136,7 @@ func TestAllowMemoServesRepeats(t *testing.T) {
 // A partner's own limits travel in the memo's encoding too.
 func TestAllowMemoEncodesLimits(t *testing.T) {
 	m := newAllowMemo()
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", credentialHeader: headerAPIKey,
+	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", CredentialHeader: headerAPIKey,
 		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
 	r := m.get(d).resp
 	sent := decodeWire(t, r)
@@ -234,7 +167,7 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	m := newAllowMemo()
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", credentialHeader: headerAuthorization}
+	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", CredentialHeader: headerAuthorization}
 	resp := m.get(d).resp.Message
 	within := func(s string) bool {
 		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
@@ -269,7 +202,7 @@ func TestAllowEntryIsOneBlock(t *testing.T) {
 	}
 	m := newAllowMemo()
 	d := &Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
-		Tier: "enterprise", credentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
+		Tier: "enterprise", CredentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
 	e := m.get(d)
 	lo, hi := uintptr(unsafe.Pointer(e)), uintptr(unsafe.Pointer(e))+unsafe.Sizeof(*e)
 	inside := func(p unsafe.Pointer, n int) bool {

@@ -23,9 +23,9 @@ type credential struct {
 // "Authorization: Bearer …" and "x-api-key: …" must be present, once; both,
 // a repeat, another auth scheme or a value with spaces or commas is
 // malformed — ambiguity is never resolved in the caller's favour.
-func findCredential(h headers) (credential, Reason) {
-	authz, na := h.get(headerAuthorization)
-	key, nk := h.get(headerAPIKey)
+func findCredential(h Headers) (credential, Reason) {
+	authz, na := h.Get(headerAuthorization)
+	key, nk := h.Get(headerAPIKey)
 	switch {
 	case na == 0 && nk == 0:
 		return credential{}, ReasonMissingCredential

@@ -184,3 +184,6 @@ func BenchmarkFindCredential(b *testing.B) {
 		}
 	})
 }
+
+// headers is the Envoy shape the tests build requests in.
+type headers = envoyHeaders

@@ -5,22 +5,30 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
-// headers reads request headers in either of the shapes Envoy sends: the
-// merged map (repeated headers joined with ','), or with encode_raw_headers
-// the raw list, where a repeated header appears once per value.
-type headers struct {
+// envoyHeaders reads request headers in either of the shapes Envoy sends:
+// the merged map (repeated headers joined with ','), or with
+// encode_raw_headers the raw list, where a repeated header appears once
+// per value.
+type envoyHeaders struct {
 	m    map[string]string
 	list []*corev3.HeaderValue
 }
 
-func requestHeaders(h *authv3.AttributeContext_HttpRequest) headers {
-	return headers{m: h.GetHeaders(), list: h.GetHeaderMap().GetHeaders()}
+func requestHeaders(h *authv3.AttributeContext_HttpRequest) envoyHeaders {
+	return envoyHeaders{m: h.GetHeaders(), list: h.GetHeaderMap().GetHeaders()}
 }
 
-// get returns the value of the lower-case header name and how many times it
-// was sent. In the merged map a repeat shows only as a ',' in the value;
-// callers that need one value treat a ',' as a repeat.
-func (h headers) get(name string) (string, int) {
+// accessor returns h as [Headers]: the map itself when Envoy sent no raw
+// list, which costs no allocation.
+func (h envoyHeaders) accessor() Headers {
+	if len(h.list) == 0 {
+		return MapHeaders(h.m)
+	}
+	return h
+}
+
+// Get implements [Headers].
+func (h envoyHeaders) Get(name string) (string, int) {
 	if v, ok := h.m[name]; ok {
 		return v, 1
 	}

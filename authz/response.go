@@ -67,10 +67,10 @@ func (r Response) Reply() any {
 //
 // It returns the memo's entry too, or nil for a response built for this
 // request alone.
-func (s *Server) allow(d *Decision, h headers) (Response, *allowEntry) {
+func (s *Decider) allow(d *Decision, h envoyHeaders) (Response, *allowEntry) {
 	var buf [4]string
 	remove := removals(d, h, buf[:0])
-	if len(remove) == 1 && remove[0] == d.credentialHeader {
+	if len(remove) == 1 && remove[0] == d.CredentialHeader {
 		e := s.allowed.get(d)
 		return e.resp, e
 	}
@@ -103,7 +103,7 @@ func (id *identity) set() [4]struct{ key, value string } {
 // does not overwrite. It reads every header name on every allow, so it
 // passes over a name on its length and first bytes where it can, and
 // lowers the case of the few it cannot.
-func removals(d *Decision, h headers, dst []string) []string {
+func removals(d *Decision, h envoyHeaders, dst []string) []string {
 	for key := range h.m {
 		if mayRemove(key) {
 			dst = d.appendRemoval(dst, key)
@@ -205,25 +205,26 @@ type allowResponse struct {
 // §3), 403, or 400 for a path refused as unreadable, and a small JSON body with the public reason only. A flood
 // of bad credentials is all denials, so this is built with care too: the
 // fixed headers are shared, and the messages share one allocation.
-func (s *Server) deny(d *Decision) *authv3.CheckResponse {
+func (s *Decider) deny(d *Decision) *authv3.CheckResponse {
 	code := d.Reason.Code()
 	a := new(denyResponse)
 	a.status.Code = int32(code)
 	a.status.Message = d.Reason.Public()
+	dh := s.denyHeaders()
 	a.httpStatus.Code = typev3.StatusCode_Forbidden
-	a.denied.Headers = s.denyHeaders.forbidden
+	a.denied.Headers = dh.forbidden
 	switch {
 	case code == codes.Unauthenticated && d.Reason == ReasonMissingCredential:
 		a.httpStatus.Code = typev3.StatusCode_Unauthorized
-		a.denied.Headers = s.denyHeaders.missing
+		a.denied.Headers = dh.missing
 	case code == codes.Unauthenticated:
 		a.httpStatus.Code = typev3.StatusCode_Unauthorized
-		a.denied.Headers = s.denyHeaders.invalid
+		a.denied.Headers = dh.invalid
 	case code == codes.InvalidArgument:
 		a.httpStatus.Code = typev3.StatusCode_BadRequest
 	case d.Reason.Public() == PublicInsufficientScope:
-		a.denied.Headers = append(s.denyHeaders.forbidden[:len(s.denyHeaders.forbidden):len(s.denyHeaders.forbidden)],
-			header("www-authenticate", `Bearer realm="`+s.realm+`", error="insufficient_scope", scope="`+strings.Join(d.Required, " ")+`"`))
+		a.denied.Headers = append(dh.forbidden[:len(dh.forbidden):len(dh.forbidden)],
+			header("www-authenticate", `Bearer realm="`+s.realm+`", error="insufficient_scope", scope="`+d.Required+`"`))
 	}
 	a.denied.Status = &a.httpStatus
 	a.denied.Body = denyBody(d.Reason.Public(), d.RequestID)

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
 // FuzzDenyBody checks that the hand-built deny body is the JSON of its
@@ -17,7 +15,7 @@ func FuzzDenyBody(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		id := requestID(&authv3.AttributeContext_HttpRequest{Id: raw}, headers{})
+		id := requestID(raw, headers{})
 		for _, public := range []string{PublicInvalidCredentials, PublicPartnerSuspended, PublicInsufficientScope, PublicTenantMismatch, PublicRouteNotAllowed} {
 			body := denyBody(public, id)
 			var got map[string]string

@@ -39,27 +39,16 @@ type fakeIndex struct {
 	keys     map[string]partner.KeyRecord
 	partners map[string]*partner.Partner
 	lookups  atomic.Int64
-	// memos, when not nil, gives each key a memo, as the cache's hot
-	// table does; a key's memo lasts as long as the test does.
-	memos map[string]*atomic.Value
 }
 
 func (f *fakeIndex) Ready() bool { return f.ready.Load() }
 
-func (f *fakeIndex) KeyMemo(_ context.Context, id string) (partner.KeyRecord, *atomic.Value, bool) {
+func (f *fakeIndex) Key(_ context.Context, id string) (partner.KeyRecord, bool) {
 	f.lookups.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.keys[id]
-	if !ok || f.memos == nil {
-		return r, nil, ok
-	}
-	m := f.memos[id]
-	if m == nil {
-		m = new(atomic.Value)
-		f.memos[id] = m
-	}
-	return r, m, true
+	return r, ok
 }
 
 func (f *fakeIndex) Partner(id string) (*partner.Partner, bool) {
@@ -75,9 +64,9 @@ type recorder struct {
 	last Decision
 }
 
-func (r *recorder) Decision(_ context.Context, d *Decision) {
+func (r *recorder) Decision(_ context.Context, d Decision) {
 	r.mu.Lock()
-	r.last = d.Clone()
+	r.last = d
 	r.mu.Unlock()
 }
 
@@ -163,7 +152,7 @@ func newFixture(t testing.TB, pol *policy.Policy) *fixture {
 }
 
 // serve starts srv on a loopback port and returns a client for it.
-func serve(t testing.TB, srv *Server) authv3.AuthorizationClient {
+func serve(t testing.TB, srv *Decider) authv3.AuthorizationClient {
 	t.Helper()
 	return serveFunc(t, srv.Respond)
 }

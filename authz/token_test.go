@@ -156,7 +156,7 @@ type tokenFixture struct {
 	idp    *jwksServer
 	issuer string
 	clock  *testClock
-	srv    *Server
+	srv    *Decider
 	rsa    signer
 	ec     signer
 }

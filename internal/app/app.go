@@ -28,7 +28,6 @@ import (
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/jwtverify"
-	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/policy"
@@ -157,10 +156,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Tokens:  tokens,
 		Auditor: obs.auditor(),
 		Usage:   obs.lastUsed,
-		// Check reports a key's use at most once a second, the
-		// precision the recorder keeps anyway.
-		UsageResolution: lastuse.Resolution,
-		Logger:          log.With("component", "authz"),
+		Logger:  log.With("component", "authz"),
 	})
 	if err != nil {
 		return fail(err)

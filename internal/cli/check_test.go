@@ -65,7 +65,7 @@ func checkServer(t *testing.T, st *sqlstore.Store, format apikey.Format, hasher 
 
 type checkService struct {
 	authv3.UnimplementedAuthorizationServer
-	checker *authz.Server
+	checker *authz.Decider
 }
 
 func (s checkService) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {

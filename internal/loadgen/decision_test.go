@@ -111,7 +111,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	audit := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{})
 	serve := func(a authz.Auditor) (authz.RespondFunc, error) {
 		served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
-			Usage: lastuse.New(discardTouches{}, lastuse.Options{}), UsageResolution: lastuse.Resolution,
+			Usage:   lastuse.New(discardTouches{}, lastuse.Options{}),
 			Auditor: a})
 		if err != nil {
 			return nil, err
@@ -134,7 +134,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 }
 
 type decisionSetup struct {
-	srv     *authz.Server
+	srv     *authz.Decider
 	respond authz.RespondFunc // the Check server's handler
 	// uncounted is respond with no decision metrics: what a Check
 	// allocates without them.

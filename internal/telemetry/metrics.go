@@ -253,7 +253,7 @@ func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdo
 // and by partner when d has one. The label sets are bounded: reasons are
 // authz.Reasons, and any other is counted as "unlisted"; partners are
 // bounded by MetricsOptions.MaxPartners.
-func (m *Metrics) Decision(_ context.Context, d *authz.Decision) {
+func (m *Metrics) Decision(_ context.Context, d authz.Decision) {
 	i, ok := m.decisions.index[d.Reason]
 	if !ok {
 		i = len(m.decisions.counts) - 1

@@ -131,7 +131,7 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 
 // Decision implements [authz.Auditor]: it records the decision on the
 // Check span. Partner and credential appear by public id only.
-func (t *Tracing) Decision(ctx context.Context, d *authz.Decision) {
+func (t *Tracing) Decision(ctx context.Context, d authz.Decision) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
