@@ -157,7 +157,7 @@ func TestTraefikChecksCatchMistakes(t *testing.T) {
 		{"regex-too-narrow", "authResponseHeadersRegex: ^X-Partner-", "authResponseHeadersRegex: ^X-Partner-Id$"},
 		{"regex-too-wide", "authResponseHeadersRegex: ^X-Partner-", "authResponseHeadersRegex: ."},
 		{"no-scopes-middleware", "middlewares: [scopes-policy-file, partnergate, strip-credential]", "middlewares: [partnergate, strip-credential]"},
-		{"policy-route-honours-caller", "      headers:\n        customRequestHeaders:\n          X-Partnergate-Required-Scopes: \"\"\n    # After", "      headers:\n        customRequestHeaders:\n          X-Request-Id: \"\"\n    # After"},
+		{"policy-route-honours-caller", "          X-Partnergate-Required-Scopes: \"\"\n          X-Original-Uri", "          X-Original-Uri"},
 		{"credential-kept", "          Authorization: \"\"\n", ""},
 		{"wrong-type", "priority: 1", "priority: one"},
 	} {
