@@ -126,30 +126,34 @@ func writeFault(w http.ResponseWriter, status int) {
 // removals returns the request headers Envoy must remove on allow: the
 // credential, and every x-partner-* header that the allow does not set,
 // lower-case. Headers it sets are never listed: Envoy would remove them
-// after setting them.
+// after setting them. Names are compared in any case, since Go
+// canonicalizes only the names it can.
 func removals(h http.Header, v *verdict) []string {
 	var out []string
 	for name := range h {
-		lower := strings.ToLower(name)
 		switch {
-		case lower == "authorization" || lower == "x-api-key":
-		case strings.HasPrefix(lower, "x-partner-") && !v.sets(name):
+		case strings.EqualFold(name, "authorization") || strings.EqualFold(name, "x-api-key"):
+		case hasPrefixFold(name, "x-partner-") && !v.sets(name):
 		default:
 			continue
 		}
-		out = append(out, lower)
+		out = append(out, strings.ToLower(name))
 	}
 	slices.Sort(out) // the same request, the same answer
 	return out
 }
 
-// sets reports whether the allow sets the identity header of canonical
-// name.
+// sets reports whether the allow sets the identity header name.
 func (v *verdict) sets(name string) bool {
 	for _, id := range v.identity {
-		if id.name == name {
+		if strings.EqualFold(id.name, name) {
 			return id.value != ""
 		}
 	}
 	return false
+}
+
+// hasPrefixFold reports whether s starts with prefix, in any case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
