@@ -56,7 +56,7 @@ type partnergate struct {
 // startPartnergate starts partnergate with its HTTP server on a loopback
 // port, trusting trusted (nil: the default, loopback), and waits until it
 // is ready.
-func startPartnergate(t *testing.T, trusted []string) *partnergate {
+func startPartnergate(t testing.TB, trusted []string) *partnergate {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -112,7 +112,7 @@ func adminCtx() context.Context {
 }
 
 // issue creates partner acme (tier gold) and a key for it with orders:read.
-func (pg *partnergate) issue(t *testing.T) (secret, keyID string) {
+func (pg *partnergate) issue(t testing.TB) (secret, keyID string) {
 	t.Helper()
 	ctx := adminCtx()
 	if _, err := pg.admin.CreatePartner(ctx, &adminv1.CreatePartnerRequest{Id: "acme", Tier: "gold",
@@ -348,7 +348,7 @@ func do(t *testing.T, method, url string, h http.Header) (*http.Response, []byte
 
 // binary finds a proxy's binary, or fails the test: make test installs
 // them (skipped only under -short, which runs no external service).
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skipf("-short: the proxy tests run %s", name)
@@ -364,7 +364,7 @@ func binary(t *testing.T, name string) string {
 
 // freePort returns a loopback address no one listens on, for a proxy to
 // bind.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -378,7 +378,7 @@ func freePort(t *testing.T) string {
 // rewrite replaces each old string of the shipped config with its new
 // one; every old string must occur, so that a config edited away from
 // what the test rewrites fails here instead of testing something else.
-func rewrite(t *testing.T, path string, pairs ...string) string {
+func rewrite(t testing.TB, path string, pairs ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -396,7 +396,7 @@ func rewrite(t *testing.T, path string, pairs ...string) string {
 
 // run starts cmd, stops it when the test ends, and waits until addr
 // accepts connections.
-func run(t *testing.T, cmd *exec.Cmd, addr string, out *logtest.Buffer) {
+func run(t testing.TB, cmd *exec.Cmd, addr string, out *logtest.Buffer) {
 	t.Helper()
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -436,22 +436,29 @@ func run(t *testing.T, cmd *exec.Cmd, addr string, out *logtest.Buffer) {
 // startNginx runs nginx with nginx/partnergate.conf inside an http block
 // whose pid, log and temp paths are all in a temp dir.
 func startNginx(t *testing.T, pg, up string) string {
-	bin := binary(t, "nginx")
-	dir := t.TempDir()
 	listen := freePort(t)
 	site := rewrite(t, "nginx/partnergate.conf",
 		"server 127.0.0.1:9003;", "server "+pg+";",
 		"server 127.0.0.1:8000;", "server "+up+";",
 		"listen 8080;", "listen "+listen+";")
+	runNginx(t, site, "", listen)
+	return "http://" + listen
+}
+
+// runNginx runs nginx with site, and extra, in its http block, and waits
+// until it listens on listen; it returns the process (group) id.
+func runNginx(t testing.TB, site, extra, listen string) int {
+	bin := binary(t, "nginx")
+	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "partnergate.conf"), []byte(site), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	main := strings.NewReplacer("DIR", dir).Replace(`daemon off;
+	main := strings.NewReplacer("DIR", dir, "EXTRA", extra).Replace(`daemon off;
 master_process on;
 worker_processes 1;
 pid DIR/nginx.pid;
 error_log DIR/error.log warn;
-events { worker_connections 256; }
+events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path DIR/client_body;
@@ -460,6 +467,7 @@ http {
     uwsgi_temp_path DIR/uwsgi;
     scgi_temp_path DIR/scgi;
     include DIR/partnergate.conf;
+    EXTRA
 }
 `)
 	conf := filepath.Join(dir, "nginx.conf")
@@ -467,14 +475,15 @@ http {
 		t.Fatal(err)
 	}
 	var out logtest.Buffer
-	run(t, exec.Command(bin, "-p", dir, "-c", conf), listen, &out)
+	cmd := exec.Command(bin, "-p", dir, "-c", conf)
+	run(t, cmd, listen, &out)
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Logf("nginx error.log:\n%s", b)
 		}
 	})
-	return "http://" + listen
+	return cmd.Process.Pid
 }
 
 // startCaddy runs caddy with caddy/Caddyfile, after global options that
