@@ -19,13 +19,14 @@ import (
 )
 
 // Test strategy: the manifests for ingress controllers that ask
-// partnergate over HTTP (forward-auth.yaml, ingress-nginx.yaml,
-// traefik.yaml) are decoded strictly with the rest (TestManifestsDecodeStrictly),
-// then checked for what the HTTP forward-auth server depends on: the
-// controller asks GET /authorize on the Service's port, sends the request
-// target and the route's scopes, copies all four identity headers back
-// (replacing the caller's) and keeps the credential from the upstream.
-// Each check is then broken on purpose and must fail.
+// partnergate over HTTP (ingress-nginx.yaml, traefik.yaml) are decoded
+// strictly with the rest (TestManifestsDecodeStrictly), then checked for
+// what the HTTP forward-auth server depends on: the controller asks GET
+// /authorize on the chart's HTTP Service, sends the request target and
+// the route's scopes, copies all four identity headers back (replacing
+// the caller's) and keeps the credential from the upstream. Each check is
+// then broken on purpose and must fail. TestChartHTTPAuth checks the
+// chart's side: the Service, the port, the listener and who may reach it.
 
 // TraefikMiddleware is traefik.io/v1alpha1 Middleware. Traefik's Go types
 // are not a dependency: `go install` of github.com/traefik/traefik/v3 is
@@ -147,15 +148,10 @@ func checkAuthURL(raw, service string) error {
 	return nil
 }
 
-// httpService returns the host:port of the partnergate-http Service, as
-// a client in another namespace names it.
-func httpService(m *manifests) (string, error) {
-	svc := m.services["partnergate-http"]
-	if svc == nil || len(svc.Spec.Ports) != 1 {
-		return "", errors.New("no Service partnergate-http with one port")
-	}
-	return net.JoinHostPort(svc.Name+"."+svc.Namespace+".svc.cluster.local", fmt.Sprint(svc.Spec.Ports[0].Port)), nil
-}
+// httpAuthService is the chart's HTTP forward-auth Service, as a client
+// in another namespace names it: the release partnergate in the
+// namespace partnergate, with httpAuth.enabled (TestChartHTTPAuth).
+const httpAuthService = "partnergate-http.partnergate.svc.cluster.local:9003"
 
 // checkIngressNginx checks an Ingress's ingress-nginx external-auth
 // annotations: GET <service>/authorize, a ConfigMap of auth-request
@@ -218,17 +214,13 @@ func forwardAuthObjects(m *manifests) (ings []*networkingv1.Ingress, mws []*Trae
 // checkForwardAuth returns every problem of the forward-auth manifests
 // in m.
 func checkForwardAuth(m *manifests) []error {
-	service, err := httpService(m)
-	if err != nil {
-		return []error{err}
-	}
 	var errs []error
 	ings, mws := forwardAuthObjects(m)
 	if len(ings) == 0 || len(mws) == 0 {
 		errs = append(errs, fmt.Errorf("want an ingress-nginx Ingress and Traefik Middlewares, got %d and %d", len(ings), len(mws)))
 	}
 	for _, ing := range ings {
-		if err := checkIngressNginx(ing, m.configMaps, service); err != nil {
+		if err := checkIngressNginx(ing, m.configMaps, httpAuthService); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -237,7 +229,7 @@ func checkForwardAuth(m *manifests) []error {
 		if mw.Name == "partnergate-strip-credential" {
 			strip = mw
 		}
-		if err := checkTraefikMiddleware(mw, service); err != nil {
+		if err := checkTraefikMiddleware(mw, httpAuthService); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -252,36 +244,47 @@ func checkForwardAuth(m *manifests) []error {
 			}
 		}
 	}
-	// The HTTP port is reachable from the controllers' namespaces only.
-	var open []string
-	for _, np := range m.netpols {
-		for _, rule := range np.Spec.Ingress {
-			for _, port := range rule.Ports {
-				if port.Port == nil || port.Port.IntValue() != 9003 {
-					continue
-				}
-				for _, from := range rule.From {
-					if from.NamespaceSelector == nil {
-						open = append(open, "(any)")
-						continue
-					}
-					for _, e := range from.NamespaceSelector.MatchExpressions {
-						open = append(open, e.Values...)
-					}
-				}
-			}
-		}
-	}
-	slices.Sort(open)
-	if !slices.Equal(open, []string{"ingress-nginx", "traefik"}) {
-		errs = append(errs, fmt.Errorf("port 9003 is open to namespaces %q, want ingress-nginx and traefik only", open))
-	}
 	return errs
 }
 
 func TestForwardAuthManifests(t *testing.T) {
 	for _, err := range checkForwardAuth(load(t)) {
 		t.Error(err)
+	}
+}
+
+// TestChartHTTPAuth checks the chart's optional HTTP port: off by
+// default (no listener, port, Service or NetworkPolicy rule); with
+// httpAuth.enabled, partnergate listens on 9003 trusting the given
+// proxies, the container declares the port, the Service the manifests
+// point at serves it, and only the controllers' namespaces may reach it.
+func TestChartHTTPAuth(t *testing.T) {
+	def := renderChart(t, "")
+	cfg, c := loadChartConfig(t, def)
+	if cfg.HTTP.Listen != "" || slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == 9003 }) || def.services[chartRelease+"-http"] != nil {
+		t.Error("the default render serves HTTP forward-auth")
+	}
+	if peers := portPeers(t, def, chartRelease); peers[9003] != nil {
+		t.Errorf("the default NetworkPolicy opens 9003 to %v", peers[9003])
+	}
+
+	m := renderChart(t, chartValues(t)["http-auth"])
+	cfg, c = loadChartConfig(t, m) // validated as the server validates it
+	if cfg.HTTP.Listen != ":9003" || !slices.Equal(cfg.HTTP.TrustedProxies, []string{"10.0.0.0/8"}) {
+		t.Errorf("http = %+v, want listen :9003 trusting 10.0.0.0/8", cfg.HTTP)
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "http-authz" && p.ContainerPort == 9003 }) {
+		t.Errorf("the container does not declare http-authz 9003: %v", c.Ports)
+	}
+	svc := m.services[chartRelease+"-http"]
+	if svc == nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "http-authz" {
+		t.Fatalf("Service %s-http does not serve http-authz", chartRelease)
+	}
+	if got := net.JoinHostPort(svc.Name+"."+svc.Namespace+".svc.cluster.local", fmt.Sprint(svc.Spec.Ports[0].Port)); got != httpAuthService {
+		t.Errorf("the chart's Service is %s; ingress-nginx.yaml and traefik.yaml point at %s", got, httpAuthService)
+	}
+	if peers := portPeers(t, m, chartRelease); !slices.Equal(peers[9003], []string{"ingress-nginx", "traefik"}) {
+		t.Errorf("9003 is reachable from %v, want ingress-nginx and traefik only", peers[9003])
 	}
 }
 
@@ -306,12 +309,11 @@ func TestForwardAuthChecksCatchMistakes(t *testing.T) {
 		{"traefik-wrong-host", "traefik.yaml", "partnergate-http.partnergate.svc", "partnergate.partnergate.svc"},
 		{"traefik-no-address", "traefik.yaml", "    address: http://partnergate-http.partnergate.svc.cluster.local:9003/authorize\n", ""},
 		{"traefik-strip-keeps-key", "traefik.yaml", "      X-Api-Key: \"\"\n", ""},
-		{"netpol-open-to-all", "partnergate.yaml", "values: [ingress-nginx, traefik]", "values: [ingress-nginx, traefik, default]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newManifests()
-			for _, f := range []string{"forward-auth.yaml", "ingress-nginx.yaml", "traefik.yaml", "partnergate.yaml"} {
+			for _, f := range []string{"ingress-nginx.yaml", "traefik.yaml"} {
 				b, err := os.ReadFile(f)
 				if err != nil {
 					t.Fatal(err)

@@ -1,6 +1,7 @@
 package proxies
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +22,8 @@ import (
 // from h2load (HTTP/1.1, keep-alive) on its own CPU; the upstream is an
 // nginx server block returning 200, the same for both.
 //
-// It reports, as medians over the rounds, requests per second, the CPU
+// Each run sends the same number of requests. It reports, as medians
+// over the rounds, requests per second, the CPU
 // time per request of nginx and of partnergate (this process), and
 // h2load's mean latency, and the ratios of partnergate's run to the
 // baseline's. Run it with `make bench-http`, which pins this process (and
@@ -33,9 +35,8 @@ func BenchmarkNginxAuthorize(b *testing.B) {
 		b.Skip("PARTNERGATE_H2LOAD is unset: run `make bench-http`")
 	}
 	rounds := envInt(b, "PARTNERGATE_BENCH_ROUNDS", 5)
-	duration := envInt(b, "PARTNERGATE_BENCH_SECONDS", 5)
+	requests := envInt(b, "PARTNERGATE_BENCH_REQUESTS", 50000)
 	conns := envInt(b, "PARTNERGATE_BENCH_CONNS", 16)
-	const warmUp = 1 // second
 
 	pg := startPartnergate(b, nil)
 	secret, _ := pg.issue(b)
@@ -65,8 +66,10 @@ func BenchmarkNginxAuthorize(b *testing.B) {
 	var with, base []run
 	measure := func(url string, nginxPID int, self bool) run {
 		n0, p0 := groupCPU(b, nginxPID), selfCPU(b)
-		cmd := exec.Command("taskset", "-c", "1", h2load, "--h1", "-c", strconv.Itoa(conns), "-t", "1",
-			"-D", strconv.Itoa(duration), "--warm-up-time", strconv.Itoa(warmUp),
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "taskset", "-c", "1", h2load, "--h1", "-c", strconv.Itoa(conns), "-t", "1",
+			"-n", strconv.Itoa(requests),
 			"-H", "X-Api-Key: "+secret, "-H", "User-Agent: partner-sdk/1.2", "-H", "Accept: application/json", url)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -74,13 +77,10 @@ func BenchmarkNginxAuthorize(b *testing.B) {
 		}
 		n1, p1 := groupCPU(b, nginxPID), selfCPU(b)
 		r := parseH2load(b, string(out))
-		// The CPU time covers the warm-up second too, at about the same
-		// rate as the measured ones.
-		requests := r.rps * float64(duration+warmUp)
 		if self {
-			r.pgCPU = float64(p1-p0) / float64(time.Microsecond) / requests
+			r.pgCPU = float64(p1-p0) / float64(time.Microsecond) / float64(requests)
 		}
-		r.nginxCPU = float64(n1-n0) / float64(time.Microsecond) / requests
+		r.nginxCPU = float64(n1-n0) / float64(time.Microsecond) / float64(requests)
 		return r
 	}
 	b.ResetTimer()
@@ -107,7 +107,7 @@ func BenchmarkNginxAuthorize(b *testing.B) {
 	b.ReportMetric((wNginx+wPG)/bNginx, "cpu-per-req-ratio")
 	b.ReportMetric(wNginx+wPG-bNginx, "added-cpu-µs/req")
 	b.ReportMetric(wLat-bLat, "added-latency-µs")
-	fmt.Printf("nginx → partnergate GET /authorize vs nginx → auth location returning 200; %d rounds of %ds, %d connections, medians\n", rounds, duration, conns)
+	fmt.Printf("nginx → partnergate GET /authorize vs nginx → auth location returning 200; %d rounds of %d requests, %d connections, medians\n", rounds, requests, conns)
 	fmt.Printf("%-12s %10s %14s %16s %12s\n", "", "req/s", "nginx µs/req", "partnergate µs/req", "latency µs")
 	fmt.Printf("%-12s %10.0f %14.1f %16.1f %12.0f\n", "partnergate", wRPS, wNginx, wPG, wLat)
 	fmt.Printf("%-12s %10.0f %14.1f %16s %12.0f\n", "baseline", bRPS, bNginx, "-", bLat)
