@@ -25,8 +25,8 @@ func (i *benchIndex) Key(_ context.Context, id string) (partner.KeyRecord, bool)
 	return i.key, id == i.key.ID
 }
 func (i *benchIndex) Partner(id string) (*partner.Partner, bool) { return i.p, id == i.p.ID }
-func (i *benchIndex) Client(string, string) (string, bool)      { return "", false }
-func (i *benchIndex) TokenRevoked(string, string) bool          { return false }
+func (i *benchIndex) Client(string, string) (string, bool)       { return "", false }
+func (i *benchIndex) TokenRevoked(string, string) bool           { return false }
 
 // BenchmarkHandler measures GET /authorize as nginx asks it, and Envoy's
 // http_service, in process (no sockets), against the decision alone

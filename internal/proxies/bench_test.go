@@ -23,10 +23,9 @@ import (
 // nginx server block returning 200, the same for both.
 //
 // Each run sends the same number of requests. It reports, as medians
-// over the rounds, requests per second, the CPU
-// time per request of nginx and of partnergate (this process), and
-// h2load's mean latency, and the ratios of partnergate's run to the
-// baseline's. Run it with `make bench-http`, which pins this process (and
+// over the rounds, requests per second, the CPU time per request of
+// nginx and of partnergate (this process), and h2load's mean latency, and
+// the ratios of partnergate's run to the baseline's. Run it with `make bench-http`, which pins this process (and
 // so partnergate and nginx) to CPU 0 and h2load to CPU 1; without
 // PARTNERGATE_H2LOAD it is skipped.
 func BenchmarkNginxAuthorize(b *testing.B) {
