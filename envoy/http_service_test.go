@@ -166,7 +166,9 @@ func TestHTTPEdgeChecksCatchMistakes(t *testing.T) {
 		mutate func(*hcmv3.HttpConnectionManager, *extauthzv3.ExtAuthz)
 	}{
 		{"fails-open", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) { az.FailureModeAllow = true }},
-		{"wrong-prefix", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) { az.GetHttpService().PathPrefix = "/authz" }},
+		{"wrong-prefix", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) {
+			az.GetHttpService().PathPrefix = "/authz"
+		}},
 		{"tier-not-set", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) {
 			l := az.GetHttpService().GetAuthorizationResponse().GetAllowedUpstreamHeaders()
 			l.Patterns = slices.DeleteFunc(l.Patterns, func(p *matcherv3.StringMatcher) bool { return p.GetExact() == "x-partner-tier" })
