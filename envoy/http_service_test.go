@@ -64,7 +64,7 @@ func checkHTTPEdge(m *hcmv3.HttpConnectionManager) []error {
 	if svc.GetServerUri().GetCluster() != "partnergate" || svc.GetServerUri().GetTimeout() == nil {
 		bad("http_service must call the partnergate cluster with a timeout")
 	}
-	req := svc.GetAuthorizationRequest().GetAllowedHeaders()
+	req := az.GetAllowedHeaders()
 	for _, h := range []string{"authorization", "x-api-key", "x-partner-id", "x-partner-role", "x-forwarded-for", "x-request-id", "traceparent"} {
 		if !matchesAny(req, h) {
 			bad("allowed_headers does not send partnergate %s", h)
@@ -182,11 +182,11 @@ func TestHTTPEdgeChecksCatchMistakes(t *testing.T) {
 			r.AllowedUpstreamHeaders.Patterns = append(r.AllowedUpstreamHeaders.Patterns, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "x-"}})
 		}},
 		{"spoofed-not-sent", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) {
-			l := az.GetHttpService().GetAuthorizationRequest().GetAllowedHeaders()
+			l := az.GetAllowedHeaders()
 			l.Patterns = slices.DeleteFunc(l.Patterns, func(p *matcherv3.StringMatcher) bool { return p.GetPrefix() == "x-partner-" })
 		}},
 		{"caller-declares-scopes", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) {
-			l := az.GetHttpService().GetAuthorizationRequest().GetAllowedHeaders()
+			l := az.GetAllowedHeaders()
 			l.Patterns = append(l.Patterns, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "x-partnergate-"}})
 		}},
 		{"no-metadata", func(_ *hcmv3.HttpConnectionManager, az *extauthzv3.ExtAuthz) {
