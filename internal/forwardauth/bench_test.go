@@ -28,12 +28,12 @@ func (i *benchIndex) Partner(id string) (*partner.Partner, bool) { return i.p, i
 func (i *benchIndex) Client(string, string) (string, bool)       { return "", false }
 func (i *benchIndex) TokenRevoked(string, string) bool           { return false }
 
-// BenchmarkHandler measures GET /authorize as nginx asks it, and Envoy's
+// BenchmarkForwardAuth measures GET /authorize as nginx asks it, and Envoy's
 // http_service, in process (no sockets), against the decision alone
 // (decide) in the same run: the difference is what the HTTP transport
 // adds to a decision. The request is nginx's: 10 headers besides the
 // forwarded ones.
-func BenchmarkHandler(b *testing.B) {
+func BenchmarkForwardAuth(b *testing.B) {
 	format, err := apikey.NewFormat("pg_test_")
 	if err != nil {
 		b.Fatal(err)
