@@ -112,6 +112,15 @@ func BenchmarkNginxAuthorize(b *testing.B) {
 	fmt.Printf("%-12s %10.0f %14.1f %16s %12.0f\n", "baseline", bRPS, bNginx, "-", bLat)
 	fmt.Printf("ratio (partnergate/baseline): req/s %.2f, CPU per request %.2f (+%.1f µs), mean latency %.2f (+%.0f µs)\n",
 		wRPS/bRPS, (wNginx+wPG)/bNginx, wNginx+wPG-bNginx, wLat/bLat, wLat-bLat)
+	// Each round's own ratios, for the spread.
+	var rpsR, cpuR []float64
+	for i := range with {
+		rpsR = append(rpsR, with[i].rps/base[i].rps)
+		cpuR = append(cpuR, (with[i].nginxCPU+with[i].pgCPU)/base[i].nginxCPU)
+	}
+	slices.Sort(rpsR)
+	slices.Sort(cpuR)
+	fmt.Printf("rounds' own ratios: req/s %.2f–%.2f, CPU per request %.2f–%.2f\n", rpsR[0], rpsR[len(rpsR)-1], cpuR[0], cpuR[len(cpuR)-1])
 }
 
 var (
