@@ -14,10 +14,12 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/forwardauth"
+	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -239,5 +241,60 @@ func TestStartRefusesMalformedTrustedProxies(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "http.trusted_proxies[0]") {
 		t.Errorf("error %q does not name the entry", err)
+	}
+}
+
+// TestHTTPDecisionsObservedAsChecks checks that a decision over HTTP is
+// observed as a Check is: counted in the same metrics, audited once, and
+// traced as a partnergate.Check span continuing the trace of the request
+// the proxy authorizes (its traceparent), with the decision's attributes.
+func TestHTTPDecisionsObservedAsChecks(t *testing.T) {
+	exp := withTracing(t)
+	h := startReady(t, func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:0"; c.AuditAllowSample = 1 })
+	issued := issueKey(t, h)
+	url := "http://" + h.srv.HTTPAddr.String() + forwardauth.AuthorizePath
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	parent, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ask := func(key string) int {
+		hdr := http.Header{"X-Original-Uri": {"/v1/orders"}, "X-Original-Method": {"GET"}, "X-Api-Key": {key},
+			forwardauth.HeaderRequiredScopes: {"orders:read"}, "X-Request-Id": {"http-req-1"},
+			"Traceparent": {"00-" + traceID.String() + "-" + parent.String() + "-01"}}
+		return httpAnswer(t, "GET", url, hdr).Status
+	}
+	if got := ask(issued.GetSecret()); got != http.StatusOK {
+		t.Fatalf("allow: %d", got)
+	}
+	if got := ask("garbage"); got != http.StatusUnauthorized {
+		t.Fatalf("deny: %d", got)
+	}
+
+	spans := spansNamed(t, exp, telemetry.CheckSpanName, 2)
+	for _, s := range spans {
+		if s.SpanContext.TraceID() != traceID || s.Parent.SpanID() != parent {
+			t.Errorf("span %s is in trace %s under %s, want the request's trace %s under %s", s.Name, s.SpanContext.TraceID(), s.Parent.SpanID(), traceID, parent)
+		}
+	}
+	if a := attrs(spans[0]); a[telemetry.AttrDecision] != "allow" || a[telemetry.AttrCredentialID] != issued.GetKey().GetId() || a[telemetry.AttrRequestID] != "http-req-1" {
+		t.Errorf("allow span attributes %v", a)
+	}
+
+	page := scrape(t, h)
+	for series, want := range map[string]float64{
+		`partnergate_check_duration_seconds_count{result="allow"}`:                 1,
+		`partnergate_check_duration_seconds_count{result="deny"}`:                  1,
+		`partnergate_decisions_total{reason="allowed",result="allow"}`:             1,
+		`partnergate_decisions_total{reason="malformed_credential",result="deny"}`: 1,
+	} {
+		if got := sample(t, page, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	// Audited once each, by the decision, with the forwarded request.
+	logs := h.logs.String()
+	if n := strings.Count(logs, `"path":"/v1/orders"`); n != 2 {
+		t.Errorf("%d audit lines for /v1/orders, want 2 (one per decision)", n)
+	}
+	if strings.Contains(logs, issued.GetSecret()) {
+		t.Error("the logs hold the secret")
 	}
 }
