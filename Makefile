@@ -106,7 +106,8 @@ bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 .PHONY: bench-load
-bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (uses h2load if installed).
+bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (installs h2load if it can).
+	@$(call apt-install,nghttp2-client:/usr/bin/h2load)
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
 	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN)
 
