@@ -65,7 +65,7 @@ missing=""; for pair in $(1); do test -x "$${pair#*:}" || missing="$$missing $${
 if [ -n "$$missing" ]; then \
 	echo "installing$$missing"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
-		|| echo "could not install$$missing: the tests that run them will fail"; \
+		|| echo "could not install$$missing: what needs it will fail, naming it"; \
 fi
 endef
 
