@@ -264,6 +264,21 @@ func testProxy(t *testing.T, p proxy) {
 		})
 	}
 
+	t.Run("secret-in-the-wrong-place-never-logged", func(t *testing.T) {
+		// A key in the query string reaches partnergate inside the
+		// forwarded URI; the audit log records the denial and its path,
+		// never the key.
+		resp, body := do(t, "GET", front+"/v1/admin?api_key="+secret, http.Header{"X-Api-Key": {secret}})
+		checkDenial(t, resp, body, 403, "route_not_allowed", "")
+		logs := pg.logs.String()
+		if !strings.Contains(logs, `"path":"/v1/admin?`) {
+			t.Fatal("the denial is not in the audit log")
+		}
+		if strings.Contains(logs, secretPart(secret)) {
+			t.Error("partnergate's logs hold the key sent in the query string")
+		}
+	})
+
 	t.Run("revoked-refused-on-next-request", func(t *testing.T) {
 		h := http.Header{"X-Api-Key": {secret}}
 		if resp, body := do(t, "GET", front+"/v1/orders", h); resp.StatusCode != http.StatusOK {
@@ -295,6 +310,10 @@ func testProxy(t *testing.T, p proxy) {
 		}
 	})
 }
+
+// secretPart is the part of a key that only its holder knows: the text
+// after the public key id.
+func secretPart(secret string) string { return secret[len(secret)-24:] }
 
 // checkDenial asserts a denial's status, challenge and JSON body.
 func checkDenial(t *testing.T, resp *http.Response, body []byte, status int, public, challenge string) {
