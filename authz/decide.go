@@ -106,10 +106,6 @@ type Decider struct {
 	now     func() time.Time
 	realm   string
 	log     *slog.Logger
-
-	// Envoy's, until its transport has a package of its own.
-	allowed   *allowMemo
-	envoyDeny denyHeaders
 }
 
 // New validates opts and returns a Decider.
@@ -151,8 +147,6 @@ func New(opts Options) (*Decider, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.allowed = newAllowMemo()
-	s.envoyDeny = newDenyHeaders(s.realm)
 	return s, nil
 }
 

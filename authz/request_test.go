@@ -64,7 +64,7 @@ func TestHeaderAccessorsDoNotAllocate(t *testing.T) {
 // Decide gives the same decisions from either header shape, and a
 // repeated credential is malformed in both.
 func TestDecideFromEitherHeaderShape(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, nil, nil)
 	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestDecideFromEitherHeaderShape(t *testing.T) {
 
 // Faults are errors, never Decisions.
 func TestDecideFaults(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, nil, nil)
 	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ func (u *usageLog) Used(id, from string, at time.Time) {
 // Every allowed API-key decision reports its use, with the source
 // address; denials report none (the recorder keeps its own resolution).
 func TestUsageReportedForEveryAllowedKey(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, nil, nil)
 	now := testNow
 	var used usageLog
 	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Usage: &used, Now: func() time.Time { return now }})

@@ -10,10 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/forwardauth"
-	"github.com/partnergate/partnergate/internal/telemetry"
 )
 
 // forwardAuth is the HTTP forward-auth server, when http.listen is set.
@@ -23,11 +21,11 @@ type forwardAuth struct {
 	draining atomic.Bool
 }
 
-// startForwardAuth binds http.listen and builds the server over decide,
-// the decision Check makes, observed and audited as Check is; nil when
-// the server is off. Its ReadyPath answers ready while ready reports
-// true and the server is not draining.
-func startForwardAuth(cfg *config.Config, decide telemetry.DecideFunc, realm string, ready func() bool, log *slog.Logger) (*forwardAuth, error) {
+// startForwardAuth binds http.listen and builds the server over decider,
+// the one Check uses (which audits), observed into the Check server's
+// metrics and traces; nil when the server is off. Its ReadyPath answers
+// ready while ready reports true and the server is not draining.
+func startForwardAuth(cfg *config.Config, decider forwardauth.Decider, obs *observability, ready func() bool, log *slog.Logger) (*forwardAuth, error) {
 	if cfg.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -38,10 +36,11 @@ func startForwardAuth(cfg *config.Config, decide telemetry.DecideFunc, realm str
 	log = log.With("component", "forwardauth")
 	f := &forwardAuth{}
 	h, err := forwardauth.New(forwardauth.Options{
-		Decider: forwardauth.DecideFunc(decide),
+		Decider: decider,
 		Trusted: trusted,
-		Realm:   realm,
 		Ready:   func() bool { return ready() && !f.draining.Load() },
+		Metrics: obs.metrics,
+		Tracing: obs.tracing,
 		Logger:  log,
 	})
 	if err != nil {
@@ -97,20 +96,4 @@ func (f *forwardAuth) addr() net.Addr {
 		return nil
 	}
 	return f.lis.Addr()
-}
-
-// recoverDecide returns decide with a panic turned into
-// [authz.ErrInternal], as recoverCheck does for Check: a bug fails one
-// request closed instead of killing the process, and, wrapped inside the
-// observer, is observed as an error.
-func recoverDecide(decide telemetry.DecideFunc, log *slog.Logger) telemetry.DecideFunc {
-	return func(ctx context.Context, req authz.Request) (d authz.Decision, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("panic in handler", "method", "forwardauth.Decide", "panic", fmt.Sprint(r))
-				d, err = authz.Decision{}, authz.ErrInternal
-			}
-		}()
-		return decide(ctx, req)
-	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/forwardauth"
 	"github.com/partnergate/partnergate/internal/telemetry"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
@@ -114,7 +114,7 @@ func (h *harness) checkAnswer(t *testing.T, method, path, scopes string, headers
 			SocketAddress: &corev3.SocketAddress{Address: "127.0.0.1"},
 		}}},
 		Request:           &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: method, Path: path, Headers: headers}},
-		ContextExtensions: map[string]string{authz.ContextKeyRequiredScopes: scopes},
+		ContextExtensions: map[string]string{extauthz.ContextKeyRequiredScopes: scopes},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/partnergate/partnergate/authz"
 )
@@ -15,15 +19,26 @@ import (
 // *authz.Decider implements it.
 type Decider interface {
 	Decide(ctx context.Context, r authz.Request) (authz.Decision, error)
+	// Realm names the protection space of WWW-Authenticate challenges.
+	Realm() string
 }
 
-// DecideFunc adapts a function to a [Decider], as [http.HandlerFunc] does
-// a handler.
-type DecideFunc func(ctx context.Context, r authz.Request) (authz.Decision, error)
+var _ Decider = (*authz.Decider)(nil)
 
-// Decide implements [Decider].
-func (f DecideFunc) Decide(ctx context.Context, r authz.Request) (authz.Decision, error) {
-	return f(ctx, r)
+// Metrics records each decision's latency by outcome, with the Check
+// server's; *telemetry.Metrics implements it.
+type Metrics interface {
+	ObserveCheck(took time.Duration, allowed bool, err error)
+}
+
+// Tracing starts a span per decision; *telemetry.Tracing implements it.
+type Tracing interface {
+	// Enabled reports whether spans are recorded.
+	Enabled() bool
+	// StartCheck starts the span of a check of the request whose headers
+	// request carries, and returns the function that ends it with the
+	// check's error.
+	StartCheck(ctx context.Context, request propagation.TextMapCarrier) (context.Context, func(error))
 }
 
 // Options configures a [Handler].
@@ -33,12 +48,15 @@ type Options struct {
 	// Trusted are the proxies whose forwarded headers are honoured; the
 	// zero value trusts none.
 	Trusted Trusted
-	// Realm names the protection space in WWW-Authenticate; it must be
-	// the decider's (default "partnergate").
-	Realm string
 	// Ready reports whether the server can decide; nil means always.
 	// ReadyPath answers it.
 	Ready func() bool
+	// Metrics observes each decision's latency and outcome; nil observes
+	// nothing.
+	Metrics Metrics
+	// Tracing records a span per decision, continuing the trace of the
+	// request the proxy authorizes; nil or disabled records none.
+	Tracing Tracing
 	// Logger receives broken proxy requests and recovered panics; nil
 	// discards them.
 	Logger *slog.Logger
@@ -50,11 +68,12 @@ type Options struct {
 // concurrent use.
 type Handler struct {
 	decider Decider
+	realm   string
 	trusted Trusted
 	ready   func() bool
+	metrics Metrics
+	tracing Tracing
 	log     *slog.Logger
-
-	challengeMissing, challengeInvalid, challengeScope string
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -64,19 +83,16 @@ func New(opts Options) (*Handler, error) {
 	if opts.Decider == nil {
 		return nil, errors.New("forwardauth: Options.Decider is required")
 	}
-	realm := opts.Realm
-	if realm == "" {
-		realm = "partnergate"
-	}
 	h := &Handler{
 		decider: opts.Decider,
+		realm:   opts.Decider.Realm(),
 		trusted: opts.Trusted,
 		ready:   opts.Ready,
+		metrics: opts.Metrics,
 		log:     opts.Logger,
-		// RFC 6750 §3: the challenge of the gRPC server's denials.
-		challengeMissing: `Bearer realm="` + realm + `"`,
-		challengeInvalid: `Bearer realm="` + realm + `", error="invalid_token"`,
-		challengeScope:   `Bearer realm="` + realm + `", error="insufficient_scope", scope="`,
+	}
+	if opts.Tracing != nil && opts.Tracing.Enabled() {
+		h.tracing = opts.Tracing
 	}
 	if h.ready == nil {
 		h.ready = func() bool { return true }
@@ -91,17 +107,6 @@ func New(opts Options) (*Handler, error) {
 // cleaned: a redirect to a cleaned path would be a status no proxy reads
 // as allow or deny.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			// A bug denies one request (the proxy fails closed on 500)
-			// instead of killing the process.
-			h.log.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(p))
-			writeFault(w, http.StatusInternalServerError)
-		}
-	}()
 	path := r.URL.Path
 	switch {
 	case path == AuthorizePath:
@@ -109,7 +114,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Every proxy asks with GET; anything else is a config to fix,
 			// and 405 fails closed at all of them.
 			w.Header()["Allow"] = []string{"GET, HEAD"}
-			writeFault(w, http.StatusMethodNotAllowed)
+			w.Header()["Cache-Control"] = noStore
+			http.Error(w, "partnergate: ask GET /authorize", http.StatusMethodNotAllowed)
 			return
 		}
 		h.authorize(w, r, modeAuthorize)
@@ -144,20 +150,55 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, m mode) {
 		// which may carry a credential in a query string.
 		h.log.Warn("forwarded request unreadable: check the proxy's config (docs/proxies.md)",
 			"peer", peer.String(), "trusted", trusted, "mode", m.String())
-		v := verdict{status: h.status(authz.PublicBadRequest, m), public: authz.PublicBadRequest}
-		v.write(w, m)
+		d := authz.Decision{Reason: authz.ReasonBadRequest}
+		writeDeny(w, m, h.status(&d, m), d.Reason.Public(), "", d.Body())
 		return
 	}
-	d, err := h.decider.Decide(r.Context(), o.request(r))
-	if err != nil {
+	d, err := h.decide(r, o.request(r))
+	switch {
+	case err != nil:
 		writeFault(w, faultStatus(err))
-		return
+	case d.Allowed():
+		id := identity(d.Identity())
+		for i := range id {
+			id[i].Name = textproto.CanonicalMIMEHeaderKey(id[i].Name)
+		}
+		var remove []string
+		if m == modeEnvoy {
+			remove = removals(r.Header, &id)
+		}
+		writeAllow(w, m, &id, remove)
+	default:
+		writeDeny(w, m, h.status(&d, m), d.Reason.Public(), authz.Challenge(h.realm, &d), d.Body())
 	}
-	v := h.verdict(&d, m)
-	if m == modeEnvoy && v.allowed {
-		v.remove = removals(r.Header, &v)
+}
+
+// decide is the decision, observed as the Check server observes its own
+// (latency and outcome into the same metrics, a Check span continuing
+// the trace of the request being authorized, whose headers the proxy
+// forwarded), with a panic turned into [authz.ErrInternal]: a bug fails
+// one request closed instead of killing the process, and is observed as
+// an error.
+func (h *Handler) decide(r *http.Request, req authz.Request) (d authz.Decision, err error) {
+	ctx := r.Context()
+	var end func(error)
+	if h.tracing != nil {
+		ctx, end = h.tracing.StartCheck(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	v.write(w, m)
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic in handler", "method", "forwardauth "+r.URL.Path, "panic", fmt.Sprint(p))
+			d, err = authz.Decision{}, authz.ErrInternal
+		}
+		if h.metrics != nil {
+			h.metrics.ObserveCheck(time.Since(start), err == nil && d.Allowed(), err)
+		}
+		if end != nil {
+			end(err)
+		}
+	}()
+	return h.decider.Decide(ctx, req)
 }
 
 // request is the transport-neutral request to decide.
@@ -176,44 +217,15 @@ func (o *original) request(r *http.Request) authz.Request {
 	return req
 }
 
-// verdict turns d into the answer: the gRPC server's status, headers and
-// body, but for a 400, which GET /authorize answers as 403 (nginx turns
-// any status but 401 and 403 into a 500).
-func (h *Handler) verdict(d *authz.Decision, m mode) verdict {
-	if d.Allowed() {
-		v := verdict{allowed: true}
-		v.identity = [4]struct{ name, value string }{
-			{HeaderPartnerID, d.PartnerID},
-			{HeaderPartnerScopes, d.Scopes},
-			{HeaderPartnerCredential, d.CredentialID},
-			{HeaderPartnerTier, d.Tier},
-		}
-		return v
+// status is the HTTP status of a denial: the gRPC server's, but for a
+// 400, which GET /authorize answers as 403 (nginx turns any status but
+// 401 and 403 into a 500).
+func (h *Handler) status(d *authz.Decision, m mode) int {
+	s := d.Reason.Status()
+	if s != http.StatusUnauthorized && s != http.StatusForbidden && m == modeAuthorize {
+		return http.StatusForbidden
 	}
-	public := d.Reason.Public()
-	v := verdict{status: h.status(public, m), public: public, requestID: d.RequestID}
-	switch {
-	case d.Reason == authz.ReasonMissingCredential:
-		v.challenge = h.challengeMissing
-	case public == authz.PublicInvalidCredentials:
-		v.challenge = h.challengeInvalid
-	case public == authz.PublicInsufficientScope:
-		v.challenge = h.challengeScope + d.Required + `"`
-	}
-	return v
-}
-
-// status is the HTTP status of a denial with the public reason.
-func (h *Handler) status(public string, m mode) int {
-	switch public {
-	case authz.PublicInvalidCredentials:
-		return http.StatusUnauthorized
-	case authz.PublicBadRequest:
-		if m == modeEnvoy {
-			return http.StatusBadRequest
-		}
-	}
-	return http.StatusForbidden
+	return s
 }
 
 // faultStatus is the status of a fault: 503 for what a retry elsewhere
@@ -226,11 +238,4 @@ func faultStatus(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
-}
-
-func (m mode) String() string {
-	if m == modeEnvoy {
-		return "envoy"
-	}
-	return "authorize"
 }

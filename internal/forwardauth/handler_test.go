@@ -13,8 +13,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -33,13 +35,15 @@ func (f *fixed) Decide(_ context.Context, r authz.Request) (authz.Decision, erro
 	return f.d, f.err
 }
 
+func (f *fixed) Realm() string { return "pg" }
+
 func newHandler(t *testing.T, dec Decider, trusted ...string) *Handler {
 	t.Helper()
 	tr, err := ParseTrusted("k", trusted)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Decider: dec, Trusted: tr, Realm: "pg"})
+	h, err := New(Options{Decider: dec, Trusted: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +190,7 @@ func TestFaults(t *testing.T) {
 type panicking struct{}
 
 func (panicking) Decide(context.Context, authz.Request) (authz.Decision, error) { panic("bug") }
+func (panicking) Realm() string                                                 { return "pg" }
 
 func TestRoutes(t *testing.T) {
 	allow := &fixed{d: authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}}
@@ -272,5 +277,63 @@ func TestBrokenForwardedRequestIsDenied(t *testing.T) {
 	w := serve(newHandler(t, f, "192.0.2.0/24"), "GET", "/authorize", http.Header{"X-Original-Uri": {"/a"}, "X-Forwarded-Uri": {"/b"}, "X-Original-Method": {"GET"}})
 	if w.Code != 403 || w.Body.String() != `{"error":"bad_request"}` || len(f.seen) != 0 {
 		t.Errorf("contradicting spellings: %d %s, decided %d times", w.Code, w.Body, len(f.seen))
+	}
+}
+
+// observed records what the handler reports to its Metrics.
+type observed struct {
+	allowed []bool
+	errs    []error
+}
+
+func (o *observed) ObserveCheck(_ time.Duration, allowed bool, err error) {
+	o.allowed = append(o.allowed, allowed)
+	o.errs = append(o.errs, err)
+}
+
+func TestDecisionsAreObserved(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		dec     Decider
+		allowed bool
+		err     error
+	}{
+		{"allow", &fixed{d: authz.Decision{Reason: authz.ReasonAllowed}}, true, nil},
+		{"deny", &fixed{d: authz.Decision{Reason: authz.ReasonTenantMismatch}}, false, nil},
+		{"fault", &fixed{err: authz.ErrStale}, false, authz.ErrStale},
+		{"panic", panicking{}, false, authz.ErrInternal},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &observed{}
+			tr, _ := ParseTrusted("k", []string{"192.0.2.0/24"})
+			h, err := New(Options{Decider: tt.dec, Trusted: tr, Metrics: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			serve(h, "GET", "/authorize", forwarded)
+			if len(m.allowed) != 1 || m.allowed[0] != tt.allowed || !errors.Is(m.errs[0], tt.err) || (tt.err == nil) != (m.errs[0] == nil) {
+				t.Errorf("observed %v %v, want [%v] [%v]", m.allowed, m.errs, tt.allowed, tt.err)
+			}
+		})
+	}
+	// A forwarded request that cannot be read is no decision.
+	m := &observed{}
+	h, _ := New(Options{Decider: &fixed{}, Metrics: m})
+	serve(h, "GET", "/envoyx", nil)
+	if len(m.allowed) != 0 {
+		t.Errorf("a 404 was observed as a decision")
+	}
+}
+
+// TestIdentityHeadersAreAuthz keeps the exported names the canonical
+// forms of authz's identity headers.
+func TestIdentityHeadersAreAuthz(t *testing.T) {
+	for got, want := range map[string]string{
+		HeaderPartnerID: authz.HeaderPartnerID, HeaderPartnerScopes: authz.HeaderPartnerScopes,
+		HeaderPartnerCredential: authz.HeaderPartnerCredential, HeaderPartnerTier: authz.HeaderPartnerTier,
+	} {
+		if got != textproto.CanonicalMIMEHeaderKey(want) {
+			t.Errorf("%s is not authz's %s", got, want)
+		}
 	}
 }

@@ -2,14 +2,18 @@ package forwardauth
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
+
+	"github.com/partnergate/partnergate/authz"
 )
 
 // Response header names on allow: the identity the upstream trusts,
 // ready for nginx's auth_request_set, Traefik's authResponseHeaders,
-// Caddy's copy_headers and Envoy's allowed_upstream_headers. They are the
-// headers the gRPC server sets on the upstream request.
+// Caddy's copy_headers and Envoy's allowed_upstream_headers. They are
+// authz's identity headers, which the gRPC server sets on the upstream
+// request, in Go's canonical form (TestIdentityHeadersAreAuthz's).
 const (
 	HeaderPartnerID         = "X-Partner-Id"
 	HeaderPartnerScopes     = "X-Partner-Scopes"
@@ -36,70 +40,53 @@ const (
 	modeEnvoy
 )
 
-// verdict is what the HTTP server answers for one decision.
-type verdict struct {
-	allowed bool
-	// status is the HTTP status of a denial.
-	status int
-	// public is a denial's public reason.
-	public    string
-	requestID string
-	// challenge is a denial's WWW-Authenticate, or "".
-	challenge string
-	// identity headers of an allow, in the order they are sent.
-	identity [4]struct{ name, value string }
-	// remove lists, for Envoy, the request headers the upstream must not
-	// see: the credential and every spoofed x-partner-* header.
-	remove []string
+func (m mode) String() string {
+	if m == modeEnvoy {
+		return "envoy"
+	}
+	return "authorize"
 }
 
-// write sends v: 200 with the identity headers, or the denial with the
-// gRPC server's headers and body. Every answer says no-store: a proxy
-// that caches an allow would let one partner's answer serve another.
-func (v *verdict) write(w http.ResponseWriter, m mode) {
+// identity is an allow's headers, canonical names, in the order sent.
+type identity [authz.IdentityHeaders]authz.Header
+
+// writeAllow sends 200 with the identity headers. GET /authorize sends
+// all four, empty or not: Caddy's copy_headers would otherwise set a
+// missing one to its placeholder's text. Envoy copies only what is sent,
+// and is told to remove the credential and every other x-partner-*
+// header of the request (remove).
+func writeAllow(w http.ResponseWriter, m mode, id *identity, remove []string) {
 	h := w.Header()
 	h["Cache-Control"] = noStore
-	if v.allowed {
-		for _, id := range v.identity {
-			// GET /authorize sends all four, empty or not: Caddy's
-			// copy_headers would otherwise set a missing one to its
-			// placeholder's text. Envoy copies only what is sent.
-			if id.value != "" || m == modeAuthorize {
-				h[id.name] = []string{id.value}
-			}
+	for _, hv := range id {
+		if hv.Value != "" || m == modeAuthorize {
+			h[hv.Name] = []string{hv.Value}
 		}
-		if m == modeEnvoy && len(v.remove) > 0 {
-			h[HeaderEnvoyRemove] = []string{strings.Join(v.remove, ",")}
-		}
-		w.WriteHeader(http.StatusOK)
-		return
 	}
-	h["Content-Type"] = jsonType
-	if v.challenge != "" {
-		h["Www-Authenticate"] = []string{v.challenge}
+	if m == modeEnvoy && len(remove) > 0 {
+		h[HeaderEnvoyRemove] = []string{strings.Join(remove, ",")}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeDeny sends a denial with the gRPC server's headers, challenge and
+// body, at status.
+func writeDeny(w http.ResponseWriter, m mode, status int, public, challenge, body string) {
+	h := w.Header()
+	for _, hv := range authz.DenyHeaders() {
+		h[textproto.CanonicalMIMEHeaderKey(hv.Name)] = []string{hv.Value}
+	}
+	if challenge != "" {
+		h["Www-Authenticate"] = []string{challenge}
 	}
 	if m == modeAuthorize {
-		h[HeaderError] = []string{v.public}
+		h[HeaderError] = []string{public}
 	}
-	w.WriteHeader(v.status)
-	_, _ = w.Write([]byte(denyBody(v.public, v.requestID)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
 }
 
-var (
-	noStore  = []string{"no-store"}
-	jsonType = []string{"application/json"}
-)
-
-// denyBody is the JSON body of a denial, the gRPC server's:
-// {"error":"<public reason>","request_id":"<id>"}, the id omitted when
-// empty. Neither needs escaping: public reasons are fixed codes, and
-// request ids admit only [A-Za-z0-9._:-].
-func denyBody(public, requestID string) string {
-	if requestID == "" {
-		return `{"error":"` + public + `"}`
-	}
-	return `{"error":"` + public + `","request_id":"` + requestID + `"}`
-}
+var noStore = []string{"no-store"}
 
 // Public reasons of faults, which are no decision: the proxy fails
 // closed on the status, and the body says only which kind of fault.
@@ -118,9 +105,9 @@ func writeFault(w http.ResponseWriter, status int) {
 	}
 	h := w.Header()
 	h["Cache-Control"] = noStore
-	h["Content-Type"] = jsonType
+	h["Content-Type"] = []string{"application/json"}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(denyBody(public, "")))
+	_, _ = w.Write([]byte(`{"error":"` + public + `"}`))
 }
 
 // removals returns the request headers Envoy must remove on allow: the
@@ -128,12 +115,12 @@ func writeFault(w http.ResponseWriter, status int) {
 // lower-case. Headers it sets are never listed: Envoy would remove them
 // after setting them. Names are compared in any case, since Go
 // canonicalizes only the names it can.
-func removals(h http.Header, v *verdict) []string {
+func removals(h http.Header, id *identity) []string {
 	var out []string
 	for name := range h {
 		switch {
 		case strings.EqualFold(name, "authorization") || strings.EqualFold(name, "x-api-key"):
-		case hasPrefixFold(name, "x-partner-") && !v.sets(name):
+		case hasPrefixFold(name, authz.IdentityPrefix) && !id.sets(name):
 		default:
 			continue
 		}
@@ -144,10 +131,10 @@ func removals(h http.Header, v *verdict) []string {
 }
 
 // sets reports whether the allow sets the identity header name.
-func (v *verdict) sets(name string) bool {
-	for _, id := range v.identity {
-		if strings.EqualFold(id.name, name) {
-			return id.value != ""
+func (id *identity) sets(name string) bool {
+	for _, hv := range id {
+		if strings.EqualFold(hv.Name, name) {
+			return hv.Value != ""
 		}
 	}
 	return false

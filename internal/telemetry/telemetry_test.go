@@ -24,8 +24,6 @@ import (
 	"testing"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/logtest"
@@ -347,31 +345,6 @@ func BenchmarkObservers(b *testing.B) {
 			})
 		})
 	}
-}
-
-// BenchmarkObserveCheck measures what observing adds to every Check with
-// tracing off: two clock reads, the outcome and one histogram record.
-func BenchmarkObserveCheck(b *testing.B) {
-	m, err := telemetry.NewMetrics(telemetry.MetricsOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Shutdown(context.Background())
-	ok := authz.Response{Message: &authv3.CheckResponse{}, Allowed: true}
-	check := telemetry.ObserveCheck(m, &telemetry.Tracing{}, func(context.Context, *authv3.CheckRequest) (authz.Response, error) {
-		return ok, nil
-	})
-	req := &authv3.CheckRequest{}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		ctx := context.Background()
-		for pb.Next() {
-			if _, err := check(ctx, req); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
 }
 
 // TestMetricsAdminAuthFailures checks the failed-authentication counter's

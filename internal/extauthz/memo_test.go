@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
@@ -92,13 +93,13 @@ func TestAllowMemoCollisions(t *testing.T) {
 	m := newAllowMemo()
 	for round := range 3 {
 		for i := range 3 * allowResponses { // three times the memo's room
-			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
+			d := &authz.Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
 			r := m.get(d).resp
-			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
+			got := r.message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
 				t.Fatalf("round %d: response for %s names %s", round, d.CredentialID, got)
 			}
-			if sent := decodeWire(t, r); !proto.Equal(sent, r.Message) {
+			if sent := decodeWire(t, r); !proto.Equal(sent, r.message) {
 				t.Fatalf("round %d: the encoding sent for %s is not its response: %v", round, d.CredentialID, sent)
 			}
 		}
@@ -109,39 +110,39 @@ func TestAllowMemoCollisions(t *testing.T) {
 // and encoding, not rebuilt ones.
 func TestAllowMemoServesRepeats(t *testing.T) {
 	f := newFixture(t, nil)
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+	srv, err := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
-	first, err := srv.Respond(context.Background(), req)
-	if err != nil || first.Message.GetOkResponse() == nil || !first.Allowed {
-		t.Fatalf("Respond = %+v, %v", first, err)
+	first, err := srv.respond(context.Background(), req)
+	if err != nil || first.message.GetOkResponse() == nil || !first.allowed {
+		t.Fatalf("respond = %+v, %v", first, err)
 	}
-	again, err := srv.Respond(context.Background(), req)
+	again, err := srv.respond(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Message != first.Message || again.Wire != first.Wire {
+	if again.message != first.message || again.wire != first.wire {
 		t.Error("a repeated allow rebuilt its response")
 	}
-	if first.Wire == nil {
+	if first.wire == nil {
 		t.Fatal("the memo's response has no encoding")
 	}
-	if sent := decodeWire(t, first); !proto.Equal(sent, first.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, first.Message)
+	if sent := decodeWire(t, first); !proto.Equal(sent, first.message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, first.message)
 	}
 }
 
 // A partner's own limits travel in the memo's encoding too.
 func TestAllowMemoEncodesLimits(t *testing.T) {
 	m := newAllowMemo()
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", CredentialHeader: headerAPIKey,
+	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", CredentialHeader: headerAPIKey,
 		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
 	r := m.get(d).resp
 	sent := decodeWire(t, r)
-	if !proto.Equal(sent, r.Message) {
-		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.Message)
+	if !proto.Equal(sent, r.message) {
+		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.message)
 	}
 	if got := sent.GetDynamicMetadata().GetFields()[MetadataLimitDay].GetStructValue().GetFields()[overrideRequestsPerUnit].GetNumberValue(); got != 10000 {
 		t.Errorf("sent daily limit = %v, want 10000", got)
@@ -149,13 +150,13 @@ func TestAllowMemoEncodesLimits(t *testing.T) {
 }
 
 // decodeWire decodes the encoding r carries.
-func decodeWire(t *testing.T, r Response) *authv3.CheckResponse {
+func decodeWire(t *testing.T, r response) *authv3.CheckResponse {
 	t.Helper()
-	if r.Wire == nil {
+	if r.wire == nil {
 		t.Fatal("response without an encoding")
 	}
 	var sent authv3.CheckResponse
-	if err := proto.Unmarshal(r.Wire.Bytes(), &sent); err != nil {
+	if err := proto.Unmarshal(r.wire.Bytes(), &sent); err != nil {
 		t.Fatal(err)
 	}
 	return &sent
@@ -167,8 +168,8 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	m := newAllowMemo()
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", CredentialHeader: headerAuthorization}
-	resp := m.get(d).resp.Message
+	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", CredentialHeader: headerAuthorization}
+	resp := m.get(d).resp.message
 	within := func(s string) bool {
 		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
 		return p >= lo && p < lo+uintptr(len(sent))
@@ -187,7 +188,7 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	if !ok {
 		t.Fatal("the response is not in the memo")
 	}
-	if within(e.id.credentialID) {
+	if within(e.credentialID) {
 		t.Error("the memo entry's credential id points into the caller's key")
 	}
 }
@@ -201,20 +202,45 @@ func TestAllowEntryIsOneBlock(t *testing.T) {
 		t.Errorf("an allow entry is %d bytes; entryRoom's comment says 768", size)
 	}
 	m := newAllowMemo()
-	d := &Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
+	d := &authz.Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
 		Tier: "enterprise", CredentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
 	e := m.get(d)
 	lo, hi := uintptr(unsafe.Pointer(e)), uintptr(unsafe.Pointer(e))+unsafe.Sizeof(*e)
 	inside := func(p unsafe.Pointer, n int) bool {
 		return uintptr(p) >= lo && uintptr(p)+uintptr(n) <= hi
 	}
-	if !inside(unsafe.Pointer(unsafe.StringData(e.id.credentialID)), len(e.id.credentialID)) {
+	if !inside(unsafe.Pointer(unsafe.StringData(e.credentialID)), len(e.credentialID)) {
 		t.Error("the credential id is not in the entry")
 	}
-	if b := e.resp.Wire.Bytes(); !inside(unsafe.Pointer(unsafe.SliceData(b)), len(b)) {
+	if b := e.resp.wire.Bytes(); !inside(unsafe.Pointer(unsafe.SliceData(b)), len(b)) {
 		t.Errorf("the %d-byte encoding is not in the entry's %d bytes of room", len(b), entryRoom)
 	}
-	if sent := decodeWire(t, e.resp); !proto.Equal(sent, e.resp.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, e.resp.Message)
+	if sent := decodeWire(t, e.resp); !proto.Equal(sent, e.resp.message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, e.resp.message)
+	}
+}
+
+// An entry answers only the key record version it was built for: a key
+// rewritten in the store (a new version, even with the same identity)
+// gets a response of its own, never one derived from the older record.
+func TestAllowMemoFollowsRecordVersion(t *testing.T) {
+	m := newAllowMemo()
+	d := &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme", Scopes: "orders:read", CredentialID: "AbCdEfGhIjKl", Tier: "gold",
+		CredentialHeader: "authorization", CredentialVersion: 1}
+	first := m.get(d)
+	if again := m.get(d); again != first {
+		t.Fatal("the same version did not reuse its entry")
+	}
+	d.CredentialVersion = 2
+	rewritten := m.get(d)
+	if rewritten == first || rewritten.version != 2 {
+		t.Fatalf("version 2 was answered by the entry of version %d", rewritten.version)
+	}
+	if again := m.get(d); again != rewritten {
+		t.Error("version 2 did not reuse its own entry")
+	}
+	d.CredentialHeader = "x-api-key"
+	if other := m.get(d); other == rewritten || other.header != "x-api-key" {
+		t.Error("another credential header was answered by the authorization entry")
 	}
 }
