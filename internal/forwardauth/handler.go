@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/textproto"
 	"strings"
 	"time"
 
@@ -161,7 +160,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, m mode) {
 	case d.Allowed():
 		id := identity(d.Identity())
 		for i := range id {
-			id[i].Name = textproto.CanonicalMIMEHeaderKey(id[i].Name)
+			id[i].Name = canonical(id[i].Name)
 		}
 		var remove []string
 		if m == modeEnvoy {

@@ -1,6 +1,7 @@
 package forwardauth
 
 import (
+	"io"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -74,7 +75,7 @@ func writeAllow(w http.ResponseWriter, m mode, id *identity, remove []string) {
 func writeDeny(w http.ResponseWriter, m mode, status int, public, challenge, body string) {
 	h := w.Header()
 	for _, hv := range authz.DenyHeaders() {
-		h[textproto.CanonicalMIMEHeaderKey(hv.Name)] = []string{hv.Value}
+		h[canonical(hv.Name)] = []string{hv.Value}
 	}
 	if challenge != "" {
 		h["Www-Authenticate"] = []string{challenge}
@@ -83,7 +84,7 @@ func writeDeny(w http.ResponseWriter, m mode, status int, public, challenge, bod
 		h[HeaderError] = []string{public}
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = io.WriteString(w, body)
 }
 
 var noStore = []string{"no-store"}
@@ -138,6 +139,26 @@ func (id *identity) sets(name string) bool {
 		}
 	}
 	return false
+}
+
+// canonical returns the canonical form of authz's lower-case header
+// name, without allocating for the ones every answer sends.
+func canonical(name string) string {
+	switch name {
+	case authz.HeaderPartnerID:
+		return HeaderPartnerID
+	case authz.HeaderPartnerScopes:
+		return HeaderPartnerScopes
+	case authz.HeaderPartnerCredential:
+		return HeaderPartnerCredential
+	case authz.HeaderPartnerTier:
+		return HeaderPartnerTier
+	case authz.HeaderContentType:
+		return "Content-Type"
+	case authz.HeaderCacheControl:
+		return "Cache-Control"
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
 // hasPrefixFold reports whether s starts with prefix, in any case.
