@@ -290,6 +290,11 @@ func TestHTTPDecisionsObservedAsChecks(t *testing.T) {
 		}
 	}
 	// Audited once each, by the decision, with the forwarded request.
+	// Audit lines are written in the background: wait for both.
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(h.logs.String(), `"path":"/v1/orders"`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	logs := h.logs.String()
 	if n := strings.Count(logs, `"path":"/v1/orders"`); n != 2 {
 		t.Errorf("%d audit lines for /v1/orders, want 2 (one per decision)", n)

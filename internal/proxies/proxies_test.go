@@ -270,11 +270,10 @@ func testProxy(t *testing.T, p proxy) {
 		// never the key.
 		resp, body := do(t, "GET", front+"/v1/admin?api_key="+secret, http.Header{"X-Api-Key": {secret}})
 		checkDenial(t, resp, body, 403, "route_not_allowed", "")
-		logs := pg.logs.String()
-		if !strings.Contains(logs, `"path":"/v1/admin?`) {
+		if !waitLog(pg.logs, `"path":"/v1/admin?`) {
 			t.Fatal("the denial is not in the audit log")
 		}
-		if strings.Contains(logs, secretPart(secret)) {
+		if strings.Contains(pg.logs.String(), secretPart(secret)) {
 			t.Error("partnergate's logs hold the key sent in the query string")
 		}
 	})
@@ -305,10 +304,23 @@ func testProxy(t *testing.T, p proxy) {
 		if up.callCount() != before {
 			t.Error("the request reached the upstream")
 		}
-		if !strings.Contains(distrust.logs.String(), `"path":"/authorize"`) {
+		if !waitLog(distrust.logs, `"path":"/authorize"`) {
 			t.Error("the audit log does not show the request judged as GET /authorize")
 		}
 	})
+}
+
+// waitLog reports whether logs come to hold s within 5 seconds: the
+// audit log is written in the background.
+func waitLog(logs *logtest.Buffer, s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // secretPart is the part of a key that only its holder knows: the text
