@@ -187,7 +187,7 @@ func (h *Handler) decide(r *http.Request, req authz.Request) (d authz.Decision, 
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("panic in handler", "method", "forwardauth "+r.URL.Path, "panic", fmt.Sprint(p))
+			h.log.Error("panic in handler", "method", "forwardauth.Decide", "panic", fmt.Sprint(p))
 			d, err = authz.Decision{}, authz.ErrInternal
 		}
 		if h.metrics != nil {
