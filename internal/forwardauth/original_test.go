@@ -12,7 +12,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/partnergate/partnergate/authz"
 )
 
 func TestReadAuthorize(t *testing.T) {
@@ -179,6 +183,64 @@ func FuzzReadAuthorize(f *testing.F) {
 		}
 		if o.uri != ouri && o.uri != furi {
 			t.Fatalf("read uri %q from neither %q nor %q", o.uri, ouri, furi)
+		}
+	})
+}
+
+// FuzzHandler sends arbitrary targets, methods and forwarded headers,
+// from a trusted and from an untrusted peer, to a handler whose decider
+// allows everything it is asked: the answer is one of the statuses the
+// server gives, an allow comes only from a decision, and what the
+// decision was asked about is always an origin-form target and a method
+// token.
+func FuzzHandler(f *testing.F) {
+	f.Add("/authorize", "GET", "/v1/orders?partnerId=acme", "GET", "orders:read", true)
+	f.Add("/envoy/v1/orders", "DELETE", "", "", "", false)
+	f.Add("/envoy//..%2f/admin", "POST", "", "", "a b", true)
+	f.Add("/authorize", "HEAD", "http://evil/", "GET", "", true)
+	f.Add("/readyz", "GET", "", "", "", false)
+	f.Fuzz(func(t *testing.T, target, method, ouri, omethod, scopes string, trusted bool) {
+		if !isOriginForm(target) || !isMethod(method) {
+			return // no HTTP server would hand the handler such a request
+		}
+		dec := &fixed{d: authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}}
+		tr := []string{"10.0.0.0/8"}
+		if trusted {
+			tr = []string{"192.0.2.0/24"}
+		}
+		header := http.Header{}
+		for name, v := range map[string]string{HeaderOriginalURI: ouri, HeaderOriginalMethod: omethod, HeaderRequiredScopes: scopes} {
+			if v != "" {
+				header[name] = []string{v}
+			}
+		}
+		r := httptest.NewRequest(method, "/", nil)
+		r.RequestURI = target
+		if u, err := url.ParseRequestURI(target); err == nil {
+			r.URL = u
+		} else {
+			return
+		}
+		r.Header = header
+		w := httptest.NewRecorder()
+		newHandler(t, dec, tr...).ServeHTTP(w, r)
+		switch w.Code {
+		case 200, 400, 403, 404, 405:
+		default:
+			t.Fatalf("%s %s: status %d", method, target, w.Code)
+		}
+		if w.Code == 200 && strings.HasPrefix(r.URL.Path, EnvoyPrefix+"/") || w.Code == 200 && r.URL.Path == AuthorizePath {
+			if len(dec.seen) != 1 {
+				t.Fatalf("%s %s: allowed without a decision", method, target)
+			}
+		}
+		for _, req := range dec.seen {
+			if !isOriginForm(req.Path) || !isMethod(req.Method) {
+				t.Fatalf("decided on %q %q", req.Method, req.Path)
+			}
+			if !trusted && req.RequiredScopes != "" {
+				t.Fatalf("an untrusted peer declared scopes %q", req.RequiredScopes)
+			}
 		}
 	})
 }
