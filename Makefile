@@ -32,7 +32,7 @@ run: build ## Build and run the server on the embedded SQLite store in ./data.
 	$(BIN)/partnergate serve --store sqlite://$(DATA)/partnergate.db --log-format text $(ARGS)
 
 .PHONY: test
-test: test-services $(HELM_BIN) $(GITLEAKS_BIN) ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit, Helm and gitleaks).
+test: test-services test-proxies $(HELM_BIN) $(GITLEAKS_BIN) ## Run every test (starts PostgreSQL and Redis, installs envoyproxy/ratelimit, nginx, Caddy, Helm and gitleaks).
 	PARTNERGATE_RATELIMIT_BIN=$(RATELIMIT_BIN) PARTNERGATE_HELM_BIN=$(HELM_BIN) PARTNERGATE_GITLEAKS_BIN=$(GITLEAKS_BIN) $(GO) test -race -count=1 -timeout 9m ./...
 
 .PHONY: test-short
@@ -50,6 +50,24 @@ test-services: $(RATELIMIT_BIN) ## Start PostgreSQL and Redis if they are down.
 		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
 			--dir /var/lib/redis --logfile /var/log/redis/ci.log; \
 		for i in $$(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.2; done; }
+
+# The proxy tests (internal/proxies) run Debian's nginx and Caddy. If they
+# cannot be installed, say so and go on: those tests then fail, naming
+# what is missing.
+.PHONY: test-proxies
+test-proxies: ## Install nginx and Caddy (Debian packages) if they are missing.
+	@$(call apt-install,nginx:/usr/sbin/nginx caddy:/usr/bin/caddy)
+
+# apt-install installs each package:binary pair whose binary is missing,
+# after an apt-get update; a failure is reported, not fatal.
+define apt-install
+missing=""; for pair in $(1); do test -x "$${pair#*:}" || missing="$$missing $${pair%%:*}"; done; \
+if [ -n "$$missing" ]; then \
+	echo "installing$$missing"; \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+		|| echo "could not install$$missing: what needs it will fail, naming it"; \
+fi
+endef
 
 $(RATELIMIT_BIN):
 	@echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"
@@ -81,16 +99,27 @@ BENCH_ROUNDS ?= 5
 BENCH_RUN    ?= 3s
 
 .PHONY: bench
-bench: bench-micro bench-load ## Run the micro-benchmarks, then the load benchmark (about 8 minutes).
+bench: bench-micro bench-load bench-http ## Run the micro-benchmarks, then the load benchmarks (about 9 minutes).
 
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 .PHONY: bench-load
-bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (uses h2load if installed).
+bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (installs h2load if it can).
+	@$(call apt-install,nghttp2-client:/usr/bin/h2load)
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
 	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN)
+
+# The HTTP benchmark: nginx in front of partnergate's GET /authorize
+# against nginx whose authorization location returns 200, load from
+# h2load (Debian's nghttp2-client). This process, partnergate and nginx
+# run on CPU 0, h2load on CPU 1.
+.PHONY: bench-http
+bench-http: ## Benchmark nginx → partnergate GET /authorize against nginx with an auth location returning 200 (about a minute).
+	@$(call apt-install,nginx:/usr/sbin/nginx nghttp2-client:/usr/bin/h2load)
+	PARTNERGATE_H2LOAD=/usr/bin/h2load PARTNERGATE_BENCH_ROUNDS=$(BENCH_ROUNDS) \
+		taskset -c 0 $(GO) test -run '^$$' -bench BenchmarkNginxAuthorize -benchtime 1x -timeout 20m ./internal/proxies/
 
 FUZZ_TIME ?= 30s
 

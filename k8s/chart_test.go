@@ -436,6 +436,8 @@ func TestChartRefusesImpossibleValues(t *testing.T) {
 		{"envoy-gateway-without-hostnames", []string{"envoyGateway.enabled=true", "envoyGateway.gateway.name=edge", "envoyGateway.backendRefs[0].name=orders"}, "envoyGateway.hostnames: required"},
 		{"no-edge-may-call-check", []string{"networkPolicy.checkFrom=null"}, "networkPolicy.checkFrom: empty"},
 		{"rules-without-scrape", []string{"prometheusRule.enabled=true"}, "prometheusRule.enabled without serviceMonitor.enabled"},
+		{"http-auth-trusting-nobody", []string{"httpAuth.enabled=true"}, "httpAuth.trustedProxies: required"},
+		{"http-auth-reachable-from-nobody", []string{"httpAuth.enabled=true", "httpAuth.trustedProxies[0]=10.0.0.0/8", "httpAuth.from=null"}, "httpAuth.from: required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := helm(t, templateArgs("", tc.set...)...)

@@ -93,6 +93,8 @@ var kinds = map[string]func() any{
 	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
 	"autoscaling/v2/HorizontalPodAutoscaler":   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":             func() any { return &networkingv1.Ingress{} },
+	"traefik.io/v1alpha1/Middleware":           func() any { return &TraefikMiddleware{} },
 	"security.istio.io/v1/AuthorizationPolicy": func() any { return &AuthorizationPolicy{} },
 	"networking.istio.io/v1alpha3/EnvoyFilter": func() any { return &EnvoyFilter{} },
 	"install.istio.io/v1alpha1/IstioOperator":  func() any { return &IstioOperator{} },

@@ -49,6 +49,8 @@ type Server struct {
 	MetricsAddr net.Addr
 	// SecretScanningAddr is the bound leaked-key endpoint; nil when off.
 	SecretScanningAddr net.Addr
+	// HTTPAddr is the bound HTTP forward-auth server; nil when off.
+	HTTPAddr net.Addr
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
@@ -264,6 +266,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	if leaks != nil {
 		closers = append(closers, leaks.lis.Close)
 	}
+	// The HTTP server makes the same decision, observed the same way.
+	// Its readiness waits for s below, which exists only once every port
+	// is bound.
+	var s *Server
+	httpAuth, err := startForwardAuth(cfg, checker, obs, func() bool { return s != nil && s.isReady() }, log)
+	if err != nil {
+		return fail(err)
+	}
+	if httpAuth != nil {
+		closers = append(closers, httpAuth.lis.Close)
+	}
 	// Only now, with both ports bound, is a bootstrap token generated and
 	// printed: a start that fails earlier leaves the next one to print it.
 	if cfg.AdminBootstrap != "disabled" {
@@ -277,7 +290,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		log.Warn("admin_bootstrap is disabled: " + config.EnvAdminToken + " is ignored by the server")
 	}
 
-	s := &Server{
+	s = &Server{
 		CheckAddr:   checkLis.Addr(),
 		AdminAddr:   adminLis.Addr(),
 		MetricsAddr: obs.metricsAddr(),
@@ -287,6 +300,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		ready:       make(chan struct{}),
 	}
 	s.SecretScanningAddr = leaks.addr()
+	s.HTTPAddr = httpAuth.addr()
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	record := func(err error) {
@@ -306,6 +320,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	if leaks != nil {
 		wg.Go(func() {
 			if err := leaks.serve(); err != nil {
+				record(err)
+			}
+		})
+	}
+	if httpAuth != nil {
+		wg.Go(func() {
+			if err := httpAuth.serve(); err != nil {
 				record(err)
 			}
 		})
@@ -349,6 +370,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		// serving for shutdown_delay, so that a load balancer that only
 		// polls health sees NOT_SERVING before the listeners close.
 		hs.Shutdown()
+		httpAuth.drain()
 		if d := cfg.ShutdownDelay; d > 0 {
 			log.Info("shutting down: health NOT_SERVING; serving for shutdown_delay before draining", "shutdown_delay", d.String())
 			time.Sleep(d)
@@ -359,6 +381,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		graceful(log, "admin", adminSrv, cfg.ShutdownGrace)
 		if leaks != nil {
 			leaks.shutdown(cfg.ShutdownGrace)
+		}
+		if httpAuth != nil {
+			httpAuth.shutdown(log, cfg.ShutdownGrace)
 		}
 		stopRun()
 		wg.Wait()

@@ -43,6 +43,9 @@ func TestImportDirection(t *testing.T) {
 		{pkg: "internal/secretscan", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/cli", "internal/telemetry"}},
 		{pkg: "internal/keyscan", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/cli", "internal/telemetry", "internal/config"}},
 		{pkg: "internal/telemetry", forbidden: []string{"internal/store/sqlstore", "internal/admin", "internal/app"}},
+		// The HTTP forward-auth transport reads requests and writes answers;
+		// the decision, and everything it reads, is authz's.
+		{pkg: "internal/forwardauth", forbidden: []string{"internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config", "internal/telemetry", "internal/extauthz"}},
 	}
 	for _, r := range rules {
 		t.Run(strings.ReplaceAll(r.pkg, "/", "-"), func(t *testing.T) {
@@ -70,7 +73,7 @@ func TestImportDirection(t *testing.T) {
 		}
 	})
 	t.Run("only-cmd-imports-app", func(t *testing.T) {
-		for _, pkg := range []string{"authz", "internal/extauthz", "internal/admin", "internal/cli", "internal/cache", "internal/telemetry", "internal/config"} {
+		for _, pkg := range []string{"authz", "internal/extauthz", "internal/admin", "internal/cli", "internal/cache", "internal/telemetry", "internal/config", "internal/forwardauth"} {
 			if slices.Contains(moduleDeps(t, module+"/"+pkg), module+"/internal/app") {
 				t.Errorf("%s imports internal/app", pkg)
 			}

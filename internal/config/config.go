@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/forwardauth"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/ratelimit"
@@ -128,6 +129,8 @@ type Config struct {
 	RateLimit ratelimit.Config `yaml:"ratelimit"`
 	// SecretScanning is the leaked-key endpoint; off unless listen is set.
 	SecretScanning SecretScanning `yaml:"secret_scanning"`
+	// HTTP is the HTTP forward-auth server; off unless listen is set.
+	HTTP HTTP `yaml:"http"`
 
 	// AdminToken comes only from PARTNERGATE_ADMIN_TOKEN or
 	// AdminTokenFile, never a flag or the config file.
@@ -243,6 +246,7 @@ func Default() Config {
 		AdminBootstrap:          "enabled",
 		RateLimit:               ratelimit.Config{Domain: "partnergate"},
 		SecretScanning:          SecretScanning{GitHub: SecretScanningProgram{PublicKeysURL: GitHubSecretScanningKeys}},
+		HTTP:                    HTTP{TrustedProxies: slices.Clone(forwardauth.DefaultTrustedProxies)},
 	}
 }
 
@@ -555,6 +559,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateAdmin()...)
 	errs = append(errs, c.validateRateLimit()...)
 	errs = append(errs, c.validateSecretScanning()...)
+	errs = append(errs, c.validateHTTP()...)
 	return errors.Join(errs...)
 }
 
@@ -678,6 +683,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("policy_file", c.PolicyFile), slog.Bool("tls", c.TLS.CertFile != ""),
 		slog.Bool("admin_tls", c.AdminTLS.CertFile != ""), slog.Bool("admin_plaintext", c.AdminPlaintext),
 		slog.String("admin_bootstrap", c.AdminBootstrap), slog.Bool("admin_oidc", c.AdminOIDC.Enabled()),
+		slog.String("http_listen", c.HTTP.Listen), slog.Any("http_trusted_proxies", c.HTTP.TrustedProxies),
 	)
 }
 

@@ -88,6 +88,12 @@ to change. It renders nothing.
 {{- fail (printf "hpa.maxReplicas: %d is below hpa.minReplicas %d" (int $v.hpa.maxReplicas) (int $v.hpa.minReplicas)) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.httpAuth.enabled (not $v.httpAuth.trustedProxies) -}}
+{{- fail "httpAuth.trustedProxies: required with httpAuth.enabled: the ingress controllers' pod network, whose forwarded headers partnergate honours" -}}
+{{- end -}}
+{{- if and $v.httpAuth.enabled (not $v.httpAuth.from) -}}
+{{- fail "httpAuth.from: required with httpAuth.enabled: the namespaces of the ingress controllers that may reach the HTTP port" -}}
+{{- end -}}
 {{- if not $v.pepper.secretName -}}
 {{- fail "pepper.secretName: required: API keys are hashed with a pepper that lives outside the store" -}}
 {{- end -}}
