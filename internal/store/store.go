@@ -17,6 +17,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -84,10 +86,32 @@ type AuditFilter struct {
 // set by the store.
 type Store interface {
 	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
-	// UpdatePartner stores p's Tier, Scopes and State. Its Limits and
-	// TokensNotBefore are left as stored: [Store.SetPartnerLimits] and
-	// [Tokens.RevokeTokensBefore] change those.
+	// UpdatePartner stores p's Tier, Scopes, State and AllowCIDRs. Its
+	// Limits and TokensNotBefore are left as stored:
+	// [Store.SetPartnerLimits] and [Tokens.RevokeTokensBefore] change
+	// those. A deleted partner is never updated ([partner.ErrConflict]),
+	// and p.State may not be [partner.Deleted]: [Store.DeletePartner]
+	// deletes.
 	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	// DeletePartner offboards a partner in one transaction and leaves its
+	// row as a tombstone (state [partner.Deleted], DeletedAt set), so the
+	// audit trail keeps its subject and [Store.CreatePartner] of the id
+	// fails with [partner.ErrExists]. While the partner has live
+	// credentials (a key neither revoked nor expired, or an OAuth2
+	// client) it fails with a [*LiveCredentialsError] unless revokeAll is
+	// set; then it revokes every key not yet revoked, removes every
+	// client and moves the token cutoff to now, with one change-feed entry
+	// per entity. ev's Detail gains "revoked_keys" (comma-separated ids)
+	// and "removed_clients" (a count). A deleted partner yields
+	// [ErrDeleted]; an unknown one, [partner.ErrNotFound].
+	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, Offboarding, error)
+	// ReuseDeletedPartner gives a deleted partner's id to a new tenant: p's
+	// Tier, Scopes, AllowCIDRs and Limits replace the tombstone's, the
+	// state becomes active and CreatedAt restarts. The token cutoff stays,
+	// so no token issued to the old tenant passes. p must be active. An id
+	// not deleted yields [partner.ErrExists]; an unknown one,
+	// [partner.ErrNotFound].
+	ReuseDeletedPartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
 	// SetPartnerLimits replaces the partner's own rate limits with l (the
@@ -100,8 +124,8 @@ type Store interface {
 	// zero. An unknown partner yields [partner.ErrNotFound]; a taken id,
 	// [partner.ErrExists].
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
-	// UpdateCredential stores c's Name, Scopes, ExpiresAt, RevokedAt,
-	// LastRotatedAt and LastUsedAt, the last only if it is later than the
+	// UpdateCredential stores c's Name, Scopes, AllowCIDRs, ExpiresAt,
+	// RevokedAt, LastRotatedAt and LastUsedAt, the last only if it is later than the
 	// stored one (TouchCredentials may have recorded a use since c was
 	// read). ID, PartnerID, Digest, PepperVersion, CreatedAt and
 	// RotatedFrom are fixed at creation: an update cannot re-point a key
@@ -159,6 +183,28 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// ErrDeleted reports that a partner was deleted: it is a tombstone.
+var ErrDeleted = errors.New("partner deleted")
+
+// Offboarding is what [Store.DeletePartner] cut off.
+type Offboarding struct {
+	// RevokedKeys are the ids of the keys it revoked.
+	RevokedKeys []string
+	// RemovedClients are the OAuth2 clients it unregistered.
+	RemovedClients []*partner.Client
+}
+
+// LiveCredentialsError refuses to delete a partner that still has live
+// credentials.
+type LiveCredentialsError struct {
+	PartnerID     string
+	Keys, Clients int
+}
+
+func (e *LiveCredentialsError) Error() string {
+	return fmt.Sprintf("partner %q has %d live keys and %d OAuth clients", e.PartnerID, e.Keys, e.Clients)
 }
 
 // Tokens stores the OAuth2 client registry and token revocations. Each

@@ -1,0 +1,205 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/store"
+)
+
+func mustCIDRs(t *testing.T, s string) partner.CIDRs {
+	t.Helper()
+	c, err := partner.ParseCIDRs("allow_cidrs", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// testUpdateGrants: UpdatePartner changes the tier, narrows and widens the
+// grants and sets the allow-list, each in one transaction with a
+// change-feed entry; the keys' stored scopes are left as issued (the
+// effective scopes are their intersection with the grants, at Check).
+func testUpdateGrants(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	p := mustCreatePartner(t, s, "acme")
+	k := mustCreateCredential(t, s, &partner.Credential{ID: "k1", PartnerID: "acme",
+		Scopes: mustScopes(t, "orders:read orders:write"), Digest: randomDigest(), PepperVersion: 1})
+	steps := []struct {
+		name   string
+		tier   string
+		scopes string
+		allow  string
+	}{
+		{"narrow", "gold", "orders:read", ""},
+		{"widen", "gold", "orders:read orders:write refunds:write", ""},
+		{"allow-list-v4-and-v6", "standard", "orders:read", "203.0.113.0/24,2001:db8::/32"},
+		{"clear-allow-list", "standard", "orders:read", ""},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			v := lastVersion(t, s)
+			p.Tier, p.Scopes, p.AllowCIDRs = st.tier, mustScopes(t, st.scopes), mustCIDRs(t, st.allow)
+			if err := s.UpdatePartner(ctx, p, ev("partner.update", "acme", "")); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetPartner(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Tier != st.tier || got.Scopes.String() != mustScopes(t, st.scopes).String() ||
+				got.AllowCIDRs.String() != mustCIDRs(t, st.allow).String() || got.Version != p.Version {
+				t.Errorf("stored %+v, want tier %s scopes %q allow %q at version %d", got, st.tier, st.scopes, st.allow, p.Version)
+			}
+			if c := lastChange(t, s); c.Kind != store.KindPartner || c.ID != "acme" || c.Version != v+1 {
+				t.Errorf("change = %+v, want one partner entry after %d", c, v)
+			}
+			key, err := s.GetCredential(ctx, "k1")
+			if err != nil || key.Scopes.String() != k.Scopes.String() {
+				t.Errorf("key scopes = %v, %v; want them as issued, %q", key.Scopes, err, k.Scopes)
+			}
+		})
+	}
+}
+
+// testKeyUpdate: UpdateCredential stores a key's new name, narrower
+// scopes and allow-list; the digest and partner stay.
+func testKeyUpdate(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	k := mustCreateCredential(t, s, &partner.Credential{ID: "k1", PartnerID: "acme", Name: "old",
+		Scopes: mustScopes(t, "orders:read orders:write"), Digest: randomDigest(), PepperVersion: 1})
+	digest := k.Digest
+	k.Name, k.Scopes, k.AllowCIDRs = "new", mustScopes(t, "orders:read"), mustCIDRs(t, "2001:db8:1::/48, 198.51.100.7/32")
+	if err := s.UpdateCredential(ctx, k, ev("key.update", "acme", "k1")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCredential(ctx, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "new" || got.Scopes.String() != "orders:read" || got.AllowCIDRs.String() != "198.51.100.7/32,2001:db8:1::/48" ||
+		string(got.Digest) != string(digest) || got.Version != 2 {
+		t.Errorf("stored %+v", got)
+	}
+	var snap []partner.CIDRs
+	if _, err := s.Snapshot(ctx, store.Visitor{
+		Partner:    func(*partner.Partner) error { return nil },
+		Credential: func(c *partner.Credential) error { snap = append(snap, c.AllowCIDRs); return nil },
+	}); err != nil || len(snap) != 1 || !snap[0].Equal(got.AllowCIDRs) {
+		t.Errorf("snapshot allow-lists = %v, %v", snap, err)
+	}
+}
+
+// testDeletePartner: DeletePartner refuses while credentials are live and
+// changes nothing; with revokeAll it revokes every key, removes every
+// client, moves the token cutoff and leaves a tombstone, in one
+// transaction with one audit event; the tombstone refuses create, update
+// and a second delete; ReuseDeletedPartner gives the id to a new tenant
+// while the old keys stay revoked.
+func testDeletePartner(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	mustCreatePartner(t, s, "other")
+	live := mustCreateCredential(t, s, newCredential(t, "k1", "acme"))
+	expired := newCredential(t, "k2", "acme")
+	expired.ExpiresAt = time.Now().Add(-time.Hour)
+	mustCreateCredential(t, s, expired)
+	mustCreateCredential(t, s, newCredential(t, "k3", "other"))
+	if err := s.AddClient(ctx, &partner.Client{Issuer: "https://idp.example.com", ClientID: "c1", PartnerID: "acme"}, ev("client.add", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+
+	v, audits := lastVersion(t, s), auditCount(t, s)
+	_, _, err := s.DeletePartner(ctx, "acme", false, ev("partner.delete", "acme", ""))
+	var live2 *store.LiveCredentialsError
+	if !errors.As(err, &live2) || live2.Keys != 1 || live2.Clients != 1 {
+		t.Fatalf("DeletePartner without revokeAll = %v, want a LiveCredentialsError with 1 key and 1 client", err)
+	}
+	if lastVersion(t, s) != v || auditCount(t, s) != audits {
+		t.Fatal("a refused delete left a trace")
+	}
+	if _, _, err := s.DeletePartner(ctx, "nobody", true, ev("partner.delete", "nobody", "")); !errors.Is(err, partner.ErrNotFound) {
+		t.Errorf("DeletePartner(unknown) = %v, want ErrNotFound", err)
+	}
+
+	before := time.Now()
+	p, off, err := s.DeletePartner(ctx, "acme", true, ev("partner.delete", "acme", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != partner.Deleted || p.DeletedAt.IsZero() || p.TokensNotBefore.Before(before.Truncate(time.Second)) {
+		t.Errorf("deleted partner = %+v", p)
+	}
+	if !equalStrings(off.RevokedKeys, []string{"k1", "k2"}) || len(off.RemovedClients) != 1 {
+		t.Errorf("offboarding = %+v, want k1 and k2 revoked and one client removed", off)
+	}
+	for _, id := range []string{"k1", "k2"} {
+		if c, err := s.GetCredential(ctx, id); err != nil || !c.Revoked() {
+			t.Errorf("key %s after delete = %+v, %v; want revoked", id, c, err)
+		}
+	}
+	if c, _ := s.GetCredential(ctx, "k3"); c.Revoked() {
+		t.Error("another partner's key was revoked")
+	}
+	if cs, err := s.ListClients(ctx, "acme"); err != nil || len(cs) != 0 {
+		t.Errorf("clients after delete = %v, %v", cs, err)
+	}
+	if n := auditCount(t, s); n != audits+1 {
+		t.Errorf("%d audit events, want one more (%d)", n, audits+1)
+	}
+	if a := lastAudit(t, s); a.Detail["revoked_keys"] != "k1,k2" || a.Detail["removed_clients"] != "1" {
+		t.Errorf("audit detail = %v", a.Detail)
+	}
+	changes, err := s.Changes(ctx, v, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[store.Kind]int{}
+	for _, c := range changes {
+		kinds[c.Kind]++
+	}
+	if kinds[store.KindPartner] != 1 || kinds[store.KindCredential] != 2 || kinds[store.KindClient] != 1 {
+		t.Errorf("changes = %+v, want 1 partner, 2 credentials, 1 client", changes)
+	}
+	_ = live
+
+	// The tombstone.
+	if err := s.CreatePartner(ctx, newPartner(t, "acme"), ev("partner.create", "acme", "")); !errors.Is(err, partner.ErrExists) {
+		t.Errorf("CreatePartner(deleted id) = %v, want ErrExists", err)
+	}
+	stale := *p
+	stale.State = partner.Active
+	if err := s.UpdatePartner(ctx, &stale, ev("partner.resume", "acme", "")); !errors.Is(err, partner.ErrConflict) {
+		t.Errorf("UpdatePartner(deleted) = %v, want ErrConflict", err)
+	}
+	if _, _, err := s.DeletePartner(ctx, "acme", true, ev("partner.delete", "acme", "")); !errors.Is(err, store.ErrDeleted) {
+		t.Errorf("second DeletePartner = %v, want ErrDeleted", err)
+	}
+	if got, err := s.GetPartner(ctx, "acme"); err != nil || got.State != partner.Deleted {
+		t.Errorf("tombstone = %+v, %v", got, err)
+	}
+
+	// Reuse.
+	if err := s.ReuseDeletedPartner(ctx, newPartner(t, "other"), ev("partner.create", "other", "")); !errors.Is(err, partner.ErrExists) {
+		t.Errorf("ReuseDeletedPartner(live id) = %v, want ErrExists", err)
+	}
+	if err := s.ReuseDeletedPartner(ctx, newPartner(t, "nobody"), ev("partner.create", "nobody", "")); !errors.Is(err, partner.ErrNotFound) {
+		t.Errorf("ReuseDeletedPartner(unknown) = %v, want ErrNotFound", err)
+	}
+	fresh := newPartner(t, "acme")
+	fresh.Tier, fresh.Scopes = "gold", mustScopes(t, "reports:read")
+	if err := s.ReuseDeletedPartner(ctx, fresh, ev("partner.create", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetPartner(ctx, "acme")
+	if err != nil || got.State != partner.Active || got.Tier != "gold" || got.Scopes.String() != "reports:read" ||
+		!got.DeletedAt.IsZero() || got.TokensNotBefore.IsZero() || got.Version != fresh.Version {
+		t.Errorf("reused partner = %+v, %v (want active, no deleted_at, the old token cutoff kept, version %d)", got, err, fresh.Version)
+	}
+	if c, _ := s.GetCredential(ctx, "k1"); !c.Revoked() {
+		t.Error("the old tenant's key came back with the id")
+	}
+}
