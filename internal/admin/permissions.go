@@ -26,14 +26,14 @@ const (
 	PermRead Permission = "read"
 	// PermAudit: read the audit trail.
 	PermAudit Permission = "audit.read"
-	// PermKeys: issue, rotate and revoke API keys.
+	// PermKeys: issue, update, rotate and revoke API keys.
 	PermKeys Permission = "keys.write"
 	// PermClients: register and remove OAuth2 clients.
 	PermClients Permission = "clients.write"
 	// PermTokens: revoke access tokens.
 	PermTokens Permission = "tokens.revoke"
-	// PermPartners: create, suspend and resume partners, change their
-	// limits.
+	// PermPartners: create, update, suspend, resume and delete partners,
+	// change their limits.
 	PermPartners Permission = "partners.write"
 	// PermOperators: manage operators.
 	PermOperators Permission = "operators.manage"
@@ -112,6 +112,7 @@ var rules = map[string]rule{
 	adminv1.Admin_IssueKey_FullMethodName:  {perm: PermKeys, target: targetPartner, partnerOf: byPartner[*adminv1.IssueKeyRequest]},
 	adminv1.Admin_RevokeKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RevokeKeyRequest]},
 	adminv1.Admin_RotateKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RotateKeyRequest]},
+	adminv1.Admin_UpdateKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.UpdateKeyRequest]},
 	// The tokens name no partner until the server has parsed them.
 	adminv1.Admin_ReportLeakedKeys_FullMethodName: {perm: PermKeys, target: targetUnscoped},
 
@@ -125,6 +126,8 @@ var rules = map[string]rule{
 	adminv1.Admin_SuspendPartner_FullMethodName:   {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SuspendPartnerRequest]},
 	adminv1.Admin_ResumePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.ResumePartnerRequest]},
 	adminv1.Admin_SetPartnerLimits_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SetPartnerLimitsRequest]},
+	adminv1.Admin_UpdatePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.UpdatePartnerRequest]},
+	adminv1.Admin_DeletePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.DeletePartnerRequest]},
 
 	adminv1.Admin_CreateOperator_FullMethodName: {perm: PermOperators, target: targetUnscoped},
 	adminv1.Admin_GetOperator_FullMethodName:    {perm: PermOperators, target: targetUnscoped},

@@ -24,6 +24,8 @@ type Store interface {
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
 	SetPartnerLimits(ctx context.Context, partnerID string, l partner.Limits, ev partner.AuditEvent) (*partner.Partner, error)
+	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, store.Offboarding, error)
+	ReuseDeletedPartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error

@@ -34,10 +34,13 @@ const (
 	Admin_SuspendPartner_FullMethodName      = "/partnergate.admin.v1.Admin/SuspendPartner"
 	Admin_ResumePartner_FullMethodName       = "/partnergate.admin.v1.Admin/ResumePartner"
 	Admin_SetPartnerLimits_FullMethodName    = "/partnergate.admin.v1.Admin/SetPartnerLimits"
+	Admin_UpdatePartner_FullMethodName       = "/partnergate.admin.v1.Admin/UpdatePartner"
+	Admin_DeletePartner_FullMethodName       = "/partnergate.admin.v1.Admin/DeletePartner"
 	Admin_IssueKey_FullMethodName            = "/partnergate.admin.v1.Admin/IssueKey"
 	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
 	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
 	Admin_RotateKey_FullMethodName           = "/partnergate.admin.v1.Admin/RotateKey"
+	Admin_UpdateKey_FullMethodName           = "/partnergate.admin.v1.Admin/UpdateKey"
 	Admin_ReportLeakedKeys_FullMethodName    = "/partnergate.admin.v1.Admin/ReportLeakedKeys"
 	Admin_ListAudit_FullMethodName           = "/partnergate.admin.v1.Admin/ListAudit"
 	Admin_AddClient_FullMethodName           = "/partnergate.admin.v1.Admin/AddClient"
@@ -84,6 +87,21 @@ type AdminClient interface {
 	// response's dynamic metadata and passes them to the rate-limit service as
 	// the descriptor's limit override.
 	SetPartnerLimits(ctx context.Context, in *SetPartnerLimitsRequest, opts ...grpc.CallOption) (*SetPartnerLimitsResponse, error)
+	// UpdatePartner changes a partner's tier, grants or source allow-list.
+	// Narrowed grants narrow every key's and token's effective scopes (key
+	// scopes ∩ grants) from the next Check on every replica; widened grants
+	// never widen a key beyond the scopes it was issued with. A tier not
+	// configured is refused, as at create; a request that changes nothing
+	// fails with FAILED_PRECONDITION. A deleted partner cannot be updated.
+	UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error)
+	// DeletePartner offboards a partner and leaves a tombstone: the audit
+	// trail keeps it, and the id is not given to a new partner unless
+	// CreatePartner asks with reuse_deleted_id. It fails with
+	// FAILED_PRECONDITION while the partner has a live key or an OAuth2
+	// client, unless revoke_all is set: then, in one transaction, every key
+	// is revoked, every client removed and every access token issued so far
+	// refused.
+	DeletePartner(ctx context.Context, in *DeletePartnerRequest, opts ...grpc.CallOption) (*DeletePartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error)
@@ -97,6 +115,11 @@ type AdminClient interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error)
+	// UpdateKey changes a key's label, narrows its scopes or sets its source
+	// allow-list. Scopes are never widened: a wider key is a new key. A
+	// request that changes nothing fails with FAILED_PRECONDITION; a revoked
+	// key cannot be updated.
+	UpdateKey(ctx context.Context, in *UpdateKeyRequest, opts ...grpc.CallOption) (*UpdateKeyResponse, error)
 	// ReportLeakedKeys takes keys found published and handles each as a
 	// secret-scanning program's report does: a token that is the full key of
 	// a live credential (checksum, then its digest compared in constant
@@ -220,6 +243,26 @@ func (c *adminClient) SetPartnerLimits(ctx context.Context, in *SetPartnerLimits
 	return out, nil
 }
 
+func (c *adminClient) UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_UpdatePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) DeletePartner(ctx context.Context, in *DeletePartnerRequest, opts ...grpc.CallOption) (*DeletePartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_DeletePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssueKeyResponse)
@@ -254,6 +297,16 @@ func (c *adminClient) RotateKey(ctx context.Context, in *RotateKeyRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RotateKeyResponse)
 	err := c.cc.Invoke(ctx, Admin_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) UpdateKey(ctx context.Context, in *UpdateKeyRequest, opts ...grpc.CallOption) (*UpdateKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateKeyResponse)
+	err := c.cc.Invoke(ctx, Admin_UpdateKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +492,21 @@ type AdminServer interface {
 	// response's dynamic metadata and passes them to the rate-limit service as
 	// the descriptor's limit override.
 	SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error)
+	// UpdatePartner changes a partner's tier, grants or source allow-list.
+	// Narrowed grants narrow every key's and token's effective scopes (key
+	// scopes ∩ grants) from the next Check on every replica; widened grants
+	// never widen a key beyond the scopes it was issued with. A tier not
+	// configured is refused, as at create; a request that changes nothing
+	// fails with FAILED_PRECONDITION. A deleted partner cannot be updated.
+	UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error)
+	// DeletePartner offboards a partner and leaves a tombstone: the audit
+	// trail keeps it, and the id is not given to a new partner unless
+	// CreatePartner asks with reuse_deleted_id. It fails with
+	// FAILED_PRECONDITION while the partner has a live key or an OAuth2
+	// client, unless revoke_all is set: then, in one transaction, every key
+	// is revoked, every client removed and every access token issued so far
+	// refused.
+	DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error)
@@ -452,6 +520,11 @@ type AdminServer interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error)
+	// UpdateKey changes a key's label, narrows its scopes or sets its source
+	// allow-list. Scopes are never widened: a wider key is a new key. A
+	// request that changes nothing fails with FAILED_PRECONDITION; a revoked
+	// key cannot be updated.
+	UpdateKey(context.Context, *UpdateKeyRequest) (*UpdateKeyResponse, error)
 	// ReportLeakedKeys takes keys found published and handles each as a
 	// secret-scanning program's report does: a token that is the full key of
 	// a live credential (checksum, then its digest compared in constant
@@ -533,6 +606,12 @@ func (UnimplementedAdminServer) ResumePartner(context.Context, *ResumePartnerReq
 func (UnimplementedAdminServer) SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetPartnerLimits not implemented")
 }
+func (UnimplementedAdminServer) UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePartner not implemented")
+}
+func (UnimplementedAdminServer) DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePartner not implemented")
+}
 func (UnimplementedAdminServer) IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueKey not implemented")
 }
@@ -544,6 +623,9 @@ func (UnimplementedAdminServer) RevokeKey(context.Context, *RevokeKeyRequest) (*
 }
 func (UnimplementedAdminServer) RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedAdminServer) UpdateKey(context.Context, *UpdateKeyRequest) (*UpdateKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateKey not implemented")
 }
 func (UnimplementedAdminServer) ReportLeakedKeys(context.Context, *ReportLeakedKeysRequest) (*ReportLeakedKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportLeakedKeys not implemented")
@@ -719,6 +801,42 @@ func _Admin_SetPartnerLimits_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_UpdatePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdatePartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UpdatePartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdatePartner(ctx, req.(*UpdatePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_DeletePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).DeletePartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_DeletePartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).DeletePartner(ctx, req.(*DeletePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_IssueKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IssueKeyRequest)
 	if err := dec(in); err != nil {
@@ -787,6 +905,24 @@ func _Admin_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).RotateKey(ctx, req.(*RotateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_UpdateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UpdateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdateKey(ctx, req.(*UpdateKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1093,6 +1229,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_SetPartnerLimits_Handler,
 		},
 		{
+			MethodName: "UpdatePartner",
+			Handler:    _Admin_UpdatePartner_Handler,
+		},
+		{
+			MethodName: "DeletePartner",
+			Handler:    _Admin_DeletePartner_Handler,
+		},
+		{
 			MethodName: "IssueKey",
 			Handler:    _Admin_IssueKey_Handler,
 		},
@@ -1107,6 +1251,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateKey",
 			Handler:    _Admin_RotateKey_Handler,
+		},
+		{
+			MethodName: "UpdateKey",
+			Handler:    _Admin_UpdateKey_Handler,
 		},
 		{
 			MethodName: "ReportLeakedKeys",
