@@ -65,6 +65,7 @@ func keyPB(c *partner.Credential, now time.Time) *adminv1.Key {
 		LastUsedFrom:  c.LastUsedFrom,
 		CompromisedAt: ts(c.CompromisedAt),
 		AllowCidrs:    c.AllowCIDRs.Strings(),
+		PepperVersion: int32(c.PepperVersion),
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -285,4 +287,46 @@ func TestUpdateKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFindKeys: live keys across partners expiring within a window, on the
+// injected clock, and by pepper version; a scoped operator sees only its
+// partners'.
+func TestFindKeys(t *testing.T) {
+	e := newEnv(t)
+	e.createPartner(t, "acme", "orders:read")
+	e.createPartner(t, "globex", "orders:read")
+	soon := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true, ExpiresIn: durationpb.New(5 * 24 * time.Hour)}).GetKey().GetId()
+	later := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "globex", AllGrantedScopes: true, ExpiresIn: durationpb.New(20 * 24 * time.Hour)}).GetKey().GetId()
+	e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true, ExpiresIn: durationpb.New(300 * 24 * time.Hour)})
+
+	ids := func(resp *adminv1.FindKeysResponse) string {
+		var out []string
+		for _, k := range resp.GetKeys() {
+			out = append(out, k.GetId())
+		}
+		return strings.Join(out, " ")
+	}
+	resp, err := e.client.FindKeys(e.ctx(t), &adminv1.FindKeysRequest{ExpiringWithin: durationpb.New(14 * 24 * time.Hour)})
+	if err != nil || ids(resp) != soon {
+		t.Fatalf("expiring within 14d = %q, %v; want %s", ids(resp), err, soon)
+	}
+	e.clock.Advance(10 * 24 * time.Hour) // soon has expired: no longer live
+	resp, err = e.client.FindKeys(e.ctx(t), &adminv1.FindKeysRequest{ExpiringWithin: durationpb.New(14 * 24 * time.Hour)})
+	if err != nil || ids(resp) != later {
+		t.Fatalf("ten days on, expiring within 14d = %q, %v; want %s", ids(resp), err, later)
+	}
+	resp, err = e.client.FindKeys(e.ctx(t), &adminv1.FindKeysRequest{PepperVersion: proto.Int32(1)})
+	if err != nil || len(resp.GetKeys()) != 2 || resp.GetKeys()[0].GetPepperVersion() != 1 {
+		t.Fatalf("pepper version 1 = %v, %v; want the two live keys", resp.GetKeys(), err)
+	}
+	scoped := e.operator(t, "acme-viewer", partner.RoleViewer, "acme")
+	resp, err = e.client.FindKeys(as(t, scoped), &adminv1.FindKeysRequest{PepperVersion: proto.Int32(1)})
+	if err != nil || len(resp.GetKeys()) != 1 || resp.GetKeys()[0].GetPartnerId() != "acme" {
+		t.Fatalf("scoped operator sees %v, %v; want acme's key only", resp.GetKeys(), err)
+	}
+	_, err = e.client.FindKeys(e.ctx(t), &adminv1.FindKeysRequest{})
+	wantField(t, err, "pepper_version")
+	_, err = e.client.FindKeys(e.ctx(t), &adminv1.FindKeysRequest{ExpiringWithin: durationpb.New(-time.Hour)})
+	wantField(t, err, "expiring_within")
 }

@@ -131,6 +131,10 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.ListUnusedKeys(ctx, &adminv1.ListUnusedKeysRequest{UnusedFor: durationpb.New(time.Hour)})
 			return err
 		}},
+		"FindKeys": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.FindKeys(ctx, &adminv1.FindKeysRequest{PepperVersion: proto.Int32(1)})
+			return err
+		}},
 		"ListAudit": {a | A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: "acme"})
 			return err

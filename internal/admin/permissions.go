@@ -106,6 +106,7 @@ var rules = map[string]rule{
 	adminv1.Admin_ListKeys_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
 	adminv1.Admin_ListClients_FullMethodName:    {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
 	adminv1.Admin_ListUnusedKeys_FullMethodName: {perm: PermRead, target: targetAll},
+	adminv1.Admin_FindKeys_FullMethodName:       {perm: PermRead, target: targetAll},
 
 	adminv1.Admin_ListAudit_FullMethodName: {perm: PermAudit, target: targetPartner, partnerOf: byPartner[*adminv1.ListAuditRequest]},
 

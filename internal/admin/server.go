@@ -32,6 +32,7 @@ type Store interface {
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+	FindCredentials(ctx context.Context, f store.KeyFilter) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.AuditEvent, error)
 

@@ -203,12 +203,20 @@ func (a *app) keyCmd() *cobra.Command {
 		listPartner     string
 		unusedFor       string
 		listCompromised bool
+		expiringWithin  string
+		pepperVersion   int32
 	)
 	list := &cobra.Command{
-		Use:   "list --partner ID [--compromised] | --unused-for AGE",
-		Short: "List a partner's keys, revoked and expired ones included; or, with --unused-for, live keys unused that long across partners",
+		Use:   "list --partner ID [--compromised] | --unused-for AGE | [--expiring-within AGE] [--pepper-version N]",
+		Short: "List a partner's keys, revoked and expired ones included; or live keys across partners: unused that long, expiring soon or on a pepper version",
 		Args:  exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("expiring-within") || cmd.Flags().Changed("pepper-version") {
+				if listPartner != "" || listCompromised || cmd.Flags().Changed("unused-for") {
+					return usageErrorf("%s: --expiring-within and --pepper-version list every partner's live keys; drop --partner, --compromised and --unused-for", cmd.CommandPath())
+				}
+				return a.findKeys(cmd, expiringWithin, pepperVersion)
+			}
 			if cmd.Flags().Changed("unused-for") {
 				if listCompromised {
 					return usageErrorf("%s: --compromised lists one partner's keys; it does not combine with --unused-for", cmd.CommandPath())
@@ -233,6 +241,8 @@ func (a *app) keyCmd() *cobra.Command {
 	list.Flags().StringVar(&listPartner, "partner", "", "partner id (required unless --unused-for)")
 	list.Flags().StringVar(&unusedFor, "unused-for", "", "list live keys of every partner not used for this long, such as 90d or 2160h")
 	list.Flags().BoolVar(&listCompromised, "compromised", false, "only keys a secret-scanning report found published (revoked as leaked)")
+	list.Flags().StringVar(&expiringWithin, "expiring-within", "", "list live keys of every partner expiring within this long, such as 14d")
+	list.Flags().Int32Var(&pepperVersion, "pepper-version", 0, "list live keys of every partner hashed with this pepper version")
 
 	var revokeReason string
 	revoke := &cobra.Command{

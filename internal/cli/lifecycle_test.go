@@ -55,3 +55,25 @@ func TestPartnerLifecycle(t *testing.T) {
 	}
 	mustRun(t, "partner", "create", "acme", "--reuse-deleted-id")
 }
+
+// TestKeyListAcrossPartners: --expiring-within and --pepper-version reach
+// FindKeys and list live keys of every partner.
+func TestKeyListAcrossPartners(t *testing.T) {
+	server(t)
+	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
+	mustRun(t, "partner", "create", "globex", "--scopes", "orders:read")
+	soon := object(t, mustRun(t, "key", "issue", "--partner", "acme", "--all-granted-scopes", "--expires-in", "72h", "-o", "json"))["key"].(map[string]any)["id"].(string)
+	mustRun(t, "key", "issue", "--partner", "globex", "--all-granted-scopes", "--expires-in", "2160h")
+
+	found := object(t, mustRun(t, "key", "list", "--expiring-within", "14d", "-o", "json"))["keys"].([]any)
+	if len(found) != 1 || found[0].(map[string]any)["id"] != soon {
+		t.Errorf("--expiring-within 14d = %v, want only %s", found, soon)
+	}
+	text := mustRun(t, "key", "list", "--pepper-version", "1")
+	if lines := strings.Split(strings.TrimSpace(text), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "PEPPER") {
+		t.Errorf("--pepper-version 1:\n%s", text)
+	}
+	if code, _, _ := run(t, "key", "list", "--pepper-version", "1", "--partner", "acme"); code != 2 {
+		t.Errorf("--pepper-version with --partner: exit %d, want a usage error", code)
+	}
+}

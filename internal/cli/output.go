@@ -180,6 +180,15 @@ func (t *table) keys(ks []*adminv1.Key) {
 	}
 }
 
+// foundKeys is the view of live keys across partners, by expiry.
+func (t *table) foundKeys(ks []*adminv1.Key) {
+	t.row("ID", "PARTNER", "NAME", "SCOPES", "EXPIRES", "PEPPER", "LAST USED")
+	for _, k := range ks {
+		t.row(k.GetId(), k.GetPartnerId(), k.GetName(), strings.Join(k.GetScopes(), " "),
+			stamp(k.GetExpiresAt()), strconv.Itoa(int(k.GetPepperVersion())), stamp(k.GetLastUsedAt()))
+	}
+}
+
 // unusedKeys is the stale-keys view: across partners, so the partner is a
 // column.
 func (t *table) unusedKeys(ks []*adminv1.Key) {

@@ -140,6 +140,10 @@ type Store interface {
 	// ListCredentials lists a partner's credentials, revoked and expired
 	// ones included, newest first.
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+	// FindCredentials lists, across partners, the credentials neither
+	// revoked nor expired at the store's clock that match every filter f
+	// sets, soonest expiry first (keys without one last), then by id.
+	FindCredentials(ctx context.Context, f KeyFilter) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
 
@@ -183,6 +187,14 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// KeyFilter selects live credentials; zero fields select everything.
+type KeyFilter struct {
+	// PepperVersion selects keys hashed with this pepper version.
+	PepperVersion int
+	// ExpiresBefore selects keys that expire at or before it.
+	ExpiresBefore time.Time
 }
 
 // ErrDeleted reports that a partner was deleted: it is a tombstone.

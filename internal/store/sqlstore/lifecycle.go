@@ -158,3 +158,27 @@ func (s *Store) queryStrings(ctx context.Context, q querier, query string, args 
 	}
 	return out, rows.Err()
 }
+
+// FindCredentials lists live credentials across partners that match f;
+// see [store.Store.FindCredentials].
+func (s *Store) FindCredentials(ctx context.Context, f store.KeyFilter) ([]*partner.Credential, error) {
+	now := s.now()
+	q := `SELECT ` + credentialCols + ` FROM credentials
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`
+	args := []any{s.d.arg(now)}
+	if f.PepperVersion != 0 {
+		args = append(args, f.PepperVersion)
+		q += ` AND pepper_version = $` + strconv.Itoa(len(args))
+	}
+	if !f.ExpiresBefore.IsZero() {
+		args = append(args, s.d.arg(f.ExpiresBefore))
+		q += ` AND expires_at IS NOT NULL AND expires_at <= $` + strconv.Itoa(len(args))
+	}
+	q += ` ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id`
+	var out []*partner.Credential
+	err := s.each(ctx, s.r, "finding credentials", nil, func(c *partner.Credential) error {
+		out = append(out, c)
+		return nil
+	}, q, args...)
+	return out, err
+}

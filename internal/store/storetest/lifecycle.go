@@ -203,3 +203,56 @@ func testDeletePartner(t *testing.T, s store.Store) {
 		t.Error("the old tenant's key came back with the id")
 	}
 }
+
+// testFindCredentials: FindCredentials filters live keys across partners
+// by pepper version and by expiry, soonest first, and never returns a
+// revoked or expired key.
+func testFindCredentials(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	mustCreatePartner(t, s, "other")
+	now := time.Now()
+	mk := func(id, pid string, pepper int, expires time.Duration) {
+		c := newCredential(t, id, pid)
+		c.PepperVersion = pepper
+		if expires != 0 {
+			c.ExpiresAt = now.Add(expires)
+		}
+		mustCreateCredential(t, s, c)
+	}
+	mk("old-soon", "acme", 1, 3*24*time.Hour)
+	mk("old-late", "other", 1, 60*24*time.Hour)
+	mk("new-soon", "other", 2, 10*24*time.Hour)
+	mk("new-never", "acme", 2, 0)
+	mk("old-expired", "acme", 1, -time.Hour)
+	revoked := newCredential(t, "old-revoked", "acme")
+	revoked.RevokedAt = now
+	mustCreateCredential(t, s, revoked)
+
+	tests := []struct {
+		name string
+		f    store.KeyFilter
+		want []string
+	}{
+		{"everything-live", store.KeyFilter{}, []string{"old-soon", "new-soon", "old-late", "new-never"}},
+		{"pepper-1", store.KeyFilter{PepperVersion: 1}, []string{"old-soon", "old-late"}},
+		{"expiring-within-14d", store.KeyFilter{ExpiresBefore: now.Add(14 * 24 * time.Hour)}, []string{"old-soon", "new-soon"}},
+		{"both", store.KeyFilter{PepperVersion: 2, ExpiresBefore: now.Add(14 * 24 * time.Hour)}, []string{"new-soon"}},
+		{"none", store.KeyFilter{PepperVersion: 3}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := s.FindCredentials(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range cs {
+				got = append(got, c.ID)
+			}
+			if !equalStrings(got, tt.want) {
+				t.Errorf("FindCredentials(%+v) = %v, want %v", tt.f, got, tt.want)
+			}
+		})
+	}
+}

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"update-grants-narrow-and-widen", testUpdateGrants},
 		{"key-update", testKeyUpdate},
 		{"delete-partner-and-tombstone", testDeletePartner},
+		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

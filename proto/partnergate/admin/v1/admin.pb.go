@@ -248,7 +248,9 @@ type Key struct {
 	CompromisedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=compromised_at,json=compromisedAt,proto3" json:"compromised_at,omitempty"`
 	// The networks the key may be used from, sorted; empty allows every
 	// address (the partner's own list still applies).
-	AllowCidrs    []string `protobuf:"bytes,14,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	AllowCidrs []string `protobuf:"bytes,14,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	// The version of the server pepper its digest was made with.
+	PepperVersion int32 `protobuf:"varint,15,opt,name=pepper_version,json=pepperVersion,proto3" json:"pepper_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +381,13 @@ func (x *Key) GetAllowCidrs() []string {
 		return x.AllowCidrs
 	}
 	return nil
+}
+
+func (x *Key) GetPepperVersion() int32 {
+	if x != nil {
+		return x.PepperVersion
+	}
+	return 0
 }
 
 // AuditEvent is one entry of the append-only audit trail.
@@ -3009,6 +3018,104 @@ func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
 	return nil
 }
 
+type FindKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set: only keys hashed with this pepper version (positive).
+	PepperVersion *int32 `protobuf:"varint,1,opt,name=pepper_version,json=pepperVersion,proto3,oneof" json:"pepper_version,omitempty"`
+	// Set: only keys expiring within this long from now (positive).
+	ExpiringWithin *durationpb.Duration `protobuf:"bytes,2,opt,name=expiring_within,json=expiringWithin,proto3" json:"expiring_within,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FindKeysRequest) Reset() {
+	*x = FindKeysRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindKeysRequest) ProtoMessage() {}
+
+func (x *FindKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindKeysRequest.ProtoReflect.Descriptor instead.
+func (*FindKeysRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *FindKeysRequest) GetPepperVersion() int32 {
+	if x != nil && x.PepperVersion != nil {
+		return *x.PepperVersion
+	}
+	return 0
+}
+
+func (x *FindKeysRequest) GetExpiringWithin() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiringWithin
+	}
+	return nil
+}
+
+type FindKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindKeysResponse) Reset() {
+	*x = FindKeysResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindKeysResponse) ProtoMessage() {}
+
+func (x *FindKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindKeysResponse.ProtoReflect.Descriptor instead.
+func (*FindKeysResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *FindKeysResponse) GetKeys() []*Key {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 type ListUnusedKeysResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
@@ -3018,7 +3125,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3030,7 +3137,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3043,7 +3150,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -3078,7 +3185,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3090,7 +3197,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3103,7 +3210,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Operator) GetName() string {
@@ -3195,7 +3302,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3314,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3327,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -3277,7 +3384,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3396,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3409,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -3328,7 +3435,7 @@ type GetOperatorRequest struct {
 
 func (x *GetOperatorRequest) Reset() {
 	*x = GetOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3447,7 @@ func (x *GetOperatorRequest) String() string {
 func (*GetOperatorRequest) ProtoMessage() {}
 
 func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3460,7 @@ func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetOperatorRequest) GetName() string {
@@ -3372,7 +3479,7 @@ type GetOperatorResponse struct {
 
 func (x *GetOperatorResponse) Reset() {
 	*x = GetOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3491,7 @@ func (x *GetOperatorResponse) String() string {
 func (*GetOperatorResponse) ProtoMessage() {}
 
 func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3504,7 @@ func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetOperatorResponse) GetOperator() *Operator {
@@ -3415,7 +3522,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3534,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3547,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 type ListOperatorsResponse struct {
@@ -3452,7 +3559,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3571,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3584,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -3507,7 +3614,7 @@ type UpdateOperatorRequest struct {
 
 func (x *UpdateOperatorRequest) Reset() {
 	*x = UpdateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3519,7 +3626,7 @@ func (x *UpdateOperatorRequest) String() string {
 func (*UpdateOperatorRequest) ProtoMessage() {}
 
 func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3532,7 +3639,7 @@ func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UpdateOperatorRequest) GetName() string {
@@ -3600,7 +3707,7 @@ type UpdateOperatorResponse struct {
 
 func (x *UpdateOperatorResponse) Reset() {
 	*x = UpdateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3719,7 @@ func (x *UpdateOperatorResponse) String() string {
 func (*UpdateOperatorResponse) ProtoMessage() {}
 
 func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3732,7 @@ func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UpdateOperatorResponse) GetOperator() *Operator {
@@ -3645,7 +3752,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3657,7 +3764,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3670,7 +3777,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevokeOperatorRequest) GetName() string {
@@ -3696,7 +3803,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3708,7 +3815,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3721,7 +3828,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RevokeOperatorResponse) GetOperator() *Operator {
@@ -3744,7 +3851,7 @@ type RotateOperatorRequest struct {
 
 func (x *RotateOperatorRequest) Reset() {
 	*x = RotateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +3863,7 @@ func (x *RotateOperatorRequest) String() string {
 func (*RotateOperatorRequest) ProtoMessage() {}
 
 func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +3876,7 @@ func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RotateOperatorRequest) GetName() string {
@@ -3804,7 +3911,7 @@ type RotateOperatorResponse struct {
 
 func (x *RotateOperatorResponse) Reset() {
 	*x = RotateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +3923,7 @@ func (x *RotateOperatorResponse) String() string {
 func (*RotateOperatorResponse) ProtoMessage() {}
 
 func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +3936,7 @@ func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RotateOperatorResponse) GetOperator() *Operator {
@@ -3854,7 +3961,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +3973,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +3986,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 type WhoAmIResponse struct {
@@ -3900,7 +4007,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +4019,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4032,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -4000,7 +4107,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\v_per_secondB\r\n" +
 	"\v_per_minuteB\n" +
 	"\n" +
-	"\b_per_day\"\xd6\x04\n" +
+	"\b_per_day\"\xfd\x04\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -4022,7 +4129,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\x12A\n" +
 	"\x0ecompromised_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rcompromisedAt\x12\x1f\n" +
 	"\vallow_cidrs\x18\x0e \x03(\tR\n" +
-	"allowCidrs\"\x92\x03\n" +
+	"allowCidrs\x12%\n" +
+	"\x0epepper_version\x18\x0f \x01(\x05R\rpepperVersion\"\x92\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -4215,7 +4323,13 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"Q\n" +
 	"\x15ListUnusedKeysRequest\x128\n" +
 	"\n" +
-	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"G\n" +
+	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"\x94\x01\n" +
+	"\x0fFindKeysRequest\x12*\n" +
+	"\x0epepper_version\x18\x01 \x01(\x05H\x00R\rpepperVersion\x88\x01\x01\x12B\n" +
+	"\x0fexpiring_within\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eexpiringWithinB\x11\n" +
+	"\x0f_pepper_version\"A\n" +
+	"\x10FindKeysResponse\x12-\n" +
+	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"G\n" +
 	"\x16ListUnusedKeysResponse\x12-\n" +
 	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"\x92\x03\n" +
 	"\bOperator\x12\x12\n" +
@@ -4286,7 +4400,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"authMethod\x12#\n" +
 	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xc5\x16\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xa0\x17\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -4309,7 +4423,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
 	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
-	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12k\n" +
+	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12Y\n" +
+	"\bFindKeys\x12%.partnergate.admin.v1.FindKeysRequest\x1a&.partnergate.admin.v1.FindKeysResponse\x12k\n" +
 	"\x0eCreateOperator\x12+.partnergate.admin.v1.CreateOperatorRequest\x1a,.partnergate.admin.v1.CreateOperatorResponse\x12b\n" +
 	"\vGetOperator\x12(.partnergate.admin.v1.GetOperatorRequest\x1a).partnergate.admin.v1.GetOperatorResponse\x12h\n" +
 	"\rListOperators\x12*.partnergate.admin.v1.ListOperatorsRequest\x1a+.partnergate.admin.v1.ListOperatorsResponse\x12k\n" +
@@ -4330,7 +4445,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -4380,40 +4495,42 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*RevokePartnerTokensRequest)(nil),  // 45: partnergate.admin.v1.RevokePartnerTokensRequest
 	(*RevokePartnerTokensResponse)(nil), // 46: partnergate.admin.v1.RevokePartnerTokensResponse
 	(*ListUnusedKeysRequest)(nil),       // 47: partnergate.admin.v1.ListUnusedKeysRequest
-	(*ListUnusedKeysResponse)(nil),      // 48: partnergate.admin.v1.ListUnusedKeysResponse
-	(*Operator)(nil),                    // 49: partnergate.admin.v1.Operator
-	(*CreateOperatorRequest)(nil),       // 50: partnergate.admin.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 51: partnergate.admin.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),          // 52: partnergate.admin.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),         // 53: partnergate.admin.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),        // 54: partnergate.admin.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 55: partnergate.admin.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),       // 56: partnergate.admin.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),      // 57: partnergate.admin.v1.UpdateOperatorResponse
-	(*RevokeOperatorRequest)(nil),       // 58: partnergate.admin.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),      // 59: partnergate.admin.v1.RevokeOperatorResponse
-	(*RotateOperatorRequest)(nil),       // 60: partnergate.admin.v1.RotateOperatorRequest
-	(*RotateOperatorResponse)(nil),      // 61: partnergate.admin.v1.RotateOperatorResponse
-	(*WhoAmIRequest)(nil),               // 62: partnergate.admin.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 63: partnergate.admin.v1.WhoAmIResponse
-	nil,                                 // 64: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 65: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 66: google.protobuf.Duration
+	(*FindKeysRequest)(nil),             // 48: partnergate.admin.v1.FindKeysRequest
+	(*FindKeysResponse)(nil),            // 49: partnergate.admin.v1.FindKeysResponse
+	(*ListUnusedKeysResponse)(nil),      // 50: partnergate.admin.v1.ListUnusedKeysResponse
+	(*Operator)(nil),                    // 51: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 52: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 53: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 54: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 55: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 56: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 57: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 58: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 59: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 60: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 61: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 62: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 63: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 64: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 65: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 66: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 67: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 68: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	65, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	65, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	65, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	67, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	67, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	67, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
 	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	65, // 4: partnergate.admin.v1.Partner.deleted_at:type_name -> google.protobuf.Timestamp
-	65, // 5: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	65, // 6: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 7: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	65, // 8: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	65, // 9: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	65, // 10: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
-	65, // 11: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	64, // 12: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	67, // 4: partnergate.admin.v1.Partner.deleted_at:type_name -> google.protobuf.Timestamp
+	67, // 5: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	67, // 6: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 7: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	67, // 8: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	67, // 9: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	67, // 10: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	67, // 11: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	66, // 12: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
 	0,  // 13: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 14: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 15: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
@@ -4421,7 +4538,7 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 17: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	1,  // 18: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
 	0,  // 19: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	66, // 20: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	68, // 20: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	0,  // 21: partnergate.admin.v1.UpdatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 22: partnergate.admin.v1.DeletePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	35, // 23: partnergate.admin.v1.DeletePartnerResponse.removed_clients:type_name -> partnergate.admin.v1.Client
@@ -4430,97 +4547,101 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 26: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	2,  // 27: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	29, // 28: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
-	66, // 29: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	66, // 30: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	68, // 29: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	68, // 30: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	2,  // 31: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 32: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
 	3,  // 33: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	65, // 34: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	65, // 35: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 36: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	67, // 34: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	67, // 35: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 36: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
 	35, // 37: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
 	35, // 38: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	65, // 39: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 39: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	36, // 40: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	65, // 41: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	67, // 41: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
 	0,  // 42: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	66, // 43: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 44: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	65, // 45: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	65, // 46: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	65, // 47: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 48: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	66, // 49: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	49, // 50: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	49, // 51: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	49, // 52: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	66, // 53: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	49, // 54: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	49, // 55: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	66, // 56: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	49, // 57: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	65, // 58: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 59: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 60: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 61: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 62: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 63: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 64: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	17, // 65: partnergate.admin.v1.Admin.UpdatePartner:input_type -> partnergate.admin.v1.UpdatePartnerRequest
-	19, // 66: partnergate.admin.v1.Admin.DeletePartner:input_type -> partnergate.admin.v1.DeletePartnerRequest
-	16, // 67: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	24, // 68: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	26, // 69: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	31, // 70: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	21, // 71: partnergate.admin.v1.Admin.UpdateKey:input_type -> partnergate.admin.v1.UpdateKeyRequest
-	28, // 72: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
-	33, // 73: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	37, // 74: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	39, // 75: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	41, // 76: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	43, // 77: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	45, // 78: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	47, // 79: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	50, // 80: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	52, // 81: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	54, // 82: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	56, // 83: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	58, // 84: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	60, // 85: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	62, // 86: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 87: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 88: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 89: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 90: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 91: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 92: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	18, // 93: partnergate.admin.v1.Admin.UpdatePartner:output_type -> partnergate.admin.v1.UpdatePartnerResponse
-	20, // 94: partnergate.admin.v1.Admin.DeletePartner:output_type -> partnergate.admin.v1.DeletePartnerResponse
-	23, // 95: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	25, // 96: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	27, // 97: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	32, // 98: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	22, // 99: partnergate.admin.v1.Admin.UpdateKey:output_type -> partnergate.admin.v1.UpdateKeyResponse
-	30, // 100: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
-	34, // 101: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	38, // 102: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	40, // 103: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	42, // 104: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	44, // 105: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	46, // 106: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	48, // 107: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	51, // 108: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	53, // 109: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	55, // 110: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	57, // 111: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	59, // 112: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	61, // 113: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	63, // 114: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	87, // [87:115] is the sub-list for method output_type
-	59, // [59:87] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	68, // 43: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	68, // 44: partnergate.admin.v1.FindKeysRequest.expiring_within:type_name -> google.protobuf.Duration
+	2,  // 45: partnergate.admin.v1.FindKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,  // 46: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	67, // 47: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	67, // 48: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	67, // 49: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	67, // 50: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	68, // 51: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	51, // 52: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	51, // 53: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	51, // 54: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	68, // 55: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	51, // 56: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	51, // 57: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	68, // 58: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	51, // 59: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	67, // 60: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 61: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 62: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 63: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 64: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 65: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 66: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	17, // 67: partnergate.admin.v1.Admin.UpdatePartner:input_type -> partnergate.admin.v1.UpdatePartnerRequest
+	19, // 68: partnergate.admin.v1.Admin.DeletePartner:input_type -> partnergate.admin.v1.DeletePartnerRequest
+	16, // 69: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	24, // 70: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	26, // 71: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	31, // 72: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	21, // 73: partnergate.admin.v1.Admin.UpdateKey:input_type -> partnergate.admin.v1.UpdateKeyRequest
+	28, // 74: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
+	33, // 75: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	37, // 76: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	39, // 77: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	41, // 78: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	43, // 79: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	45, // 80: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	47, // 81: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	48, // 82: partnergate.admin.v1.Admin.FindKeys:input_type -> partnergate.admin.v1.FindKeysRequest
+	52, // 83: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	54, // 84: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	56, // 85: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	58, // 86: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	60, // 87: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	62, // 88: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	64, // 89: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 90: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 91: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 92: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 93: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 94: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 95: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	18, // 96: partnergate.admin.v1.Admin.UpdatePartner:output_type -> partnergate.admin.v1.UpdatePartnerResponse
+	20, // 97: partnergate.admin.v1.Admin.DeletePartner:output_type -> partnergate.admin.v1.DeletePartnerResponse
+	23, // 98: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	25, // 99: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	27, // 100: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	32, // 101: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	22, // 102: partnergate.admin.v1.Admin.UpdateKey:output_type -> partnergate.admin.v1.UpdateKeyResponse
+	30, // 103: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
+	34, // 104: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	38, // 105: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	40, // 106: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	42, // 107: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	44, // 108: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	46, // 109: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	50, // 110: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	49, // 111: partnergate.admin.v1.Admin.FindKeys:output_type -> partnergate.admin.v1.FindKeysResponse
+	53, // 112: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	55, // 113: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	57, // 114: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	59, // 115: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	61, // 116: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	63, // 117: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	65, // 118: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	90, // [90:119] is the sub-list for method output_type
+	61, // [61:90] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -4531,13 +4652,14 @@ func file_partnergate_admin_v1_admin_proto_init() {
 	file_partnergate_admin_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
 	file_partnergate_admin_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
 	file_partnergate_admin_v1_admin_proto_msgTypes[21].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   65,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,6 +49,7 @@ const (
 	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
 	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
 	Admin_ListUnusedKeys_FullMethodName      = "/partnergate.admin.v1.Admin/ListUnusedKeys"
+	Admin_FindKeys_FullMethodName            = "/partnergate.admin.v1.Admin/FindKeys"
 	Admin_CreateOperator_FullMethodName      = "/partnergate.admin.v1.Admin/CreateOperator"
 	Admin_GetOperator_FullMethodName         = "/partnergate.admin.v1.Admin/GetOperator"
 	Admin_ListOperators_FullMethodName       = "/partnergate.admin.v1.Admin/ListOperators"
@@ -152,6 +153,12 @@ type AdminClient interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequest, opts ...grpc.CallOption) (*ListUnusedKeysResponse, error)
+	// FindKeys lists, across partners, the live (neither revoked nor
+	// expired) keys that match every filter set: hashed with one pepper
+	// version (to learn when an old pepper can be removed), or expiring
+	// within a duration; soonest expiry first. At least one filter is
+	// required.
+	FindKeys(ctx context.Context, in *FindKeysRequest, opts ...grpc.CallOption) (*FindKeysResponse, error)
 	// CreateOperator registers a named operator with a role and returns its
 	// personal token, once. Admin only.
 	CreateOperator(ctx context.Context, in *CreateOperatorRequest, opts ...grpc.CallOption) (*CreateOperatorResponse, error)
@@ -393,6 +400,16 @@ func (c *adminClient) ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequ
 	return out, nil
 }
 
+func (c *adminClient) FindKeys(ctx context.Context, in *FindKeysRequest, opts ...grpc.CallOption) (*FindKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindKeysResponse)
+	err := c.cc.Invoke(ctx, Admin_FindKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) CreateOperator(ctx context.Context, in *CreateOperatorRequest, opts ...grpc.CallOption) (*CreateOperatorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateOperatorResponse)
@@ -557,6 +574,12 @@ type AdminServer interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error)
+	// FindKeys lists, across partners, the live (neither revoked nor
+	// expired) keys that match every filter set: hashed with one pepper
+	// version (to learn when an old pepper can be removed), or expiring
+	// within a duration; soonest expiry first. At least one filter is
+	// required.
+	FindKeys(context.Context, *FindKeysRequest) (*FindKeysResponse, error)
 	// CreateOperator registers a named operator with a role and returns its
 	// personal token, once. Admin only.
 	CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error)
@@ -650,6 +673,9 @@ func (UnimplementedAdminServer) RevokePartnerTokens(context.Context, *RevokePart
 }
 func (UnimplementedAdminServer) ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnusedKeys not implemented")
+}
+func (UnimplementedAdminServer) FindKeys(context.Context, *FindKeysRequest) (*FindKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindKeys not implemented")
 }
 func (UnimplementedAdminServer) CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOperator not implemented")
@@ -1071,6 +1097,24 @@ func _Admin_ListUnusedKeys_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_FindKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).FindKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_FindKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).FindKeys(ctx, req.(*FindKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_CreateOperator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateOperatorRequest)
 	if err := dec(in); err != nil {
@@ -1287,6 +1331,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUnusedKeys",
 			Handler:    _Admin_ListUnusedKeys_Handler,
+		},
+		{
+			MethodName: "FindKeys",
+			Handler:    _Admin_FindKeys_Handler,
 		},
 		{
 			MethodName: "CreateOperator",
