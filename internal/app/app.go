@@ -103,11 +103,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	closers = append(closers, st.Close)
 
-	peppered, verifyPepper, err := openPepper(ctx, cfg, st, log)
+	peppers, verifyPepper, err := openPepper(ctx, cfg, st, log)
 	if err != nil {
 		return fail(err)
 	}
-	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: peppered})
+	hasher, err := apikey.NewHasher(peppers.Current, peppers.Peppers)
 	if err != nil {
 		return fail(fmt.Errorf("pepper_file: %w", err))
 	}
@@ -432,7 +432,42 @@ func (w watchStream) Context() context.Context { return w.ctx }
 // start; the pepper is then read from its file and the returned verify
 // function, run before the cache loads, makes the same check once the
 // store answers.
-func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
+//
+// With a rotating set (peppers), every listed pepper is checked against its
+// version's fingerprint, and keys no listed pepper verifies are counted in
+// the log (they are refused at Check).
+func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (pepper.Set, func(context.Context) error, error) {
+	if len(cfg.Peppers) > 0 {
+		entries := make([]pepper.Entry, len(cfg.Peppers))
+		for i, p := range cfg.Peppers {
+			entries[i] = pepper.Entry{Version: p.Version, Path: p.File}
+		}
+		set, err := pepper.ReadSet(entries)
+		if err != nil {
+			return pepper.Set{}, nil, err
+		}
+		verify := func(ctx context.Context) error {
+			_, err := pepper.VerifySet(ctx, st, st, entries, set, log)
+			return err
+		}
+		switch err := verify(ctx); {
+		case err == nil:
+			return set, nil, nil
+		case !errors.Is(err, partner.ErrUnavailable):
+			return pepper.Set{}, nil, err
+		}
+		log.Warn("store unavailable: the peppers are checked against it once it answers; not ready until then")
+		return set, verify, nil
+	}
+	p, verify, err := openOnePepper(ctx, cfg, st, log)
+	if err != nil {
+		return pepper.Set{}, nil, err
+	}
+	return pepper.Set{Peppers: map[int][]byte{cfg.PepperVersion: p}, Current: cfg.PepperVersion}, verify, nil
+}
+
+// openOnePepper is openPepper for pepper_file and pepper_version.
+func openOnePepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
 	path, err := pepper.Path(cfg.PepperFile, cfg.Store)
 	if err != nil {
 		return nil, nil, err

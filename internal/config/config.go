@@ -61,6 +61,11 @@ type Config struct {
 	PepperFile string `yaml:"pepper_file" help:"HMAC pepper file, at least 32 bytes hex or raw; required with PostgreSQL" doc:"beside the SQLite file"`
 	// PepperVersion numbers the pepper in PepperFile.
 	PepperVersion int `yaml:"pepper_version" help:"number of the pepper in pepper_file, recorded with each digest"`
+	// Peppers is a rotating set of peppers, in place of PepperFile and
+	// PepperVersion: the highest version hashes new keys, and every
+	// listed version still verifies the keys hashed with it. A list has
+	// no flag or environment form.
+	Peppers []Pepper `yaml:"peppers" help:"rotating peppers, a list of {version, file}, in place of pepper_file: the highest version hashes new keys, every listed one still verifies" doc:"none (pepper_file)"`
 	// PolicyFile maps routes without required_scopes to scopes.
 	PolicyFile string `yaml:"policy_file" help:"route policy file: scopes for routes without required_scopes" doc:"none (deny)"`
 	// AdminTokenFile holds the bootstrap admin token;
@@ -209,6 +214,12 @@ type JWT struct {
 	CacheTTL time.Duration `yaml:"cache_ttl" help:"longest a verified token is remembered (never past its exp), at most 10m"`
 }
 
+// Pepper is one entry of [Config.Peppers].
+type Pepper struct {
+	Version int    `yaml:"version"`
+	File    string `yaml:"file"`
+}
+
 // Bounds of shutdown_delay. The default suits a load balancer that polls
 // health every few seconds; Kubernetes manifests whose preStop hook sleeps
 // set 0.
@@ -216,6 +227,36 @@ const (
 	DefaultShutdownDelay = 5 * time.Second
 	MaxShutdownDelay     = time.Minute
 )
+
+// validatePeppers checks the rotating set: each version 1-65535 and listed
+// once, each file present, and neither pepper_file nor pepper_version set
+// beside it.
+func (c *Config) validatePeppers() []error {
+	var errs []error
+	if c.PepperFile != "" {
+		errs = append(errs, errors.New("peppers: set it or pepper_file, not both"))
+	}
+	if c.PepperVersion != Default().PepperVersion {
+		errs = append(errs, errors.New("peppers: set it or pepper_version, not both (each entry has its version)"))
+	}
+	seen := map[int]bool{}
+	for i, p := range c.Peppers {
+		key := fmt.Sprintf("peppers[%d]", i)
+		switch {
+		case p.Version < 1 || p.Version > 65535:
+			errs = append(errs, fmt.Errorf("%s.version: must be 1-65535", key))
+		case seen[p.Version]:
+			errs = append(errs, fmt.Errorf("%s.version: %d is listed twice", key, p.Version))
+		}
+		seen[p.Version] = true
+		if p.File == "" {
+			errs = append(errs, fmt.Errorf("%s.file: required", key))
+		} else if _, err := os.Stat(p.File); err != nil {
+			errs = append(errs, fmt.Errorf("%s.file: %v", key, err))
+		}
+	}
+	return errs
+}
 
 // Default returns the defaults.
 func Default() Config {
@@ -499,7 +540,9 @@ func (c *Config) Validate() error {
 	if c.PepperVersion < 1 || c.PepperVersion > 65535 {
 		bad("pepper_version", "must be 1-65535")
 	}
-	if kind, _ := StoreKind(c.Store); kind == "postgres" && c.PepperFile == "" {
+	if len(c.Peppers) > 0 {
+		errs = append(errs, c.validatePeppers()...)
+	} else if kind, _ := StoreKind(c.Store); kind == "postgres" && c.PepperFile == "" {
 		bad("pepper_file", "required with a PostgreSQL store: every replica must share one pepper")
 	}
 	if c.KeyMaxLifetime <= 0 {

@@ -237,6 +237,15 @@ func TestValidate(t *testing.T) {
 		{"same-listeners", func(c *Config) { c.AdminListen = c.Listen }, []string{"admin_listen"}},
 		{"bad-key-prefix", func(c *Config) { c.KeyPrefix = "PG-" }, []string{"key_prefix"}},
 		{"pepper-version-zero", func(c *Config) { c.PepperVersion = 0 }, []string{"pepper_version"}},
+		{"peppers-with-postgres", func(c *Config) {
+			c.Store = "postgres://db/pg"
+			c.Peppers = []Pepper{{Version: 2, File: existing}, {Version: 1, File: existing}}
+		}, nil},
+		{"peppers-and-pepper-file", func(c *Config) { c.Peppers = []Pepper{{Version: 1, File: existing}}; c.PepperFile = existing }, []string{"peppers"}},
+		{"peppers-and-pepper-version", func(c *Config) { c.Peppers = []Pepper{{Version: 1, File: existing}}; c.PepperVersion = 2 }, []string{"peppers"}},
+		{"peppers-bad-entries", func(c *Config) {
+			c.Peppers = []Pepper{{Version: 0, File: existing}, {Version: 3, File: missing}, {Version: 3, File: existing}, {Version: 4}}
+		}, []string{"peppers[0].version", "peppers[1].file", "peppers[2].version", "peppers[3].file"}},
 		{"pepper-version-too-big", func(c *Config) { c.PepperVersion = 65536 }, []string{"pepper_version"}},
 		{"max-lifetime-zero", func(c *Config) { c.KeyMaxLifetime = 0; c.KeyDefaultLifetime = time.Hour }, []string{"key_max_lifetime", "key_default_lifetime"}},
 		{"default-over-max", func(c *Config) { c.KeyDefaultLifetime = c.KeyMaxLifetime + 1 }, []string{"key_default_lifetime"}},
