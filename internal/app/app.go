@@ -336,6 +336,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		if verifier != nil {
 			wg.Go(func() { purgeRevocations(runCtx, st, log) })
 		}
+		if cfg.FeedRetention > 0 {
+			wg.Go(func() { pruneFeed(runCtx, st, cfg.FeedRetention, log) })
+		}
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		close(s.ready)

@@ -53,7 +53,10 @@ type Config struct {
 	// store snapshot and repaired; 0 disables.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval" help:"how often the cache is compared with the store and repaired; 0 disables"`
 	// KeyPrefix starts every API key; name issuer and environment.
-	KeyPrefix string `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
+	// FeedRetention is how long change-feed entries are kept; a replica
+	// further behind reloads a full snapshot instead of replaying.
+	FeedRetention time.Duration `yaml:"feed_retention" help:"how long change-feed entries are kept; a replica further behind reloads a snapshot; 0 keeps them all"`
+	KeyPrefix     string        `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
 	// With SQLite and no setting, a file "pepper" beside the database is
 	// created on first start; with PostgreSQL it is required, and every
@@ -273,6 +276,7 @@ func Default() Config {
 		MissLookups:             20,
 		MaxStaleness:            5 * time.Minute,
 		ReconcileInterval:       5 * time.Minute,
+		FeedRetention:           7 * 24 * time.Hour,
 		ShutdownGrace:           15 * time.Second,
 		ShutdownDelay:           DefaultShutdownDelay,
 		LogLevel:                "info",
@@ -559,6 +563,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
+	}
+	if c.FeedRetention != 0 && c.FeedRetention < time.Hour {
+		// Shorter would make a replica that restarts, or loses its store
+		// for a few minutes, reload its whole state.
+		bad("feed_retention", "must be 0 (keep every entry) or at least 1h")
 	}
 	errs = append(errs, c.validateTelemetry()...)
 	if c.ShutdownGrace < 0 {

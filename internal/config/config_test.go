@@ -252,6 +252,8 @@ func TestValidate(t *testing.T) {
 		{"negative-overlap", func(c *Config) { c.MaxRotationOverlap = -1 }, []string{"max_rotation_overlap"}},
 		{"short-negative-cache", func(c *Config) { c.NegativeCacheTTL = 999 * time.Millisecond }, []string{"negative_cache_ttl"}},
 		{"negative-miss-lookups", func(c *Config) { c.MissLookups = -1 }, []string{"miss_lookups_per_second"}},
+		{"short-feed-retention", func(c *Config) { c.FeedRetention = time.Minute }, []string{"feed_retention"}},
+		{"feed-retention-off", func(c *Config) { c.FeedRetention = 0 }, nil},
 		{"zero-miss-lookups-allowed", func(c *Config) { c.MissLookups = 0 }, nil},
 		{"negative-grace", func(c *Config) { c.ShutdownGrace = -time.Second }, []string{"shutdown_grace"}},
 		{"bad-log-level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},

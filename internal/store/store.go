@@ -164,7 +164,16 @@ type Store interface {
 	// greater than since, oldest first; limit zero means the store's
 	// default (1000). Versions become visible in increasing order, so a
 	// reader that resumes after the last version it applied misses nothing.
+	//
+	// Entries older than the feed's retention are pruned
+	// ([Store.PruneChanges]): a reader whose since is older than the
+	// newest pruned entry gets [ErrFeedPruned], and must load a new
+	// snapshot instead.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// PruneChanges deletes the change-feed entries made before before,
+	// except the newest entry, and returns how many it deleted. It
+	// changes no state, so it is neither audited nor on the feed.
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	// Notify returns a channel that receives a value, without blocking the
 	// writer, soon after any change commits (in this process or, where the
 	// backend can tell, another). It is a hint: readers still call Changes,
@@ -196,6 +205,10 @@ type KeyFilter struct {
 	// ExpiresBefore selects keys that expire at or before it.
 	ExpiresBefore time.Time
 }
+
+// ErrFeedPruned reports that change-feed entries a reader needs were
+// pruned: it is further behind than the feed's retention.
+var ErrFeedPruned = errors.New("change feed pruned past this version")
 
 // ErrDeleted reports that a partner was deleted: it is a tombstone.
 var ErrDeleted = errors.New("partner deleted")

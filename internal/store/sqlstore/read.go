@@ -254,6 +254,9 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("reading changes", err)
 	}
+	if err := s.checkHorizon(ctx, since); err != nil {
+		return nil, err
+	}
 	s.answered()
 	return out, nil
 }

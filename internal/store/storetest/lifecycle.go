@@ -256,3 +256,44 @@ func testFindCredentials(t *testing.T, s store.Store) {
 		})
 	}
 }
+
+// testPruneChanges: PruneChanges deletes old entries but the newest; a
+// reader behind the pruned entries gets ErrFeedPruned (never a silent gap),
+// one at or past them reads on, and a snapshot reports a version a reader
+// can follow from.
+func testPruneChanges(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	if n, err := s.PruneChanges(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PruneChanges on an empty feed = %d, %v", n, err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		mustCreatePartner(t, s, id)
+	}
+	latest := lastVersion(t, s)
+	if n, err := s.PruneChanges(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PruneChanges of nothing old enough = %d, %v", n, err)
+	}
+	n, err := s.PruneChanges(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneChanges = %d, %v; want 2 (the newest entry stays)", n, err)
+	}
+	if _, err := s.Changes(ctx, 0, 100); !errors.Is(err, store.ErrFeedPruned) {
+		t.Errorf("Changes(0) after pruning = %v, want ErrFeedPruned", err)
+	}
+	if _, err := s.Changes(ctx, latest-2, 100); !errors.Is(err, store.ErrFeedPruned) {
+		t.Errorf("Changes(%d) = %v, want ErrFeedPruned", latest-2, err)
+	}
+	got, err := s.Changes(ctx, latest-1, 100)
+	if err != nil || len(got) != 1 || got[0].Version != latest {
+		t.Errorf("Changes(%d) = %v, %v; want the newest entry", latest-1, got, err)
+	}
+	version, err := s.Snapshot(ctx, store.Visitor{Partner: func(*partner.Partner) error { return nil }, Credential: func(*partner.Credential) error { return nil }})
+	if err != nil || version != latest {
+		t.Fatalf("Snapshot version = %d, %v; want %d", version, err, latest)
+	}
+	mustCreatePartner(t, s, "d")
+	got, err = s.Changes(ctx, version, 100)
+	if err != nil || len(got) != 1 || got[0].ID != "d" || got[0].Version <= latest {
+		t.Errorf("Changes after the snapshot = %v, %v; want d's entry, with a new version", got, err)
+	}
+}
