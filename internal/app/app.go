@@ -27,6 +27,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/expiry"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -208,9 +209,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Hasher: hasher,
 		Logger: log.With("component", "admin"),
 	}
+	expiring := &expiry.Watcher{Store: st, Logger: log.With("component", "expiry"), Interval: expiryInterval}
 	if m := obs.metrics; m != nil {
 		auth.Failed = func(_ context.Context, method admin.AuthMethod) { m.AdminAuthFailed(string(method)) }
 		adminAPI.Leaked = func(partnerID string) { m.KeyLeaked("scan", partnerID) }
+		if err := m.ObserveKeyExpiry(expiring.Counts); err != nil {
+			return fail(err)
+		}
 	}
 	if cfg.AdminOIDC.Enabled() {
 		oidc, err := jwtverify.New(ctx, []jwtverify.IssuerConfig{cfg.AdminOIDC.IssuerConfig()}, jwtverify.Options{
@@ -339,6 +344,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		if cfg.FeedRetention > 0 {
 			wg.Go(func() { pruneFeed(runCtx, st, cfg.FeedRetention, log) })
 		}
+		wg.Go(func() { expiring.Run(runCtx) })
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		close(s.ready)

@@ -144,6 +144,12 @@ type Store interface {
 	// revoked nor expired at the store's clock that match every filter f
 	// sets, soonest expiry first (keys without one last), then by id.
 	FindCredentials(ctx context.Context, f KeyFilter) ([]*partner.Credential, error)
+	// RecordExpiredKeys appends a "key.expire" audit event, by actor, for
+	// each key that has expired at the store's clock without being
+	// revoked or rotated, once per key however many replicas call it, and
+	// returns those keys (at most 1,000 a call). It changes no decision:
+	// it is not on the change feed and bumps no version.
+	RecordExpiredKeys(ctx context.Context, actor string) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
 

@@ -182,3 +182,48 @@ func (s *Store) FindCredentials(ctx context.Context, f store.KeyFilter) ([]*part
 	}, q, args...)
 	return out, err
 }
+
+// RecordExpiredKeys audits the keys that expired unrotated; see
+// [store.Store.RecordExpiredKeys].
+func (s *Store) RecordExpiredKeys(ctx context.Context, actor string) ([]*partner.Credential, error) {
+	now := norm(s.now())
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.wrap("recording expired keys", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var found []*partner.Credential
+	err = s.each(ctx, tx, "recording expired keys", nil, func(c *partner.Credential) error {
+		found = append(found, c)
+		return nil
+	}, `SELECT `+credentialCols+` FROM credentials
+		WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1
+		  AND last_rotated_at IS NULL AND expiry_audited_at IS NULL
+		ORDER BY expires_at, id LIMIT 1000`, s.d.arg(now))
+	if err != nil {
+		return nil, err
+	}
+	var out []*partner.Credential
+	for _, c := range found {
+		// Conditional, so that of two replicas only one records it.
+		res, err := tx.ExecContext(ctx, `UPDATE credentials SET expiry_audited_at = $1 WHERE id = $2 AND expiry_audited_at IS NULL`, s.d.arg(now), c.ID)
+		if err != nil {
+			return nil, s.wrap("recording expired keys", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, s.wrap("recording expired keys", err)
+		} else if n == 0 {
+			continue
+		}
+		ev := partner.AuditEvent{Actor: actor, Action: "key.expire", PartnerID: c.PartnerID, CredentialID: c.ID,
+			Detail: map[string]string{"expires_at": c.ExpiresAt.UTC().Format(time.RFC3339), "rotated": "false"}}
+		if err := s.appendAudit(ctx, tx, ev, now); err != nil {
+			return nil, s.wrap("recording expired keys", err)
+		}
+		out = append(out, c)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.wrap("recording expired keys", err)
+	}
+	return out, nil
+}

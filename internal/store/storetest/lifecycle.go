@@ -297,3 +297,41 @@ func testPruneChanges(t *testing.T, s store.Store) {
 		t.Errorf("Changes after the snapshot = %v, %v; want d's entry, with a new version", got, err)
 	}
 }
+
+// testRecordExpiredKeys: a key that expired unrotated is audited once,
+// however often RecordExpiredKeys runs; rotated, revoked and live keys are
+// not; nothing reaches the change feed.
+func testRecordExpiredKeys(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	past := time.Now().Add(-time.Hour)
+	mk := func(id string, edit func(*partner.Credential)) {
+		c := newCredential(t, id, "acme")
+		c.ExpiresAt = past
+		edit(c)
+		mustCreateCredential(t, s, c)
+	}
+	mk("expired", func(*partner.Credential) {})
+	mk("rotated", func(c *partner.Credential) { c.LastRotatedAt = past.Add(-time.Hour) })
+	mk("revoked", func(c *partner.Credential) { c.RevokedAt = past })
+	mk("live", func(c *partner.Credential) { c.ExpiresAt = time.Now().Add(time.Hour) })
+	v, audits := lastVersion(t, s), auditCount(t, s)
+
+	got, err := s.RecordExpiredKeys(ctx, "partnergate")
+	if err != nil || len(got) != 1 || got[0].ID != "expired" {
+		t.Fatalf("RecordExpiredKeys = %v, %v; want only the unrotated expired key", got, err)
+	}
+	if a := lastAudit(t, s); a.Action != "key.expire" || a.CredentialID != "expired" || a.PartnerID != "acme" || a.Actor != "partnergate" {
+		t.Errorf("audit = %+v", a)
+	}
+	again, err := s.RecordExpiredKeys(ctx, "partnergate")
+	if err != nil || len(again) != 0 {
+		t.Errorf("second RecordExpiredKeys = %v, %v; want nothing (recorded once)", again, err)
+	}
+	if n := auditCount(t, s); n != audits+1 {
+		t.Errorf("%d audit events, want %d", n, audits+1)
+	}
+	if lastVersion(t, s) != v {
+		t.Error("recording an expiry wrote to the change feed")
+	}
+}

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"delete-partner-and-tombstone", testDeletePartner},
 		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
 		{"prune-changes-and-the-horizon", testPruneChanges},
+		{"record-expired-unrotated-keys-once", testRecordExpiredKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
