@@ -36,7 +36,9 @@ func TestLaggingReplicaReloads(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			ev := func(a string) partner.AuditEvent { return partner.AuditEvent{Actor: "test", Action: a, PartnerID: "acme"} }
+			ev := func(a string) partner.AuditEvent {
+				return partner.AuditEvent{Actor: "test", Action: a, PartnerID: "acme"}
+			}
 			p := &partner.Partner{ID: "acme", Tier: "gold", State: partner.Active, Scopes: partner.Scopes{"orders:read", "orders:write"}}
 			if err := st.CreatePartner(ctx, p, ev("partner.create")); err != nil {
 				t.Fatal(err)
