@@ -195,6 +195,10 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.UpdatePartner(ctx, &adminv1.UpdatePartnerRequest{Id: "acme", SetAllowCidrs: true, AllowCidrs: []string{"192.0.2.0/24"}})
 			return err
 		}},
+		"ApplyPartner": {A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.ApplyPartner(ctx, &adminv1.ApplyPartnerRequest{Spec: &adminv1.PartnerSpec{Id: "applied-" + string(r)}})
+			return err
+		}},
 		"DeletePartner": {A, func(ctx context.Context, r partner.Role) error {
 			_, err := c.DeletePartner(ctx, &adminv1.DeletePartnerRequest{Id: "doomed", RevokeAll: true})
 			return err

@@ -96,6 +96,13 @@ func byKey[T interface{ GetKeyId() string }](req any) string {
 	return ""
 }
 
+func specID(req any) string {
+	if r, ok := req.(*adminv1.ApplyPartnerRequest); ok {
+		return r.GetSpec().GetId()
+	}
+	return ""
+}
+
 // rules is the permission table: every admin RPC, by full method name, and
 // what it needs. A method missing here is refused to everyone.
 var rules = map[string]rule{
@@ -129,6 +136,9 @@ var rules = map[string]rule{
 	adminv1.Admin_SetPartnerLimits_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SetPartnerLimitsRequest]},
 	adminv1.Admin_UpdatePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.UpdatePartnerRequest]},
 	adminv1.Admin_DeletePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.DeletePartnerRequest]},
+	// It also registers and removes the partner's clients: admin holds
+	// clients.write too.
+	adminv1.Admin_ApplyPartner_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: specID},
 
 	adminv1.Admin_CreateOperator_FullMethodName: {perm: PermOperators, target: targetUnscoped},
 	adminv1.Admin_GetOperator_FullMethodName:    {perm: PermOperators, target: targetUnscoped},

@@ -26,6 +26,7 @@ type Store interface {
 	SetPartnerLimits(ctx context.Context, partnerID string, l partner.Limits, ev partner.AuditEvent) (*partner.Partner, error)
 	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, store.Offboarding, error)
 	ReuseDeletedPartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	ApplyPartner(ctx context.Context, p *partner.Partner, clients []partner.Client, create bool, ev partner.AuditEvent) error
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error

@@ -105,6 +105,17 @@ type Store interface {
 	// and "removed_clients" (a count). A deleted partner yields
 	// [ErrDeleted]; an unknown one, [partner.ErrNotFound].
 	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, Offboarding, error)
+	// ApplyPartner makes partner p, and its OAuth2 clients, what a
+	// declaration says, in one transaction with one audit event: with
+	// create it inserts p (a taken id yields [partner.ErrExists]);
+	// otherwise it stores p's Tier, Scopes, State, AllowCIDRs and Limits if
+	// the stored Version is still p.Version ([partner.ErrConflict]
+	// otherwise, and for a deleted partner). The partner's clients become
+	// exactly clients: others are removed, missing ones registered (one
+	// registered to another partner yields [partner.ErrExists] and changes
+	// nothing). One change-feed entry per entity; p's Version and times
+	// are set on success.
+	ApplyPartner(ctx context.Context, p *partner.Partner, clients []partner.Client, create bool, ev partner.AuditEvent) error
 	// ReuseDeletedPartner gives a deleted partner's id to a new tenant: p's
 	// Tier, Scopes, AllowCIDRs and Limits replace the tombstone's, the
 	// state becomes active and CreatedAt restarts. The token cutoff stays,

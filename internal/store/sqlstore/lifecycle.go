@@ -227,3 +227,80 @@ func (s *Store) RecordExpiredKeys(ctx context.Context, actor string) ([]*partner
 	}
 	return out, nil
 }
+
+// ApplyPartner stores p and its desired clients in one transaction; see
+// [store.Store.ApplyPartner].
+func (s *Store) ApplyPartner(ctx context.Context, p *partner.Partner, clients []partner.Client, create bool, ev partner.AuditEvent) error {
+	if p.State == partner.Deleted {
+		return partner.Invalid("state", "a partner is deleted with DeletePartner")
+	}
+	if err := p.Limits.Validate(); err != nil {
+		return err
+	}
+	var now time.Time
+	var version int64
+	err := s.write(ctx, "applying partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
+		now = ts
+		if create {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO partners (id, tier, scopes, state, created_at, updated_at, version,
+					limit_per_second, limit_per_minute, limit_per_day, allow_cidrs)
+				VALUES ($1, $2, $3, $4, $5, $5, 1, $6, $7, $8, $9)`,
+				p.ID, p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts),
+				limitArg(p.Limits.PerSecond), limitArg(p.Limits.PerMinute), limitArg(p.Limits.PerDay), p.AllowCIDRs.String()); err != nil {
+				return nil, fmt.Errorf("partner %q: %w", p.ID, err)
+			}
+			version = 1
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE partners SET tier = $1, scopes = $2, state = $3, allow_cidrs = $4,
+					limit_per_second = $5, limit_per_minute = $6, limit_per_day = $7, updated_at = $8, version = version + 1
+				WHERE id = $9 AND version = $10 AND state <> 'deleted'`,
+				p.Tier, p.Scopes.String(), string(p.State), p.AllowCIDRs.String(),
+				limitArg(p.Limits.PerSecond), limitArg(p.Limits.PerMinute), limitArg(p.Limits.PerDay), s.d.arg(ts), p.ID, p.Version)
+			if err := checkUpdated(ctx, tx, res, err, "partners", "partner", p.ID); err != nil {
+				return nil, err
+			}
+			version = p.Version + 1
+		}
+		changed := []touched{{store.KindPartner, p.ID}}
+		have, err := s.listClientsTx(ctx, tx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		want := map[[2]string]bool{}
+		for _, c := range clients {
+			want[[2]string{c.Issuer, c.ClientID}] = true
+		}
+		held := map[[2]string]bool{}
+		for _, c := range have {
+			k := [2]string{c.Issuer, c.ClientID}
+			held[k] = true
+			if want[k] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE issuer = $1 AND client_id = $2 AND partner_id = $3`,
+				c.Issuer, c.ClientID, p.ID); err != nil {
+				return nil, err
+			}
+			changed = append(changed, touched{store.KindClient, store.ClientChangeID(c.Issuer, c.ClientID)})
+		}
+		for _, c := range clients {
+			if held[[2]string{c.Issuer, c.ClientID}] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (`+clientCols+`) VALUES ($1, $2, $3, $4)`,
+				c.Issuer, c.ClientID, p.ID, s.d.arg(ts)); err != nil {
+				return nil, fmt.Errorf("client %q of issuer %q: %w", c.ClientID, c.Issuer, err)
+			}
+			changed = append(changed, touched{store.KindClient, store.ClientChangeID(c.Issuer, c.ClientID)})
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return err
+	}
+	if create {
+		p.CreatedAt = now
+	}
+	p.UpdatedAt, p.Version = now, version
+	return nil
+}

@@ -335,3 +335,63 @@ func testRecordExpiredKeys(t *testing.T, s store.Store) {
 		t.Error("recording an expiry wrote to the change feed")
 	}
 }
+
+// testApplyPartner: ApplyPartner creates a partner with its clients, then
+// changes every declared field and swaps its clients in one transaction
+// with one audit event; a client held by another partner fails the whole
+// apply and changes nothing; a stale version conflicts.
+func testApplyPartner(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "other")
+	if err := s.AddClient(ctx, &partner.Client{Issuer: "https://idp.example.com", ClientID: "taken", PartnerID: "other"}, ev("client.add", "other", "")); err != nil {
+		t.Fatal(err)
+	}
+	idp := "https://idp.example.com"
+	p := &partner.Partner{ID: "acme", Tier: "gold", State: partner.Active, Scopes: mustScopes(t, "orders:read"),
+		AllowCIDRs: mustCIDRs(t, "203.0.113.0/24"), Limits: partner.Limits{PerSecond: 10}}
+	v, audits := lastVersion(t, s), auditCount(t, s)
+	if err := s.ApplyPartner(ctx, p, []partner.Client{{Issuer: idp, ClientID: "c1"}, {Issuer: idp, ClientID: "c2"}}, true, ev("partner.apply", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetPartner(ctx, "acme"); err != nil || got.Version != 1 || got.Limits.PerSecond != 10 || got.AllowCIDRs.String() != "203.0.113.0/24" {
+		t.Fatalf("created %+v, %v", got, err)
+	}
+	if n := auditCount(t, s); n != audits+1 {
+		t.Errorf("%d audit events for one apply, want 1", n-audits)
+	}
+	if ch, _ := s.Changes(ctx, v, 100); len(ch) != 3 {
+		t.Errorf("changes = %v, want the partner and two clients", ch)
+	}
+
+	p.Tier, p.State, p.Scopes, p.AllowCIDRs, p.Limits = "silver", partner.Suspended, mustScopes(t, "orders:read orders:write"), nil, partner.Limits{}
+	if err := s.ApplyPartner(ctx, p, []partner.Client{{Issuer: idp, ClientID: "c2"}, {Issuer: idp, ClientID: "c3"}}, false, ev("partner.apply", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.GetPartner(ctx, "acme")
+	if got.Tier != "silver" || got.State != partner.Suspended || got.Scopes.String() != "orders:read orders:write" || len(got.AllowCIDRs) != 0 ||
+		!got.Limits.IsZero() || got.Version != 2 || p.Version != 2 {
+		t.Errorf("updated %+v", got)
+	}
+	cs, _ := s.ListClients(ctx, "acme")
+	if len(cs) != 2 || cs[0].ClientID != "c2" || cs[1].ClientID != "c3" {
+		t.Errorf("clients = %v, want c2 and c3", cs)
+	}
+
+	v, audits = lastVersion(t, s), auditCount(t, s)
+	p.Tier = "bronze"
+	err := s.ApplyPartner(ctx, p, []partner.Client{{Issuer: idp, ClientID: "taken"}}, false, ev("partner.apply", "acme", ""))
+	if !errors.Is(err, partner.ErrExists) {
+		t.Errorf("apply with another partner's client = %v, want ErrExists", err)
+	}
+	if got, _ := s.GetPartner(ctx, "acme"); got.Tier != "silver" || lastVersion(t, s) != v || auditCount(t, s) != audits {
+		t.Error("a failed apply changed something")
+	}
+	stale := *p
+	stale.Version = 1
+	if err := s.ApplyPartner(ctx, &stale, nil, false, ev("partner.apply", "acme", "")); !errors.Is(err, partner.ErrConflict) {
+		t.Errorf("stale apply = %v, want ErrConflict", err)
+	}
+	if err := s.ApplyPartner(ctx, newPartner(t, "other"), nil, true, ev("partner.apply", "other", "")); !errors.Is(err, partner.ErrExists) {
+		t.Errorf("create of a taken id = %v, want ErrExists", err)
+	}
+}

@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
 		{"prune-changes-and-the-horizon", testPruneChanges},
 		{"record-expired-unrotated-keys-once", testRecordExpiredKeys},
+		{"apply-partner-in-one-transaction", testApplyPartner},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

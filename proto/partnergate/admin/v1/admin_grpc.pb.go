@@ -36,6 +36,7 @@ const (
 	Admin_SetPartnerLimits_FullMethodName    = "/partnergate.admin.v1.Admin/SetPartnerLimits"
 	Admin_UpdatePartner_FullMethodName       = "/partnergate.admin.v1.Admin/UpdatePartner"
 	Admin_DeletePartner_FullMethodName       = "/partnergate.admin.v1.Admin/DeletePartner"
+	Admin_ApplyPartner_FullMethodName        = "/partnergate.admin.v1.Admin/ApplyPartner"
 	Admin_IssueKey_FullMethodName            = "/partnergate.admin.v1.Admin/IssueKey"
 	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
 	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
@@ -103,6 +104,13 @@ type AdminClient interface {
 	// is revoked, every client removed and every access token issued so far
 	// refused.
 	DeletePartner(ctx context.Context, in *DeletePartnerRequest, opts ...grpc.CallOption) (*DeletePartnerResponse, error)
+	// ApplyPartner makes a partner what spec declares, creating it if it
+	// does not exist: tier, grants, state (if given), source allow-list,
+	// rate limits and OAuth2 clients, in one store transaction with one
+	// audit event that lists every change. With dry_run it only reports the
+	// changes. A spec that matches the stored partner changes nothing and
+	// reports no change. A deleted partner is refused.
+	ApplyPartner(ctx context.Context, in *ApplyPartnerRequest, opts ...grpc.CallOption) (*ApplyPartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error)
@@ -264,6 +272,16 @@ func (c *adminClient) DeletePartner(ctx context.Context, in *DeletePartnerReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeletePartnerResponse)
 	err := c.cc.Invoke(ctx, Admin_DeletePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ApplyPartner(ctx context.Context, in *ApplyPartnerRequest, opts ...grpc.CallOption) (*ApplyPartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyPartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_ApplyPartner_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -524,6 +542,13 @@ type AdminServer interface {
 	// is revoked, every client removed and every access token issued so far
 	// refused.
 	DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error)
+	// ApplyPartner makes a partner what spec declares, creating it if it
+	// does not exist: tier, grants, state (if given), source allow-list,
+	// rate limits and OAuth2 clients, in one store transaction with one
+	// audit event that lists every change. With dry_run it only reports the
+	// changes. A spec that matches the stored partner changes nothing and
+	// reports no change. A deleted partner is refused.
+	ApplyPartner(context.Context, *ApplyPartnerRequest) (*ApplyPartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error)
@@ -634,6 +659,9 @@ func (UnimplementedAdminServer) UpdatePartner(context.Context, *UpdatePartnerReq
 }
 func (UnimplementedAdminServer) DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeletePartner not implemented")
+}
+func (UnimplementedAdminServer) ApplyPartner(context.Context, *ApplyPartnerRequest) (*ApplyPartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyPartner not implemented")
 }
 func (UnimplementedAdminServer) IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueKey not implemented")
@@ -859,6 +887,24 @@ func _Admin_DeletePartner_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).DeletePartner(ctx, req.(*DeletePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ApplyPartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyPartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ApplyPartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ApplyPartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ApplyPartner(ctx, req.(*ApplyPartnerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1279,6 +1325,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeletePartner",
 			Handler:    _Admin_DeletePartner_Handler,
+		},
+		{
+			MethodName: "ApplyPartner",
+			Handler:    _Admin_ApplyPartner_Handler,
 		},
 		{
 			MethodName: "IssueKey",
