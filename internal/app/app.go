@@ -344,6 +344,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		if cfg.FeedRetention > 0 {
 			wg.Go(func() { pruneFeed(runCtx, st, cfg.FeedRetention, log) })
 		}
+		if cfg.AuditRetention > 0 {
+			wg.Go(func() { pruneAudit(runCtx, st, cfg.AuditRetention, log) })
+		}
 		wg.Go(func() { expiring.Run(runCtx) })
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

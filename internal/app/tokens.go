@@ -110,3 +110,27 @@ func pruneFeed(ctx context.Context, st interface {
 		}
 	}
 }
+
+// pruneAudit deletes admin audit events older than retention, hourly and
+// once at start, until ctx ends. Every replica may run it.
+func pruneAudit(ctx context.Context, st interface {
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+}, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(feedPrune)
+	defer t.Stop()
+	for {
+		if n, err := st.PruneAudit(ctx, time.Now().Add(-retention)); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("pruning the audit trail failed", "err", err)
+		} else if n > 0 {
+			log.Info("pruned the audit trail", "events", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

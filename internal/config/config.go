@@ -52,11 +52,14 @@ type Config struct {
 	// ReconcileInterval is how often the cache is compared with a full
 	// store snapshot and repaired; 0 disables.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval" help:"how often the cache is compared with the store and repaired; 0 disables"`
-	// KeyPrefix starts every API key; name issuer and environment.
 	// FeedRetention is how long change-feed entries are kept; a replica
 	// further behind reloads a full snapshot instead of replaying.
 	FeedRetention time.Duration `yaml:"feed_retention" help:"how long change-feed entries are kept; a replica further behind reloads a snapshot; 0 keeps them all"`
-	KeyPrefix     string        `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
+	// AuditRetention is how long admin audit events are kept; 0 keeps
+	// them all.
+	AuditRetention time.Duration `yaml:"audit_retention" help:"how long admin audit events are kept, at least 24h; 0 keeps every event"`
+	// KeyPrefix starts every API key; name issuer and environment.
+	KeyPrefix string `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
 	// With SQLite and no setting, a file "pepper" beside the database is
 	// created on first start; with PostgreSQL it is required, and every
@@ -563,6 +566,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
+	}
+	if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
+		bad("audit_retention", "must be 0 (keep every event) or at least 24h")
 	}
 	if c.FeedRetention != 0 && c.FeedRetention < time.Hour {
 		// Shorter would make a replica that restarts, or loses its store

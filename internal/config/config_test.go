@@ -254,6 +254,8 @@ func TestValidate(t *testing.T) {
 		{"negative-miss-lookups", func(c *Config) { c.MissLookups = -1 }, []string{"miss_lookups_per_second"}},
 		{"short-feed-retention", func(c *Config) { c.FeedRetention = time.Minute }, []string{"feed_retention"}},
 		{"feed-retention-off", func(c *Config) { c.FeedRetention = 0 }, nil},
+		{"short-audit-retention", func(c *Config) { c.AuditRetention = time.Hour }, []string{"audit_retention"}},
+		{"audit-retention-a-year", func(c *Config) { c.AuditRetention = 365 * 24 * time.Hour }, nil},
 		{"zero-miss-lookups-allowed", func(c *Config) { c.MissLookups = 0 }, nil},
 		{"negative-grace", func(c *Config) { c.ShutdownGrace = -time.Second }, []string{"shutdown_grace"}},
 		{"bad-log-level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},

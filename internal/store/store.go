@@ -163,6 +163,11 @@ type Store interface {
 	RecordExpiredKeys(ctx context.Context, actor string) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
+	// PruneAudit deletes the audit events older than before and returns
+	// how many, for an audit retention. The trail is otherwise
+	// append-only, in the database itself: a delete of a newer event, or
+	// any update, is refused.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// Tokens is the OAuth2 side of the store; see [Tokens].
 	Tokens

@@ -88,3 +88,43 @@ func (s *Store) checkHorizon(ctx context.Context, since int64) error {
 	}
 	return nil
 }
+
+// auditHorizonMeta is the meta setting below which audit events may be
+// deleted, in Unix microseconds; the database's delete trigger reads it.
+const auditHorizonMeta = "audit_retained_from"
+
+// PruneAudit deletes audit events older than before; see
+// [store.Store.PruneAudit].
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	before = norm(before)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var cur string
+	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, auditHorizonMeta).Scan(&cur)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	horizon := before.UnixMicro()
+	if prev, perr := strconv.ParseInt(cur, 10, 64); perr == nil && prev > horizon {
+		horizon = prev // the horizon only moves forward
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, auditHorizonMeta, strconv.FormatInt(horizon, 10)); err != nil {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE at < $1`, s.d.arg(time.UnixMicro(horizon).UTC()))
+	if err != nil {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, s.wrap("pruning the audit trail", err)
+	}
+	return n, nil
+}

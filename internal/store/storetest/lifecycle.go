@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -393,5 +394,31 @@ func testApplyPartner(t *testing.T, s store.Store) {
 	}
 	if err := s.ApplyPartner(ctx, newPartner(t, "other"), nil, true, ev("partner.apply", "other", "")); !errors.Is(err, partner.ErrExists) {
 		t.Errorf("create of a taken id = %v, want ErrExists", err)
+	}
+}
+
+// testPruneAudit: PruneAudit deletes only events older than its cutoff,
+// and a later call with an earlier cutoff deletes nothing more.
+func testPruneAudit(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	now := time.Now().UTC()
+	for i, age := range []time.Duration{400 * 24 * time.Hour, 100 * 24 * time.Hour, time.Hour} {
+		e := ev("partner.suspend", "acme", "")
+		e.At = now.Add(-age)
+		e.Reason = fmt.Sprint(i)
+		if err := s.RecordAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneAudit(ctx, now.Add(-365*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneAudit(a year) = %d, %v; want 1", n, err)
+	}
+	evs, _ := s.ListAudit(ctx, store.AuditFilter{Limit: 100})
+	if len(evs) != 2 || evs[0].Reason != "1" || evs[1].Reason != "2" {
+		t.Fatalf("after pruning: %+v", evs)
+	}
+	if n, err := s.PruneAudit(ctx, now.Add(-500*24*time.Hour)); err != nil || n != 0 {
+		t.Errorf("PruneAudit(an earlier cutoff) = %d, %v; want 0", n, err)
 	}
 }

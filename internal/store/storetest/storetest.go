@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"prune-changes-and-the-horizon", testPruneChanges},
 		{"record-expired-unrotated-keys-once", testRecordExpiredKeys},
 		{"apply-partner-in-one-transaction", testApplyPartner},
+		{"prune-audit-older-than-retention", testPruneAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
