@@ -2,13 +2,8 @@ package authz
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
-	"net/url"
-
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"fmt"
 
 	"github.com/partnergate/partnergate/internal/jwtverify"
 )
@@ -26,8 +21,8 @@ var _ TokenVerifier = (*jwtverify.Verifier)(nil)
 // its client to a partner through the registry (never a claim), check the
 // partner, then revocation — on every request, since the verifier may have
 // answered from its cache — and then the common authorization steps.
-func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.AttributeContext, token string) (*Decision, error) {
-	p, err := s.tokens.VerifyPeer(ctx, token, peerCertificate(attrs.GetSource().GetCertificate()))
+func (s *Decider) decideToken(ctx context.Context, req *Request, d *Decision, token string) error {
+	p, err := s.tokens.VerifyPeer(ctx, token, req.PeerCertificate)
 	if err != nil {
 		return s.tokenRefused(ctx, d, err)
 	}
@@ -35,20 +30,24 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 	partnerID, ok := s.index.Client(p.Issuer, p.ClientID)
 	if !ok {
 		// A valid signature is not enough: the client must be registered.
-		return d.deny(ReasonUnregisteredClient), nil
+		d.deny(ReasonUnregisteredClient)
+		return nil
 	}
 	d.PartnerID = partnerID
 	part, reason := s.activePartner(d)
 	if reason != "" {
-		return d.deny(reason), nil
+		d.deny(reason)
+		return nil
 	}
 	if s.index.TokenRevoked(p.Issuer, p.JTI) {
-		return d.deny(ReasonRevokedToken), nil
+		d.deny(ReasonRevokedToken)
+		return nil
 	}
 	// iat has one-second precision: a token issued in the cutoff's own
 	// second is refused, erring on the safe side.
 	if !part.TokensNotBefore.IsZero() && p.IssuedAt.Before(part.TokensNotBefore) {
-		return d.deny(ReasonTokenBeforeCutoff), nil
+		d.deny(ReasonTokenBeforeCutoff)
+		return nil
 	}
 	// A token never carries more than its partner is granted now. The
 	// common case, nothing narrowed, takes the verifier's joined list.
@@ -57,53 +56,37 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 	} else {
 		d.Scopes = p.Scopes.Intersect(part.Scopes).String()
 	}
-	h := requestHeaders(attrs.GetRequest().GetHttp())
-	d = s.authorize(d, attrs.GetContextExtensions(), h)
+	s.authorize(req, d)
 	if d.Reason == ReasonInsufficientScope && p.ScopeClaimMissing {
 		d.Reason = ReasonScopeClaimMissing // the same answer; a clearer audit
 	}
-	return d, nil
+	return nil
 }
 
 // tokenRefused maps a verifier error: a refused token is a 401 with the
 // verifier's code as detail; keys that were never loaded, a context that
 // ended and anything unexpected are faults, answered as errors so Envoy
 // fails closed.
-func (s *Server) tokenRefused(ctx context.Context, d *Decision, err error) (*Decision, error) {
+func (s *Decider) tokenRefused(ctx context.Context, d *Decision, err error) error {
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		s.log.Error("cannot verify token: issuer keys unavailable", "err", err)
-		return nil, status.Error(codes.Unavailable, "partnergate: token issuer keys unavailable")
+		return ErrKeysUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		}
-		return nil, status.FromContextError(err).Err()
+		if errors.Is(err, context.Canceled) {
+			return context.Canceled
+		}
+		return context.DeadlineExceeded
 	}
 	reason := jwtverify.Reason(err)
 	if reason == "internal" {
 		s.log.Error("cannot verify token", "err", err)
-		return nil, status.Error(codes.Internal, "partnergate: internal error")
+		return fmt.Errorf("%w: token verification", ErrInternal)
 	}
 	d.Detail = reason
-	return d.deny(ReasonInvalidToken), nil
-}
-
-// peerCertificate returns the DER bytes of the client certificate Envoy
-// forwards in attributes.source.certificate (URL-encoded PEM), or nil if
-// there is none or it cannot be read: a certificate-bound token is then
-// refused by the verifier, which is the safe outcome.
-func peerCertificate(encoded string) []byte {
-	if encoded == "" {
-		return nil
-	}
-	raw, err := url.PathUnescape(encoded) // not QueryUnescape: "+" is base64, not a space
-	if err != nil {
-		return nil
-	}
-	block, _ := pem.Decode([]byte(raw))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil
-	}
-	return block.Bytes
+	d.deny(ReasonInvalidToken)
+	return nil
 }
