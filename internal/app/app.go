@@ -26,6 +26,7 @@ import (
 	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/expiry"
 	"github.com/partnergate/partnergate/internal/extauthz"
@@ -173,7 +174,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	check, err := extauthz.New(extauthz.Options{Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log})
+	check, err := extauthz.New(extauthz.Options{
+		Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log,
+		Source: clientaddr.Resolver{
+			FromXFF:     cfg.SourceAddress.From == config.SourceFromXFF,
+			TrustedHops: cfg.SourceAddress.XFFNumTrustedHops,
+		},
+	})
 	if err != nil {
 		return fail(err)
 	}

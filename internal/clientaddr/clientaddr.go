@@ -33,6 +33,18 @@ type Resolver struct {
 	TrustedHops int
 }
 
+// Address returns the client address as text, unparsed: peer, or the
+// x-forwarded-for entry r selects ("" if there is none). It allocates
+// nothing, so a transport can hand it on for every request and leave the
+// parsing ([Parse]) to the decisions that need an address.
+func (r Resolver) Address(peer, xff string) string {
+	if !r.FromXFF {
+		return peer
+	}
+	e, _ := XFFEntry(xff, r.TrustedHops)
+	return e
+}
+
 // Resolve returns the client address, from the peer address peer (such as
 // "203.0.113.7", "203.0.113.7:41234" or "[2001:db8::1]:443") or from the
 // request's x-forwarded-for value xff, as r says; ok is false if there is
@@ -49,18 +61,29 @@ func (r Resolver) Resolve(peer, xff string) (addr netip.Addr, ok bool) {
 // value has too few entries or that entry is not an address. Several
 // header lines joined with commas read as one list.
 func FromXFF(xff string, trustedHops int) (addr netip.Addr, ok bool) {
-	if trustedHops < 0 {
+	e, ok := XFFEntry(xff, trustedHops)
+	if !ok {
 		return netip.Addr{}, false
+	}
+	return Parse(e)
+}
+
+// XFFEntry returns the entry of an x-forwarded-for value that is
+// trustedHops entries from the right, trimmed of spaces but not parsed;
+// ok is false if the value has too few entries or that one is empty.
+func XFFEntry(xff string, trustedHops int) (entry string, ok bool) {
+	if trustedHops < 0 {
+		return "", false
 	}
 	rest := xff
 	for skipped := 0; ; skipped++ {
 		i := strings.LastIndexByte(rest, ',')
-		entry := rest[i+1:]
 		if skipped == trustedHops {
-			return Parse(strings.TrimSpace(entry))
+			e := strings.TrimSpace(rest[i+1:])
+			return e, e != ""
 		}
 		if i < 0 {
-			return netip.Addr{}, false
+			return "", false
 		}
 		rest = rest[:i]
 	}

@@ -79,6 +79,24 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestAddress: the text a transport hands on agrees with Resolve.
+func TestAddress(t *testing.T) {
+	for _, tt := range []struct {
+		r         Resolver
+		peer, xff string
+		want      string
+	}{
+		{Resolver{}, "192.0.2.5", "203.0.113.1", "192.0.2.5"},
+		{Resolver{FromXFF: true, TrustedHops: 1}, "192.0.2.5", "203.0.113.1, 10.0.0.2", "203.0.113.1"},
+		{Resolver{FromXFF: true, TrustedHops: 1}, "192.0.2.5", "10.0.0.2", ""},
+		{Resolver{FromXFF: true}, "192.0.2.5", "", ""},
+	} {
+		if got := tt.r.Address(tt.peer, tt.xff); got != tt.want {
+			t.Errorf("%+v.Address(%q, %q) = %q, want %q", tt.r, tt.peer, tt.xff, got, tt.want)
+		}
+	}
+}
+
 func FuzzFromXFF(f *testing.F) {
 	for _, s := range []string{
 		"198.51.100.1, 203.0.113.9", // two entries

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/ratelimit"
@@ -58,6 +59,9 @@ type Config struct {
 	// AuditRetention is how long admin audit events are kept; 0 keeps
 	// them all.
 	AuditRetention time.Duration `yaml:"audit_retention" help:"how long admin audit events are kept, at least 24h; 0 keeps every event"`
+	// SourceAddress says where the client address that source
+	// allow-lists judge comes from.
+	SourceAddress SourceAddress `yaml:"source_address" help:"client address for source allow-lists"`
 	// KeyPrefix starts every API key; name issuer and environment.
 	KeyPrefix string `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
@@ -220,6 +224,23 @@ type JWT struct {
 	CacheTTL time.Duration `yaml:"cache_ttl" help:"longest a verified token is remembered (never past its exp), at most 10m"`
 }
 
+// SourceAddress says where the client address of a source allow-list
+// comes from.
+type SourceAddress struct {
+	// From is "source" (Envoy's attributes.source.address: the peer that
+	// connected) or "x-forwarded-for".
+	From string `yaml:"from" help:"source (Envoy's attributes.source.address) or x-forwarded-for"`
+	// XFFNumTrustedHops is the number of proxies whose entries, rightmost
+	// in x-forwarded-for, are skipped, as Envoy's xff_num_trusted_hops.
+	XFFNumTrustedHops int `yaml:"xff_num_trusted_hops" help:"with from x-forwarded-for, the trusted proxies' entries skipped from the right, as Envoy's xff_num_trusted_hops"`
+}
+
+// Source address origins.
+const (
+	SourceFromPeer = "source"
+	SourceFromXFF  = "x-forwarded-for"
+)
+
 // Pepper is one entry of [Config.Peppers].
 type Pepper struct {
 	Version int    `yaml:"version"`
@@ -280,6 +301,7 @@ func Default() Config {
 		MaxStaleness:            5 * time.Minute,
 		ReconcileInterval:       5 * time.Minute,
 		FeedRetention:           7 * 24 * time.Hour,
+		SourceAddress:           SourceAddress{From: SourceFromPeer},
 		ShutdownGrace:           15 * time.Second,
 		ShutdownDelay:           DefaultShutdownDelay,
 		LogLevel:                "info",
@@ -566,6 +588,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
+	}
+	switch c.SourceAddress.From {
+	case SourceFromPeer:
+		if c.SourceAddress.XFFNumTrustedHops != 0 {
+			bad("source_address.xff_num_trusted_hops", "needs source_address.from: %s; the peer address has no hops to trust", SourceFromXFF)
+		}
+	case SourceFromXFF:
+		if c.SourceAddress.XFFNumTrustedHops < 0 || c.SourceAddress.XFFNumTrustedHops > clientaddr.MaxTrustedHops {
+			bad("source_address.xff_num_trusted_hops", "must be 0-%d", clientaddr.MaxTrustedHops)
+		}
+	default:
+		bad("source_address.from", "%q is not %s or %s", c.SourceAddress.From, SourceFromPeer, SourceFromXFF)
 	}
 	if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
 		bad("audit_retention", "must be 0 (keep every event) or at least 24h")
