@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,5 +44,27 @@ func TestAuditStaysAppendOnly(t *testing.T) {
 				t.Errorf("an update = %v, want refused", err)
 			}
 		})
+	}
+}
+
+// TestDamagedAllowListIsCorruption: an allow-list the store cannot parse
+// is reported as damage, never read as the empty list that allows every
+// address.
+func TestDamagedAllowListIsCorruption(t *testing.T) {
+	s := openSQLiteT(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	ctx := testCtx(t)
+	ev := partner.AuditEvent{Actor: "a", Action: "x"}
+	if err := s.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: "gold", State: partner.Active}, ev); err != nil {
+		t.Fatal(err)
+	}
+	c := &partner.Credential{ID: "aaaaaaaaaaaa", PartnerID: "acme", Digest: []byte{1}, PepperVersion: 1}
+	if err := s.CreateCredential(ctx, c, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE credentials SET allow_cidrs = 'everywhere'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetCredential(ctx, c.ID); !errors.Is(err, partner.ErrCorrupt) {
+		t.Errorf("GetCredential with a damaged allow-list = %v, want ErrCorrupt", err)
 	}
 }
