@@ -62,6 +62,10 @@ func (s *Decider) decideKey(ctx context.Context, req *Request, d *Decision, cred
 		d.deny(reason)
 		return nil
 	}
+	if reason := sourceAllowed(req, d, rec.AllowCIDRs, p.AllowCIDRs); reason != "" {
+		d.deny(reason)
+		return nil
+	}
 	d.Scopes = effectiveScopes(rec.Scopes, p.Scopes)
 	s.authorize(req, d)
 	return nil

@@ -38,6 +38,10 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	ReasonTenantMismatch    Reason = "tenant_mismatch"
 	ReasonRouteNotAllowed   Reason = "route_not_allowed"
+	// ReasonSourceNotAllowed is a valid credential used from an address
+	// outside its key's or its partner's source allow-list; Detail holds
+	// the address.
+	ReasonSourceNotAllowed Reason = "source_not_allowed"
 	// ReasonScopeClaimMissing is insufficient_scope for an access token
 	// that carried no scope claim at all (the issuer's scope_claim): to the
 	// caller it is insufficient_scope; to the operator, a hint that the
@@ -55,7 +59,7 @@ var reasons = [...]Reason{
 	ReasonMissingCredential, ReasonMalformedCredential, ReasonUnknownCredential, ReasonWrongSecret,
 	ReasonExpiredCredential, ReasonRevokedCredential, ReasonUnknownPartner,
 	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff, ReasonOpaqueToken,
-	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed,
+	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonSourceNotAllowed,
 	ReasonScopeClaimMissing, ReasonBadRequest,
 }
 
@@ -71,6 +75,7 @@ const (
 	PublicTenantMismatch     = "tenant_mismatch"
 	PublicRouteNotAllowed    = "route_not_allowed"
 	PublicBadRequest         = "bad_request"
+	PublicSourceNotAllowed   = "source_not_allowed"
 )
 
 // Public returns the reason code a caller is shown.
@@ -86,6 +91,8 @@ func (r Reason) Public() string {
 		return PublicRouteNotAllowed
 	case ReasonBadRequest:
 		return PublicBadRequest
+	case ReasonSourceNotAllowed:
+		return PublicSourceNotAllowed
 	case ReasonAllowed:
 		return ""
 	default:
@@ -102,7 +109,8 @@ func (r Reason) Status() int {
 	switch r {
 	case ReasonAllowed:
 		return http.StatusOK
-	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonScopeClaimMissing:
+	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonScopeClaimMissing,
+		ReasonSourceNotAllowed:
 		return http.StatusForbidden
 	case ReasonBadRequest:
 		return http.StatusBadRequest
@@ -116,7 +124,9 @@ func (r Reason) Status() int {
 func (r Reason) HighSeverity() bool {
 	switch r {
 	case ReasonRevokedCredential, ReasonExpiredCredential, ReasonTenantMismatch, ReasonPartnerSuspended,
-		ReasonRevokedToken, ReasonTokenBeforeCutoff:
+		ReasonRevokedToken, ReasonTokenBeforeCutoff,
+		// A valid credential from outside its networks: perhaps a leak.
+		ReasonSourceNotAllowed:
 		return true
 	}
 	return false

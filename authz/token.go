@@ -49,6 +49,10 @@ func (s *Decider) decideToken(ctx context.Context, req *Request, d *Decision, to
 		d.deny(ReasonTokenBeforeCutoff)
 		return nil
 	}
+	if reason := sourceAllowed(req, d, nil, part.AllowCIDRs); reason != "" {
+		d.deny(reason)
+		return nil
+	}
 	// A token never carries more than its partner is granted now. The
 	// common case, nothing narrowed, takes the verifier's joined list.
 	if p.ScopeList != "" && part.Scopes.HasAll(p.Scopes) {

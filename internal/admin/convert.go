@@ -35,6 +35,8 @@ func partnerPB(p *partner.Partner) *adminv1.Partner {
 
 		RevokedBefore: ts(p.TokensNotBefore),
 		Limits:        limitsPB(p.Limits),
+		AllowCidrs:    p.AllowCIDRs.Strings(),
+		DeletedAt:     ts(p.DeletedAt),
 	}
 }
 
@@ -62,6 +64,8 @@ func keyPB(c *partner.Credential, now time.Time) *adminv1.Key {
 		State:         state,
 		LastUsedFrom:  c.LastUsedFrom,
 		CompromisedAt: ts(c.CompromisedAt),
+		AllowCidrs:    c.AllowCIDRs.Strings(),
+		PepperVersion: int32(c.PepperVersion),
 	}
 }
 

@@ -48,6 +48,10 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 	if err := validateName("name", req.GetName()); err != nil {
 		return nil, apikey.Key{}, err
 	}
+	allow, err := partner.NewCIDRs("allow_cidrs", req.GetAllowCidrs())
+	if err != nil {
+		return nil, apikey.Key{}, err
+	}
 	p, err := s.Store.GetPartner(ctx, pid)
 	if err != nil {
 		return nil, apikey.Key{}, named(fmt.Sprintf("partner %q", pid), err)
@@ -67,10 +71,14 @@ func (s *Server) issueKey(ctx context.Context, req *adminv1.IssueKeyRequest) (*p
 		if err != nil {
 			return nil, apikey.Key{}, err
 		}
+		c.AllowCIDRs = allow
 		ev := s.event(ctx, "key.issue", p.ID, c.ID, "")
 		ev.Detail = map[string]string{
 			"scopes":     scopes.String(),
 			"expires_at": c.ExpiresAt.UTC().Format(time.RFC3339),
+		}
+		if len(allow) > 0 {
+			ev.Detail["allow_cidrs"] = allow.String()
 		}
 		if c.Name != "" {
 			ev.Detail["name"] = c.Name
@@ -264,6 +272,8 @@ func (s *Server) rotateKey(ctx context.Context, req *adminv1.RotateKeyRequest) (
 			return nil, nil, key, err
 		}
 		next.RotatedFrom = old.ID
+		// The successor is used from where the old key was.
+		next.AllowCIDRs = old.AllowCIDRs
 
 		end := now.Add(overlap)
 		if old.ExpiresAt.IsZero() || end.Before(old.ExpiresAt) {

@@ -33,6 +33,9 @@ func (s *Server) setPartnerLimits(ctx context.Context, req *adminv1.SetPartnerLi
 	case !req.GetClear() && !set:
 		return nil, partner.Invalid("limits", "set at least one of per_second, per_minute, per_day, or clear")
 	}
+	if err := s.notDeleted(ctx, req.GetId()); err != nil {
+		return nil, err
+	}
 	action := "partner.set_limits"
 	if req.GetClear() {
 		action = "partner.clear_limits"

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -84,7 +85,8 @@ func TestUndeclaredMethodIsRefused(t *testing.T) {
 func TestEveryRPCByRole(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
-	keys := make([]string, 2)
+	e.createPartner(t, "doomed", "orders:read")
+	keys := make([]string, 3)
 	for i := range keys {
 		keys[i] = e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey().GetId()
 	}
@@ -129,6 +131,10 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.ListUnusedKeys(ctx, &adminv1.ListUnusedKeysRequest{UnusedFor: durationpb.New(time.Hour)})
 			return err
 		}},
+		"FindKeys": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.FindKeys(ctx, &adminv1.FindKeysRequest{PepperVersion: proto.Int32(1)})
+			return err
+		}},
 		"ListAudit": {a | A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.ListAudit(ctx, &adminv1.ListAuditRequest{PartnerId: "acme"})
 			return err
@@ -143,6 +149,10 @@ func TestEveryRPCByRole(t *testing.T) {
 		}},
 		"RotateKey": {i | A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: keys[1]})
+			return err
+		}},
+		"UpdateKey": {i | A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.UpdateKey(ctx, &adminv1.UpdateKeyRequest{KeyId: keys[2], Name: proto.String("by-" + string(r))})
 			return err
 		}},
 		"ReportLeakedKeys": {i | A, func(ctx context.Context, _ partner.Role) error {
@@ -179,6 +189,18 @@ func TestEveryRPCByRole(t *testing.T) {
 		}},
 		"SetPartnerLimits": {A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.SetPartnerLimits(ctx, &adminv1.SetPartnerLimitsRequest{Id: "acme", Clear: true})
+			return err
+		}},
+		"UpdatePartner": {A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.UpdatePartner(ctx, &adminv1.UpdatePartnerRequest{Id: "acme", SetAllowCidrs: true, AllowCidrs: []string{"192.0.2.0/24"}})
+			return err
+		}},
+		"ApplyPartner": {A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.ApplyPartner(ctx, &adminv1.ApplyPartnerRequest{Spec: &adminv1.PartnerSpec{Id: "applied-" + string(r)}})
+			return err
+		}},
+		"DeletePartner": {A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.DeletePartner(ctx, &adminv1.DeletePartnerRequest{Id: "doomed", RevokeAll: true})
 			return err
 		}},
 		"CreateOperator": {A, func(ctx context.Context, r partner.Role) error {
@@ -270,6 +292,10 @@ func TestScopedIssuer(t *testing.T) {
 			_, err := c.RotateKey(ctx, &adminv1.RotateKeyRequest{KeyId: acmeKey})
 			return err
 		}},
+		{"update-own-key", func(ctx context.Context) error {
+			_, err := c.UpdateKey(ctx, &adminv1.UpdateKeyRequest{KeyId: acmeKey, Name: proto.String("renamed")})
+			return err
+		}},
 		{"revoke-own-partner-tokens", func(ctx context.Context) error {
 			_, err := c.RevokePartnerTokens(ctx, &adminv1.RevokePartnerTokensRequest{Id: "acme", Before: timestamppb.New(start)})
 			return err
@@ -298,6 +324,10 @@ func TestScopedIssuer(t *testing.T) {
 		}},
 		{"revoke-other-partners-key", "globex", func(ctx context.Context) error {
 			_, err := c.RevokeKey(ctx, &adminv1.RevokeKeyRequest{KeyId: globexKey})
+			return err
+		}},
+		{"update-other-partners-key", "globex", func(ctx context.Context) error {
+			_, err := c.UpdateKey(ctx, &adminv1.UpdateKeyRequest{KeyId: globexKey, Name: proto.String("mine")})
 			return err
 		}},
 		{"rotate-unknown-key", "", func(ctx context.Context) error {

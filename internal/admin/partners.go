@@ -33,13 +33,37 @@ func (s *Server) createPartner(ctx context.Context, req *adminv1.CreatePartnerRe
 	if err != nil {
 		return nil, err
 	}
-	p := &partner.Partner{ID: req.GetId(), Tier: tier, Scopes: scopes, State: partner.Active}
+	allow, err := partner.NewCIDRs("allow_cidrs", req.GetAllowCidrs())
+	if err != nil {
+		return nil, err
+	}
+	p := &partner.Partner{ID: req.GetId(), Tier: tier, Scopes: scopes, State: partner.Active, AllowCIDRs: allow}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	ev := s.event(ctx, "partner.create", p.ID, "", "")
 	ev.Detail = map[string]string{"tier": tier, "scopes": scopes.String()}
+	if len(allow) > 0 {
+		ev.Detail["allow_cidrs"] = allow.String()
+	}
+	if req.GetReuseDeletedId() {
+		ev.Detail["reused_deleted_id"] = "true"
+		if err := s.Store.ReuseDeletedPartner(ctx, p, ev); err != nil {
+			if errors.Is(err, partner.ErrExists) {
+				return nil, precondition(fmt.Sprintf("partner %q exists and is not deleted; reuse_deleted_id only takes a deleted partner's id", p.ID))
+			}
+			return nil, named(fmt.Sprintf("partner %q", p.ID), err)
+		}
+		s.committed(ctx, ev)
+		return p, nil
+	}
 	if err := s.Store.CreatePartner(ctx, p, ev); err != nil {
+		if errors.Is(err, partner.ErrExists) {
+			if old, gerr := s.Store.GetPartner(ctx, p.ID); gerr == nil && old.State == partner.Deleted {
+				return nil, named(fmt.Sprintf("partner %q (deleted, kept as a tombstone; "+
+					"ask with reuse_deleted_id, --reuse-deleted-id, to give its id to a new partner)", p.ID), partner.ErrExists)
+			}
+		}
 		return nil, named(fmt.Sprintf("partner %q", p.ID), err)
 	}
 	s.committed(ctx, ev)
@@ -106,6 +130,9 @@ func (s *Server) setState(ctx context.Context, id, reason string, state partner.
 		if err != nil {
 			return nil, named(fmt.Sprintf("partner %q", id), err)
 		}
+		if p.State == partner.Deleted {
+			return nil, deletedPartner(id)
+		}
 		ev := s.event(ctx, action, id, "", reason)
 		ev.Detail = map[string]string{"previous_state": string(p.State), "state": string(state)}
 		p.State = state
@@ -119,6 +146,25 @@ func (s *Server) setState(ctx context.Context, id, reason string, state partner.
 		s.committed(ctx, ev)
 		return p, nil
 	}
+}
+
+// notDeleted refuses a write about partner id once it is deleted. A
+// tombstone also fails every Check, so a write racing the delete changes
+// no decision.
+func (s *Server) notDeleted(ctx context.Context, id string) error {
+	p, err := s.Store.GetPartner(ctx, id)
+	if err != nil {
+		return named(fmt.Sprintf("partner %q", id), err)
+	}
+	if p.State == partner.Deleted {
+		return deletedPartner(id)
+	}
+	return nil
+}
+
+// deletedPartner refuses a write to a deleted partner.
+func deletedPartner(id string) error {
+	return precondition(fmt.Sprintf("partner %q is deleted", id))
 }
 
 // event starts the audit event of a write by the verified caller in ctx.

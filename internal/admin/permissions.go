@@ -26,14 +26,14 @@ const (
 	PermRead Permission = "read"
 	// PermAudit: read the audit trail.
 	PermAudit Permission = "audit.read"
-	// PermKeys: issue, rotate and revoke API keys.
+	// PermKeys: issue, update, rotate and revoke API keys.
 	PermKeys Permission = "keys.write"
 	// PermClients: register and remove OAuth2 clients.
 	PermClients Permission = "clients.write"
 	// PermTokens: revoke access tokens.
 	PermTokens Permission = "tokens.revoke"
-	// PermPartners: create, suspend and resume partners, change their
-	// limits.
+	// PermPartners: create, update, suspend, resume and delete partners,
+	// change their limits.
 	PermPartners Permission = "partners.write"
 	// PermOperators: manage operators.
 	PermOperators Permission = "operators.manage"
@@ -96,6 +96,13 @@ func byKey[T interface{ GetKeyId() string }](req any) string {
 	return ""
 }
 
+func specID(req any) string {
+	if r, ok := req.(*adminv1.ApplyPartnerRequest); ok {
+		return r.GetSpec().GetId()
+	}
+	return ""
+}
+
 // rules is the permission table: every admin RPC, by full method name, and
 // what it needs. A method missing here is refused to everyone.
 var rules = map[string]rule{
@@ -106,12 +113,14 @@ var rules = map[string]rule{
 	adminv1.Admin_ListKeys_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
 	adminv1.Admin_ListClients_FullMethodName:    {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
 	adminv1.Admin_ListUnusedKeys_FullMethodName: {perm: PermRead, target: targetAll},
+	adminv1.Admin_FindKeys_FullMethodName:       {perm: PermRead, target: targetAll},
 
 	adminv1.Admin_ListAudit_FullMethodName: {perm: PermAudit, target: targetPartner, partnerOf: byPartner[*adminv1.ListAuditRequest]},
 
 	adminv1.Admin_IssueKey_FullMethodName:  {perm: PermKeys, target: targetPartner, partnerOf: byPartner[*adminv1.IssueKeyRequest]},
 	adminv1.Admin_RevokeKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RevokeKeyRequest]},
 	adminv1.Admin_RotateKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.RotateKeyRequest]},
+	adminv1.Admin_UpdateKey_FullMethodName: {perm: PermKeys, target: targetKey, keyOf: byKey[*adminv1.UpdateKeyRequest]},
 	// The tokens name no partner until the server has parsed them.
 	adminv1.Admin_ReportLeakedKeys_FullMethodName: {perm: PermKeys, target: targetUnscoped},
 
@@ -125,6 +134,11 @@ var rules = map[string]rule{
 	adminv1.Admin_SuspendPartner_FullMethodName:   {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SuspendPartnerRequest]},
 	adminv1.Admin_ResumePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.ResumePartnerRequest]},
 	adminv1.Admin_SetPartnerLimits_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SetPartnerLimitsRequest]},
+	adminv1.Admin_UpdatePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.UpdatePartnerRequest]},
+	adminv1.Admin_DeletePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.DeletePartnerRequest]},
+	// It also registers and removes the partner's clients: admin holds
+	// clients.write too.
+	adminv1.Admin_ApplyPartner_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: specID},
 
 	adminv1.Admin_CreateOperator_FullMethodName: {perm: PermOperators, target: targetUnscoped},
 	adminv1.Admin_GetOperator_FullMethodName:    {perm: PermOperators, target: targetUnscoped},

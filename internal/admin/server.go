@@ -24,12 +24,16 @@ type Store interface {
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
 	SetPartnerLimits(ctx context.Context, partnerID string, l partner.Limits, ev partner.AuditEvent) (*partner.Partner, error)
+	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, store.Offboarding, error)
+	ReuseDeletedPartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	ApplyPartner(ctx context.Context, p *partner.Partner, clients []partner.Client, create bool, ev partner.AuditEvent) error
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+	FindCredentials(ctx context.Context, f store.KeyFilter) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]partner.AuditEvent, error)
 

@@ -63,6 +63,9 @@ func (s *Server) AddClient(ctx context.Context, req *adminv1.AddClientRequest) (
 	if err := s.trustedIssuer("issuer", c.Issuer); err != nil {
 		return nil, s.status(ctx, "AddClient", err)
 	}
+	if err := s.notDeleted(ctx, c.PartnerID); err != nil {
+		return nil, s.status(ctx, "AddClient", err)
+	}
 	ev := s.event(ctx, "client.add", c.PartnerID, "", req.GetReason())
 	ev.Detail = map[string]string{"issuer": c.Issuer, "client_id": c.ClientID}
 	if err := s.Store.AddClient(ctx, c, ev); err != nil {

@@ -26,7 +26,9 @@ import (
 	"github.com/partnergate/partnergate/internal/admin"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/expiry"
 	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -104,11 +106,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	closers = append(closers, st.Close)
 
-	peppered, verifyPepper, err := openPepper(ctx, cfg, st, log)
+	peppers, verifyPepper, err := openPepper(ctx, cfg, st, log)
 	if err != nil {
 		return fail(err)
 	}
-	hasher, err := apikey.NewHasher(cfg.PepperVersion, map[int][]byte{cfg.PepperVersion: peppered})
+	hasher, err := apikey.NewHasher(peppers.Current, peppers.Peppers)
 	if err != nil {
 		return fail(fmt.Errorf("pepper_file: %w", err))
 	}
@@ -174,7 +176,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	check, err := extauthz.New(extauthz.Options{Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log})
+	check, err := extauthz.New(extauthz.Options{
+		Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log,
+		Source: clientaddr.Resolver{
+			FromXFF:     cfg.SourceAddress.From == config.SourceFromXFF,
+			TrustedHops: cfg.SourceAddress.XFFNumTrustedHops,
+		},
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -210,9 +218,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Hasher: hasher,
 		Logger: log.With("component", "admin"),
 	}
+	expiring := &expiry.Watcher{Store: st, Logger: log.With("component", "expiry"), Interval: expiryInterval}
 	if m := obs.metrics; m != nil {
 		auth.Failed = func(_ context.Context, method admin.AuthMethod) { m.AdminAuthFailed(string(method)) }
 		adminAPI.Leaked = func(partnerID string) { m.KeyLeaked("scan", partnerID) }
+		if err := m.ObserveKeyExpiry(expiring.Counts); err != nil {
+			return fail(err)
+		}
 	}
 	if cfg.AdminOIDC.Enabled() {
 		oidc, err := jwtverify.New(ctx, []jwtverify.IssuerConfig{cfg.AdminOIDC.IssuerConfig()}, jwtverify.Options{
@@ -357,6 +369,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		if verifier != nil {
 			wg.Go(func() { purgeRevocations(runCtx, st, log) })
 		}
+		if cfg.FeedRetention > 0 {
+			wg.Go(func() { pruneFeed(runCtx, st, cfg.FeedRetention, log) })
+		}
+		if cfg.AuditRetention > 0 {
+			wg.Go(func() { pruneAudit(runCtx, st, cfg.AuditRetention, log) })
+		}
+		wg.Go(func() { expiring.Run(runCtx) })
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		close(s.ready)
@@ -457,7 +476,42 @@ func (w watchStream) Context() context.Context { return w.ctx }
 // start; the pepper is then read from its file and the returned verify
 // function, run before the cache loads, makes the same check once the
 // store answers.
-func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
+//
+// With a rotating set (peppers), every listed pepper is checked against its
+// version's fingerprint, and keys no listed pepper verifies are counted in
+// the log (they are refused at Check).
+func openPepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (pepper.Set, func(context.Context) error, error) {
+	if len(cfg.Peppers) > 0 {
+		entries := make([]pepper.Entry, len(cfg.Peppers))
+		for i, p := range cfg.Peppers {
+			entries[i] = pepper.Entry{Version: p.Version, Path: p.File}
+		}
+		set, err := pepper.ReadSet(entries)
+		if err != nil {
+			return pepper.Set{}, nil, err
+		}
+		verify := func(ctx context.Context) error {
+			_, err := pepper.VerifySet(ctx, st, st, entries, set, log)
+			return err
+		}
+		switch err := verify(ctx); {
+		case err == nil:
+			return set, nil, nil
+		case !errors.Is(err, partner.ErrUnavailable):
+			return pepper.Set{}, nil, err
+		}
+		log.Warn("store unavailable: the peppers are checked against it once it answers; not ready until then")
+		return set, verify, nil
+	}
+	p, verify, err := openOnePepper(ctx, cfg, st, log)
+	if err != nil {
+		return pepper.Set{}, nil, err
+	}
+	return pepper.Set{Peppers: map[int][]byte{cfg.PepperVersion: p}, Current: cfg.PepperVersion}, verify, nil
+}
+
+// openOnePepper is openPepper for pepper_file and pepper_version.
+func openOnePepper(ctx context.Context, cfg *config.Config, st *sqlstore.Store, log *slog.Logger) (p []byte, verify func(context.Context) error, err error) {
 	path, err := pepper.Path(cfg.PepperFile, cfg.Store)
 	if err != nil {
 		return nil, nil, err

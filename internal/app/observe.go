@@ -46,6 +46,9 @@ var tracingFromEnv = func(ctx context.Context) (*telemetry.Tracing, error) {
 // shorten it.
 var lastUsedFlush = 5 * time.Second
 
+// expiryInterval is how often key expiry is looked at; tests shorten it.
+var expiryInterval = time.Minute
+
 // startObservability builds and starts the observers. verifier may be nil.
 func startObservability(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, idx *cache.Cache, verifier *jwtverify.Verifier) (*observability, error) {
 	o := &observability{

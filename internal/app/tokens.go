@@ -82,3 +82,55 @@ func purgeRevocations(ctx context.Context, st interface {
 		}
 	}
 }
+
+// feedPrune is how often the change feed is pruned.
+const feedPrune = time.Hour
+
+// pruneFeed deletes change-feed entries older than retention, hourly and
+// once at start, until ctx ends. Every replica may run it; the delete is
+// idempotent, and a replica behind what it deleted reloads a snapshot.
+func pruneFeed(ctx context.Context, st interface {
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
+}, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(feedPrune)
+	defer t.Stop()
+	for {
+		if n, err := st.PruneChanges(ctx, time.Now().Add(-retention)); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("pruning the change feed failed", "err", err)
+		} else if n > 0 {
+			log.Info("pruned the change feed", "entries", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneAudit deletes admin audit events older than retention, hourly and
+// once at start, until ctx ends. Every replica may run it.
+func pruneAudit(ctx context.Context, st interface {
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+}, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(feedPrune)
+	defer t.Stop()
+	for {
+		if n, err := st.PruneAudit(ctx, time.Now().Add(-retention)); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("pruning the audit trail failed", "err", err)
+		} else if n > 0 {
+			log.Info("pruned the audit trail", "events", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -314,6 +314,19 @@ func (c *Cache) syncLocked(ctx context.Context) error {
 	}
 	for {
 		changes, err := c.src.Changes(ctx, c.version.Load(), feedBatch)
+		if errors.Is(err, store.ErrFeedPruned) {
+			// Further behind than the feed's retention: the entries this
+			// cache needs are gone, so it reloads the whole state instead
+			// of replaying (a reconcile installs every newer row, removes
+			// what the store no longer has and moves the version to the
+			// snapshot's).
+			c.opts.Logger.Warn("cache further behind than the change feed's retention: reloading a full snapshot",
+				"version", c.version.Load())
+			c.feed.reloads.Add(1)
+			if err = c.reconcileLocked(ctx); err == nil {
+				continue
+			}
+		}
 		if err == nil && len(changes) > 0 {
 			c.feed.seen(changes[len(changes)-1].Version)
 			err = c.apply(ctx, changes)

@@ -7,8 +7,10 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -296,6 +298,26 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 		if _, err := decode(rec.ID, bad, nil); err == nil {
 			t.Errorf("decode(%x) accepted a corrupt entry", bad)
 		}
+	}
+
+	// A key's source allow-list travels with its record; a damaged one is
+	// corruption, never an empty list (which would allow everything).
+	allow, err := partner.ParseCIDRs("allow", "203.0.113.0/24,2001:db8::/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.AllowCIDRs = allow
+	b = encode(nil, &rec)
+	got, err = decode(rec.ID, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rec, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("round trip with an allow-list (-want +got):\n%s", diff)
+	}
+	damaged := bytes.Replace(b, []byte("203.0.113.0/24"), []byte("203.0.113.0/99"), 1)
+	if _, err := decode(rec.ID, damaged, nil); err == nil {
+		t.Error("decode accepted a damaged allow-list")
 	}
 }
 

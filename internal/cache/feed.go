@@ -21,7 +21,12 @@ type feedHealth struct {
 	failures     atomic.Int64 // failed feed reads since start
 	reconciles   atomic.Int64 // completed reconciles since start
 	repaired     atomic.Int64 // entries a reconcile had to fix, since start
+	reloads      atomic.Int64 // snapshots reloaded because the feed was pruned past this cache
 }
+
+// FeedReloads returns how many times since start the cache reloaded a
+// snapshot because the change feed had been pruned past its version.
+func (c *Cache) FeedReloads() int64 { return c.feed.reloads.Load() }
 
 // seen records that the store holds at least version v.
 func (f *feedHealth) seen(v int64) {
@@ -128,6 +133,11 @@ func (c *Cache) Reconcile(ctx context.Context) error {
 	}
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
+	return c.reconcileLocked(ctx)
+}
+
+// reconcileLocked is Reconcile; the caller holds applyMu.
+func (c *Cache) reconcileLocked(ctx context.Context) error {
 	partners := map[string]*partner.Partner{}
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}

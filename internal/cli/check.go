@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -44,9 +46,9 @@ func (e checkError) Unwrap() error { return e.err }
 // decision: the quickest way to see what a route and a credential get.
 func (a *app) checkCmd() *cobra.Command {
 	var (
-		addr, method, path, scopes string
-		headers                    []string
-		bearer                     bool
+		addr, method, path, scopes, source string
+		headers                            []string
+		bearer                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -66,6 +68,11 @@ Exit status:
      within --timeout`,
 		Args: exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if source != "" {
+				if _, err := netip.ParseAddr(source); err != nil {
+					return usageErrorf("--source-address %q: want an IP address, such as 203.0.113.7 or 2001:db8::7", source)
+				}
+			}
 			if !cmd.Flags().Changed("addr") {
 				if v := strings.TrimSpace(os.Getenv(EnvCheckAddr)); v != "" {
 					addr = v
@@ -94,6 +101,7 @@ Exit status:
 				ext["required_scopes"] = scopes
 			}
 			req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Source: peerAddress(source),
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 					Method: method, Path: path, Host: "localhost", Scheme: "http", Protocol: "HTTP/1.1", Headers: hdrs,
 				}},
@@ -127,7 +135,19 @@ Exit status:
 	f.StringVar(&scopes, "required-scopes", "", "the route's required_scopes context extension (space-separated)")
 	f.StringArrayVar(&headers, "header", nil, "extra request header NAME: VALUE (repeatable)")
 	f.BoolVar(&bearer, "bearer", false, "send the credential as Authorization: Bearer instead of x-api-key")
+	f.StringVar(&source, "source-address", "", "the client address, as Envoy's attributes.source.address, for source allow-lists (default: none)")
 	return cmd
+}
+
+// peerAddress is the CheckRequest's source for --source-address; nil
+// without one.
+func peerAddress(addr string) *authv3.AttributeContext_Peer {
+	if addr == "" {
+		return nil
+	}
+	return &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+		SocketAddress: &corev3.SocketAddress{Address: addr},
+	}}}
 }
 
 func (a *app) printCheck(resp *authv3.CheckResponse) error {

@@ -238,3 +238,34 @@ func TestAdminErrorNamesADamagedStore(t *testing.T) {
 	runFails(t, cli.ExitError, `^partnergate: data loss: the store's database is damaged \(see the server log\); restore it from a backup$`,
 		"key", "list", "--partner", "acme")
 }
+
+// TestCheckSourceAddress: --source-address reaches the Check as Envoy's
+// attributes.source.address, so a key's allow-list can be tried from the
+// command line.
+func TestCheckSourceAddress(t *testing.T) {
+	format, hasher, st := server(t)
+	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
+	secret, _ := object(t, mustRun(t, "key", "issue", "--partner", "acme", "--scopes", "orders:read", "--allow-cidrs", "203.0.113.0/24", "-o", "json"))["secret"].(string)
+	t.Setenv(cli.EnvCredential, secret)
+	addr := checkServer(t, st, format, hasher, true)
+	cases := []struct {
+		name   string
+		args   []string
+		want   int
+		stdout string
+	}{
+		{"inside", []string{"--source-address", "203.0.113.9"}, cli.ExitOK, "ALLOWED"},
+		{"outside", []string{"--source-address", "198.51.100.1"}, cli.ExitDenied, "source_not_allowed"},
+		{"none", nil, cli.ExitDenied, "source_not_allowed"},
+		{"not-an-address", []string{"--source-address", "example.com"}, cli.ExitUsage, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"check", "--addr", addr, "--required-scopes", "orders:read"}, tc.args...)
+			code, out, errs := run(t, args...)
+			if code != tc.want || !strings.Contains(out, tc.stdout) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, errs, tc.want, tc.stdout)
+			}
+		})
+	}
+}

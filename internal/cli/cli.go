@@ -112,6 +112,7 @@ start, the bootstrap token), or with a client certificate (--admin-cert).`,
 	root.AddCommand(a.tokenCmd())
 	root.AddCommand(a.ratelimitConfigCmd())
 	root.AddCommand(a.scanCmd())
+	root.AddCommand(a.applyCmd(), a.exportCmd())
 	for _, c := range root.Commands() {
 		c.PersistentFlags().AddFlagSet(f)
 	}

@@ -245,8 +245,8 @@ func TestErrors(t *testing.T) {
 			cli.ExitUsage, `^partnergate: unknown flag: --token`},
 		{"bad-output", nil, []string{"partner", "list", "--output", "yaml"},
 			cli.ExitUsage, `^partnergate: --output must be text, json or jsonl, not "yaml"`},
-		{"unknown-command", nil, []string{"partner", "delete", "acme"},
-			cli.ExitUsage, `^partnergate: unknown command "delete" for "partnergate partner"`},
+		{"unknown-command", nil, []string{"partner", "archive", "acme"},
+			cli.ExitUsage, `^partnergate: unknown command "archive" for "partnergate partner"`},
 		{"bad-duration", nil, []string{"key", "rotate", "AAAAAAAAAAAA", "--overlap", "soon"},
 			cli.ExitUsage, `^partnergate: invalid argument "soon" for "--overlap" flag`},
 	}

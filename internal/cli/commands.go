@@ -45,18 +45,30 @@ func group(use, short string) *cobra.Command {
 // scopes splits a space-separated scope list, as the scopes flags take it.
 func scopes(s string) []string { return strings.Fields(s) }
 
+// cidrs splits a comma-separated network list, as the allow-cidrs flags
+// take it; the server validates each network.
+func cidrs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
 func (a *app) partnerCmd() *cobra.Command {
 	cmd := group("partner", "Manage partners (tenants)")
 
-	var tier, grants string
+	var (
+		tier, grants, createAllow string
+		reuse                     bool
+	)
 	create := &cobra.Command{
 		Use:   "create ID",
 		Short: "Register a partner",
-		Long:  "Register a partner. --scopes are its grants: the most any of its keys may ever carry.",
-		Args:  exactly("ID"),
+		Long: `Register a partner. --scopes are its grants: the most any of its keys may ever carry.
+The id of a deleted partner is kept as a tombstone; --reuse-deleted-id gives it
+to this new partner (the old tenant's keys stay revoked).`,
+		Args: exactly("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
-				resp, err := c.CreatePartner(ctx, &adminv1.CreatePartnerRequest{Id: args[0], Tier: tier, Scopes: scopes(grants)})
+				resp, err := c.CreatePartner(ctx, &adminv1.CreatePartnerRequest{Id: args[0], Tier: tier, Scopes: scopes(grants),
+					AllowCidrs: cidrs(createAllow), ReuseDeletedId: reuse})
 				if err != nil {
 					return err
 				}
@@ -66,6 +78,8 @@ func (a *app) partnerCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&tier, "tier", "", "rate-limit tier (default: the server's default tier)")
 	create.Flags().StringVar(&grants, "scopes", "", `space-separated grants, such as "orders:read orders:write"`)
+	create.Flags().StringVar(&createAllow, "allow-cidrs", "", "comma-separated networks its credentials may be used from, such as 203.0.113.0/24,2001:db8::/32 (default: any)")
+	create.Flags().BoolVar(&reuse, "reuse-deleted-id", false, "give a deleted partner's id to this new partner")
 
 	get := &cobra.Command{
 		Use:   "get ID",
@@ -132,7 +146,7 @@ func (a *app) partnerCmd() *cobra.Command {
 	}
 	resume.Flags().StringVar(&resumeReason, "reason", "", "why, for the audit trail")
 
-	cmd.AddCommand(create, get, list, suspend, resume, a.partnerLimitsCmd())
+	cmd.AddCommand(create, get, list, suspend, resume, a.partnerLimitsCmd(), a.partnerUpdateCmd(), a.partnerDeleteCmd())
 	cmd.AddCommand(a.partnerTokenCmds()...)
 	return cmd
 }
@@ -141,9 +155,9 @@ func (a *app) keyCmd() *cobra.Command {
 	cmd := group("key", "Manage partner API keys")
 
 	var (
-		issuePartner, issueScopes, issueName string
-		expiresIn                            time.Duration
-		allGranted                           bool
+		issuePartner, issueScopes, issueName, issueAllow string
+		expiresIn                                        time.Duration
+		allGranted                                       bool
 	)
 	issue := &cobra.Command{
 		Use:   "issue --partner ID",
@@ -161,7 +175,8 @@ func (a *app) keyCmd() *cobra.Command {
 			case len(scopes(issueScopes)) > 0 && allGranted:
 				return usageErrorf("%s: --scopes and --all-granted-scopes do not go together", cmd.CommandPath())
 			}
-			req := &adminv1.IssueKeyRequest{PartnerId: issuePartner, Scopes: scopes(issueScopes), Name: issueName, AllGrantedScopes: allGranted}
+			req := &adminv1.IssueKeyRequest{PartnerId: issuePartner, Scopes: scopes(issueScopes), Name: issueName, AllGrantedScopes: allGranted,
+				AllowCidrs: cidrs(issueAllow)}
 			if cmd.Flags().Changed("expires-in") {
 				req.ExpiresIn = durationpb.New(expiresIn)
 			}
@@ -182,17 +197,26 @@ func (a *app) keyCmd() *cobra.Command {
 	issue.Flags().BoolVar(&allGranted, "all-granted-scopes", false, "grant the key every scope the partner holds, in place of --scopes")
 	issue.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime, such as 2160h; must be positive (default: the server's default)")
 	issue.Flags().StringVar(&issueName, "name", "", "label, such as billing-prod")
+	issue.Flags().StringVar(&issueAllow, "allow-cidrs", "", "comma-separated networks the key may be used from, such as 203.0.113.0/24,2001:db8::/32 (default: any)")
 
 	var (
 		listPartner     string
 		unusedFor       string
 		listCompromised bool
+		expiringWithin  string
+		pepperVersion   int32
 	)
 	list := &cobra.Command{
-		Use:   "list --partner ID [--compromised] | --unused-for AGE",
-		Short: "List a partner's keys, revoked and expired ones included; or, with --unused-for, live keys unused that long across partners",
+		Use:   "list --partner ID [--compromised] | --unused-for AGE | [--expiring-within AGE] [--pepper-version N]",
+		Short: "List a partner's keys, revoked and expired ones included; or live keys across partners: unused that long, expiring soon or on a pepper version",
 		Args:  exactly(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("expiring-within") || cmd.Flags().Changed("pepper-version") {
+				if listPartner != "" || listCompromised || cmd.Flags().Changed("unused-for") {
+					return usageErrorf("%s: --expiring-within and --pepper-version list every partner's live keys; drop --partner, --compromised and --unused-for", cmd.CommandPath())
+				}
+				return a.findKeys(cmd, expiringWithin, pepperVersion)
+			}
 			if cmd.Flags().Changed("unused-for") {
 				if listCompromised {
 					return usageErrorf("%s: --compromised lists one partner's keys; it does not combine with --unused-for", cmd.CommandPath())
@@ -217,6 +241,8 @@ func (a *app) keyCmd() *cobra.Command {
 	list.Flags().StringVar(&listPartner, "partner", "", "partner id (required unless --unused-for)")
 	list.Flags().StringVar(&unusedFor, "unused-for", "", "list live keys of every partner not used for this long, such as 90d or 2160h")
 	list.Flags().BoolVar(&listCompromised, "compromised", false, "only keys a secret-scanning report found published (revoked as leaked)")
+	list.Flags().StringVar(&expiringWithin, "expiring-within", "", "list live keys of every partner expiring within this long, such as 14d")
+	list.Flags().Int32Var(&pepperVersion, "pepper-version", 0, "list live keys of every partner hashed with this pepper version")
 
 	var revokeReason string
 	revoke := &cobra.Command{
@@ -270,7 +296,7 @@ func (a *app) keyCmd() *cobra.Command {
 	rotate.Flags().DurationVar(&rotateLife, "expires-in", 0, "the new key's lifetime (default: the old key's own lifetime)")
 	rotate.Flags().BoolVar(&force, "force", false, "rotate even though the key already has a live successor")
 
-	cmd.AddCommand(issue, list, revoke, rotate)
+	cmd.AddCommand(issue, list, revoke, rotate, a.keyUpdateCmd())
 	return cmd
 }
 

@@ -118,8 +118,14 @@ func (t *table) partner(p *adminv1.Partner) {
 	t.row("LIMITS", limits(p.GetLimits()))
 	t.row("STATE", p.GetState())
 	t.row("SCOPES", strings.Join(p.GetScopes(), " "))
+	if len(p.GetAllowCidrs()) > 0 {
+		t.row("ALLOW FROM", strings.Join(p.GetAllowCidrs(), ","))
+	}
 	t.row("CREATED", stamp(p.GetCreatedAt()))
 	t.row("UPDATED", stamp(p.GetUpdatedAt()))
+	if p.GetDeletedAt() != nil {
+		t.row("DELETED", stamp(p.GetDeletedAt()))
+	}
 }
 
 func (t *table) partners(ps []*adminv1.Partner) {
@@ -135,6 +141,9 @@ func (t *table) key(k *adminv1.Key) {
 	t.row("NAME", k.GetName())
 	t.row("STATE", k.GetState())
 	t.row("SCOPES", strings.Join(k.GetScopes(), " "))
+	if len(k.GetAllowCidrs()) > 0 {
+		t.row("ALLOW FROM", strings.Join(k.GetAllowCidrs(), ","))
+	}
 	t.row("CREATED", stamp(k.GetCreatedAt()))
 	t.row("EXPIRES", stamp(k.GetExpiresAt()))
 	if k.GetRevokedAt() != nil {
@@ -168,6 +177,15 @@ func (t *table) keys(ks []*adminv1.Key) {
 		}
 		t.row(k.GetId(), k.GetName(), state, strings.Join(k.GetScopes(), " "),
 			stamp(k.GetCreatedAt()), stamp(k.GetExpiresAt()), stamp(k.GetLastUsedAt()), k.GetLastUsedFrom())
+	}
+}
+
+// foundKeys is the view of live keys across partners, by expiry.
+func (t *table) foundKeys(ks []*adminv1.Key) {
+	t.row("ID", "PARTNER", "NAME", "SCOPES", "EXPIRES", "PEPPER", "LAST USED")
+	for _, k := range ks {
+		t.row(k.GetId(), k.GetPartnerId(), k.GetName(), strings.Join(k.GetScopes(), " "),
+			stamp(k.GetExpiresAt()), strconv.Itoa(int(k.GetPepperVersion())), stamp(k.GetLastUsedAt()))
 	}
 }
 

@@ -33,6 +33,34 @@ func (a *app) listUnused(cmd *cobra.Command, partnerID, age string) error {
 	})
 }
 
+// findKeys is "key list --expiring-within/--pepper-version".
+func (a *app) findKeys(cmd *cobra.Command, within string, pepper int32) error {
+	req := &adminv1.FindKeysRequest{}
+	if cmd.Flags().Changed("expiring-within") {
+		d, err := parseAge(within)
+		if err != nil {
+			return usageErrorf("%s: --expiring-within: %v", cmd.CommandPath(), err)
+		}
+		req.ExpiringWithin = durationpb.New(d)
+	}
+	if cmd.Flags().Changed("pepper-version") {
+		if pepper <= 0 {
+			return usageErrorf("%s: --pepper-version must be positive", cmd.CommandPath())
+		}
+		req.PepperVersion = &pepper
+	}
+	return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
+		resp, err := c.FindKeys(ctx, req)
+		if err != nil {
+			return err
+		}
+		if a.output == "jsonl" {
+			return printLines(a.stdout, resp.GetKeys())
+		}
+		return a.print(resp, func(w *table) { w.foundKeys(resp.GetKeys()) })
+	})
+}
+
 // parseAge parses a positive duration: Go's form (2160h) or whole days
 // (90d).
 func parseAge(s string) (time.Duration, error) {

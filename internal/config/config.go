@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/partnergate/partnergate/internal/apikey"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 	"github.com/partnergate/partnergate/internal/forwardauth"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -53,6 +54,15 @@ type Config struct {
 	// ReconcileInterval is how often the cache is compared with a full
 	// store snapshot and repaired; 0 disables.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval" help:"how often the cache is compared with the store and repaired; 0 disables"`
+	// FeedRetention is how long change-feed entries are kept; a replica
+	// further behind reloads a full snapshot instead of replaying.
+	FeedRetention time.Duration `yaml:"feed_retention" help:"how long change-feed entries are kept; a replica further behind reloads a snapshot; 0 keeps them all"`
+	// AuditRetention is how long admin audit events are kept; 0 keeps
+	// them all.
+	AuditRetention time.Duration `yaml:"audit_retention" help:"how long admin audit events are kept, at least 24h; 0 keeps every event"`
+	// SourceAddress says where the client address that source
+	// allow-lists judge comes from.
+	SourceAddress SourceAddress `yaml:"source_address" help:"client address for source allow-lists"`
 	// KeyPrefix starts every API key; name issuer and environment.
 	KeyPrefix string `yaml:"key_prefix" help:"API key prefix, naming issuer and environment"`
 	// PepperFile holds the HMAC pepper (at least 32 bytes, hex or raw).
@@ -62,6 +72,11 @@ type Config struct {
 	PepperFile string `yaml:"pepper_file" help:"HMAC pepper file, at least 32 bytes hex or raw; required with PostgreSQL" doc:"beside the SQLite file"`
 	// PepperVersion numbers the pepper in PepperFile.
 	PepperVersion int `yaml:"pepper_version" help:"number of the pepper in pepper_file, recorded with each digest"`
+	// Peppers is a rotating set of peppers, in place of PepperFile and
+	// PepperVersion: the highest version hashes new keys, and every
+	// listed version still verifies the keys hashed with it. A list has
+	// no flag or environment form.
+	Peppers []Pepper `yaml:"peppers" help:"rotating peppers, a list of {version, file}, in place of pepper_file: the highest version hashes new keys, every listed one still verifies" doc:"none (pepper_file)"`
 	// PolicyFile maps routes without required_scopes to scopes.
 	PolicyFile string `yaml:"policy_file" help:"route policy file: scopes for routes without required_scopes" doc:"none (deny)"`
 	// AdminTokenFile holds the bootstrap admin token;
@@ -212,6 +227,29 @@ type JWT struct {
 	CacheTTL time.Duration `yaml:"cache_ttl" help:"longest a verified token is remembered (never past its exp), at most 10m"`
 }
 
+// SourceAddress says where the client address of a source allow-list
+// comes from.
+type SourceAddress struct {
+	// From is "source" (Envoy's attributes.source.address: the peer that
+	// connected) or "x-forwarded-for".
+	From string `yaml:"from" help:"source (Envoy's attributes.source.address) or x-forwarded-for"`
+	// XFFNumTrustedHops is the number of proxies whose entries, rightmost
+	// in x-forwarded-for, are skipped, as Envoy's xff_num_trusted_hops.
+	XFFNumTrustedHops int `yaml:"xff_num_trusted_hops" help:"with from x-forwarded-for, the trusted proxies' entries skipped from the right, as Envoy's xff_num_trusted_hops"`
+}
+
+// Source address origins.
+const (
+	SourceFromPeer = "source"
+	SourceFromXFF  = "x-forwarded-for"
+)
+
+// Pepper is one entry of [Config.Peppers].
+type Pepper struct {
+	Version int    `yaml:"version"`
+	File    string `yaml:"file"`
+}
+
 // Bounds of shutdown_delay. The default suits a load balancer that polls
 // health every few seconds; Kubernetes manifests whose preStop hook sleeps
 // set 0.
@@ -219,6 +257,36 @@ const (
 	DefaultShutdownDelay = 5 * time.Second
 	MaxShutdownDelay     = time.Minute
 )
+
+// validatePeppers checks the rotating set: each version 1-65535 and listed
+// once, each file present, and neither pepper_file nor pepper_version set
+// beside it.
+func (c *Config) validatePeppers() []error {
+	var errs []error
+	if c.PepperFile != "" {
+		errs = append(errs, errors.New("peppers: set it or pepper_file, not both"))
+	}
+	if c.PepperVersion != Default().PepperVersion {
+		errs = append(errs, errors.New("peppers: set it or pepper_version, not both (each entry has its version)"))
+	}
+	seen := map[int]bool{}
+	for i, p := range c.Peppers {
+		key := fmt.Sprintf("peppers[%d]", i)
+		switch {
+		case p.Version < 1 || p.Version > 65535:
+			errs = append(errs, fmt.Errorf("%s.version: must be 1-65535", key))
+		case seen[p.Version]:
+			errs = append(errs, fmt.Errorf("%s.version: %d is listed twice", key, p.Version))
+		}
+		seen[p.Version] = true
+		if p.File == "" {
+			errs = append(errs, fmt.Errorf("%s.file: required", key))
+		} else if _, err := os.Stat(p.File); err != nil {
+			errs = append(errs, fmt.Errorf("%s.file: %v", key, err))
+		}
+	}
+	return errs
+}
 
 // Default returns the defaults.
 func Default() Config {
@@ -235,6 +303,8 @@ func Default() Config {
 		MissLookups:             20,
 		MaxStaleness:            5 * time.Minute,
 		ReconcileInterval:       5 * time.Minute,
+		FeedRetention:           7 * 24 * time.Hour,
+		SourceAddress:           SourceAddress{From: SourceFromPeer},
 		ShutdownGrace:           15 * time.Second,
 		ShutdownDelay:           DefaultShutdownDelay,
 		LogLevel:                "info",
@@ -503,7 +573,9 @@ func (c *Config) Validate() error {
 	if c.PepperVersion < 1 || c.PepperVersion > 65535 {
 		bad("pepper_version", "must be 1-65535")
 	}
-	if kind, _ := StoreKind(c.Store); kind == "postgres" && c.PepperFile == "" {
+	if len(c.Peppers) > 0 {
+		errs = append(errs, c.validatePeppers()...)
+	} else if kind, _ := StoreKind(c.Store); kind == "postgres" && c.PepperFile == "" {
 		bad("pepper_file", "required with a PostgreSQL store: every replica must share one pepper")
 	}
 	if c.KeyMaxLifetime <= 0 {
@@ -520,6 +592,26 @@ func (c *Config) Validate() error {
 	}
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
+	}
+	switch c.SourceAddress.From {
+	case SourceFromPeer:
+		if c.SourceAddress.XFFNumTrustedHops != 0 {
+			bad("source_address.xff_num_trusted_hops", "needs source_address.from: %s; the peer address has no hops to trust", SourceFromXFF)
+		}
+	case SourceFromXFF:
+		if c.SourceAddress.XFFNumTrustedHops < 0 || c.SourceAddress.XFFNumTrustedHops > clientaddr.MaxTrustedHops {
+			bad("source_address.xff_num_trusted_hops", "must be 0-%d", clientaddr.MaxTrustedHops)
+		}
+	default:
+		bad("source_address.from", "%q is not %s or %s", c.SourceAddress.From, SourceFromPeer, SourceFromXFF)
+	}
+	if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
+		bad("audit_retention", "must be 0 (keep every event) or at least 24h")
+	}
+	if c.FeedRetention != 0 && c.FeedRetention < time.Hour {
+		// Shorter would make a replica that restarts, or loses its store
+		// for a few minutes, reload its whole state.
+		bad("feed_retention", "must be 0 (keep every entry) or at least 1h")
 	}
 	errs = append(errs, c.validateTelemetry()...)
 	if c.ShutdownGrace < 0 {

@@ -237,12 +237,29 @@ func TestValidate(t *testing.T) {
 		{"same-listeners", func(c *Config) { c.AdminListen = c.Listen }, []string{"admin_listen"}},
 		{"bad-key-prefix", func(c *Config) { c.KeyPrefix = "PG-" }, []string{"key_prefix"}},
 		{"pepper-version-zero", func(c *Config) { c.PepperVersion = 0 }, []string{"pepper_version"}},
+		{"peppers-with-postgres", func(c *Config) {
+			c.Store = "postgres://db/pg"
+			c.Peppers = []Pepper{{Version: 2, File: existing}, {Version: 1, File: existing}}
+		}, nil},
+		{"peppers-and-pepper-file", func(c *Config) { c.Peppers = []Pepper{{Version: 1, File: existing}}; c.PepperFile = existing }, []string{"peppers"}},
+		{"peppers-and-pepper-version", func(c *Config) { c.Peppers = []Pepper{{Version: 1, File: existing}}; c.PepperVersion = 2 }, []string{"peppers"}},
+		{"peppers-bad-entries", func(c *Config) {
+			c.Peppers = []Pepper{{Version: 0, File: existing}, {Version: 3, File: missing}, {Version: 3, File: existing}, {Version: 4}}
+		}, []string{"peppers[0].version", "peppers[1].file", "peppers[2].version", "peppers[3].file"}},
 		{"pepper-version-too-big", func(c *Config) { c.PepperVersion = 65536 }, []string{"pepper_version"}},
 		{"max-lifetime-zero", func(c *Config) { c.KeyMaxLifetime = 0; c.KeyDefaultLifetime = time.Hour }, []string{"key_max_lifetime", "key_default_lifetime"}},
 		{"default-over-max", func(c *Config) { c.KeyDefaultLifetime = c.KeyMaxLifetime + 1 }, []string{"key_default_lifetime"}},
 		{"negative-overlap", func(c *Config) { c.MaxRotationOverlap = -1 }, []string{"max_rotation_overlap"}},
 		{"short-negative-cache", func(c *Config) { c.NegativeCacheTTL = 999 * time.Millisecond }, []string{"negative_cache_ttl"}},
 		{"negative-miss-lookups", func(c *Config) { c.MissLookups = -1 }, []string{"miss_lookups_per_second"}},
+		{"short-feed-retention", func(c *Config) { c.FeedRetention = time.Minute }, []string{"feed_retention"}},
+		{"feed-retention-off", func(c *Config) { c.FeedRetention = 0 }, nil},
+		{"source-from-xff", func(c *Config) { c.SourceAddress = SourceAddress{From: SourceFromXFF, XFFNumTrustedHops: 2} }, nil},
+		{"source-hops-without-xff", func(c *Config) { c.SourceAddress.XFFNumTrustedHops = 1 }, []string{"source_address.xff_num_trusted_hops"}},
+		{"source-hops-negative", func(c *Config) { c.SourceAddress = SourceAddress{From: SourceFromXFF, XFFNumTrustedHops: -1} }, []string{"source_address.xff_num_trusted_hops"}},
+		{"source-from-other-header", func(c *Config) { c.SourceAddress.From = "x-real-ip" }, []string{"source_address.from"}},
+		{"short-audit-retention", func(c *Config) { c.AuditRetention = time.Hour }, []string{"audit_retention"}},
+		{"audit-retention-a-year", func(c *Config) { c.AuditRetention = 365 * 24 * time.Hour }, nil},
 		{"zero-miss-lookups-allowed", func(c *Config) { c.MissLookups = 0 }, nil},
 		{"negative-grace", func(c *Config) { c.ShutdownGrace = -time.Second }, []string{"shutdown_grace"}},
 		{"bad-log-level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level"}},

@@ -9,6 +9,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 )
 
 // ContextKeyRequiredScopes is the per-route context extension
@@ -16,18 +17,28 @@ import (
 // scopes a route requires, space-separated, all required.
 const ContextKeyRequiredScopes = "required_scopes"
 
-// checkRequest adapts Envoy's CheckRequest to the decision's Request.
-func checkRequest(req *authv3.CheckRequest, h envoyHeaders) authz.Request {
+// headerXFF is the one header a configured resolver reads the client
+// address from.
+const headerXFF = "x-forwarded-for"
+
+// checkRequest adapts Envoy's CheckRequest to the decision's Request, the
+// client address as source says (the peer's, unless configured otherwise:
+// then x-forwarded-for is read, and only then).
+func checkRequest(req *authv3.CheckRequest, h envoyHeaders, source clientaddr.Resolver) authz.Request {
 	attrs := req.GetAttributes()
 	http := attrs.GetRequest().GetHttp()
 	src := attrs.GetSource()
+	addr := src.GetAddress().GetSocketAddress().GetAddress()
+	if source.FromXFF {
+		addr = source.Address(addr, h.all(headerXFF))
+	}
 	return authz.Request{
 		Method:          http.GetMethod(),
 		Scheme:          http.GetScheme(),
 		Host:            http.GetHost(),
 		Path:            http.GetPath(),
 		Headers:         h.accessor(),
-		SourceAddr:      src.GetAddress().GetSocketAddress().GetAddress(),
+		SourceAddr:      addr,
 		SourcePrincipal: src.GetPrincipal(),
 		PeerCertificate: peerCertificate(src.GetCertificate()),
 		RequiredScopes:  attrs.GetContextExtensions()[ContextKeyRequiredScopes],
@@ -72,6 +83,22 @@ func (h envoyHeaders) Get(name string) (string, int) {
 		}
 	}
 	return val, n
+}
+
+// all returns every value of a lower-case name joined with ",", in the
+// order sent: one list however the header was split over lines, as the
+// merged map already has it.
+func (h envoyHeaders) all(name string) string {
+	if v, ok := h.m[name]; ok {
+		return v
+	}
+	var vals []string
+	for _, hv := range h.list {
+		if hv.GetKey() == name {
+			vals = append(vals, headerValue(hv))
+		}
+	}
+	return strings.Join(vals, ",")
 }
 
 func headerValue(hv *corev3.HeaderValue) string {

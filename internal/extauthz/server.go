@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/clientaddr"
 )
 
 // Decider makes the decision; *authz.Decider implements it.
@@ -50,6 +51,11 @@ type Options struct {
 	Metrics Metrics
 	// Tracing records a span per Check; nil or disabled records none.
 	Tracing Tracing
+	// Source says where the client address comes from: the zero value is
+	// Envoy's attributes.source.address (the peer that connected), or an
+	// x-forwarded-for entry past trusted hops, counted from the right as
+	// Envoy's xff_num_trusted_hops counts it. No other header is read.
+	Source clientaddr.Resolver
 	// Logger receives recovered panics; nil discards them.
 	Logger *slog.Logger
 }
@@ -57,6 +63,7 @@ type Options struct {
 // Server answers Envoy's Check. It is safe for concurrent use.
 type Server struct {
 	decider Decider
+	source  clientaddr.Resolver
 	realm   string
 	allowed *allowMemo
 	deny    denyHeaders
@@ -79,7 +86,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{decider: opts.Decider, realm: opts.Decider.Realm(), allowed: newAllowMemo()}
+	s := &Server{decider: opts.Decider, source: opts.Source, realm: opts.Decider.Realm(), allowed: newAllowMemo()}
 	s.deny = newDenyHeaders(s.realm)
 	s.respond = observe(opts.Metrics, opts.Tracing, recoverPanic(s.answer, log))
 	return s, nil
@@ -128,7 +135,7 @@ func (s *Server) Answer(ctx context.Context, req *authv3.CheckRequest) (reply an
 // answer decides req and builds its response.
 func (s *Server) answer(ctx context.Context, req *authv3.CheckRequest) (response, error) {
 	h := requestHeaders(req.GetAttributes().GetRequest().GetHttp())
-	d, err := s.decider.Decide(ctx, checkRequest(req, h))
+	d, err := s.decider.Decide(ctx, checkRequest(req, h, s.source))
 	if err != nil {
 		return response{}, faultStatus(err)
 	}

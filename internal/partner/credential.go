@@ -14,6 +14,9 @@ type Credential struct {
 	// Scopes lie within the partner's grants at issue; the effective scopes
 	// at check time are Scopes ∩ the partner's current grants.
 	Scopes Scopes
+	// AllowCIDRs, if not empty, are the only networks the key may be used
+	// from (its partner's list applies as well).
+	AllowCIDRs CIDRs
 	// Digest is HMAC-SHA256(pepper[PepperVersion], key).
 	Digest        []byte
 	PepperVersion int

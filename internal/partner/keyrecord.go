@@ -12,6 +12,9 @@ type KeyRecord struct {
 	// ExpiresAt is in Unix nanoseconds; zero means no expiry.
 	ExpiresAt int64
 	Revoked   bool
+	// AllowCIDRs is the key's own source allow-list; nil allows every
+	// address.
+	AllowCIDRs CIDRs
 	// Version is the stored row's version; a newer one replaces an older.
 	Version int64
 }
@@ -26,6 +29,9 @@ func (c *Credential) Record() KeyRecord {
 		PepperVersion: c.PepperVersion,
 		Revoked:       c.Revoked(),
 		Version:       c.Version,
+	}
+	if len(c.AllowCIDRs) > 0 {
+		r.AllowCIDRs = c.AllowCIDRs
 	}
 	if !c.ExpiresAt.IsZero() {
 		r.ExpiresAt = c.ExpiresAt.UnixNano()

@@ -48,6 +48,10 @@ const (
 	// Suspended partners are refused on every credential until resumed:
 	// the kill switch.
 	Suspended State = "suspended"
+	// Deleted partners are offboarded: every credential was revoked with
+	// them, and the row stays as a tombstone so the audit trail keeps its
+	// subject and the id is not handed to a new tenant by accident.
+	Deleted State = "deleted"
 )
 
 // Partner is a tenant: one business integrating with the API.
@@ -67,6 +71,13 @@ type Partner struct {
 	// Limits are the partner's own rate limits, replacing its tier's in
 	// each window they set; the zero value keeps the tier's everywhere.
 	Limits Limits
+	// AllowCIDRs, if not empty, are the only networks any credential of
+	// this partner may be used from. A key with its own list must pass
+	// both.
+	AllowCIDRs CIDRs
+	// DeletedAt is when the partner was deleted; zero unless State is
+	// [Deleted].
+	DeletedAt time.Time
 	// CreatedAt and UpdatedAt are set by the store.
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -111,9 +122,9 @@ func (p *Partner) Validate() error {
 		return err
 	}
 	switch p.State {
-	case Active, Suspended:
+	case Active, Suspended, Deleted:
 	default:
-		return Invalid("state", "must be %q or %q", Active, Suspended)
+		return Invalid("state", "must be %q, %q or %q", Active, Suspended, Deleted)
 	}
 	for _, f := range p.Limits.fields() {
 		if f.value > f.max {

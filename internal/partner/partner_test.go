@@ -81,7 +81,7 @@ func TestValidatePartner(t *testing.T) {
 		{"empty-id", func(p *Partner) { p.ID = "" }, "id"},
 		{"id-too-long", func(p *Partner) { p.ID = strings.Repeat("a", 64) }, "id"},
 		{"bad-tier", func(p *Partner) { p.Tier = "Gold Plus" }, "tier"},
-		{"bad-state", func(p *Partner) { p.State = "deleted" }, "state"},
+		{"bad-state", func(p *Partner) { p.State = "archived" }, "state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,6 +127,25 @@ func mayGenerate(ctx context.Context, st Store, o Options) error {
 // none yet), and no live key may need a pepper version other than
 // version.
 func Verify(ctx context.Context, st Store, path string, version int, log *slog.Logger, p []byte) error {
+	if err := verifyFingerprint(ctx, st, path, version, log, p); err != nil {
+		return err
+	}
+	versions, err := st.PepperVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("pepper_file %s: checking pepper version %d against the store: %w", path, version, err)
+	}
+	for _, v := range versions {
+		if v != version {
+			return fmt.Errorf("pepper_version %d: the store holds live API keys hashed with pepper version %d, "+
+				"which is not configured (pepper_file %s is version %d)", version, v, path, version)
+		}
+	}
+	return nil
+}
+
+// verifyFingerprint checks p against the fingerprint stored for version,
+// recording it if there is none yet.
+func verifyFingerprint(ctx context.Context, st Store, path string, version int, log *slog.Logger, p []byte) error {
 	fp := apikey.Fingerprint(p)
 	stored, err := st.Meta(ctx, MetaKey(version))
 	if errors.Is(err, partner.ErrNotFound) {
@@ -142,16 +161,6 @@ func Verify(ctx context.Context, st Store, path string, version int, log *slog.L
 	if subtle.ConstantTimeCompare([]byte(stored), []byte(fp)) != 1 {
 		return fmt.Errorf("pepper_file %s: is not pepper version %d that the store's keys were hashed with (its fingerprint differs): "+
 			"restore the pepper file backed up with the database", path, version)
-	}
-	versions, err := st.PepperVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("pepper_file %s: checking pepper version %d against the store: %w", path, version, err)
-	}
-	for _, v := range versions {
-		if v != version {
-			return fmt.Errorf("pepper_version %d: the store holds live API keys hashed with pepper version %d, "+
-				"which is not configured (pepper_file %s is version %d)", version, v, path, version)
-		}
 	}
 	return nil
 }

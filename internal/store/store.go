@@ -17,6 +17,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -84,10 +86,43 @@ type AuditFilter struct {
 // set by the store.
 type Store interface {
 	CreatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
-	// UpdatePartner stores p's Tier, Scopes and State. Its Limits and
-	// TokensNotBefore are left as stored: [Store.SetPartnerLimits] and
-	// [Tokens.RevokeTokensBefore] change those.
+	// UpdatePartner stores p's Tier, Scopes, State and AllowCIDRs. Its
+	// Limits and TokensNotBefore are left as stored:
+	// [Store.SetPartnerLimits] and [Tokens.RevokeTokensBefore] change
+	// those. A deleted partner is never updated ([partner.ErrConflict]),
+	// and p.State may not be [partner.Deleted]: [Store.DeletePartner]
+	// deletes.
 	UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
+	// DeletePartner offboards a partner in one transaction and leaves its
+	// row as a tombstone (state [partner.Deleted], DeletedAt set), so the
+	// audit trail keeps its subject and [Store.CreatePartner] of the id
+	// fails with [partner.ErrExists]. While the partner has live
+	// credentials (a key neither revoked nor expired, or an OAuth2
+	// client) it fails with a [*LiveCredentialsError] unless revokeAll is
+	// set; then it revokes every key not yet revoked, removes every
+	// client and moves the token cutoff to now, with one change-feed entry
+	// per entity. ev's Detail gains "revoked_keys" (comma-separated ids)
+	// and "removed_clients" (a count). A deleted partner yields
+	// [ErrDeleted]; an unknown one, [partner.ErrNotFound].
+	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, Offboarding, error)
+	// ApplyPartner makes partner p, and its OAuth2 clients, what a
+	// declaration says, in one transaction with one audit event: with
+	// create it inserts p (a taken id yields [partner.ErrExists]);
+	// otherwise it stores p's Tier, Scopes, State, AllowCIDRs and Limits if
+	// the stored Version is still p.Version ([partner.ErrConflict]
+	// otherwise, and for a deleted partner). The partner's clients become
+	// exactly clients: others are removed, missing ones registered (one
+	// registered to another partner yields [partner.ErrExists] and changes
+	// nothing). One change-feed entry per entity; p's Version and times
+	// are set on success.
+	ApplyPartner(ctx context.Context, p *partner.Partner, clients []partner.Client, create bool, ev partner.AuditEvent) error
+	// ReuseDeletedPartner gives a deleted partner's id to a new tenant: p's
+	// Tier, Scopes, AllowCIDRs and Limits replace the tombstone's, the
+	// state becomes active and CreatedAt restarts. The token cutoff stays,
+	// so no token issued to the old tenant passes. p must be active. An id
+	// not deleted yields [partner.ErrExists]; an unknown one,
+	// [partner.ErrNotFound].
+	ReuseDeletedPartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	ListPartners(ctx context.Context) ([]*partner.Partner, error)
 	// SetPartnerLimits replaces the partner's own rate limits with l (the
@@ -100,8 +135,8 @@ type Store interface {
 	// zero. An unknown partner yields [partner.ErrNotFound]; a taken id,
 	// [partner.ErrExists].
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
-	// UpdateCredential stores c's Name, Scopes, ExpiresAt, RevokedAt,
-	// LastRotatedAt and LastUsedAt, the last only if it is later than the
+	// UpdateCredential stores c's Name, Scopes, AllowCIDRs, ExpiresAt,
+	// RevokedAt, LastRotatedAt and LastUsedAt, the last only if it is later than the
 	// stored one (TouchCredentials may have recorded a use since c was
 	// read). ID, PartnerID, Digest, PepperVersion, CreatedAt and
 	// RotatedFrom are fixed at creation: an update cannot re-point a key
@@ -116,8 +151,23 @@ type Store interface {
 	// ListCredentials lists a partner's credentials, revoked and expired
 	// ones included, newest first.
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
+	// FindCredentials lists, across partners, the credentials neither
+	// revoked nor expired at the store's clock that match every filter f
+	// sets, soonest expiry first (keys without one last), then by id.
+	FindCredentials(ctx context.Context, f KeyFilter) ([]*partner.Credential, error)
+	// RecordExpiredKeys appends a "key.expire" audit event, by actor, for
+	// each key that has expired at the store's clock without being
+	// revoked or rotated, once per key however many replicas call it, and
+	// returns those keys (at most 1,000 a call). It changes no decision:
+	// it is not on the change feed and bumps no version.
+	RecordExpiredKeys(ctx context.Context, actor string) ([]*partner.Credential, error)
 
 	ListAudit(ctx context.Context, f AuditFilter) ([]partner.AuditEvent, error)
+	// PruneAudit deletes the audit events older than before and returns
+	// how many, for an audit retention. The trail is otherwise
+	// append-only, in the database itself: a delete of a newer event, or
+	// any update, is refused.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// Tokens is the OAuth2 side of the store; see [Tokens].
 	Tokens
@@ -136,7 +186,16 @@ type Store interface {
 	// greater than since, oldest first; limit zero means the store's
 	// default (1000). Versions become visible in increasing order, so a
 	// reader that resumes after the last version it applied misses nothing.
+	//
+	// Entries older than the feed's retention are pruned
+	// ([Store.PruneChanges]): a reader whose since is older than the
+	// newest pruned entry gets [ErrFeedPruned], and must load a new
+	// snapshot instead.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// PruneChanges deletes the change-feed entries made before before,
+	// except the newest entry, and returns how many it deleted. It
+	// changes no state, so it is neither audited nor on the feed.
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 	// Notify returns a channel that receives a value, without blocking the
 	// writer, soon after any change commits (in this process or, where the
 	// backend can tell, another). It is a hint: readers still call Changes,
@@ -159,6 +218,40 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// KeyFilter selects live credentials; zero fields select everything.
+type KeyFilter struct {
+	// PepperVersion selects keys hashed with this pepper version.
+	PepperVersion int
+	// ExpiresBefore selects keys that expire at or before it.
+	ExpiresBefore time.Time
+}
+
+// ErrFeedPruned reports that change-feed entries a reader needs were
+// pruned: it is further behind than the feed's retention.
+var ErrFeedPruned = errors.New("change feed pruned past this version")
+
+// ErrDeleted reports that a partner was deleted: it is a tombstone.
+var ErrDeleted = errors.New("partner deleted")
+
+// Offboarding is what [Store.DeletePartner] cut off.
+type Offboarding struct {
+	// RevokedKeys are the ids of the keys it revoked.
+	RevokedKeys []string
+	// RemovedClients are the OAuth2 clients it unregistered.
+	RemovedClients []*partner.Client
+}
+
+// LiveCredentialsError refuses to delete a partner that still has live
+// credentials.
+type LiveCredentialsError struct {
+	PartnerID     string
+	Keys, Clients int
+}
+
+func (e *LiveCredentialsError) Error() string {
+	return fmt.Sprintf("partner %q has %d live keys and %d OAuth clients", e.PartnerID, e.Keys, e.Clients)
 }
 
 // Tokens stores the OAuth2 client registry and token revocations. Each

@@ -29,13 +29,18 @@ type querier interface {
 }
 
 const partnerCols = `id, tier, scopes, state, created_at, updated_at, version, tokens_not_before,
-	limit_per_second, limit_per_minute, limit_per_day`
+	limit_per_second, limit_per_minute, limit_per_day, allow_cidrs, deleted_at`
 
 func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) {
 	var p partner.Partner
-	var scopes, state string
+	var scopes, state, allow string
 	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version, timeCol{&p.TokensNotBefore},
-		limitCol{&p.Limits.PerSecond}, limitCol{&p.Limits.PerMinute}, limitCol{&p.Limits.PerDay}); err != nil {
+		limitCol{&p.Limits.PerSecond}, limitCol{&p.Limits.PerMinute}, limitCol{&p.Limits.PerDay},
+		&allow, timeCol{&p.DeletedAt}); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.AllowCIDRs, err = splitCIDRs(allow); err != nil {
 		return nil, err
 	}
 	p.Scopes = splitScopes(scopes)
@@ -44,17 +49,20 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 }
 
 const credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at`
+	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at, allow_cidrs`
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
 	var c partner.Credential
-	var scopes string
+	var scopes, allow string
 	var rotatedFrom, lastUsedFrom sql.NullString
 	err := row.Scan(&c.ID, &c.PartnerID, &c.Name, &c.Digest, &c.PepperVersion, &scopes,
 		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}, timeCol{&c.RevokedAt},
 		&rotatedFrom, timeCol{&c.LastRotatedAt}, timeCol{&c.LastUsedAt}, &c.Version, &lastUsedFrom,
-		timeCol{&c.CompromisedAt})
+		timeCol{&c.CompromisedAt}, &allow)
 	if err != nil {
+		return nil, err
+	}
+	if c.AllowCIDRs, err = splitCIDRs(allow); err != nil {
 		return nil, err
 	}
 	c.Scopes = splitScopes(scopes)
@@ -70,6 +78,20 @@ func splitScopes(s string) partner.Scopes {
 		return nil
 	}
 	return partner.Scopes(strings.Fields(s))
+}
+
+// splitCIDRs parses a stored allow-list. A row that does not parse is
+// damage, not an empty list: an unreadable allow-list must not allow
+// everything.
+func splitCIDRs(s string) (partner.CIDRs, error) {
+	if s == "" {
+		return nil, nil
+	}
+	c, err := partner.ParseCIDRs("allow_cidrs", s)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: stored allow-list %w: %w", err, partner.ErrCorrupt)
+	}
+	return c, nil
 }
 
 // GetPartner returns the partner with id, or [partner.ErrNotFound].
@@ -231,6 +253,9 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("reading changes", err)
+	}
+	if err := s.checkHorizon(ctx, since); err != nil {
+		return nil, err
 	}
 	s.answered()
 	return out, nil

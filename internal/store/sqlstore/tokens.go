@@ -94,7 +94,11 @@ func (s *Store) GetClient(ctx context.Context, issuer, clientID string) (*partne
 
 // ListClients lists a partner's clients by issuer, then client id.
 func (s *Store) ListClients(ctx context.Context, partnerID string) ([]*partner.Client, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE partner_id = $1 ORDER BY issuer, client_id`, partnerID)
+	return s.listClientsTx(ctx, s.r, partnerID)
+}
+
+func (s *Store) listClientsTx(ctx context.Context, q querier, partnerID string) ([]*partner.Client, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE partner_id = $1 ORDER BY issuer, client_id`, partnerID)
 	if err != nil {
 		return nil, s.wrap("listing clients", err)
 	}

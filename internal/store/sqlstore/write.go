@@ -150,10 +150,10 @@ func (s *Store) CreatePartner(ctx context.Context, p *partner.Partner, ev partne
 	err := s.write(ctx, "creating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
 		now = ts
 		_, err := tx.ExecContext(ctx, `INSERT INTO partners (id, tier, scopes, state, created_at, updated_at, version,
-				limit_per_second, limit_per_minute, limit_per_day)
-			VALUES ($1, $2, $3, $4, $5, $5, 1, $6, $7, $8)`,
+				limit_per_second, limit_per_minute, limit_per_day, allow_cidrs)
+			VALUES ($1, $2, $3, $4, $5, $5, 1, $6, $7, $8, $9)`,
 			p.ID, p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts),
-			limitArg(p.Limits.PerSecond), limitArg(p.Limits.PerMinute), limitArg(p.Limits.PerDay))
+			limitArg(p.Limits.PerSecond), limitArg(p.Limits.PerMinute), limitArg(p.Limits.PerDay), p.AllowCIDRs.String())
 		if err != nil {
 			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
 		}
@@ -166,17 +166,23 @@ func (s *Store) CreatePartner(ctx context.Context, p *partner.Partner, ev partne
 	return nil
 }
 
-// UpdatePartner stores p's tier, scopes and state if the stored version is
-// still p.Version, then sets p's UpdatedAt and Version. It leaves the
-// partner's limits and token cutoff alone: [Store.SetPartnerLimits] and
-// [Store.RevokeTokensBefore] own those.
+// UpdatePartner stores p's tier, scopes, state and allow-list if the stored
+// version is still p.Version, then sets p's UpdatedAt and Version. It
+// leaves the partner's limits and token cutoff alone:
+// [Store.SetPartnerLimits] and [Store.RevokeTokensBefore] own those. A
+// deleted partner is not updated ([partner.ErrConflict]); state cannot be
+// set to deleted here ([Store.DeletePartner] does that).
 func (s *Store) UpdatePartner(ctx context.Context, p *partner.Partner, ev partner.AuditEvent) error {
+	if p.State == partner.Deleted {
+		return partner.Invalid("state", "a partner is deleted with DeletePartner")
+	}
 	var now time.Time
 	err := s.write(ctx, "updating partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
 		now = ts
-		res, err := tx.ExecContext(ctx, `UPDATE partners SET tier = $1, scopes = $2, state = $3, updated_at = $4, version = version + 1
-			WHERE id = $5 AND version = $6`,
-			p.Tier, p.Scopes.String(), string(p.State), s.d.arg(ts), p.ID, p.Version)
+		res, err := tx.ExecContext(ctx, `UPDATE partners SET tier = $1, scopes = $2, state = $3, allow_cidrs = $4,
+				updated_at = $5, version = version + 1
+			WHERE id = $6 AND version = $7 AND state <> 'deleted'`,
+			p.Tier, p.Scopes.String(), string(p.State), p.AllowCIDRs.String(), s.d.arg(ts), p.ID, p.Version)
 		if err := checkUpdated(ctx, tx, res, err, "partners", "partner", p.ID); err != nil {
 			return nil, err
 		}
@@ -245,11 +251,11 @@ func (s *Store) insertCredential(ctx context.Context, tx *sql.Tx, c *partner.Cre
 		created = norm(c.CreatedAt)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO credentials (id, partner_id, name, digest, pepper_version, scopes,
-			created_at, expires_at, revoked_at, rotated_from, last_rotated_at, last_used_at, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
+			created_at, expires_at, revoked_at, rotated_from, last_rotated_at, last_used_at, version, allow_cidrs)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13)`,
 		c.ID, c.PartnerID, c.Name, c.Digest, c.PepperVersion, c.Scopes.String(),
 		s.d.arg(created), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt), nullString(c.RotatedFrom),
-		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt))
+		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.AllowCIDRs.String())
 	if err != nil {
 		if errors.Is(s.d.class(err), partner.ErrNotFound) {
 			return created, fmt.Errorf("credential %q: %w", c.ID, errNotFound("partner", c.PartnerID))
@@ -293,10 +299,11 @@ func (s *Store) updateCredential(ctx context.Context, tx *sql.Tx, c *partner.Cre
 			last_rotated_at = $5,
 			last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $6 THEN $6 ELSE last_used_at END,
 			compromised_at = COALESCE(compromised_at, $9),
+			allow_cidrs = $10,
 			version = version + 1
 		WHERE id = $7 AND version = $8`,
 		c.Name, c.Scopes.String(), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt),
-		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version, s.d.arg(c.CompromisedAt))
+		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version, s.d.arg(c.CompromisedAt), c.AllowCIDRs.String())
 	return checkUpdated(ctx, tx, res, err, "credentials", "credential", c.ID)
 }
 

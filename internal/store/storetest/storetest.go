@@ -79,6 +79,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"operator-errors-change-nothing", testOperatorErrors},
 		{"record-audit-alone", testRecordAudit},
 		{"compromised-mark-is-never-cleared", testCompromised},
+		{"update-grants-narrow-and-widen", testUpdateGrants},
+		{"key-update", testKeyUpdate},
+		{"delete-partner-and-tombstone", testDeletePartner},
+		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
+		{"prune-changes-and-the-horizon", testPruneChanges},
+		{"record-expired-unrotated-keys-once", testRecordExpiredKeys},
+		{"apply-partner-in-one-transaction", testApplyPartner},
+		{"prune-audit-older-than-retention", testPruneAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

@@ -48,7 +48,12 @@ type Partner struct {
 	RevokedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_before,json=revokedBefore,proto3" json:"revoked_before,omitempty"`
 	// The partner's own rate limits, replacing its tier's in each window
 	// they set. Unset: the tier's limits in every window.
-	Limits        *Limits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
+	Limits *Limits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The networks its credentials may be used from, sorted; empty allows
+	// every address.
+	AllowCidrs []string `protobuf:"bytes,9,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	// When the partner was deleted; set only with state "deleted".
+	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +140,20 @@ func (x *Partner) GetRevokedBefore() *timestamppb.Timestamp {
 func (x *Partner) GetLimits() *Limits {
 	if x != nil {
 		return x.Limits
+	}
+	return nil
+}
+
+func (x *Partner) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *Partner) GetDeletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeletedAt
 	}
 	return nil
 }
@@ -227,6 +246,11 @@ type Key struct {
 	// When a secret-scanning report first found the key published; unset
 	// for a key never reported leaked. A compromised key is also revoked.
 	CompromisedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=compromised_at,json=compromisedAt,proto3" json:"compromised_at,omitempty"`
+	// The networks the key may be used from, sorted; empty allows every
+	// address (the partner's own list still applies).
+	AllowCidrs []string `protobuf:"bytes,14,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	// The version of the server pepper its digest was made with.
+	PepperVersion int32 `protobuf:"varint,15,opt,name=pepper_version,json=pepperVersion,proto3" json:"pepper_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -350,6 +374,20 @@ func (x *Key) GetCompromisedAt() *timestamppb.Timestamp {
 		return x.CompromisedAt
 	}
 	return nil
+}
+
+func (x *Key) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *Key) GetPepperVersion() int32 {
+	if x != nil {
+		return x.PepperVersion
+	}
+	return 0
 }
 
 // AuditEvent is one entry of the append-only audit trail.
@@ -491,8 +529,15 @@ type CreatePartnerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Empty means the default tier.
-	Tier          string   `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
-	Scopes        []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	Tier   string   `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
+	Scopes []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Gives the id of a deleted partner to this new one. Without it such an
+	// id is refused with ALREADY_EXISTS. The old tenant's keys stay
+	// revoked and its access tokens refused.
+	ReuseDeletedId bool `protobuf:"varint,4,opt,name=reuse_deleted_id,json=reuseDeletedId,proto3" json:"reuse_deleted_id,omitempty"`
+	// The networks the partner's credentials may be used from, such as
+	// "203.0.113.0/24" or "2001:db8::/32"; empty allows every address.
+	AllowCidrs    []string `protobuf:"bytes,5,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -544,6 +589,20 @@ func (x *CreatePartnerRequest) GetTier() string {
 func (x *CreatePartnerRequest) GetScopes() []string {
 	if x != nil {
 		return x.Scopes
+	}
+	return nil
+}
+
+func (x *CreatePartnerRequest) GetReuseDeletedId() bool {
+	if x != nil {
+		return x.ReuseDeletedId
+	}
+	return false
+}
+
+func (x *CreatePartnerRequest) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
 	}
 	return nil
 }
@@ -1081,8 +1140,11 @@ type IssueKeyRequest struct {
 	// Grants the key every scope the partner holds, in place of scopes
 	// (which must then be empty).
 	AllGrantedScopes bool `protobuf:"varint,5,opt,name=all_granted_scopes,json=allGrantedScopes,proto3" json:"all_granted_scopes,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The networks the key may be used from; empty allows every address.
+	// The partner's own list applies as well.
+	AllowCidrs    []string `protobuf:"bytes,6,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IssueKeyRequest) Reset() {
@@ -1150,6 +1212,752 @@ func (x *IssueKeyRequest) GetAllGrantedScopes() bool {
 	return false
 }
 
+func (x *IssueKeyRequest) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+type UpdatePartnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Set: the new tier, which must be configured.
+	Tier *string `protobuf:"bytes,2,opt,name=tier,proto3,oneof" json:"tier,omitempty"`
+	// With set_scopes, the new grants (empty: none).
+	Scopes    []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	SetScopes bool     `protobuf:"varint,4,opt,name=set_scopes,json=setScopes,proto3" json:"set_scopes,omitempty"`
+	// With set_allow_cidrs, the new allow-list (empty: every address).
+	AllowCidrs    []string `protobuf:"bytes,5,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	SetAllowCidrs bool     `protobuf:"varint,6,opt,name=set_allow_cidrs,json=setAllowCidrs,proto3" json:"set_allow_cidrs,omitempty"`
+	Reason        string   `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePartnerRequest) Reset() {
+	*x = UpdatePartnerRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePartnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePartnerRequest) ProtoMessage() {}
+
+func (x *UpdatePartnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePartnerRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePartnerRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdatePartnerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdatePartnerRequest) GetTier() string {
+	if x != nil && x.Tier != nil {
+		return *x.Tier
+	}
+	return ""
+}
+
+func (x *UpdatePartnerRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *UpdatePartnerRequest) GetSetScopes() bool {
+	if x != nil {
+		return x.SetScopes
+	}
+	return false
+}
+
+func (x *UpdatePartnerRequest) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *UpdatePartnerRequest) GetSetAllowCidrs() bool {
+	if x != nil {
+		return x.SetAllowCidrs
+	}
+	return false
+}
+
+func (x *UpdatePartnerRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type UpdatePartnerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePartnerResponse) Reset() {
+	*x = UpdatePartnerResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePartnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePartnerResponse) ProtoMessage() {}
+
+func (x *UpdatePartnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePartnerResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePartnerResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdatePartnerResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+// PartnerSpec declares a partner, as partnergate apply reads it.
+type PartnerSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Empty means the default tier.
+	Tier string `protobuf:"bytes,2,opt,name=tier,proto3" json:"tier,omitempty"`
+	// "active" or "suspended"; empty keeps the stored state (active for a
+	// new partner), so an apply never lifts a suspension by omission.
+	State      string   `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Scopes     []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	AllowCidrs []string `protobuf:"bytes,5,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	// Unset: the tier's limits.
+	Limits        *Limits      `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
+	Clients       []*ClientRef `protobuf:"bytes,7,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartnerSpec) Reset() {
+	*x = PartnerSpec{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartnerSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartnerSpec) ProtoMessage() {}
+
+func (x *PartnerSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartnerSpec.ProtoReflect.Descriptor instead.
+func (*PartnerSpec) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PartnerSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PartnerSpec) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *PartnerSpec) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PartnerSpec) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *PartnerSpec) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *PartnerSpec) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *PartnerSpec) GetClients() []*ClientRef {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
+// ClientRef names an OAuth2 client.
+type ClientRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Issuer        string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientRef) Reset() {
+	*x = ClientRef{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientRef) ProtoMessage() {}
+
+func (x *ClientRef) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientRef.ProtoReflect.Descriptor instead.
+func (*ClientRef) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ClientRef) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *ClientRef) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// FieldChange is one difference between a stored partner and its spec.
+type FieldChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Such as "tier", "scopes", "limits" or "clients".
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// Human-readable values; empty for none.
+	Old           string `protobuf:"bytes,2,opt,name=old,proto3" json:"old,omitempty"`
+	New           string `protobuf:"bytes,3,opt,name=new,proto3" json:"new,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldChange) Reset() {
+	*x = FieldChange{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldChange) ProtoMessage() {}
+
+func (x *FieldChange) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
+func (*FieldChange) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FieldChange) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldChange) GetOld() string {
+	if x != nil {
+		return x.Old
+	}
+	return ""
+}
+
+func (x *FieldChange) GetNew() string {
+	if x != nil {
+		return x.New
+	}
+	return ""
+}
+
+type ApplyPartnerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *PartnerSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyPartnerRequest) Reset() {
+	*x = ApplyPartnerRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyPartnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyPartnerRequest) ProtoMessage() {}
+
+func (x *ApplyPartnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyPartnerRequest.ProtoReflect.Descriptor instead.
+func (*ApplyPartnerRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ApplyPartnerRequest) GetSpec() *PartnerSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *ApplyPartnerRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyPartnerRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ApplyPartnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner as stored after the call (as it would be, with dry_run).
+	Partner *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	// "create", "update" or "unchanged".
+	Action        string         `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Changes       []*FieldChange `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyPartnerResponse) Reset() {
+	*x = ApplyPartnerResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyPartnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyPartnerResponse) ProtoMessage() {}
+
+func (x *ApplyPartnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyPartnerResponse.ProtoReflect.Descriptor instead.
+func (*ApplyPartnerResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ApplyPartnerResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+func (x *ApplyPartnerResponse) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ApplyPartnerResponse) GetChanges() []*FieldChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+type DeletePartnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Revokes every key, removes every OAuth2 client and refuses every
+	// access token issued so far. Without it, a partner with live
+	// credentials is not deleted.
+	RevokeAll     bool   `protobuf:"varint,2,opt,name=revoke_all,json=revokeAll,proto3" json:"revoke_all,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePartnerRequest) Reset() {
+	*x = DeletePartnerRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePartnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePartnerRequest) ProtoMessage() {}
+
+func (x *DeletePartnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePartnerRequest.ProtoReflect.Descriptor instead.
+func (*DeletePartnerRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeletePartnerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeletePartnerRequest) GetRevokeAll() bool {
+	if x != nil {
+		return x.RevokeAll
+	}
+	return false
+}
+
+func (x *DeletePartnerRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type DeletePartnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tombstone.
+	Partner *Partner `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	// The ids of the keys revoked.
+	RevokedKeyIds []string `protobuf:"bytes,2,rep,name=revoked_key_ids,json=revokedKeyIds,proto3" json:"revoked_key_ids,omitempty"`
+	// The OAuth2 clients removed.
+	RemovedClients []*Client `protobuf:"bytes,3,rep,name=removed_clients,json=removedClients,proto3" json:"removed_clients,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DeletePartnerResponse) Reset() {
+	*x = DeletePartnerResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePartnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePartnerResponse) ProtoMessage() {}
+
+func (x *DeletePartnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePartnerResponse.ProtoReflect.Descriptor instead.
+func (*DeletePartnerResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeletePartnerResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
+func (x *DeletePartnerResponse) GetRevokedKeyIds() []string {
+	if x != nil {
+		return x.RevokedKeyIds
+	}
+	return nil
+}
+
+func (x *DeletePartnerResponse) GetRemovedClients() []*Client {
+	if x != nil {
+		return x.RemovedClients
+	}
+	return nil
+}
+
+type UpdateKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Set: the new label (empty removes it).
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// With set_scopes, the new scopes: a non-empty subset of the key's own.
+	Scopes    []string `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	SetScopes bool     `protobuf:"varint,4,opt,name=set_scopes,json=setScopes,proto3" json:"set_scopes,omitempty"`
+	// With set_allow_cidrs, the new allow-list (empty: every address).
+	AllowCidrs    []string `protobuf:"bytes,5,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	SetAllowCidrs bool     `protobuf:"varint,6,opt,name=set_allow_cidrs,json=setAllowCidrs,proto3" json:"set_allow_cidrs,omitempty"`
+	Reason        string   `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateKeyRequest) Reset() {
+	*x = UpdateKeyRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateKeyRequest) ProtoMessage() {}
+
+func (x *UpdateKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateKeyRequest.ProtoReflect.Descriptor instead.
+func (*UpdateKeyRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UpdateKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *UpdateKeyRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateKeyRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *UpdateKeyRequest) GetSetScopes() bool {
+	if x != nil {
+		return x.SetScopes
+	}
+	return false
+}
+
+func (x *UpdateKeyRequest) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *UpdateKeyRequest) GetSetAllowCidrs() bool {
+	if x != nil {
+		return x.SetAllowCidrs
+	}
+	return false
+}
+
+func (x *UpdateKeyRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type UpdateKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateKeyResponse) Reset() {
+	*x = UpdateKeyResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateKeyResponse) ProtoMessage() {}
+
+func (x *UpdateKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateKeyResponse.ProtoReflect.Descriptor instead.
+func (*UpdateKeyResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UpdateKeyResponse) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 type IssueKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -1161,7 +1969,7 @@ type IssueKeyResponse struct {
 
 func (x *IssueKeyResponse) Reset() {
 	*x = IssueKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1981,7 @@ func (x *IssueKeyResponse) String() string {
 func (*IssueKeyResponse) ProtoMessage() {}
 
 func (x *IssueKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1994,7 @@ func (x *IssueKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueKeyResponse.ProtoReflect.Descriptor instead.
 func (*IssueKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IssueKeyResponse) GetKey() *Key {
@@ -1214,7 +2022,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +2034,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +2047,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListKeysRequest) GetPartnerId() string {
@@ -1265,7 +2073,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +2085,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +2098,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1310,7 +2118,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +2130,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +2143,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -1361,7 +2169,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +2181,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +2194,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RevokeKeyResponse) GetKey() *Key {
@@ -1409,7 +2217,7 @@ type ReportLeakedKeysRequest struct {
 
 func (x *ReportLeakedKeysRequest) Reset() {
 	*x = ReportLeakedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +2229,7 @@ func (x *ReportLeakedKeysRequest) String() string {
 func (*ReportLeakedKeysRequest) ProtoMessage() {}
 
 func (x *ReportLeakedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +2242,7 @@ func (x *ReportLeakedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLeakedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ReportLeakedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReportLeakedKeysRequest) GetTokens() []string {
@@ -1471,7 +2279,7 @@ type LeakedKeyResult struct {
 
 func (x *LeakedKeyResult) Reset() {
 	*x = LeakedKeyResult{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +2291,7 @@ func (x *LeakedKeyResult) String() string {
 func (*LeakedKeyResult) ProtoMessage() {}
 
 func (x *LeakedKeyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +2304,7 @@ func (x *LeakedKeyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeakedKeyResult.ProtoReflect.Descriptor instead.
 func (*LeakedKeyResult) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LeakedKeyResult) GetKeyId() string {
@@ -1537,7 +2345,7 @@ type ReportLeakedKeysResponse struct {
 
 func (x *ReportLeakedKeysResponse) Reset() {
 	*x = ReportLeakedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +2357,7 @@ func (x *ReportLeakedKeysResponse) String() string {
 func (*ReportLeakedKeysResponse) ProtoMessage() {}
 
 func (x *ReportLeakedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +2370,7 @@ func (x *ReportLeakedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportLeakedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ReportLeakedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReportLeakedKeysResponse) GetResults() []*LeakedKeyResult {
@@ -1594,7 +2402,7 @@ type RotateKeyRequest struct {
 
 func (x *RotateKeyRequest) Reset() {
 	*x = RotateKeyRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +2414,7 @@ func (x *RotateKeyRequest) String() string {
 func (*RotateKeyRequest) ProtoMessage() {}
 
 func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +2427,7 @@ func (x *RotateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RotateKeyRequest) GetKeyId() string {
@@ -1671,7 +2479,7 @@ type RotateKeyResponse struct {
 
 func (x *RotateKeyResponse) Reset() {
 	*x = RotateKeyResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +2491,7 @@ func (x *RotateKeyResponse) String() string {
 func (*RotateKeyResponse) ProtoMessage() {}
 
 func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +2504,7 @@ func (x *RotateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RotateKeyResponse) GetKey() *Key {
@@ -1736,7 +2544,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +2556,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +2569,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAuditRequest) GetPartnerId() string {
@@ -1801,7 +2609,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1813,7 +2621,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1826,7 +2634,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListAuditResponse) GetEvents() []*AuditEvent {
@@ -1850,7 +2658,7 @@ type Client struct {
 
 func (x *Client) Reset() {
 	*x = Client{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2670,7 @@ func (x *Client) String() string {
 func (*Client) ProtoMessage() {}
 
 func (x *Client) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2683,7 @@ func (x *Client) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Client.ProtoReflect.Descriptor instead.
 func (*Client) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Client) GetIssuer() string {
@@ -1920,7 +2728,7 @@ type TokenRevocation struct {
 
 func (x *TokenRevocation) Reset() {
 	*x = TokenRevocation{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2740,7 @@ func (x *TokenRevocation) String() string {
 func (*TokenRevocation) ProtoMessage() {}
 
 func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2753,7 @@ func (x *TokenRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenRevocation.ProtoReflect.Descriptor instead.
 func (*TokenRevocation) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TokenRevocation) GetIssuer() string {
@@ -1988,7 +2796,7 @@ type AddClientRequest struct {
 
 func (x *AddClientRequest) Reset() {
 	*x = AddClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2808,7 @@ func (x *AddClientRequest) String() string {
 func (*AddClientRequest) ProtoMessage() {}
 
 func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2821,7 @@ func (x *AddClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientRequest.ProtoReflect.Descriptor instead.
 func (*AddClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AddClientRequest) GetPartnerId() string {
@@ -2053,7 +2861,7 @@ type AddClientResponse struct {
 
 func (x *AddClientResponse) Reset() {
 	*x = AddClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2873,7 @@ func (x *AddClientResponse) String() string {
 func (*AddClientResponse) ProtoMessage() {}
 
 func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2886,7 @@ func (x *AddClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddClientResponse.ProtoReflect.Descriptor instead.
 func (*AddClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AddClientResponse) GetClient() *Client {
@@ -2100,7 +2908,7 @@ type RemoveClientRequest struct {
 
 func (x *RemoveClientRequest) Reset() {
 	*x = RemoveClientRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2920,7 @@ func (x *RemoveClientRequest) String() string {
 func (*RemoveClientRequest) ProtoMessage() {}
 
 func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2933,7 @@ func (x *RemoveClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClientRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RemoveClientRequest) GetPartnerId() string {
@@ -2164,7 +2972,7 @@ type RemoveClientResponse struct {
 
 func (x *RemoveClientResponse) Reset() {
 	*x = RemoveClientResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2984,7 @@ func (x *RemoveClientResponse) String() string {
 func (*RemoveClientResponse) ProtoMessage() {}
 
 func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2997,7 @@ func (x *RemoveClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClientResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClientResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 type ListClientsRequest struct {
@@ -2201,7 +3009,7 @@ type ListClientsRequest struct {
 
 func (x *ListClientsRequest) Reset() {
 	*x = ListClientsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +3021,7 @@ func (x *ListClientsRequest) String() string {
 func (*ListClientsRequest) ProtoMessage() {}
 
 func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +3034,7 @@ func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListClientsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListClientsRequest) GetPartnerId() string {
@@ -2245,7 +3053,7 @@ type ListClientsResponse struct {
 
 func (x *ListClientsResponse) Reset() {
 	*x = ListClientsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +3065,7 @@ func (x *ListClientsResponse) String() string {
 func (*ListClientsResponse) ProtoMessage() {}
 
 func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[36]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +3078,7 @@ func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListClientsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListClientsResponse) GetClients() []*Client {
@@ -2294,7 +3102,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +3114,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +3127,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RevokeTokenRequest) GetIssuer() string {
@@ -2359,7 +3167,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +3179,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +3192,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
@@ -2407,7 +3215,7 @@ type RevokePartnerTokensRequest struct {
 
 func (x *RevokePartnerTokensRequest) Reset() {
 	*x = RevokePartnerTokensRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +3227,7 @@ func (x *RevokePartnerTokensRequest) String() string {
 func (*RevokePartnerTokensRequest) ProtoMessage() {}
 
 func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +3240,7 @@ func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevokePartnerTokensRequest) GetId() string {
@@ -2465,7 +3273,7 @@ type RevokePartnerTokensResponse struct {
 
 func (x *RevokePartnerTokensResponse) Reset() {
 	*x = RevokePartnerTokensResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +3285,7 @@ func (x *RevokePartnerTokensResponse) String() string {
 func (*RevokePartnerTokensResponse) ProtoMessage() {}
 
 func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +3298,7 @@ func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
@@ -2510,7 +3318,7 @@ type ListUnusedKeysRequest struct {
 
 func (x *ListUnusedKeysRequest) Reset() {
 	*x = ListUnusedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +3330,7 @@ func (x *ListUnusedKeysRequest) String() string {
 func (*ListUnusedKeysRequest) ProtoMessage() {}
 
 func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,12 +3343,110 @@ func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
 	if x != nil {
 		return x.UnusedFor
+	}
+	return nil
+}
+
+type FindKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set: only keys hashed with this pepper version (positive).
+	PepperVersion *int32 `protobuf:"varint,1,opt,name=pepper_version,json=pepperVersion,proto3,oneof" json:"pepper_version,omitempty"`
+	// Set: only keys expiring within this long from now (positive).
+	ExpiringWithin *durationpb.Duration `protobuf:"bytes,2,opt,name=expiring_within,json=expiringWithin,proto3" json:"expiring_within,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FindKeysRequest) Reset() {
+	*x = FindKeysRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindKeysRequest) ProtoMessage() {}
+
+func (x *FindKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindKeysRequest.ProtoReflect.Descriptor instead.
+func (*FindKeysRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *FindKeysRequest) GetPepperVersion() int32 {
+	if x != nil && x.PepperVersion != nil {
+		return *x.PepperVersion
+	}
+	return 0
+}
+
+func (x *FindKeysRequest) GetExpiringWithin() *durationpb.Duration {
+	if x != nil {
+		return x.ExpiringWithin
+	}
+	return nil
+}
+
+type FindKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindKeysResponse) Reset() {
+	*x = FindKeysResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindKeysResponse) ProtoMessage() {}
+
+func (x *FindKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindKeysResponse.ProtoReflect.Descriptor instead.
+func (*FindKeysResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *FindKeysResponse) GetKeys() []*Key {
+	if x != nil {
+		return x.Keys
 	}
 	return nil
 }
@@ -2554,7 +3460,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +3472,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +3485,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -2614,7 +3520,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +3532,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +3545,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Operator) GetName() string {
@@ -2731,7 +3637,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +3649,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +3662,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -2813,7 +3719,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +3731,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +3744,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -2864,7 +3770,7 @@ type GetOperatorRequest struct {
 
 func (x *GetOperatorRequest) Reset() {
 	*x = GetOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +3782,7 @@ func (x *GetOperatorRequest) String() string {
 func (*GetOperatorRequest) ProtoMessage() {}
 
 func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +3795,7 @@ func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetOperatorRequest) GetName() string {
@@ -2908,7 +3814,7 @@ type GetOperatorResponse struct {
 
 func (x *GetOperatorResponse) Reset() {
 	*x = GetOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3826,7 @@ func (x *GetOperatorResponse) String() string {
 func (*GetOperatorResponse) ProtoMessage() {}
 
 func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3839,7 @@ func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetOperatorResponse) GetOperator() *Operator {
@@ -2951,7 +3857,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3869,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3882,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 type ListOperatorsResponse struct {
@@ -2988,7 +3894,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3906,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3919,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -3043,7 +3949,7 @@ type UpdateOperatorRequest struct {
 
 func (x *UpdateOperatorRequest) Reset() {
 	*x = UpdateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3961,7 @@ func (x *UpdateOperatorRequest) String() string {
 func (*UpdateOperatorRequest) ProtoMessage() {}
 
 func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3974,7 @@ func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UpdateOperatorRequest) GetName() string {
@@ -3136,7 +4042,7 @@ type UpdateOperatorResponse struct {
 
 func (x *UpdateOperatorResponse) Reset() {
 	*x = UpdateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +4054,7 @@ func (x *UpdateOperatorResponse) String() string {
 func (*UpdateOperatorResponse) ProtoMessage() {}
 
 func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +4067,7 @@ func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UpdateOperatorResponse) GetOperator() *Operator {
@@ -3181,7 +4087,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +4099,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +4112,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RevokeOperatorRequest) GetName() string {
@@ -3232,7 +4138,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +4150,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +4163,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RevokeOperatorResponse) GetOperator() *Operator {
@@ -3280,7 +4186,7 @@ type RotateOperatorRequest struct {
 
 func (x *RotateOperatorRequest) Reset() {
 	*x = RotateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +4198,7 @@ func (x *RotateOperatorRequest) String() string {
 func (*RotateOperatorRequest) ProtoMessage() {}
 
 func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +4211,7 @@ func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *RotateOperatorRequest) GetName() string {
@@ -3340,7 +4246,7 @@ type RotateOperatorResponse struct {
 
 func (x *RotateOperatorResponse) Reset() {
 	*x = RotateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +4258,7 @@ func (x *RotateOperatorResponse) String() string {
 func (*RotateOperatorResponse) ProtoMessage() {}
 
 func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +4271,7 @@ func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RotateOperatorResponse) GetOperator() *Operator {
@@ -3390,7 +4296,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +4308,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +4321,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 type WhoAmIResponse struct {
@@ -3436,7 +4342,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +4354,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +4367,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -3510,7 +4416,7 @@ var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
+	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x03\n" +
 	"\aPartner\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
@@ -3521,7 +4427,12 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12A\n" +
 	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\x124\n" +
-	"\x06limits\x18\b \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\"\x98\x01\n" +
+	"\x06limits\x18\b \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\x12\x1f\n" +
+	"\vallow_cidrs\x18\t \x03(\tR\n" +
+	"allowCidrs\x129\n" +
+	"\n" +
+	"deleted_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\"\x98\x01\n" +
 	"\x06Limits\x12\"\n" +
 	"\n" +
 	"per_second\x18\x01 \x01(\x03H\x00R\tperSecond\x88\x01\x01\x12\"\n" +
@@ -3531,7 +4442,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\v_per_secondB\r\n" +
 	"\v_per_minuteB\n" +
 	"\n" +
-	"\b_per_day\"\xb5\x04\n" +
+	"\b_per_day\"\xfd\x04\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3551,7 +4462,10 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"lastUsedAt\x12\x14\n" +
 	"\x05state\x18\v \x01(\tR\x05state\x12$\n" +
 	"\x0elast_used_from\x18\f \x01(\tR\flastUsedFrom\x12A\n" +
-	"\x0ecompromised_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rcompromisedAt\"\x92\x03\n" +
+	"\x0ecompromised_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rcompromisedAt\x12\x1f\n" +
+	"\vallow_cidrs\x18\x0e \x03(\tR\n" +
+	"allowCidrs\x12%\n" +
+	"\x0epepper_version\x18\x0f \x01(\x05R\rpepperVersion\"\x92\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
@@ -3570,11 +4484,14 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x04note\x18\v \x01(\tR\x04note\x1a9\n" +
 	"\vDetailEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x01\n" +
 	"\x14CreatePartnerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
-	"\x06scopes\x18\x03 \x03(\tR\x06scopes\"P\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12(\n" +
+	"\x10reuse_deleted_id\x18\x04 \x01(\bR\x0ereuseDeletedId\x12\x1f\n" +
+	"\vallow_cidrs\x18\x05 \x03(\tR\n" +
+	"allowCidrs\"P\n" +
 	"\x15CreatePartnerResponse\x127\n" +
 	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"#\n" +
 	"\x11GetPartnerRequest\x12\x0e\n" +
@@ -3600,7 +4517,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x05clear\x18\x03 \x01(\bR\x05clear\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"S\n" +
 	"\x18SetPartnerLimitsResponse\x127\n" +
-	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\xc4\x01\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\xe5\x01\n" +
 	"\x0fIssueKeyRequest\x12\x1d\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x16\n" +
@@ -3608,7 +4525,68 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\texpiresIn\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12,\n" +
-	"\x12all_granted_scopes\x18\x05 \x01(\bR\x10allGrantedScopes\"W\n" +
+	"\x12all_granted_scopes\x18\x05 \x01(\bR\x10allGrantedScopes\x12\x1f\n" +
+	"\vallow_cidrs\x18\x06 \x03(\tR\n" +
+	"allowCidrs\"\xe0\x01\n" +
+	"\x14UpdatePartnerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\x04tier\x18\x02 \x01(\tH\x00R\x04tier\x88\x01\x01\x12\x16\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x1d\n" +
+	"\n" +
+	"set_scopes\x18\x04 \x01(\bR\tsetScopes\x12\x1f\n" +
+	"\vallow_cidrs\x18\x05 \x03(\tR\n" +
+	"allowCidrs\x12&\n" +
+	"\x0fset_allow_cidrs\x18\x06 \x01(\bR\rsetAllowCidrs\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reasonB\a\n" +
+	"\x05_tier\"P\n" +
+	"\x15UpdatePartnerResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\xf1\x01\n" +
+	"\vPartnerSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12\x1f\n" +
+	"\vallow_cidrs\x18\x05 \x03(\tR\n" +
+	"allowCidrs\x124\n" +
+	"\x06limits\x18\x06 \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\x129\n" +
+	"\aclients\x18\a \x03(\v2\x1f.partnergate.admin.v1.ClientRefR\aclients\"@\n" +
+	"\tClientRef\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"G\n" +
+	"\vFieldChange\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
+	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
+	"\x03new\x18\x03 \x01(\tR\x03new\"}\n" +
+	"\x13ApplyPartnerRequest\x125\n" +
+	"\x04spec\x18\x01 \x01(\v2!.partnergate.admin.v1.PartnerSpecR\x04spec\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa4\x01\n" +
+	"\x14ApplyPartnerResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12;\n" +
+	"\achanges\x18\x03 \x03(\v2!.partnergate.admin.v1.FieldChangeR\achanges\"]\n" +
+	"\x14DeletePartnerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"revoke_all\x18\x02 \x01(\bR\trevokeAll\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xbf\x01\n" +
+	"\x15DeletePartnerResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\x12&\n" +
+	"\x0frevoked_key_ids\x18\x02 \x03(\tR\rrevokedKeyIds\x12E\n" +
+	"\x0fremoved_clients\x18\x03 \x03(\v2\x1c.partnergate.admin.v1.ClientR\x0eremovedClients\"\xe3\x01\n" +
+	"\x10UpdateKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x16\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x1d\n" +
+	"\n" +
+	"set_scopes\x18\x04 \x01(\bR\tsetScopes\x12\x1f\n" +
+	"\vallow_cidrs\x18\x05 \x03(\tR\n" +
+	"allowCidrs\x12&\n" +
+	"\x0fset_allow_cidrs\x18\x06 \x01(\bR\rsetAllowCidrs\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reasonB\a\n" +
+	"\x05_name\"@\n" +
+	"\x11UpdateKeyResponse\x12+\n" +
+	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\"W\n" +
 	"\x10IssueKeyResponse\x12+\n" +
 	"\x03key\x18\x01 \x01(\v2\x19.partnergate.admin.v1.KeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"R\n" +
@@ -3704,7 +4682,13 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"Q\n" +
 	"\x15ListUnusedKeysRequest\x128\n" +
 	"\n" +
-	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"G\n" +
+	"unused_for\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tunusedFor\"\x94\x01\n" +
+	"\x0fFindKeysRequest\x12*\n" +
+	"\x0epepper_version\x18\x01 \x01(\x05H\x00R\rpepperVersion\x88\x01\x01\x12B\n" +
+	"\x0fexpiring_within\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eexpiringWithinB\x11\n" +
+	"\x0f_pepper_version\"A\n" +
+	"\x10FindKeysResponse\x12-\n" +
+	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"G\n" +
 	"\x16ListUnusedKeysResponse\x12-\n" +
 	"\x04keys\x18\x01 \x03(\v2\x19.partnergate.admin.v1.KeyR\x04keys\"\x92\x03\n" +
 	"\bOperator\x12\x12\n" +
@@ -3775,7 +4759,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"authMethod\x12#\n" +
 	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\x93\x14\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\x87\x18\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -3783,11 +4767,15 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\fListPartners\x12).partnergate.admin.v1.ListPartnersRequest\x1a*.partnergate.admin.v1.ListPartnersResponse\x12k\n" +
 	"\x0eSuspendPartner\x12+.partnergate.admin.v1.SuspendPartnerRequest\x1a,.partnergate.admin.v1.SuspendPartnerResponse\x12h\n" +
 	"\rResumePartner\x12*.partnergate.admin.v1.ResumePartnerRequest\x1a+.partnergate.admin.v1.ResumePartnerResponse\x12q\n" +
-	"\x10SetPartnerLimits\x12-.partnergate.admin.v1.SetPartnerLimitsRequest\x1a..partnergate.admin.v1.SetPartnerLimitsResponse\x12Y\n" +
+	"\x10SetPartnerLimits\x12-.partnergate.admin.v1.SetPartnerLimitsRequest\x1a..partnergate.admin.v1.SetPartnerLimitsResponse\x12h\n" +
+	"\rUpdatePartner\x12*.partnergate.admin.v1.UpdatePartnerRequest\x1a+.partnergate.admin.v1.UpdatePartnerResponse\x12h\n" +
+	"\rDeletePartner\x12*.partnergate.admin.v1.DeletePartnerRequest\x1a+.partnergate.admin.v1.DeletePartnerResponse\x12e\n" +
+	"\fApplyPartner\x12).partnergate.admin.v1.ApplyPartnerRequest\x1a*.partnergate.admin.v1.ApplyPartnerResponse\x12Y\n" +
 	"\bIssueKey\x12%.partnergate.admin.v1.IssueKeyRequest\x1a&.partnergate.admin.v1.IssueKeyResponse\x12Y\n" +
 	"\bListKeys\x12%.partnergate.admin.v1.ListKeysRequest\x1a&.partnergate.admin.v1.ListKeysResponse\x12\\\n" +
 	"\tRevokeKey\x12&.partnergate.admin.v1.RevokeKeyRequest\x1a'.partnergate.admin.v1.RevokeKeyResponse\x12\\\n" +
-	"\tRotateKey\x12&.partnergate.admin.v1.RotateKeyRequest\x1a'.partnergate.admin.v1.RotateKeyResponse\x12q\n" +
+	"\tRotateKey\x12&.partnergate.admin.v1.RotateKeyRequest\x1a'.partnergate.admin.v1.RotateKeyResponse\x12\\\n" +
+	"\tUpdateKey\x12&.partnergate.admin.v1.UpdateKeyRequest\x1a'.partnergate.admin.v1.UpdateKeyResponse\x12q\n" +
 	"\x10ReportLeakedKeys\x12-.partnergate.admin.v1.ReportLeakedKeysRequest\x1a..partnergate.admin.v1.ReportLeakedKeysResponse\x12\\\n" +
 	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponse\x12\\\n" +
 	"\tAddClient\x12&.partnergate.admin.v1.AddClientRequest\x1a'.partnergate.admin.v1.AddClientResponse\x12e\n" +
@@ -3795,7 +4783,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
 	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
-	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12k\n" +
+	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12Y\n" +
+	"\bFindKeys\x12%.partnergate.admin.v1.FindKeysRequest\x1a&.partnergate.admin.v1.FindKeysResponse\x12k\n" +
 	"\x0eCreateOperator\x12+.partnergate.admin.v1.CreateOperatorRequest\x1a,.partnergate.admin.v1.CreateOperatorResponse\x12b\n" +
 	"\vGetOperator\x12(.partnergate.admin.v1.GetOperatorRequest\x1a).partnergate.admin.v1.GetOperatorResponse\x12h\n" +
 	"\rListOperators\x12*.partnergate.admin.v1.ListOperatorsRequest\x1a+.partnergate.admin.v1.ListOperatorsResponse\x12k\n" +
@@ -3816,7 +4805,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -3835,161 +4824,196 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*SetPartnerLimitsRequest)(nil),     // 14: partnergate.admin.v1.SetPartnerLimitsRequest
 	(*SetPartnerLimitsResponse)(nil),    // 15: partnergate.admin.v1.SetPartnerLimitsResponse
 	(*IssueKeyRequest)(nil),             // 16: partnergate.admin.v1.IssueKeyRequest
-	(*IssueKeyResponse)(nil),            // 17: partnergate.admin.v1.IssueKeyResponse
-	(*ListKeysRequest)(nil),             // 18: partnergate.admin.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),            // 19: partnergate.admin.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),            // 20: partnergate.admin.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),           // 21: partnergate.admin.v1.RevokeKeyResponse
-	(*ReportLeakedKeysRequest)(nil),     // 22: partnergate.admin.v1.ReportLeakedKeysRequest
-	(*LeakedKeyResult)(nil),             // 23: partnergate.admin.v1.LeakedKeyResult
-	(*ReportLeakedKeysResponse)(nil),    // 24: partnergate.admin.v1.ReportLeakedKeysResponse
-	(*RotateKeyRequest)(nil),            // 25: partnergate.admin.v1.RotateKeyRequest
-	(*RotateKeyResponse)(nil),           // 26: partnergate.admin.v1.RotateKeyResponse
-	(*ListAuditRequest)(nil),            // 27: partnergate.admin.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),           // 28: partnergate.admin.v1.ListAuditResponse
-	(*Client)(nil),                      // 29: partnergate.admin.v1.Client
-	(*TokenRevocation)(nil),             // 30: partnergate.admin.v1.TokenRevocation
-	(*AddClientRequest)(nil),            // 31: partnergate.admin.v1.AddClientRequest
-	(*AddClientResponse)(nil),           // 32: partnergate.admin.v1.AddClientResponse
-	(*RemoveClientRequest)(nil),         // 33: partnergate.admin.v1.RemoveClientRequest
-	(*RemoveClientResponse)(nil),        // 34: partnergate.admin.v1.RemoveClientResponse
-	(*ListClientsRequest)(nil),          // 35: partnergate.admin.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),         // 36: partnergate.admin.v1.ListClientsResponse
-	(*RevokeTokenRequest)(nil),          // 37: partnergate.admin.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 38: partnergate.admin.v1.RevokeTokenResponse
-	(*RevokePartnerTokensRequest)(nil),  // 39: partnergate.admin.v1.RevokePartnerTokensRequest
-	(*RevokePartnerTokensResponse)(nil), // 40: partnergate.admin.v1.RevokePartnerTokensResponse
-	(*ListUnusedKeysRequest)(nil),       // 41: partnergate.admin.v1.ListUnusedKeysRequest
-	(*ListUnusedKeysResponse)(nil),      // 42: partnergate.admin.v1.ListUnusedKeysResponse
-	(*Operator)(nil),                    // 43: partnergate.admin.v1.Operator
-	(*CreateOperatorRequest)(nil),       // 44: partnergate.admin.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 45: partnergate.admin.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),          // 46: partnergate.admin.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),         // 47: partnergate.admin.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),        // 48: partnergate.admin.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 49: partnergate.admin.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),       // 50: partnergate.admin.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),      // 51: partnergate.admin.v1.UpdateOperatorResponse
-	(*RevokeOperatorRequest)(nil),       // 52: partnergate.admin.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),      // 53: partnergate.admin.v1.RevokeOperatorResponse
-	(*RotateOperatorRequest)(nil),       // 54: partnergate.admin.v1.RotateOperatorRequest
-	(*RotateOperatorResponse)(nil),      // 55: partnergate.admin.v1.RotateOperatorResponse
-	(*WhoAmIRequest)(nil),               // 56: partnergate.admin.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 57: partnergate.admin.v1.WhoAmIResponse
-	nil,                                 // 58: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 60: google.protobuf.Duration
+	(*UpdatePartnerRequest)(nil),        // 17: partnergate.admin.v1.UpdatePartnerRequest
+	(*UpdatePartnerResponse)(nil),       // 18: partnergate.admin.v1.UpdatePartnerResponse
+	(*PartnerSpec)(nil),                 // 19: partnergate.admin.v1.PartnerSpec
+	(*ClientRef)(nil),                   // 20: partnergate.admin.v1.ClientRef
+	(*FieldChange)(nil),                 // 21: partnergate.admin.v1.FieldChange
+	(*ApplyPartnerRequest)(nil),         // 22: partnergate.admin.v1.ApplyPartnerRequest
+	(*ApplyPartnerResponse)(nil),        // 23: partnergate.admin.v1.ApplyPartnerResponse
+	(*DeletePartnerRequest)(nil),        // 24: partnergate.admin.v1.DeletePartnerRequest
+	(*DeletePartnerResponse)(nil),       // 25: partnergate.admin.v1.DeletePartnerResponse
+	(*UpdateKeyRequest)(nil),            // 26: partnergate.admin.v1.UpdateKeyRequest
+	(*UpdateKeyResponse)(nil),           // 27: partnergate.admin.v1.UpdateKeyResponse
+	(*IssueKeyResponse)(nil),            // 28: partnergate.admin.v1.IssueKeyResponse
+	(*ListKeysRequest)(nil),             // 29: partnergate.admin.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),            // 30: partnergate.admin.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),            // 31: partnergate.admin.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),           // 32: partnergate.admin.v1.RevokeKeyResponse
+	(*ReportLeakedKeysRequest)(nil),     // 33: partnergate.admin.v1.ReportLeakedKeysRequest
+	(*LeakedKeyResult)(nil),             // 34: partnergate.admin.v1.LeakedKeyResult
+	(*ReportLeakedKeysResponse)(nil),    // 35: partnergate.admin.v1.ReportLeakedKeysResponse
+	(*RotateKeyRequest)(nil),            // 36: partnergate.admin.v1.RotateKeyRequest
+	(*RotateKeyResponse)(nil),           // 37: partnergate.admin.v1.RotateKeyResponse
+	(*ListAuditRequest)(nil),            // 38: partnergate.admin.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 39: partnergate.admin.v1.ListAuditResponse
+	(*Client)(nil),                      // 40: partnergate.admin.v1.Client
+	(*TokenRevocation)(nil),             // 41: partnergate.admin.v1.TokenRevocation
+	(*AddClientRequest)(nil),            // 42: partnergate.admin.v1.AddClientRequest
+	(*AddClientResponse)(nil),           // 43: partnergate.admin.v1.AddClientResponse
+	(*RemoveClientRequest)(nil),         // 44: partnergate.admin.v1.RemoveClientRequest
+	(*RemoveClientResponse)(nil),        // 45: partnergate.admin.v1.RemoveClientResponse
+	(*ListClientsRequest)(nil),          // 46: partnergate.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),         // 47: partnergate.admin.v1.ListClientsResponse
+	(*RevokeTokenRequest)(nil),          // 48: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 49: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 50: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 51: partnergate.admin.v1.RevokePartnerTokensResponse
+	(*ListUnusedKeysRequest)(nil),       // 52: partnergate.admin.v1.ListUnusedKeysRequest
+	(*FindKeysRequest)(nil),             // 53: partnergate.admin.v1.FindKeysRequest
+	(*FindKeysResponse)(nil),            // 54: partnergate.admin.v1.FindKeysResponse
+	(*ListUnusedKeysResponse)(nil),      // 55: partnergate.admin.v1.ListUnusedKeysResponse
+	(*Operator)(nil),                    // 56: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 57: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 58: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 59: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 60: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 61: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 62: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 63: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 64: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 65: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 66: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 67: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 68: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 69: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 70: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 71: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 72: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 73: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	59, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	59, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	72, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	72, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
 	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	59, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	59, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	59, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	59, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	59, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
-	59, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	58, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
-	0,  // 12: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 13: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 14: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
-	0,  // 15: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 16: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	1,  // 17: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
-	0,  // 18: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	60, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 20: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 21: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	2,  // 22: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	23, // 23: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
-	60, // 24: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	60, // 25: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 26: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 27: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	3,  // 28: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	59, // 29: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	59, // 30: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 31: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	29, // 32: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	29, // 33: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	59, // 34: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 35: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	59, // 36: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 37: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	60, // 38: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 39: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	59, // 40: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	59, // 41: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 42: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 43: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	60, // 44: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	43, // 45: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 46: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 47: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	60, // 48: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	43, // 49: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 50: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	60, // 51: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	43, // 52: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	59, // 53: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 54: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 55: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 56: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 57: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 58: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 60: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 61: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 62: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	25, // 63: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	22, // 64: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
-	27, // 65: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	31, // 66: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	33, // 67: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	35, // 68: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	37, // 69: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	39, // 70: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	41, // 71: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	44, // 72: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	46, // 73: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	48, // 74: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	50, // 75: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	52, // 76: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	54, // 77: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	56, // 78: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 79: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 80: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 81: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 82: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 83: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 84: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 85: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 86: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 87: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	26, // 88: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	24, // 89: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
-	28, // 90: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	32, // 91: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	34, // 92: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	36, // 93: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	38, // 94: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	40, // 95: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	42, // 96: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	45, // 97: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	47, // 98: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	49, // 99: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	51, // 100: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	53, // 101: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	55, // 102: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	57, // 103: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	79, // [79:104] is the sub-list for method output_type
-	54, // [54:79] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	72, // 4: partnergate.admin.v1.Partner.deleted_at:type_name -> google.protobuf.Timestamp
+	72, // 5: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	72, // 6: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 7: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	72, // 8: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	72, // 9: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	72, // 10: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	72, // 11: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	71, // 12: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	0,  // 13: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 14: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 15: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
+	0,  // 16: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,  // 17: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,  // 18: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
+	0,  // 19: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
+	73, // 20: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	0,  // 21: partnergate.admin.v1.UpdatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,  // 22: partnergate.admin.v1.PartnerSpec.limits:type_name -> partnergate.admin.v1.Limits
+	20, // 23: partnergate.admin.v1.PartnerSpec.clients:type_name -> partnergate.admin.v1.ClientRef
+	19, // 24: partnergate.admin.v1.ApplyPartnerRequest.spec:type_name -> partnergate.admin.v1.PartnerSpec
+	0,  // 25: partnergate.admin.v1.ApplyPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	21, // 26: partnergate.admin.v1.ApplyPartnerResponse.changes:type_name -> partnergate.admin.v1.FieldChange
+	0,  // 27: partnergate.admin.v1.DeletePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	40, // 28: partnergate.admin.v1.DeletePartnerResponse.removed_clients:type_name -> partnergate.admin.v1.Client
+	2,  // 29: partnergate.admin.v1.UpdateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 30: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 31: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,  // 32: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	34, // 33: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
+	73, // 34: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	73, // 35: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,  // 36: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,  // 37: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,  // 38: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	72, // 39: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	72, // 40: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 41: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	40, // 42: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	40, // 43: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	72, // 44: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 45: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	72, // 46: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 47: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	73, // 48: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	73, // 49: partnergate.admin.v1.FindKeysRequest.expiring_within:type_name -> google.protobuf.Duration
+	2,  // 50: partnergate.admin.v1.FindKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,  // 51: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	72, // 52: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	72, // 53: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 54: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 55: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	73, // 56: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	56, // 57: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	56, // 58: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	56, // 59: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	73, // 60: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	56, // 61: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	56, // 62: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	73, // 63: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	56, // 64: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	72, // 65: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 66: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 67: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 68: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 69: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 70: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 71: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	17, // 72: partnergate.admin.v1.Admin.UpdatePartner:input_type -> partnergate.admin.v1.UpdatePartnerRequest
+	24, // 73: partnergate.admin.v1.Admin.DeletePartner:input_type -> partnergate.admin.v1.DeletePartnerRequest
+	22, // 74: partnergate.admin.v1.Admin.ApplyPartner:input_type -> partnergate.admin.v1.ApplyPartnerRequest
+	16, // 75: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	29, // 76: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	31, // 77: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	36, // 78: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	26, // 79: partnergate.admin.v1.Admin.UpdateKey:input_type -> partnergate.admin.v1.UpdateKeyRequest
+	33, // 80: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
+	38, // 81: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	42, // 82: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	44, // 83: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	46, // 84: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	48, // 85: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	50, // 86: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	52, // 87: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	53, // 88: partnergate.admin.v1.Admin.FindKeys:input_type -> partnergate.admin.v1.FindKeysRequest
+	57, // 89: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	59, // 90: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	61, // 91: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	63, // 92: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	65, // 93: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	67, // 94: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	69, // 95: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 96: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 97: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 98: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 99: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 100: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 101: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	18, // 102: partnergate.admin.v1.Admin.UpdatePartner:output_type -> partnergate.admin.v1.UpdatePartnerResponse
+	25, // 103: partnergate.admin.v1.Admin.DeletePartner:output_type -> partnergate.admin.v1.DeletePartnerResponse
+	23, // 104: partnergate.admin.v1.Admin.ApplyPartner:output_type -> partnergate.admin.v1.ApplyPartnerResponse
+	28, // 105: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	30, // 106: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	32, // 107: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	37, // 108: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	27, // 109: partnergate.admin.v1.Admin.UpdateKey:output_type -> partnergate.admin.v1.UpdateKeyResponse
+	35, // 110: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
+	39, // 111: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	43, // 112: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	45, // 113: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	47, // 114: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	49, // 115: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	51, // 116: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	55, // 117: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	54, // 118: partnergate.admin.v1.Admin.FindKeys:output_type -> partnergate.admin.v1.FindKeysResponse
+	58, // 119: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	60, // 120: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	62, // 121: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	64, // 122: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	66, // 123: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	68, // 124: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	70, // 125: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	96, // [96:126] is the sub-list for method output_type
+	66, // [66:96] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -3998,13 +5022,16 @@ func file_partnergate_admin_v1_admin_proto_init() {
 		return
 	}
 	file_partnergate_admin_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[26].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   59,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

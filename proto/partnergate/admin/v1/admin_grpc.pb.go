@@ -34,10 +34,14 @@ const (
 	Admin_SuspendPartner_FullMethodName      = "/partnergate.admin.v1.Admin/SuspendPartner"
 	Admin_ResumePartner_FullMethodName       = "/partnergate.admin.v1.Admin/ResumePartner"
 	Admin_SetPartnerLimits_FullMethodName    = "/partnergate.admin.v1.Admin/SetPartnerLimits"
+	Admin_UpdatePartner_FullMethodName       = "/partnergate.admin.v1.Admin/UpdatePartner"
+	Admin_DeletePartner_FullMethodName       = "/partnergate.admin.v1.Admin/DeletePartner"
+	Admin_ApplyPartner_FullMethodName        = "/partnergate.admin.v1.Admin/ApplyPartner"
 	Admin_IssueKey_FullMethodName            = "/partnergate.admin.v1.Admin/IssueKey"
 	Admin_ListKeys_FullMethodName            = "/partnergate.admin.v1.Admin/ListKeys"
 	Admin_RevokeKey_FullMethodName           = "/partnergate.admin.v1.Admin/RevokeKey"
 	Admin_RotateKey_FullMethodName           = "/partnergate.admin.v1.Admin/RotateKey"
+	Admin_UpdateKey_FullMethodName           = "/partnergate.admin.v1.Admin/UpdateKey"
 	Admin_ReportLeakedKeys_FullMethodName    = "/partnergate.admin.v1.Admin/ReportLeakedKeys"
 	Admin_ListAudit_FullMethodName           = "/partnergate.admin.v1.Admin/ListAudit"
 	Admin_AddClient_FullMethodName           = "/partnergate.admin.v1.Admin/AddClient"
@@ -46,6 +50,7 @@ const (
 	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
 	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
 	Admin_ListUnusedKeys_FullMethodName      = "/partnergate.admin.v1.Admin/ListUnusedKeys"
+	Admin_FindKeys_FullMethodName            = "/partnergate.admin.v1.Admin/FindKeys"
 	Admin_CreateOperator_FullMethodName      = "/partnergate.admin.v1.Admin/CreateOperator"
 	Admin_GetOperator_FullMethodName         = "/partnergate.admin.v1.Admin/GetOperator"
 	Admin_ListOperators_FullMethodName       = "/partnergate.admin.v1.Admin/ListOperators"
@@ -84,6 +89,28 @@ type AdminClient interface {
 	// response's dynamic metadata and passes them to the rate-limit service as
 	// the descriptor's limit override.
 	SetPartnerLimits(ctx context.Context, in *SetPartnerLimitsRequest, opts ...grpc.CallOption) (*SetPartnerLimitsResponse, error)
+	// UpdatePartner changes a partner's tier, grants or source allow-list.
+	// Narrowed grants narrow every key's and token's effective scopes (key
+	// scopes ∩ grants) from the next Check on every replica; widened grants
+	// never widen a key beyond the scopes it was issued with. A tier not
+	// configured is refused, as at create; a request that changes nothing
+	// fails with FAILED_PRECONDITION. A deleted partner cannot be updated.
+	UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error)
+	// DeletePartner offboards a partner and leaves a tombstone: the audit
+	// trail keeps it, and the id is not given to a new partner unless
+	// CreatePartner asks with reuse_deleted_id. It fails with
+	// FAILED_PRECONDITION while the partner has a live key or an OAuth2
+	// client, unless revoke_all is set: then, in one transaction, every key
+	// is revoked, every client removed and every access token issued so far
+	// refused.
+	DeletePartner(ctx context.Context, in *DeletePartnerRequest, opts ...grpc.CallOption) (*DeletePartnerResponse, error)
+	// ApplyPartner makes a partner what spec declares, creating it if it
+	// does not exist: tier, grants, state (if given), source allow-list,
+	// rate limits and OAuth2 clients, in one store transaction with one
+	// audit event that lists every change. With dry_run it only reports the
+	// changes. A spec that matches the stored partner changes nothing and
+	// reports no change. A deleted partner is refused.
+	ApplyPartner(ctx context.Context, in *ApplyPartnerRequest, opts ...grpc.CallOption) (*ApplyPartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error)
@@ -97,6 +124,11 @@ type AdminClient interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(ctx context.Context, in *RotateKeyRequest, opts ...grpc.CallOption) (*RotateKeyResponse, error)
+	// UpdateKey changes a key's label, narrows its scopes or sets its source
+	// allow-list. Scopes are never widened: a wider key is a new key. A
+	// request that changes nothing fails with FAILED_PRECONDITION; a revoked
+	// key cannot be updated.
+	UpdateKey(ctx context.Context, in *UpdateKeyRequest, opts ...grpc.CallOption) (*UpdateKeyResponse, error)
 	// ReportLeakedKeys takes keys found published and handles each as a
 	// secret-scanning program's report does: a token that is the full key of
 	// a live credential (checksum, then its digest compared in constant
@@ -129,6 +161,12 @@ type AdminClient interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequest, opts ...grpc.CallOption) (*ListUnusedKeysResponse, error)
+	// FindKeys lists, across partners, the live (neither revoked nor
+	// expired) keys that match every filter set: hashed with one pepper
+	// version (to learn when an old pepper can be removed), or expiring
+	// within a duration; soonest expiry first. At least one filter is
+	// required.
+	FindKeys(ctx context.Context, in *FindKeysRequest, opts ...grpc.CallOption) (*FindKeysResponse, error)
 	// CreateOperator registers a named operator with a role and returns its
 	// personal token, once. Admin only.
 	CreateOperator(ctx context.Context, in *CreateOperatorRequest, opts ...grpc.CallOption) (*CreateOperatorResponse, error)
@@ -220,6 +258,36 @@ func (c *adminClient) SetPartnerLimits(ctx context.Context, in *SetPartnerLimits
 	return out, nil
 }
 
+func (c *adminClient) UpdatePartner(ctx context.Context, in *UpdatePartnerRequest, opts ...grpc.CallOption) (*UpdatePartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_UpdatePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) DeletePartner(ctx context.Context, in *DeletePartnerRequest, opts ...grpc.CallOption) (*DeletePartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_DeletePartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ApplyPartner(ctx context.Context, in *ApplyPartnerRequest, opts ...grpc.CallOption) (*ApplyPartnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyPartnerResponse)
+	err := c.cc.Invoke(ctx, Admin_ApplyPartner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) IssueKey(ctx context.Context, in *IssueKeyRequest, opts ...grpc.CallOption) (*IssueKeyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssueKeyResponse)
@@ -254,6 +322,16 @@ func (c *adminClient) RotateKey(ctx context.Context, in *RotateKeyRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RotateKeyResponse)
 	err := c.cc.Invoke(ctx, Admin_RotateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) UpdateKey(ctx context.Context, in *UpdateKeyRequest, opts ...grpc.CallOption) (*UpdateKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateKeyResponse)
+	err := c.cc.Invoke(ctx, Admin_UpdateKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -334,6 +412,16 @@ func (c *adminClient) ListUnusedKeys(ctx context.Context, in *ListUnusedKeysRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUnusedKeysResponse)
 	err := c.cc.Invoke(ctx, Admin_ListUnusedKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) FindKeys(ctx context.Context, in *FindKeysRequest, opts ...grpc.CallOption) (*FindKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindKeysResponse)
+	err := c.cc.Invoke(ctx, Admin_FindKeys_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +527,28 @@ type AdminServer interface {
 	// response's dynamic metadata and passes them to the rate-limit service as
 	// the descriptor's limit override.
 	SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error)
+	// UpdatePartner changes a partner's tier, grants or source allow-list.
+	// Narrowed grants narrow every key's and token's effective scopes (key
+	// scopes ∩ grants) from the next Check on every replica; widened grants
+	// never widen a key beyond the scopes it was issued with. A tier not
+	// configured is refused, as at create; a request that changes nothing
+	// fails with FAILED_PRECONDITION. A deleted partner cannot be updated.
+	UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error)
+	// DeletePartner offboards a partner and leaves a tombstone: the audit
+	// trail keeps it, and the id is not given to a new partner unless
+	// CreatePartner asks with reuse_deleted_id. It fails with
+	// FAILED_PRECONDITION while the partner has a live key or an OAuth2
+	// client, unless revoke_all is set: then, in one transaction, every key
+	// is revoked, every client removed and every access token issued so far
+	// refused.
+	DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error)
+	// ApplyPartner makes a partner what spec declares, creating it if it
+	// does not exist: tier, grants, state (if given), source allow-list,
+	// rate limits and OAuth2 clients, in one store transaction with one
+	// audit event that lists every change. With dry_run it only reports the
+	// changes. A spec that matches the stored partner changes nothing and
+	// reports no change. A deleted partner is refused.
+	ApplyPartner(context.Context, *ApplyPartnerRequest) (*ApplyPartnerResponse, error)
 	// IssueKey creates an API key. The response carries the secret; it is
 	// never returned again.
 	IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error)
@@ -452,6 +562,11 @@ type AdminServer interface {
 	// makes the old key expire after the overlap. The response carries the new
 	// secret; it is never returned again.
 	RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error)
+	// UpdateKey changes a key's label, narrows its scopes or sets its source
+	// allow-list. Scopes are never widened: a wider key is a new key. A
+	// request that changes nothing fails with FAILED_PRECONDITION; a revoked
+	// key cannot be updated.
+	UpdateKey(context.Context, *UpdateKeyRequest) (*UpdateKeyResponse, error)
 	// ReportLeakedKeys takes keys found published and handles each as a
 	// secret-scanning program's report does: a token that is the full key of
 	// a live credential (checksum, then its digest compared in constant
@@ -484,6 +599,12 @@ type AdminServer interface {
 	// retire them. Last use is recorded in batches, so it may lag by a few
 	// seconds.
 	ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error)
+	// FindKeys lists, across partners, the live (neither revoked nor
+	// expired) keys that match every filter set: hashed with one pepper
+	// version (to learn when an old pepper can be removed), or expiring
+	// within a duration; soonest expiry first. At least one filter is
+	// required.
+	FindKeys(context.Context, *FindKeysRequest) (*FindKeysResponse, error)
 	// CreateOperator registers a named operator with a role and returns its
 	// personal token, once. Admin only.
 	CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error)
@@ -533,6 +654,15 @@ func (UnimplementedAdminServer) ResumePartner(context.Context, *ResumePartnerReq
 func (UnimplementedAdminServer) SetPartnerLimits(context.Context, *SetPartnerLimitsRequest) (*SetPartnerLimitsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetPartnerLimits not implemented")
 }
+func (UnimplementedAdminServer) UpdatePartner(context.Context, *UpdatePartnerRequest) (*UpdatePartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePartner not implemented")
+}
+func (UnimplementedAdminServer) DeletePartner(context.Context, *DeletePartnerRequest) (*DeletePartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePartner not implemented")
+}
+func (UnimplementedAdminServer) ApplyPartner(context.Context, *ApplyPartnerRequest) (*ApplyPartnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyPartner not implemented")
+}
 func (UnimplementedAdminServer) IssueKey(context.Context, *IssueKeyRequest) (*IssueKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueKey not implemented")
 }
@@ -544,6 +674,9 @@ func (UnimplementedAdminServer) RevokeKey(context.Context, *RevokeKeyRequest) (*
 }
 func (UnimplementedAdminServer) RotateKey(context.Context, *RotateKeyRequest) (*RotateKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateKey not implemented")
+}
+func (UnimplementedAdminServer) UpdateKey(context.Context, *UpdateKeyRequest) (*UpdateKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateKey not implemented")
 }
 func (UnimplementedAdminServer) ReportLeakedKeys(context.Context, *ReportLeakedKeysRequest) (*ReportLeakedKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportLeakedKeys not implemented")
@@ -568,6 +701,9 @@ func (UnimplementedAdminServer) RevokePartnerTokens(context.Context, *RevokePart
 }
 func (UnimplementedAdminServer) ListUnusedKeys(context.Context, *ListUnusedKeysRequest) (*ListUnusedKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnusedKeys not implemented")
+}
+func (UnimplementedAdminServer) FindKeys(context.Context, *FindKeysRequest) (*FindKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindKeys not implemented")
 }
 func (UnimplementedAdminServer) CreateOperator(context.Context, *CreateOperatorRequest) (*CreateOperatorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOperator not implemented")
@@ -719,6 +855,60 @@ func _Admin_SetPartnerLimits_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_UpdatePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdatePartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UpdatePartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdatePartner(ctx, req.(*UpdatePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_DeletePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).DeletePartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_DeletePartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).DeletePartner(ctx, req.(*DeletePartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ApplyPartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyPartnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ApplyPartner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ApplyPartner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ApplyPartner(ctx, req.(*ApplyPartnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_IssueKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IssueKeyRequest)
 	if err := dec(in); err != nil {
@@ -787,6 +977,24 @@ func _Admin_RotateKey_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).RotateKey(ctx, req.(*RotateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_UpdateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UpdateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UpdateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UpdateKey(ctx, req.(*UpdateKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -931,6 +1139,24 @@ func _Admin_ListUnusedKeys_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).ListUnusedKeys(ctx, req.(*ListUnusedKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_FindKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).FindKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_FindKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).FindKeys(ctx, req.(*FindKeysRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1093,6 +1319,18 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_SetPartnerLimits_Handler,
 		},
 		{
+			MethodName: "UpdatePartner",
+			Handler:    _Admin_UpdatePartner_Handler,
+		},
+		{
+			MethodName: "DeletePartner",
+			Handler:    _Admin_DeletePartner_Handler,
+		},
+		{
+			MethodName: "ApplyPartner",
+			Handler:    _Admin_ApplyPartner_Handler,
+		},
+		{
 			MethodName: "IssueKey",
 			Handler:    _Admin_IssueKey_Handler,
 		},
@@ -1107,6 +1345,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateKey",
 			Handler:    _Admin_RotateKey_Handler,
+		},
+		{
+			MethodName: "UpdateKey",
+			Handler:    _Admin_UpdateKey_Handler,
 		},
 		{
 			MethodName: "ReportLeakedKeys",
@@ -1139,6 +1381,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUnusedKeys",
 			Handler:    _Admin_ListUnusedKeys_Handler,
+		},
+		{
+			MethodName: "FindKeys",
+			Handler:    _Admin_FindKeys_Handler,
 		},
 		{
 			MethodName: "CreateOperator",
