@@ -15,6 +15,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/peercert"
 	"github.com/partnergate/partnergate/internal/policy"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	// Tokens verifies OAuth2 access tokens; nil refuses them (a JWT is
 	// then a malformed API key).
 	Tokens TokenVerifier
+	// PeerCertificates reads the client certificate Envoy forwards;
+	// nil means a [peercert.Reader] with its default cache.
+	PeerCertificates *peercert.Reader
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
 	// Usage learns of each allowed API key; nil records nothing.
@@ -88,6 +92,7 @@ type Server struct {
 	hasher   *apikey.Hasher
 	policy   *policy.Policy
 	tokens   TokenVerifier
+	peers    *peercert.Reader
 	auditor  Auditor
 	usage    Usage
 	usageRes time.Duration
@@ -122,6 +127,7 @@ func New(opts Options) (*Server, error) {
 		hasher:   opts.Hasher,
 		policy:   opts.Policy,
 		tokens:   opts.Tokens,
+		peers:    opts.PeerCertificates,
 		auditor:  opts.Auditor,
 		usage:    opts.Usage,
 		usageRes: opts.UsageResolution,
@@ -132,6 +138,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.policy == nil {
 		s.policy = policy.Empty(policy.Deny)
+	}
+	if s.peers == nil {
+		s.peers = peercert.NewReader(peercert.Options{})
 	}
 	if s.now == nil {
 		s.now = time.Now

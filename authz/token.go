@@ -2,9 +2,7 @@ package authz
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
-	"net/url"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
@@ -13,11 +11,10 @@ import (
 	"github.com/partnergate/partnergate/internal/jwtverify"
 )
 
-// TokenVerifier verifies an OAuth2 access token presented on a connection
-// whose mTLS client certificate is peerCertDER (nil for none).
-// *jwtverify.Verifier implements it.
+// TokenVerifier verifies an OAuth2 access token presented with the proofs
+// of possession in b. *jwtverify.Verifier implements it.
 type TokenVerifier interface {
-	VerifyPeer(ctx context.Context, token string, peerCertDER []byte) (*jwtverify.Principal, error)
+	VerifyPeer(ctx context.Context, token string, b jwtverify.Binding) (*jwtverify.Principal, error)
 }
 
 var _ TokenVerifier = (*jwtverify.Verifier)(nil)
@@ -27,7 +24,13 @@ var _ TokenVerifier = (*jwtverify.Verifier)(nil)
 // partner, then revocation — on every request, since the verifier may have
 // answered from its cache — and then the common authorization steps.
 func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.AttributeContext, token string) (*Decision, error) {
-	p, err := s.tokens.VerifyPeer(ctx, token, peerCertificate(attrs.GetSource().GetCertificate()))
+	var b jwtverify.Binding
+	// An unreadable forwarded certificate counts as none: a token bound
+	// to a certificate is then refused, which is the safe outcome.
+	if c, err := s.peers.Read(attrs.GetSource().GetCertificate()); err == nil && c != nil {
+		b.CertThumbprint = c.Thumbprint
+	}
+	p, err := s.tokens.VerifyPeer(ctx, token, b)
 	if err != nil {
 		return s.tokenRefused(ctx, d, err)
 	}
@@ -87,23 +90,4 @@ func (s *Server) tokenRefused(ctx context.Context, d *Decision, err error) (*Dec
 	}
 	d.Detail = reason
 	return d.deny(ReasonInvalidToken), nil
-}
-
-// peerCertificate returns the DER bytes of the client certificate Envoy
-// forwards in attributes.source.certificate (URL-encoded PEM), or nil if
-// there is none or it cannot be read: a certificate-bound token is then
-// refused by the verifier, which is the safe outcome.
-func peerCertificate(encoded string) []byte {
-	if encoded == "" {
-		return nil
-	}
-	raw, err := url.PathUnescape(encoded) // not QueryUnescape: "+" is base64, not a space
-	if err != nil {
-		return nil
-	}
-	block, _ := pem.Decode([]byte(raw))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil
-	}
-	return block.Bytes
 }
