@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
+
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // Environment variables the check command reads.
@@ -45,6 +48,8 @@ func (e checkError) Unwrap() error { return e.err }
 func (a *app) checkCmd() *cobra.Command {
 	var (
 		addr, method, path, scopes string
+		host, scheme               string
+		principal, certFile        string
 		headers                    []string
 		bearer                     bool
 	)
@@ -56,6 +61,11 @@ and print the decision: the identity headers set, the headers removed and the
 dynamic metadata on allow; the status and body on deny. The credential is
 read from ` + EnvCredential + ` and sent as x-api-key (or, with --bearer,
 as Authorization: Bearer).
+
+To reproduce a partner on mutual TLS, --peer-certificate FILE sends the
+certificate in source.certificate as Envoy does (URL-encoded PEM), and
+--source-principal the principal Envoy derives from it (the URI SAN, else
+the DNS SAN, else the Subject).
 
 Exit status:
   0  allowed
@@ -89,13 +99,22 @@ Exit status:
 			if _, ok := hdrs["x-request-id"]; !ok {
 				hdrs["x-request-id"] = rand.Text() // as Envoy does: denials echo it
 			}
+			src := &authv3.AttributeContext_Peer{Principal: principal}
+			if certFile != "" {
+				enc, err := readPeerCertificate(certFile)
+				if err != nil {
+					return usageErrorf("--peer-certificate: %w", err)
+				}
+				src.Certificate = enc
+			}
 			ext := map[string]string{}
 			if scopes != "" {
 				ext["required_scopes"] = scopes
 			}
 			req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Source: src,
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-					Method: method, Path: path, Host: "localhost", Scheme: "http", Protocol: "HTTP/1.1", Headers: hdrs,
+					Method: method, Path: path, Host: host, Scheme: scheme, Protocol: "HTTP/1.1", Headers: hdrs,
 				}},
 				ContextExtensions: ext,
 			}}
@@ -127,7 +146,37 @@ Exit status:
 	f.StringVar(&scopes, "required-scopes", "", "the route's required_scopes context extension (space-separated)")
 	f.StringArrayVar(&headers, "header", nil, "extra request header NAME: VALUE (repeatable)")
 	f.BoolVar(&bearer, "bearer", false, "send the credential as Authorization: Bearer instead of x-api-key")
+	f.StringVar(&host, "host", "localhost", "the request's host (:authority), as the edge saw it")
+	f.StringVar(&scheme, "scheme", "http", "the request's scheme, as the edge saw it")
+	f.StringVar(&principal, "source-principal", "", "source.principal, as Envoy derives it from the client certificate (URI SAN, DNS SAN or Subject)")
+	f.StringVar(&certFile, "peer-certificate", "", "PEM file of the client certificate, sent URL-encoded in source.certificate as Envoy does")
 	return cmd
+}
+
+// readPeerCertificate reads the first certificate of a PEM file and
+// returns it encoded as Envoy forwards a client certificate. A file with
+// no readable certificate is an error: the check would silently send none.
+func readPeerCertificate(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var block *pem.Block
+	for rest := b; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil || block.Type == "CERTIFICATE" {
+			break
+		}
+	}
+	if block == nil {
+		return "", fmt.Errorf("%s holds no PEM CERTIFICATE block", file)
+	}
+	// Envoy forwards the leaf alone: the first certificate of a chain.
+	enc := peercert.Encode(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}))
+	if _, err := peercert.Parse(enc); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return enc, nil
 }
 
 func (a *app) printCheck(resp *authv3.CheckResponse) error {
