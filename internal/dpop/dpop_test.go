@@ -348,3 +348,16 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestReplayForgetsAfterWindow(t *testing.T) {
+	c := newReplayCache(1000)
+	if err := c.add("key", "j", testNow.Add(time.Minute), testNow); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.add("key", "j", testNow.Add(time.Minute), testNow.Add(59*time.Second)); !errors.Is(err, ErrReplay) {
+		t.Errorf("within the window: %v, want ErrReplay", err)
+	}
+	if err := c.add("key", "j", testNow.Add(2*time.Minute), testNow.Add(time.Minute)); err != nil {
+		t.Errorf("once the window has passed: %v, want the jti accepted", err)
+	}
+}
