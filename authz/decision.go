@@ -34,6 +34,7 @@ type Decision struct {
 
 	credentialHeader string        // where the credential came from, to remove it
 	apiKey           bool          // the credential is an API key, not an access token
+	dpop             bool          // the token came as "Authorization: DPoP" (RFC 9449)
 	memo             *atomic.Value // the index's memo kept with the key's record, or nil
 	requiredBuf      [4]string     // backs Required for up to four scopes
 }

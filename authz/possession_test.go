@@ -9,15 +9,23 @@ package authz
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/peercert"
 	"github.com/partnergate/partnergate/internal/pkitest"
@@ -53,7 +61,11 @@ func newBoundFixture(t testing.TB, cacheSize int, edit func(*jwtverify.IssuerCon
 		t.Fatal(err)
 	}
 	f.index.addClient(tf.issuer, tokClient, "acme")
-	tf.srv, err = New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Auditor: f.audit, Now: tf.clock.Now})
+	proofs, err := dpop.New(dpop.Options{Now: tf.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.srv, err = New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Proofs: proofs, Auditor: f.audit, Now: tf.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +157,7 @@ func cacheName(size int) string {
 
 // checkTokenDecision sends req and asserts the audited reason and detail,
 // and that a denial is the generic 401.
-func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest, reason Reason, detail string) {
+func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest, reason Reason, detail string) *authv3.CheckResponse {
 	t.Helper()
 	resp, err := tf.client.Check(context.Background(), req)
 	if err != nil {
@@ -159,10 +171,219 @@ func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest
 		if resp.GetOkResponse() == nil {
 			t.Fatalf("not allowed: %v", resp)
 		}
-		return
+		return resp
 	}
 	den := resp.GetDeniedResponse()
 	if den == nil || den.GetStatus().GetCode() != 401 || resp.GetStatus().GetMessage() != PublicInvalidCredentials {
 		t.Fatalf("denial = %v, want the generic 401", resp)
 	}
+	return resp
+}
+
+// dpopKey is a client's DPoP key.
+type dpopKey struct {
+	priv *ecdsa.PrivateKey
+	jwk  map[string]any
+	jkt  string
+}
+
+func newDPoPKey(t testing.TB) dpopKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := jwkset.NewJWKFromKey(priv.Public(), jwkset.JWKOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(j.Marshal())
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := dpop.Thumbprint(j.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dpopKey{priv: priv, jwk: m, jkt: jkt}
+}
+
+// proof mints k's proof for a GET of https://api.example.com/v1/orders
+// with token, after edit.
+func (k dpopKey) proof(t testing.TB, now time.Time, token, jti string, edit func(h map[string]any, c jwt.MapClaims)) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(token))
+	c := jwt.MapClaims{"jti": jti, "htm": "GET", "htu": "https://api.example.com/v1/orders", "iat": now.Unix(),
+		"ath": base64.RawURLEncoding.EncodeToString(sum[:])}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tok.Header["typ"] = "dpop+jwt"
+	tok.Header["jwk"] = k.jwk
+	if edit != nil {
+		edit(tok.Header, c)
+	}
+	s, err := tok.SignedString(k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCheckDPoP(t *testing.T) {
+	client, other := newDPoPKey(t), newDPoPKey(t)
+	requireDPoP := func(c *jwtverify.IssuerConfig) { c.RequireDPoP = true }
+	type hdrs = map[string]string
+	tests := []struct {
+		name   string
+		issuer func(*jwtverify.IssuerConfig)
+		bound  string // the token's cnf jkt; "" unbound
+		// headers returns the request's headers for token and a fresh
+		// proof maker.
+		headers func(t *testing.T, tf *tokenFixture, token string) hdrs
+		reason  Reason
+		detail  string
+		dpopWWW string // the WWW-Authenticate error of a DPoP challenge
+	}{
+		{name: "good", bound: client.jkt, reason: ReasonAllowed, headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+			return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
+		}},
+		{name: "typ-wrong", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "wrong_type", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) { h["typ"] = "JWT" })}
+			}},
+		{name: "alg-hs256", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "algorithm_not_allowed", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				sum := sha256.Sum256([]byte(tok))
+				p := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"jti": "j1", "htm": "GET", "htu": "https://api.example.com/v1/orders",
+					"iat": tf.clock.Now().Unix(), "ath": base64.RawURLEncoding.EncodeToString(sum[:])})
+				p.Header["typ"], p.Header["jwk"] = "dpop+jwt", client.jwk
+				s, _ := p.SignedString([]byte("0123456789abcdef0123456789abcdef"))
+				return hdrs{"authorization": "DPoP " + tok, "dpop": s}
+			}},
+		{name: "jwk-with-private-part", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "bad_key", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) {
+					jwk := map[string]any{"d": base64.RawURLEncoding.EncodeToString(client.priv.D.Bytes())}
+					for k, v := range client.jwk {
+						jwk[k] = v
+					}
+					h["jwk"] = jwk
+				})}
+			}},
+		{name: "signed-by-another-key", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "bad_signature", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": other.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) { h["jwk"] = client.jwk })}
+			}},
+		{name: "htm-wrong", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htm_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htm"] = "POST" })}
+			}},
+		{name: "htu-other-host", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htu"] = "https://other.example.com/v1/orders" })}
+			}},
+		{name: "htu-other-path", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htu"] = "https://api.example.com/v1/refunds" })}
+			}},
+		{name: "iat-outside-window", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "iat_out_of_window", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["iat"] = tf.clock.Now().Add(-2 * time.Minute).Unix() })}
+			}},
+		{name: "ath-of-another-token", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "ath_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), "another token", "j1", nil)}
+			}},
+		{name: "jkt-of-another-key", bound: other.jkt, reason: ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
+			}},
+		{name: "no-proof", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "missing_proof", dpopWWW: "invalid_dpop_proof",
+			headers: func(_ *testing.T, _ *tokenFixture, tok string) hdrs { return hdrs{"authorization": "DPoP " + tok} }},
+		{name: "two-proofs", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "multiple_proofs", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				p := client.proof(t, tf.clock.Now(), tok, "j1", nil)
+				return hdrs{"authorization": "DPoP " + tok, "dpop": p + "," + p}
+			}},
+		{name: "unbound-token-with-proof", reason: ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
+			}},
+		{name: "bound-token-as-bearer", bound: client.jkt, reason: ReasonInvalidToken, detail: "binding_mismatch",
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "Bearer " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
+			}},
+		{name: "require-dpop-bearer", issuer: requireDPoP, reason: ReasonInvalidToken, detail: "unbound_token",
+			headers: func(_ *testing.T, _ *tokenFixture, tok string) hdrs { return hdrs{"authorization": "Bearer " + tok} }},
+		{name: "require-dpop-good", issuer: requireDPoP, bound: client.jkt, reason: ReasonAllowed,
+			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
+			}},
+		{name: "api-key-with-dpop-scheme", reason: ReasonMalformedCredential,
+			headers: func(_ *testing.T, tf *tokenFixture, _ string) hdrs {
+				return hdrs{"authorization": "DPoP " + tf.keys["acme"].Reveal()}
+			}},
+	}
+	for _, cacheSize := range []int{0, 100} {
+		for _, tc := range tests {
+			t.Run(tc.name+cacheName(cacheSize), func(t *testing.T) {
+				tf := newBoundFixture(t, cacheSize, tc.issuer)
+				c := tf.claims()
+				if tc.bound != "" {
+					c["cnf"] = map[string]string{"jkt": tc.bound}
+				}
+				tok := sign(t, tf.ec, c, nil)
+				resp := checkTokenDecision(t, tf, request("GET", "/v1/orders?page=2", tc.headers(t, tf, tok), nil), tc.reason, tc.detail)
+				www := ""
+				for _, h := range resp.GetDeniedResponse().GetHeaders() {
+					if h.GetHeader().GetKey() == "www-authenticate" {
+						www = h.GetHeader().GetValue()
+					}
+				}
+				if tc.dpopWWW != "" && (!strings.HasPrefix(www, "DPoP ") || !strings.Contains(www, `error="`+tc.dpopWWW+`"`)) {
+					t.Errorf("WWW-Authenticate = %q, want a DPoP challenge with error=%q", www, tc.dpopWWW)
+				}
+			})
+		}
+	}
+
+	t.Run("htu-is-what-the-edge-saw", func(t *testing.T) {
+		// The proof names https://api.example.com/v1/orders; the request
+		// as Envoy saw it differs in one part at a time.
+		tf := newBoundFixture(t, 0, nil)
+		c := tf.claims()
+		c["cnf"] = map[string]string{"jkt": client.jkt}
+		tok := sign(t, tf.ec, c, nil)
+		for i, edit := range []func(h *authv3.AttributeContext_HttpRequest){
+			func(h *authv3.AttributeContext_HttpRequest) { h.Scheme = "http" },
+			func(h *authv3.AttributeContext_HttpRequest) { h.Host = "other.example.com" },
+			func(h *authv3.AttributeContext_HttpRequest) { h.Path = "/v1/orders/7" },
+		} {
+			r := request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, fmt.Sprint("edge-", i), nil)}, nil)
+			edit(r.GetAttributes().GetRequest().GetHttp())
+			checkTokenDecision(t, tf, r, ReasonInvalidDPoPProof, "htu_mismatch")
+		}
+	})
+	t.Run("replayed-jti", func(t *testing.T) {
+		tf := newBoundFixture(t, 100, nil)
+		c := tf.claims()
+		c["cnf"] = map[string]string{"jkt": client.jkt}
+		tok := sign(t, tf.ec, c, nil)
+		h := hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "once", nil)}
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonAllowed, "")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonInvalidDPoPProof, "replayed_jti")
+		h["dpop"] = client.proof(t, tf.clock.Now(), tok, "twice", nil)
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonAllowed, "")
+	})
+	t.Run("proof-for-invalid-token-takes-no-jti", func(t *testing.T) {
+		// A key of one's own and no token must not fill the replay cache.
+		tf := newBoundFixture(t, 0, nil)
+		c := tf.claims()
+		c["cnf"] = map[string]string{"jkt": client.jkt}
+		good := sign(t, tf.ec, c, nil)
+		c["aud"] = "https://elsewhere.example"
+		bad := sign(t, tf.ec, c, nil)
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + bad, "dpop": client.proof(t, tf.clock.Now(), bad, "same", nil)}, nil), ReasonInvalidToken, "audience_mismatch")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + good, "dpop": client.proof(t, tf.clock.Now(), good, "same", nil)}, nil), ReasonAllowed, "")
+	})
 }

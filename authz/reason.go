@@ -33,6 +33,10 @@ const (
 	// API key of ours: an IdP issuing opaque (reference) tokens, which
 	// partnergate cannot verify, rather than a mangled credential.
 	ReasonOpaqueToken Reason = "opaque_token"
+	// ReasonInvalidDPoPProof is a token sent as "Authorization: DPoP"
+	// whose proof is missing, repeated or refused, or proves a key the
+	// token is not bound to (RFC 9449 §7.1); Decision.Detail names which.
+	ReasonInvalidDPoPProof Reason = "invalid_dpop_proof"
 
 	// Reasons for 403: the caller proved who it is, and may learn why.
 	ReasonPartnerSuspended  Reason = "partner_suspended"
@@ -56,6 +60,7 @@ var reasons = [...]Reason{
 	ReasonMissingCredential, ReasonMalformedCredential, ReasonUnknownCredential, ReasonWrongSecret,
 	ReasonExpiredCredential, ReasonRevokedCredential, ReasonUnknownPartner,
 	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff, ReasonOpaqueToken,
+	ReasonInvalidDPoPProof,
 	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed,
 	ReasonScopeClaimMissing, ReasonBadRequest,
 }

@@ -213,6 +213,13 @@ func (s *Server) deny(d *Decision) *authv3.CheckResponse {
 	a.httpStatus.Code = typev3.StatusCode_Forbidden
 	a.denied.Headers = s.denyHeaders.forbidden
 	switch {
+	case code == codes.Unauthenticated && d.Reason == ReasonInvalidDPoPProof:
+		a.httpStatus.Code = typev3.StatusCode_Unauthorized
+		a.denied.Headers = s.denyHeaders.invalidProof
+	case code == codes.Unauthenticated && d.dpop:
+		// A token sent with DPoP is challenged with DPoP (RFC 9449 §7.1).
+		a.httpStatus.Code = typev3.StatusCode_Unauthorized
+		a.denied.Headers = s.denyHeaders.invalidDPoPToken
 	case code == codes.Unauthenticated && d.Reason == ReasonMissingCredential:
 		a.httpStatus.Code = typev3.StatusCode_Unauthorized
 		a.denied.Headers = s.denyHeaders.missing
@@ -249,6 +256,10 @@ type denyHeaders struct {
 	forbidden []*corev3.HeaderValueOption // 403
 	missing   []*corev3.HeaderValueOption // 401, no credential sent
 	invalid   []*corev3.HeaderValueOption // 401, invalid_token
+	// DPoP challenges (RFC 9449 §7.1): a refused proof, and a refused
+	// token that came with one.
+	invalidProof     []*corev3.HeaderValueOption
+	invalidDPoPToken []*corev3.HeaderValueOption
 }
 
 func newDenyHeaders(realm string) denyHeaders {
@@ -262,6 +273,9 @@ func newDenyHeaders(realm string) denyHeaders {
 		forbidden: base(),
 		missing:   base(header("www-authenticate", `Bearer realm="`+realm+`"`)),
 		invalid:   base(header("www-authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)),
+		invalidProof: base(header("www-authenticate",
+			`DPoP realm="`+realm+`", error="invalid_dpop_proof", error_description="Invalid DPoP proof"`)),
+		invalidDPoPToken: base(header("www-authenticate", `DPoP realm="`+realm+`", error="invalid_token"`)),
 	}
 }
 

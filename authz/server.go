@@ -67,6 +67,9 @@ type Options struct {
 	// PeerCertificates reads the client certificate Envoy forwards;
 	// nil means a [peercert.Reader] with its default cache.
 	PeerCertificates *peercert.Reader
+	// Proofs verifies DPoP proofs (RFC 9449); nil refuses the DPoP
+	// scheme as a malformed credential.
+	Proofs ProofVerifier
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
 	// Usage learns of each allowed API key; nil records nothing.
@@ -93,6 +96,7 @@ type Server struct {
 	policy   *policy.Policy
 	tokens   TokenVerifier
 	peers    *peercert.Reader
+	proofs   ProofVerifier
 	auditor  Auditor
 	usage    Usage
 	usageRes time.Duration
@@ -128,6 +132,7 @@ func New(opts Options) (*Server, error) {
 		policy:   opts.Policy,
 		tokens:   opts.Tokens,
 		peers:    opts.PeerCertificates,
+		proofs:   opts.Proofs,
 		auditor:  opts.Auditor,
 		usage:    opts.Usage,
 		usageRes: opts.UsageResolution,
@@ -235,7 +240,12 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*Decisio
 	}
 	d.credentialHeader = cred.header
 	if s.tokens != nil && cred.header == headerAuthorization && jwtverify.LooksLikeJWT(cred.value) {
-		return s.decideToken(ctx, d, attrs, cred.value)
+		return s.decideToken(ctx, d, attrs, cred)
+	}
+	if cred.dpop {
+		// DPoP carries access tokens only, and only where proofs are
+		// checked.
+		return d.deny(ReasonMalformedCredential), nil
 	}
 
 	key, err := s.keys.Parse(cred.value)

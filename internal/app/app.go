@@ -27,6 +27,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -138,9 +139,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(err)
 	}
 	var tokens authz.TokenVerifier // a nil *Verifier must stay a nil interface
+	var proofs authz.ProofVerifier
 	if verifier != nil {
 		tokens = verifier
 		closers = append(closers, func() error { verifier.Close(); return nil })
+		pv, err := dpop.New(cfg.JWT.DPoP.Options())
+		if err != nil {
+			return fail(fmt.Errorf("jwt.dpop: %w", err))
+		}
+		proofs = pv
 	}
 
 	obs, err := startObservability(ctx, cfg, log, st, idx, verifier)
@@ -155,6 +162,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Hasher:  hasher,
 		Policy:  pol,
 		Tokens:  tokens,
+		Proofs:  proofs,
 		Auditor: obs.auditor(),
 		Usage:   obs.lastUsed,
 		// Check reports a key's use at most once a second, the

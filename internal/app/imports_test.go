@@ -24,6 +24,8 @@ func TestImportDirection(t *testing.T) {
 		{pkg: "internal/wire", onlyStd: true},
 		{pkg: "authz", forbidden: []string{"internal/telemetry", "internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
 		{pkg: "internal/jwtverify", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app"}},
+		{pkg: "internal/dpop", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
+		{pkg: "internal/peercert", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
 		{pkg: "internal/pepper", forbidden: []string{"internal/store/sqlstore", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry"}},
 		{pkg: "internal/policy", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/app"}},
 		{pkg: "internal/store", forbidden: []string{"internal/cache", "authz", "internal/admin", "internal/app"}},

@@ -49,7 +49,7 @@ func (a *app) checkCmd() *cobra.Command {
 	var (
 		addr, method, path, scopes string
 		host, scheme               string
-		principal, certFile        string
+		principal, certFile, proof string
 		headers                    []string
 		bearer                     bool
 	)
@@ -65,7 +65,9 @@ as Authorization: Bearer).
 To reproduce a partner on mutual TLS, --peer-certificate FILE sends the
 certificate in source.certificate as Envoy does (URL-encoded PEM), and
 --source-principal the principal Envoy derives from it (the URI SAN, else
-the DNS SAN, else the Subject).
+the DNS SAN, else the Subject). --dpop-proof JWT sends a DPoP proof
+(RFC 9449) in the DPoP header and the credential as Authorization: DPoP;
+the proof's htm and htu must match --method, --scheme, --host and --path.
 
 Exit status:
   0  allowed
@@ -89,7 +91,13 @@ Exit status:
 				}
 				hdrs[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
 			}
-			if cred := os.Getenv(EnvCredential); cred != "" {
+			if proof != "" {
+				// A DPoP proof goes with its token: "Authorization: DPoP".
+				hdrs["dpop"] = proof
+				if cred := os.Getenv(EnvCredential); cred != "" {
+					hdrs["authorization"] = "DPoP " + cred
+				}
+			} else if cred := os.Getenv(EnvCredential); cred != "" {
 				if bearer {
 					hdrs["authorization"] = "Bearer " + cred
 				} else {
@@ -150,6 +158,7 @@ Exit status:
 	f.StringVar(&scheme, "scheme", "http", "the request's scheme, as the edge saw it")
 	f.StringVar(&principal, "source-principal", "", "source.principal, as Envoy derives it from the client certificate (URI SAN, DNS SAN or Subject)")
 	f.StringVar(&certFile, "peer-certificate", "", "PEM file of the client certificate, sent URL-encoded in source.certificate as Envoy does")
+	f.StringVar(&proof, "dpop-proof", "", "DPoP proof JWT, sent in the DPoP header with the credential as Authorization: DPoP")
 	return cmd
 }
 

@@ -300,6 +300,16 @@ func TestCheckPlaysEnvoysTLSSide(t *testing.T) {
 		t.Errorf("scheme, host = %q, %q", h.GetScheme(), h.GetHost())
 	}
 
+	t.Setenv(cli.EnvCredential, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+	code, _, errs = run(t, "check", "--addr", lis.Addr().String(), "--dpop-proof", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	h := (<-rec.got).GetAttributes().GetRequest().GetHttp().GetHeaders()
+	if h["dpop"] != "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln" || h["authorization"] != "DPoP eyJhbGciOiJFUzI1NiJ9.e30.c2ln" {
+		t.Errorf("headers = %v, want the proof in dpop and the token as Authorization: DPoP", h)
+	}
+
 	code, _, errs = run(t, "check", "--addr", lis.Addr().String(), "--peer-certificate", noCert)
 	if code != cli.ExitUsage || !strings.Contains(errs, "--peer-certificate") {
 		t.Errorf("a file without a certificate: exit %d, %q; want a usage error naming --peer-certificate", code, errs)

@@ -14,9 +14,10 @@
 //     fragment, compared after RFC 3986 syntax- and scheme-based
 //     normalization;
 //   - iat is within the window of now (default 60s either way);
-//   - jti has not been seen within the window, in a bounded replay cache
-//     of this process;
-//   - ath is the base64url SHA-256 of the access token.
+//   - ath is the base64url SHA-256 of the access token;
+//   - jti has not been used by the same key within the window, in a bounded
+//     replay cache of this process ([Verifier.Record], called once the
+//     access token is known to be bound to the proof's key).
 //
 // The proof's key is reported as its RFC 7638 thumbprint ([Proof.KeyThumbprint]);
 // matching it with the access token's cnf "jkt" is the token verifier's

@@ -93,6 +93,8 @@ type Proof struct {
 	KeyThumbprint string
 	JTI           string
 	IssuedAt      time.Time
+
+	until time.Time // when the jti may be forgotten
 }
 
 // Verifier verifies DPoP proofs. It is safe for concurrent use.
@@ -149,8 +151,9 @@ func (c *claims) GetIssuer() (string, error)                   { return "", nil 
 func (c *claims) GetSubject() (string, error)                  { return "", nil }
 func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
 
-// Verify checks proof against r and records its jti. Every refusal wraps
-// one of the package's sentinels.
+// Verify checks proof against r: every rule but replay, which
+// [Verifier.Record] checks. Every refusal wraps one of the package's
+// sentinels.
 func (v *Verifier) Verify(proof string, r Request) (*Proof, error) {
 	if len(proof) > MaxProofBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(proof))
@@ -216,12 +219,17 @@ func (v *Verifier) Verify(proof string, r Request) (*Proof, error) {
 	if subtle.ConstantTimeCompare([]byte(c.ATH), want[:]) != 1 {
 		return nil, ErrTokenHash
 	}
-	// Last: only a proof that passed everything else takes a slot, and
-	// it keeps it until it could no longer be accepted anyway.
-	if err := v.seen.add(thumb, c.JTI, issued.Add(v.window), now); err != nil {
-		return nil, err
-	}
-	return &Proof{KeyThumbprint: thumb, JTI: c.JTI, IssuedAt: issued}, nil
+	return &Proof{KeyThumbprint: thumb, JTI: c.JTI, IssuedAt: issued, until: issued.Add(v.window)}, nil
+}
+
+// Record spends p's jti: it fails with [ErrReplay] if the same key has
+// used it within the window, and with [ErrReplayCacheFull] if it cannot be
+// remembered. Call it last, once the access token is verified and bound
+// to p's key: only then does a proof take a slot, so a client with a key
+// of its own but no token cannot fill the cache. A jti is remembered until
+// the proof could no longer be accepted anyway.
+func (v *Verifier) Record(p *Proof) error {
+	return v.seen.add(p.KeyThumbprint, p.JTI, p.until, v.now())
 }
 
 // privateMembers name the JWK members of private or symmetric key material

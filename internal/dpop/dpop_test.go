@@ -227,6 +227,9 @@ func TestVerify(t *testing.T) {
 				tt.req(&r)
 			}
 			p, err := v.Verify(proof, r)
+			if err == nil {
+				err = v.Record(p)
+			}
 			if got := Reason(err); got != tt.reason {
 				t.Fatalf("Verify: reason %q (%v), want %q", got, err, tt.reason)
 			}
@@ -237,29 +240,38 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// verifyAndRecord is Verify then Record, as a caller uses them.
+func verifyAndRecord(v *Verifier, proof string, r Request) (*Proof, error) {
+	p, err := v.Verify(proof, r)
+	if err != nil {
+		return nil, err
+	}
+	return p, v.Record(p)
+}
+
 func TestReplay(t *testing.T) {
 	now := testNow
 	v := newVerifier(t, Options{Now: func() time.Time { return now }})
 	proof := mint(t, proofSpec{})
-	if _, err := v.Verify(proof, request()); err != nil {
+	if _, err := verifyAndRecord(v, proof, request()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(proof, request()); Reason(err) != "replayed_jti" {
+	if _, err := verifyAndRecord(v, proof, request()); Reason(err) != "replayed_jti" {
 		t.Fatalf("replayed proof: %v, want replayed_jti", err)
 	}
 	// The same jti from another key is another client's: no replay.
 	other := mint(t, proofSpec{method: jwt.SigningMethodES256, key: ecKey2()})
-	if _, err := v.Verify(other, request()); err != nil {
+	if _, err := verifyAndRecord(v, other, request()); err != nil {
 		t.Fatalf("same jti, another key: %v", err)
 	}
 	// A refused proof does not take its jti: it can be sent again fixed.
 	v2 := newVerifier(t, Options{})
 	bad := mint(t, proofSpec{claims: jwt.MapClaims{"jti": "proof-2", "htm": "GET"}})
-	if _, err := v2.Verify(bad, request()); Reason(err) != "htm_mismatch" {
+	if _, err := verifyAndRecord(v2, bad, request()); Reason(err) != "htm_mismatch" {
 		t.Fatal(err)
 	}
 	good := mint(t, proofSpec{claims: jwt.MapClaims{"jti": "proof-2"}})
-	if _, err := v2.Verify(good, request()); err != nil {
+	if _, err := verifyAndRecord(v2, good, request()); err != nil {
 		t.Fatalf("a jti first sent in a refused proof: %v", err)
 	}
 }
@@ -336,7 +348,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(mint(f, proofSpec{claims: jwt.MapClaims{"iat": 1.5e300}})) // an absurd iat
 	v := newVerifier(f, Options{})
 	f.Fuzz(func(t *testing.T, proof string) {
-		p, err := v.Verify(proof, request())
+		p, err := verifyAndRecord(v, proof, request())
 		if err != nil {
 			if Reason(err) == "internal" {
 				t.Fatalf("unclassified error: %v", err)
