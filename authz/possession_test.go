@@ -263,7 +263,11 @@ func TestCheckDPoP(t *testing.T) {
 		{name: "jwk-with-private-part", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "bad_key", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) {
-					jwk := map[string]any{"d": base64.RawURLEncoding.EncodeToString(client.priv.D.Bytes())}
+					d, err := client.priv.Bytes()
+					if err != nil {
+						t.Fatal(err)
+					}
+					jwk := map[string]any{"d": base64.RawURLEncoding.EncodeToString(d)}
 					for k, v := range client.jwk {
 						jwk[k] = v
 					}
