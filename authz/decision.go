@@ -2,15 +2,14 @@ package authz
 
 import (
 	"log/slog"
-	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
-// Decision is the outcome of one Check, as audited. It never holds a
-// secret: credentials appear by public id only.
+// Decision is the outcome of one request, as audited and as a transport
+// answers it. It never holds a secret: credentials appear by public id
+// only. It is a value: keep it, copy it, nothing reuses it.
 type Decision struct {
 	Reason Reason
 	// Detail refines Reason where one reason covers many causes: for
@@ -21,10 +20,19 @@ type Decision struct {
 	PartnerID    string
 	Tier         string
 	CredentialID string
+	// CredentialHeader is the lower-case name of the header the
+	// credential came in ("authorization" or "x-api-key"), which a
+	// transport removes before the request reaches the upstream; empty
+	// when no single credential was found.
+	CredentialHeader string
+	// CredentialVersion is the version of the API key's stored record
+	// ([partner.KeyRecord.Version]), zero for an access token: with the
+	// identity, what an answer derived from the record may be kept by.
+	CredentialVersion int64
 	// Scopes are the effective scopes, space-separated.
 	Scopes string
-	// Required are the scopes the route required.
-	Required   []string
+	// Required are the scopes the route required, space-separated.
+	Required   string
 	Method     string
 	Path       string
 	ClientAddr string
@@ -32,44 +40,27 @@ type Decision struct {
 	// overrides on allow; zero when its tier's apply.
 	Limits partner.Limits
 
-	credentialHeader string        // where the credential came from, to remove it
-	apiKey           bool          // the credential is an API key, not an access token
-	dpop             bool          // the token came as "Authorization: DPoP" (RFC 9449)
-	memo             *atomic.Value // the index's memo kept with the key's record, or nil
-	requiredBuf      [4]string     // backs Required for up to four scopes
-}
-
-// decisions recycles Decisions: one per Check was the last allocation of
-// an allowed Check.
-var decisions = sync.Pool{New: func() any { return new(Decision) }}
-
-// releaseDecision clears d and returns it for reuse. Nothing may hold d
-// afterwards: responses copy what they need, and auditors must not keep it.
-func releaseDecision(d *Decision) {
-	*d = Decision{}
-	decisions.Put(d)
-}
-
-// Clone returns a copy of d that may be kept after the Check: d itself is
-// reused, and its Required may point into it.
-func (d *Decision) Clone() Decision {
-	c := *d
-	c.Required = slices.Clone(d.Required)
-	c.requiredBuf = [len(d.requiredBuf)]string{}
-	c.memo = nil // a kept copy must not keep the key's record alive
-	return c
+	apiKey bool // the credential is an API key, not an access token
+	dpop   bool // the token came as "Authorization: DPoP" (RFC 9449)
 }
 
 // Allowed reports whether the request is allowed.
 func (d *Decision) Allowed() bool { return d.Reason == ReasonAllowed }
 
-func (d *Decision) deny(r Reason) *Decision {
+// APIKey reports whether the credential was an API key rather than an
+// access token.
+func (d *Decision) APIKey() bool { return d.apiKey }
+
+// DPoP reports whether the token came as "Authorization: DPoP": a
+// transport then challenges a 401 with the DPoP scheme (RFC 9449 §7.1).
+func (d *Decision) DPoP() bool { return d.dpop }
+
+func (d *Decision) deny(r Reason) {
 	d.Reason = r
-	return d
 }
 
 // LogValue implements [slog.LogValuer].
-func (d *Decision) LogValue() slog.Value {
+func (d Decision) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.Bool("allowed", d.Allowed()),
 		slog.String("reason", string(d.Reason)),
@@ -87,8 +78,8 @@ func (d *Decision) LogValue() slog.Value {
 	if d.CredentialID != "" {
 		attrs = append(attrs, slog.String("credential_id", d.CredentialID))
 	}
-	if len(d.Required) > 0 {
-		attrs = append(attrs, slog.Any("required_scopes", d.Required))
+	if d.Required != "" {
+		attrs = append(attrs, slog.Any("required_scopes", strings.Fields(d.Required)))
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -1,9 +1,8 @@
 package authz
 
 import (
+	"net/http"
 	"slices"
-
-	"google.golang.org/grpc/codes"
 )
 
 // Reason is the precise internal cause of a decision. It goes to the audit
@@ -99,17 +98,21 @@ func (r Reason) Public() string {
 	}
 }
 
-// Code returns the gRPC status code carried in the CheckResponse.
-func (r Reason) Code() codes.Code {
+// Status returns the HTTP status a caller is answered with: 200 for an
+// allow, 401 for a credential missing or not accepted (RFC 9110 §15.5.2),
+// 403 for a valid credential that may not do this (§15.5.4), 400 for a
+// request no upstream can be trusted to read. No other status is used: a
+// forward-auth proxy turns any other into a 500.
+func (r Reason) Status() int {
 	switch r {
 	case ReasonAllowed:
-		return codes.OK
+		return http.StatusOK
 	case ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonScopeClaimMissing:
-		return codes.PermissionDenied
+		return http.StatusForbidden
 	case ReasonBadRequest:
-		return codes.InvalidArgument
+		return http.StatusBadRequest
 	default:
-		return codes.Unauthenticated
+		return http.StatusUnauthorized
 	}
 }
 

@@ -20,10 +20,10 @@ const headerPartnerID = "x-partner-id"
 // partner%255fid count too: see [isTenantParam]). A selector that agrees
 // is harmless: the header is overwritten on allow. Identity comes from the
 // credential, never from the request.
-func tenantMismatch(h headers, rawPath, partnerID string) bool {
-	// get returns the last of repeated raw headers; an upstream may read
-	// the first, so any repeat is a mismatch.
-	if v, n := h.get(headerPartnerID); n > 1 || n == 1 && v != partnerID {
+func tenantMismatch(h Headers, rawPath, partnerID string) bool {
+	// Get returns one of repeated headers; an upstream may read another,
+	// so any repeat is a mismatch.
+	if v, n := h.Get(headerPartnerID); n > 1 || n == 1 && v != partnerID {
 		return true
 	}
 	if i := strings.IndexByte(rawPath, '#'); i >= 0 {

@@ -3,14 +3,12 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
-
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // TokenVerifier verifies an OAuth2 access token presented with the proofs
@@ -34,12 +32,11 @@ var _ ProofVerifier = (*dpop.Verifier)(nil)
 const headerDPoP = "dpop"
 
 // checkProof verifies the request's one DPoP proof for token, against the
-// method and the target URI as the edge saw them: Envoy's :scheme and
-// :authority (attributes.request.http.scheme and host) and the path
-// without its query. It returns the proof, or nil and the audit detail.
-func (s *Server) checkProof(http *authv3.AttributeContext_HttpRequest, token string) (*dpop.Proof, string) {
-	h := requestHeaders(http)
-	proof, n := h.get(headerDPoP)
+// method and the target URI as the edge saw them: its scheme, its host
+// (Envoy's :scheme and :authority) and its path without the query. It
+// returns the proof, or nil and the audit detail.
+func (s *Decider) checkProof(req *Request, token string) (*dpop.Proof, string) {
+	proof, n := req.Headers.Get(headerDPoP)
 	switch {
 	case n == 0:
 		return nil, "missing_proof"
@@ -47,13 +44,13 @@ func (s *Server) checkProof(http *authv3.AttributeContext_HttpRequest, token str
 		// RFC 9449 §4.3: exactly one DPoP header, one proof.
 		return nil, "multiple_proofs"
 	}
-	path := http.GetPath()
+	path := req.Path
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
 	p, err := s.proofs.Verify(proof, dpop.Request{
-		Method:      http.GetMethod(),
-		URI:         http.GetScheme() + "://" + http.GetHost() + path,
+		Method:      req.Method,
+		URI:         req.Scheme + "://" + req.Host + path,
 		AccessToken: token,
 	})
 	if err != nil {
@@ -62,29 +59,39 @@ func (s *Server) checkProof(http *authv3.AttributeContext_HttpRequest, token str
 	return p, ""
 }
 
+// binding is what req proves possession of besides the token: its client
+// certificate's thumbprint. An unreadable certificate counts as none: a
+// token bound to a certificate is then refused, which is the safe outcome.
+func binding(req *Request) jwtverify.Binding {
+	var b jwtverify.Binding
+	switch {
+	case req.PeerCert != nil:
+		b.CertThumbprint = req.PeerCert.Thumbprint
+	case len(req.PeerCertificate) > 0:
+		b.CertThumbprint = peercert.Thumbprint(req.PeerCertificate)
+	}
+	return b
+}
+
 // decideToken is the decision order for an access token: verify it, map
 // its client to a partner through the registry (never a claim), check the
 // partner, then revocation — on every request, since the verifier may have
 // answered from its cache — and then the common authorization steps.
-func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.AttributeContext, cred credential) (*Decision, error) {
+func (s *Decider) decideToken(ctx context.Context, req *Request, d *Decision, cred credential) error {
 	token := cred.value
-	var b jwtverify.Binding
-	// An unreadable forwarded certificate counts as none: a token bound
-	// to a certificate is then refused, which is the safe outcome.
-	if c, err := s.peers.Read(attrs.GetSource().GetCertificate()); err == nil && c != nil {
-		b.CertThumbprint = c.Thumbprint
-	}
+	b := binding(req)
 	var proof *dpop.Proof
 	if cred.dpop {
 		if s.proofs == nil {
-			return d.deny(ReasonMalformedCredential), nil
+			d.deny(ReasonMalformedCredential)
+			return nil
 		}
 		d.dpop = true
 		var detail string
-		proof, detail = s.checkProof(attrs.GetRequest().GetHttp(), token)
-		if proof == nil {
+		if proof, detail = s.checkProof(req, token); proof == nil {
 			d.Detail = detail
-			return d.deny(ReasonInvalidDPoPProof), nil
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
 		}
 		b.DPoP, b.DPoPKey = true, proof.KeyThumbprint
 	}
@@ -93,7 +100,8 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 		if cred.dpop && errors.Is(err, jwtverify.ErrBinding) {
 			// The proof is for another key than the token's.
 			d.Detail = jwtverify.Reason(err)
-			return d.deny(ReasonInvalidDPoPProof), nil
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
 		}
 		return s.tokenRefused(ctx, d, err)
 	}
@@ -103,30 +111,35 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 		if err := s.proofs.Record(proof); err != nil {
 			if errors.Is(err, dpop.ErrReplayCacheFull) {
 				s.log.Error("cannot record DPoP proof: replay cache full; raise jwt.dpop.replay_cache_size", "err", err)
-				return nil, status.Error(codes.Unavailable, "partnergate: DPoP replay cache full")
+				return fmt.Errorf("%w: DPoP replay cache full", ErrInternal)
 			}
 			d.Detail = dpop.Reason(err)
-			return d.deny(ReasonInvalidDPoPProof), nil
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
 		}
 	}
 	d.CredentialID = p.ClientID
 	partnerID, ok := s.index.Client(p.Issuer, p.ClientID)
 	if !ok {
 		// A valid signature is not enough: the client must be registered.
-		return d.deny(ReasonUnregisteredClient), nil
+		d.deny(ReasonUnregisteredClient)
+		return nil
 	}
 	d.PartnerID = partnerID
 	part, reason := s.activePartner(d)
 	if reason != "" {
-		return d.deny(reason), nil
+		d.deny(reason)
+		return nil
 	}
 	if s.index.TokenRevoked(p.Issuer, p.JTI) {
-		return d.deny(ReasonRevokedToken), nil
+		d.deny(ReasonRevokedToken)
+		return nil
 	}
 	// iat has one-second precision: a token issued in the cutoff's own
 	// second is refused, erring on the safe side.
 	if !part.TokensNotBefore.IsZero() && p.IssuedAt.Before(part.TokensNotBefore) {
-		return d.deny(ReasonTokenBeforeCutoff), nil
+		d.deny(ReasonTokenBeforeCutoff)
+		return nil
 	}
 	// A token never carries more than its partner is granted now. The
 	// common case, nothing narrowed, takes the verifier's joined list.
@@ -135,34 +148,37 @@ func (s *Server) decideToken(ctx context.Context, d *Decision, attrs *authv3.Att
 	} else {
 		d.Scopes = p.Scopes.Intersect(part.Scopes).String()
 	}
-	h := requestHeaders(attrs.GetRequest().GetHttp())
-	d = s.authorize(d, attrs.GetContextExtensions(), h)
+	s.authorize(req, d)
 	if d.Reason == ReasonInsufficientScope && p.ScopeClaimMissing {
 		d.Reason = ReasonScopeClaimMissing // the same answer; a clearer audit
 	}
-	return d, nil
+	return nil
 }
 
 // tokenRefused maps a verifier error: a refused token is a 401 with the
 // verifier's code as detail; keys that were never loaded, a context that
 // ended and anything unexpected are faults, answered as errors so Envoy
 // fails closed.
-func (s *Server) tokenRefused(ctx context.Context, d *Decision, err error) (*Decision, error) {
+func (s *Decider) tokenRefused(ctx context.Context, d *Decision, err error) error {
 	switch {
 	case errors.Is(err, jwtverify.ErrKeysUnavailable):
 		s.log.Error("cannot verify token: issuer keys unavailable", "err", err)
-		return nil, status.Error(codes.Unavailable, "partnergate: token issuer keys unavailable")
+		return ErrKeysUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		}
-		return nil, status.FromContextError(err).Err()
+		if errors.Is(err, context.Canceled) {
+			return context.Canceled
+		}
+		return context.DeadlineExceeded
 	}
 	reason := jwtverify.Reason(err)
 	if reason == "internal" {
 		s.log.Error("cannot verify token", "err", err)
-		return nil, status.Error(codes.Internal, "partnergate: internal error")
+		return fmt.Errorf("%w: token verification", ErrInternal)
 	}
 	d.Detail = reason
-	return d.deny(ReasonInvalidToken), nil
+	d.deny(ReasonInvalidToken)
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/partnergate/partnergate/authz"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/ratelimit"
 )
 
@@ -31,8 +31,8 @@ func TestEdgeCarriesLimitOverrides(t *testing.T) {
 	m := hcm(t, load(t))
 	fields := func(extra map[string]*structpb.Value) map[string]*structpb.Struct {
 		f := map[string]*structpb.Value{
-			authz.MetadataPartnerID: structpb.NewStringValue("acme"),
-			authz.MetadataTier:      structpb.NewStringValue("free"),
+			extauthz.MetadataPartnerID: structpb.NewStringValue("acme"),
+			extauthz.MetadataTier:      structpb.NewStringValue("free"),
 		}
 		for k, v := range extra {
 			f[k] = v
@@ -49,14 +49,14 @@ func TestEdgeCarriesLimitOverrides(t *testing.T) {
 	}{
 		{"no-overrides", fields(nil), nil},
 		{"second-and-day", fields(map[string]*structpb.Value{
-			authz.MetadataLimitSecond: overrideValue(50, "SECOND"),
-			authz.MetadataLimitDay:    overrideValue(10_000, "DAY"),
+			extauthz.MetadataLimitSecond: overrideValue(50, "SECOND"),
+			extauthz.MetadataLimitDay:    overrideValue(10_000, "DAY"),
 		}), map[ratelimit.Window]*ratelimitv3.RateLimitDescriptor_RateLimitOverride{
 			ratelimit.Second: over(50, typev3.RateLimitUnit_SECOND),
 			ratelimit.Day:    over(10_000, typev3.RateLimitUnit_DAY),
 		}},
 		{"minute-only", fields(map[string]*structpb.Value{
-			authz.MetadataLimitMinute: overrideValue(600, "MINUTE"),
+			extauthz.MetadataLimitMinute: overrideValue(600, "MINUTE"),
 		}), map[ratelimit.Window]*ratelimitv3.RateLimitDescriptor_RateLimitOverride{
 			ratelimit.Minute: over(600, typev3.RateLimitUnit_MINUTE),
 		}},

@@ -24,6 +24,7 @@ import (
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/envoy"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/ratelimit"
 )
 
@@ -200,9 +201,9 @@ var egUnits = map[ratelimit.Window]egv1a1.RateLimitUnit{
 }
 
 var limitKeys = map[ratelimit.Window]string{
-	ratelimit.Second: authz.MetadataLimitSecond,
-	ratelimit.Minute: authz.MetadataLimitMinute,
-	ratelimit.Day:    authz.MetadataLimitDay,
+	ratelimit.Second: extauthz.MetadataLimitSecond,
+	ratelimit.Minute: extauthz.MetadataLimitMinute,
+	ratelimit.Day:    extauthz.MetadataLimitDay,
 }
 
 func TestEnvoyGatewayRateLimitsAreTheTiers(t *testing.T) {

@@ -28,13 +28,12 @@ import (
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/dpop"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
-	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/policy"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
-	"github.com/partnergate/partnergate/internal/wire"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
 
@@ -165,10 +164,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		Proofs:  proofs,
 		Auditor: obs.auditor(),
 		Usage:   obs.lastUsed,
-		// Check reports a key's use at most once a second, the
-		// precision the recorder keeps anyway.
-		UsageResolution: lastuse.Resolution,
-		Logger:          log.With("component", "authz"),
+		Logger:  log.With("component", "authz"),
 	})
 	if err != nil {
 		return fail(err)
@@ -184,7 +180,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	authz.Register(checkSrv, obs.observeCheck(recoverCheck(checker.Respond, log)))
+	check, err := extauthz.New(extauthz.Options{Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	check.Register(checkSrv)
 	hs := health.NewServer()
 	// "liveness" answers while the process runs, so a Kubernetes liveness
 	// probe never restarts a replica that is only waiting for its store;
@@ -572,29 +572,12 @@ func panicked(log *slog.Logger, method string, r any) error {
 	return status.Error(codes.Internal, "partnergate: internal error")
 }
 
-// recoverCheck returns check with a panic turned into an Internal error,
-// as recoverUnary does on the admin server, so that a bug denies one
-// request (Envoy fails closed) instead of killing the process; wrapped
-// inside the observer, the panic is observed as an error. The Check
-// server has no interceptor: grpc-go allocates two objects per call to
-// run one.
-func recoverCheck(check authz.RespondFunc, log *slog.Logger) authz.RespondFunc {
-	return func(ctx context.Context, req *authv3.CheckRequest) (resp authz.Response, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				resp, err = authz.Response{}, panicked(log, authv3.Authorization_Check_FullMethodName, r)
-			}
-		}()
-		return check(ctx, req)
-	}
-}
-
 // checkStreamWorkers is how many long-lived goroutines serve Check
 // streams. Without them grpc-go starts a goroutine per call, whose stack
 // grows (and is copied) twice on its way through the transport and the
-// handler: about a tenth of a saturated core. With 256 workers the load
-// benchmark measured 2–3 µs less server CPU per Check, for partnergate and
-// the baseline alike; past 256 calls in flight grpc-go falls back to a
+// handler; workers keep their grown stacks, which the load benchmark
+// shows in server CPU per Check for partnergate and the baseline alike
+// (BENCHMARKS.md). Past 256 calls in flight grpc-go falls back to a
 // goroutine per call.
 const checkStreamWorkers = 256
 
@@ -605,6 +588,6 @@ func CheckTransport() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.NumStreamWorkers(checkStreamWorkers),
-		wire.ServerOption(), // sends the allow memo's encodings as they are
+		extauthz.ServerOption(), // sends the allow memo's encodings as they are
 	}
 }

@@ -29,7 +29,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/pepper"
@@ -377,17 +376,3 @@ func TestShutdownDrainsAndStops(t *testing.T) {
 }
 
 func grpcCode(err error) codes.Code { return status.Code(err) }
-
-func TestRecoverCheckTurnsAPanicIntoInternal(t *testing.T) {
-	var logs logtest.Buffer
-	check := recoverCheck(func(context.Context, *authv3.CheckRequest) (authz.Response, error) {
-		panic("index out of range")
-	}, slog.New(slog.NewTextHandler(&logs, nil)))
-	resp, err := check(context.Background(), &authv3.CheckRequest{})
-	if resp != (authz.Response{}) || status.Code(err) != codes.Internal {
-		t.Fatalf("Check = %v, %v; want no response and Internal", resp, err)
-	}
-	if !strings.Contains(logs.String(), `msg="panic in handler" method=/envoy.service.auth.v3.Authorization/Check panic="index out of range"`) {
-		t.Errorf("log lacks the panic: %s", logs.String())
-	}
-}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"go/build"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +12,9 @@ const module = "github.com/partnergate/partnergate"
 
 // TestImportDirection enforces the layering README.md describes, so it
 // holds by test rather than by memory: the domain imports nothing of ours,
-// the Check handler never reaches a store, pure packages do no wiring, and
-// only cmd imports the wiring.
+// the decision never reaches a store nor knows a transport, the Envoy
+// transport never reaches the store, pure packages do no wiring, and only
+// cmd imports the wiring.
 func TestImportDirection(t *testing.T) {
 	rules := []struct {
 		pkg       string
@@ -21,8 +23,12 @@ func TestImportDirection(t *testing.T) {
 	}{
 		{pkg: "internal/partner", onlyStd: true},
 		{pkg: "internal/apikey", onlyStd: true},
-		{pkg: "internal/wire", onlyStd: true},
-		{pkg: "authz", forbidden: []string{"internal/telemetry", "internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
+		// The decision is transport-neutral: no store, no cache, and no
+		// transport's types (checked below, third-party imports included).
+		{pkg: "authz", forbidden: []string{"internal/telemetry", "internal/store", "internal/cache", "internal/admin", "internal/app", "internal/cli", "internal/config", "internal/extauthz"}},
+		// Envoy's transport decides nothing and never reaches the store
+		// or the cache behind the decision.
+		{pkg: "internal/extauthz", forbidden: []string{"internal/store", "internal/cache", "internal/lastuse", "internal/telemetry", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
 		{pkg: "internal/jwtverify", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app"}},
 		{pkg: "internal/dpop", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
 		{pkg: "internal/peercert", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
@@ -56,13 +62,49 @@ func TestImportDirection(t *testing.T) {
 			}
 		})
 	}
+	t.Run("authz-imports-no-transport", func(t *testing.T) {
+		for _, imp := range allImports(t, module+"/authz") {
+			for _, transport := range []string{"google.golang.org/grpc", "github.com/envoyproxy/go-control-plane", "google.golang.org/genproto", "google.golang.org/protobuf"} {
+				if imp == transport || strings.HasPrefix(imp, transport+"/") {
+					t.Errorf("authz reaches %s: the decision must not know any transport's types", imp)
+				}
+			}
+		}
+	})
 	t.Run("only-cmd-imports-app", func(t *testing.T) {
-		for _, pkg := range []string{"authz", "internal/admin", "internal/cli", "internal/cache", "internal/telemetry", "internal/config"} {
+		for _, pkg := range []string{"authz", "internal/extauthz", "internal/admin", "internal/cli", "internal/cache", "internal/telemetry", "internal/config"} {
 			if slices.Contains(moduleDeps(t, module+"/"+pkg), module+"/internal/app") {
 				t.Errorf("%s imports internal/app", pkg)
 			}
 		}
 	})
+}
+
+// allImports returns every package outside the standard library that pkg
+// imports, directly or not, from non-test files, third-party ones
+// included. The standard library is not walked: it imports nothing else.
+func allImports(t *testing.T, pkg string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(p string) {
+		bp, err := build.Import(p, ".", 0)
+		if err != nil {
+			t.Fatalf("import %s: %v", p, err)
+		}
+		if bp.Goroot {
+			delete(seen, p)
+			return
+		}
+		for _, imp := range bp.Imports {
+			if !seen[imp] && imp != "C" {
+				seen[imp] = true
+				walk(imp)
+			}
+		}
+	}
+	walk(pkg)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // moduleDeps returns every package of this module that pkg imports,

@@ -123,11 +123,6 @@ func (o *observability) checkServerOptions() []grpc.ServerOption {
 	return o.tracing.ServerOptions()
 }
 
-// observeCheck wraps check to observe each call's latency and span.
-func (o *observability) observeCheck(check authz.RespondFunc) authz.RespondFunc {
-	return telemetry.ObserveCheck(o.metrics, o.tracing, check)
-}
-
 // metricsAddr is the bound metrics address, or nil.
 func (o *observability) metricsAddr() net.Addr {
 	if o.metricsLis == nil {

@@ -24,7 +24,7 @@ import (
 //   - "" and the Authorization service stay SERVING through an outage
 //     shorter than max_staleness (a stale read beats an outage), and turn
 //     NOT_SERVING once the feed has gone unread for longer, when Check also
-//     answers UNAVAILABLE so that Envoy fails closed (SECURITY.md rule 13):
+//     answers UNAVAILABLE so that Envoy fails closed (NIST SP 800-53 SC-24):
 //     a replica cut off for that long may be missing revocations.
 
 // StoreService is the gRPC health service name that reports whether the

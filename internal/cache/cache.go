@@ -51,8 +51,8 @@ type Options struct {
 	// feed (default 5m; negative disables).
 	ReconcileInterval time.Duration
 	// MaxStaleness is how long the feed may go unread before the cache
-	// reports itself [Cache.Stale] and Check stops trusting it (SECURITY.md
-	// rule 13); zero never does.
+	// reports itself [Cache.Stale] and Check stops trusting it (fail in a
+	// known state: NIST SP 800-53 SC-24); zero never does.
 	MaxStaleness time.Duration
 	// ExpectedKeys sizes the index up front (default 10,000).
 	ExpectedKeys int
@@ -438,24 +438,11 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // up in the store at most at the configured trickle; unknown ids are then
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	rec, _, ok := c.KeyMemo(ctx, id)
-	return rec, ok
-}
-
-// KeyMemo is Key, and the memo kept with the record in the hot-key table,
-// or nil for a record read from anywhere else: memory for what the caller
-// derives from this record, such as the response Check answers it with,
-// kept in the same block as the record. A write of the key forgets the
-// record and its memo together, so what is kept there never outlives the
-// record it was derived from. Every value stored in a memo must be of one
-// type (an [atomic.Value] rule).
-func (c *Cache) KeyMemo(ctx context.Context, id string) (rec partner.KeyRecord, memo *atomic.Value, ok bool) {
 	if r, ok := c.hot.Find(id, nil); ok {
 		c.stats.Hits.Add(1)
-		return r.rec, &r.memo, true
+		return r.rec, true
 	}
-	rec, ok = c.readKey(ctx, id)
-	return rec, nil, ok
+	return c.readKey(ctx, id)
 }
 
 // readKey returns the record of key id from bigcache, or from the store

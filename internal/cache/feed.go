@@ -101,8 +101,9 @@ func (c *Cache) MaxStaleness() time.Duration { return c.opts.MaxStaleness }
 
 // Stale reports whether the feed has gone unread for longer than
 // MaxStaleness. A stale cache may be missing revocations made elsewhere,
-// so Check must stop trusting it (SECURITY.md rule 13) until the feed is
-// read again. It costs two atomic loads and a clock read.
+// so Check must stop trusting it (fail in a known state: NIST SP 800-53
+// SC-24) until the feed is read again. It costs two atomic loads and a
+// clock read.
 func (c *Cache) Stale() bool {
 	return c.opts.MaxStaleness > 0 && c.ready.Load() && c.Staleness() > c.opts.MaxStaleness
 }

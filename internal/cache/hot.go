@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"strings"
-	"sync/atomic"
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/assoc"
@@ -31,13 +30,12 @@ func newHotKeys() *assoc.Table[hotRecord] {
 
 // hotRecord is a record in the hot-key table, with its id and digest in
 // the same allocation when they fit (an API key's id and an HMAC-SHA256
-// digest always do), and its memo. With a thousand keys taking turns a
+// digest always do). With a thousand keys taking turns a
 // record is rarely in the CPU's caches, and a Check reads all of these:
 // in one block they are adjacent lines of one page, where separate
 // allocations were as many pages.
 type hotRecord struct {
 	rec  partner.KeyRecord
-	memo atomic.Value // Cache.KeyMemo's: the one field written once the record is in the table
 	room [apikey.IDLen + sha256.Size]byte
 }
 

@@ -67,37 +67,25 @@ func TestHotKeysFollowTheFeed(t *testing.T) {
 	}
 }
 
-// A key's memo is the hot record's: the same one for every read of the
-// record, none for a record read from anywhere else, and forgotten with
-// the record when the key is written, so nothing kept in it outlives the
-// record it was derived from.
-func TestKeyMemoFollowsTheRecord(t *testing.T) {
+// A hot record is forgotten when its key is written: every read after a
+// revocation sees the revoked row with its new version, never the live
+// one the hot table held.
+func TestHotRecordFollowsWrites(t *testing.T) {
 	c, src := loadedWithOneKey(t)
 	ctx := context.Background()
-
-	if _, memo, ok := c.KeyMemo(ctx, keyID(1)); !ok || memo != nil {
-		t.Fatalf("first read: memo %p, found %v; want no memo for a record read from bigcache", memo, ok)
-	}
-	_, memo, ok := c.KeyMemo(ctx, keyID(1))
-	if !ok || memo == nil {
-		t.Fatalf("second read: memo %p, found %v; want the hot record's", memo, ok)
-	}
-	memo.Store("derived from version 1")
-	if _, again, _ := c.KeyMemo(ctx, keyID(1)); again != memo {
-		t.Fatalf("a third read has memo %p, want the hot record's %p", again, memo)
-	}
-	if v := memo.Load(); v != "derived from version 1" {
-		t.Fatalf("the memo holds %v, want what was stored", v)
-	}
-
-	revokeOneKey(t, c, src)
-	for range 2 {
-		rec, m, ok := c.KeyMemo(ctx, keyID(1))
-		if !ok || !rec.Revoked {
-			t.Fatalf("after revocation KeyMemo = %+v, %v; want the revoked row", rec, ok)
+	var live partner.KeyRecord
+	for range 2 { // bigcache, then the hot table
+		rec, ok := c.Key(ctx, keyID(1))
+		if !ok || rec.Revoked {
+			t.Fatalf("before revocation Key = %+v, %v; want the live row", rec, ok)
 		}
-		if m == memo || m != nil && m.Load() != nil {
-			t.Fatal("the revoked record came with the memo of the live one")
+		live = rec
+	}
+	revokeOneKey(t, c, src)
+	for i := range 2 {
+		rec, ok := c.Key(ctx, keyID(1))
+		if !ok || !rec.Revoked || rec.Version == live.Version {
+			t.Fatalf("read %d after revocation Key = %+v, %v; want the revoked row, a newer version than %d", i, rec, ok, live.Version)
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/cli"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/peercert"
 	"github.com/partnergate/partnergate/internal/pkitest"
@@ -55,8 +56,12 @@ func checkServer(t *testing.T, st *sqlstore.Store, format apikey.Format, hasher 
 	if err != nil {
 		t.Fatal(err)
 	}
+	check, err := extauthz.New(extauthz.Options{Decider: checker})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(gs, checkService{checker: checker})
+	authv3.RegisterAuthorizationServer(gs, check)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +69,6 @@ func checkServer(t *testing.T, st *sqlstore.Store, format apikey.Format, hasher 
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	return lis.Addr().String()
-}
-
-type checkService struct {
-	authv3.UnimplementedAuthorizationServer
-	checker *authz.Server
-}
-
-func (s checkService) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return s.checker.Check(ctx, req)
 }
 
 func TestCheckExitStatus(t *testing.T) {

@@ -6,20 +6,21 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/partnergate/partnergate/authz"
-	"github.com/partnergate/partnergate/internal/wire"
+	"github.com/partnergate/partnergate/internal/extauthz"
 )
 
 // Baseline is an ext_authz server that does no work: it answers every
 // Check with the same OK response partnergate gives an allowed API key
 // (four identity headers, the credential removed, dynamic metadata), built
 // and encoded once. It is the floor partnergate is measured against, and
-// is served as partnergate is ([authz.Register]), so it sends that
+// is served as partnergate is ([extauthz.NewFixed]), so it sends that
 // encoding without marshalling, as partnergate sends its memoised allows.
 type Baseline struct {
-	resp authz.Response
+	msg   *authv3.CheckResponse
+	fixed *extauthz.Server
 }
 
 // NewBaseline returns a Baseline answering as for partnerID's key keyID.
@@ -47,16 +48,26 @@ func NewBaseline(partnerID, keyID string) *Baseline {
 			"credential_id": structpb.NewStringValue(keyID),
 		}},
 	}
-	enc, err := wire.Encode(msg)
+	fixed, err := extauthz.NewFixed(msg)
 	if err != nil {
 		panic(err) // a fixed message of valid strings
 	}
-	return &Baseline{resp: authz.Response{Message: msg, Wire: enc, Allowed: true}}
+	return &Baseline{msg: msg, fixed: fixed}
 }
 
-// Respond answers OK. The response is shared and never mutated.
-func (b *Baseline) Respond(context.Context, *authv3.CheckRequest) (authz.Response, error) {
-	return b.resp, nil
+// Answer is [extauthz.Server.Answer] for the baseline.
+func (b *Baseline) Answer(ctx context.Context, req *authv3.CheckRequest) (any, bool, error) {
+	return b.fixed.Answer(ctx, req)
+}
+
+// Register registers the baseline's Authorization service on g, which
+// must be made with [app.CheckTransport]'s options, as partnergate's is.
+func (b *Baseline) Register(g grpc.ServiceRegistrar) { b.fixed.Register(g) }
+
+// Check answers OK, as the served baseline does. The response is shared
+// and never mutated.
+func (b *Baseline) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return b.fixed.Check(ctx, req)
 }
 
 // Conventional is the Baseline as one writes a do-nothing ext_authz server
@@ -71,7 +82,7 @@ type Conventional struct {
 }
 
 // Conventional returns b's response as a conventional server.
-func (b *Baseline) Conventional() *Conventional { return &Conventional{resp: b.resp.Message} }
+func (b *Baseline) Conventional() *Conventional { return &Conventional{resp: b.msg} }
 
 // Check answers OK. The response is shared and never mutated.
 func (c *Conventional) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {

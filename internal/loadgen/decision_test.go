@@ -17,11 +17,11 @@ import (
 	"github.com/partnergate/partnergate/envoy"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store"
 	"github.com/partnergate/partnergate/internal/telemetry"
-	"github.com/partnergate/partnergate/internal/wire"
 )
 
 // genSource is a cache source that generates n credentials of one partner
@@ -97,7 +97,11 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	if err := idx.Load(context.Background()); err != nil {
 		return nil, err
 	}
-	srv, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher})
+	dec, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := extauthz.New(extauthz.Options{Decider: dec})
 	if err != nil {
 		return nil, err
 	}
@@ -109,14 +113,14 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		return nil, err
 	}
 	audit := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{})
-	serve := func(a authz.Auditor) (authz.RespondFunc, error) {
+	serve := func(a authz.Auditor) (*extauthz.Server, error) {
 		served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
-			Usage: lastuse.New(discardTouches{}, lastuse.Options{}), UsageResolution: lastuse.Resolution,
+			Usage:   lastuse.New(discardTouches{}, lastuse.Options{}),
 			Auditor: a})
 		if err != nil {
 			return nil, err
 		}
-		return telemetry.ObserveCheck(metrics, &telemetry.Tracing{}, served.Respond), nil
+		return extauthz.New(extauthz.Options{Decider: served, Metrics: metrics, Tracing: &telemetry.Tracing{}})
 	}
 	respond, err := serve(telemetry.Auditors{metrics, audit})
 	if err != nil {
@@ -134,11 +138,11 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 }
 
 type decisionSetup struct {
-	srv     *authz.Server
-	respond authz.RespondFunc // the Check server's handler
+	srv     *extauthz.Server
+	respond *extauthz.Server // the Check server's handler
 	// uncounted is respond with no decision metrics: what a Check
 	// allocates without them.
-	uncounted authz.RespondFunc
+	uncounted *extauthz.Server
 	bearers   []string
 }
 
@@ -201,7 +205,7 @@ func BenchmarkHandler(b *testing.B) {
 	for i, raw := range floodRaw {
 		flood[i] = mem.BufferSlice{mem.SliceBuffer(raw)}
 	}
-	codec := wire.NewCodec()
+	codec := extauthz.Codec()
 	runtime.GC()
 	for _, load := range []struct {
 		name    string
@@ -209,10 +213,10 @@ func BenchmarkHandler(b *testing.B) {
 		allowed bool // partnergate's answer
 	}{{"allow", allow, true}, {"allow-edge", allowEdge, true}, {"flood", flood, false}} {
 		for _, srv := range []struct {
-			name    string
-			respond authz.RespondFunc
+			name   string
+			answer answerer
 		}{
-			{"baseline", NewBaseline(SeedPartner, "baselinekey0").Respond},
+			{"baseline", NewBaseline(SeedPartner, "baselinekey0")},
 			{"partnergate", f.respond},
 		} {
 			want := load.allowed || srv.name == "baseline"
@@ -225,11 +229,11 @@ func BenchmarkHandler(b *testing.B) {
 					if err := codec.Unmarshal(load.reqs[i%len(load.reqs)], req); err != nil {
 						b.Fatal(err)
 					}
-					r, err := srv.respond(ctx, req)
-					if err != nil || r.Allowed != want {
-						b.Fatalf("allowed = %v, want %v: %v", r.Allowed, want, err)
+					reply, allowed, err := srv.answer.Answer(ctx, req)
+					if err != nil || allowed != want {
+						b.Fatalf("allowed = %v, want %v: %v", allowed, want, err)
 					}
-					out, err := codec.Marshal(r.Reply())
+					out, err := codec.Marshal(reply)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -239,6 +243,11 @@ func BenchmarkHandler(b *testing.B) {
 			})
 		}
 	}
+}
+
+// answerer is a Check handler without its transport.
+type answerer interface {
+	Answer(ctx context.Context, req *authv3.CheckRequest) (reply any, allowed bool, err error)
 }
 
 // frame returns req's bytes as grpc-go hands them to the codec.
@@ -288,7 +297,7 @@ func BenchmarkDecision1M(b *testing.B) {
 // denied after its key was validated, or not identified at all.
 //
 // It runs without the race detector (go test ./internal/loadgen), whose
-// sync.Pool drops recycled decisions at random; telemetry's
+// sync.Pool drops recycled HMAC states at random; telemetry's
 // TestMetricsDecisionAllocatesNothing guards the counter itself under it.
 func TestCheckAllocationsWithMetrics(t *testing.T) {
 	if raceEnabled {
@@ -299,7 +308,7 @@ func TestCheckAllocationsWithMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	outOfScope := Request("authorization", f.bearers[1], 1)
-	outOfScope.GetAttributes().ContextExtensions = map[string]string{authz.ContextKeyRequiredScopes: "admin:write"}
+	outOfScope.GetAttributes().ContextExtensions = map[string]string{extauthz.ContextKeyRequiredScopes: "admin:write"}
 	for _, tc := range []struct {
 		name    string
 		req     *authv3.CheckRequest
@@ -311,11 +320,11 @@ func TestCheckAllocationsWithMetrics(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			allocs := func(respond authz.RespondFunc) float64 {
+			allocs := func(srv *extauthz.Server) float64 {
 				return testing.AllocsPerRun(200, func() {
-					r, err := respond(ctx, tc.req)
-					if err != nil || r.Allowed != tc.allowed {
-						t.Fatalf("allowed = %v, want %v: %v", r.Allowed, tc.allowed, err)
+					_, allowed, err := srv.Answer(ctx, tc.req)
+					if err != nil || allowed != tc.allowed {
+						t.Fatalf("allowed = %v, want %v: %v", allowed, tc.allowed, err)
 					}
 				})
 			}

@@ -17,7 +17,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 
-	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/app"
 	"github.com/partnergate/partnergate/internal/config"
 	"github.com/partnergate/partnergate/internal/telemetry"
@@ -86,7 +85,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		var g *grpc.Server
 		if opts.Kind == "baseline" {
 			g = grpc.NewServer(app.CheckTransport()...)
-			authz.Register(g, b.Respond)
+			b.Register(g)
 		} else {
 			g = grpc.NewServer()
 			authv3.RegisterAuthorizationServer(g, b.Conventional())

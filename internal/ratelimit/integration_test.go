@@ -28,10 +28,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/envoy"
 	"github.com/partnergate/partnergate/internal/app"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/logtest"
 	"github.com/partnergate/partnergate/internal/ratelimit"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
@@ -164,7 +164,7 @@ func (pg *partnergate) setLimits(t *testing.T, id string, l *adminv1.Limits) {
 func wantOverrides(t *testing.T, md *structpb.Struct, want map[string]string) {
 	t.Helper()
 	got := map[string]string{}
-	for _, k := range []string{authz.MetadataLimitSecond, authz.MetadataLimitMinute, authz.MetadataLimitDay} {
+	for _, k := range []string{extauthz.MetadataLimitSecond, extauthz.MetadataLimitMinute, extauthz.MetadataLimitDay} {
 		v, ok := md.GetFields()[k]
 		if !ok {
 			continue
@@ -354,7 +354,7 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 		perMinute := 2 * free.PerMinute
 		pg.setLimits(t, raised.id, &adminv1.Limits{PerSecond: proto.Int64(1000), PerMinute: proto.Int64(int64(perMinute))})
 		md := checkMetadata(t, raised)
-		wantOverrides(t, md, map[string]string{authz.MetadataLimitSecond: "1000 SECOND", authz.MetadataLimitMinute: fmt.Sprintf("%d MINUTE", perMinute)})
+		wantOverrides(t, md, map[string]string{extauthz.MetadataLimitSecond: "1000 SECOND", extauthz.MetadataLimitMinute: fmt.Sprintf("%d MINUTE", perMinute)})
 		// One more request than the tier allows in a minute, in far less
 		// than a minute (and far more than 5 in a second): every one OK.
 		n := int(free.PerMinute) + 1
@@ -377,7 +377,7 @@ func TestRateLimitServiceEnforcesTiers(t *testing.T) {
 	t.Run("admin-override-cuts-a-free-partners-limit-then-clears", func(t *testing.T) {
 		const perDay = 3
 		pg.setLimits(t, cut.id, &adminv1.Limits{PerDay: proto.Int64(perDay)})
-		wantOverrides(t, checkMetadata(t, cut), map[string]string{authz.MetadataLimitDay: "3 DAY"})
+		wantOverrides(t, checkMetadata(t, cut), map[string]string{extauthz.MetadataLimitDay: "3 DAY"})
 		day := len(ratelimit.Windows) - 1
 		for i := range perDay {
 			if r := call(t, checkMetadata(t, cut)); r.GetOverallCode() != rlsv3.RateLimitResponse_OK {

@@ -5,7 +5,7 @@
 // OTLP ([Tracing], off unless the OTEL_* environment asks for it).
 //
 // Each of [DecisionLog], [Metrics] and [Tracing] is an authz.Auditor that
-// Check calls with every decision; [Auditors] chains them. None may block
+// the decision calls with every decision; [Auditors] chains them. None may block
 // Check: the decision log hands off to a bounded queue and drops (and
 // counts) when it is full; metrics add to an atomic count per reason and,
 // for a decision that names a partner, to that partner's count in a
@@ -13,7 +13,8 @@
 // time takes a lock and swaps in a copy), and read everything else from
 // existing counters at scrape time; tracing annotates the current span
 // only when it records.
-// [ObserveCheck] times each Check and starts its span.
+// A transport starts each check's span with [Tracing.StartCheck] and
+// records its latency with [Metrics.ObserveCheck].
 //
 // Nothing here ever records a secret: decisions carry public key ids, and
 // the logger's handler redacts credential-bearing attributes by name as a

@@ -154,7 +154,7 @@ func NewDecisionLog(log *slog.Logger, opts DecisionLogOptions) *DecisionLog {
 var _ authz.Auditor = (*DecisionLog)(nil)
 
 // Decision implements [authz.Auditor]. It never blocks.
-func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
+func (l *DecisionLog) Decision(ctx context.Context, d authz.Decision) {
 	if d.Allowed() && (l.sample <= 0 || l.rand() >= l.sample) {
 		return
 	}
@@ -167,7 +167,7 @@ func (l *DecisionLog) Decision(ctx context.Context, d *authz.Decision) {
 		l.unsummed.Add(1)
 		return
 	}
-	e := &auditEntry{at: now, level: level, d: d.Clone(), traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	e := &auditEntry{at: now, level: level, d: d, traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	select {
 	case l.queue <- e:
 	default:
@@ -306,7 +306,7 @@ type Auditors []authz.Auditor
 var _ authz.Auditor = Auditors(nil)
 
 // Decision implements [authz.Auditor].
-func (a Auditors) Decision(ctx context.Context, d *authz.Decision) {
+func (a Auditors) Decision(ctx context.Context, d authz.Decision) {
 	for _, x := range a {
 		x.Decision(ctx, d)
 	}

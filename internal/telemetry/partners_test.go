@@ -50,17 +50,17 @@ func partnerSeries(t *testing.T, m *telemetry.Metrics) map[string]int {
 }
 
 func TestMetricsPartnerDecisions(t *testing.T) {
-	allow := func(p string) *authz.Decision { return &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: p} }
-	deny := func(p string, r authz.Reason) *authz.Decision { return &authz.Decision{Reason: r, PartnerID: p} }
+	allow := func(p string) authz.Decision { return authz.Decision{Reason: authz.ReasonAllowed, PartnerID: p} }
+	deny := func(p string, r authz.Reason) authz.Decision { return authz.Decision{Reason: r, PartnerID: p} }
 	tests := []struct {
 		name      string
 		max       int
-		decisions []*authz.Decision
+		decisions []authz.Decision
 		want      map[string]int
 	}{
 		{
 			name: "allow-and-deny-by-partner", max: 10,
-			decisions: []*authz.Decision{
+			decisions: []authz.Decision{
 				allow("acme"), allow("acme"), deny("acme", authz.ReasonInsufficientScope),
 				deny("globex", authz.ReasonRevokedCredential), deny("globex", authz.ReasonPartnerSuspended),
 			},
@@ -70,7 +70,7 @@ func TestMetricsPartnerDecisions(t *testing.T) {
 			// authz names no partner until the credential is validated:
 			// malformed, unknown, wrong secret, a refused token.
 			name: "a-denial-with-no-partner-counts-nowhere", max: 10,
-			decisions: []*authz.Decision{
+			decisions: []authz.Decision{
 				deny("", authz.ReasonMalformedCredential), deny("", authz.ReasonWrongSecret),
 				deny("", authz.ReasonInvalidToken), {Reason: authz.ReasonUnknownCredential, CredentialID: "AbCdEfGhIjKl"},
 			},
@@ -78,7 +78,7 @@ func TestMetricsPartnerDecisions(t *testing.T) {
 		},
 		{
 			name: "partners-past-the-bound-count-as-other", max: 2,
-			decisions: []*authz.Decision{
+			decisions: []authz.Decision{
 				allow("a"), allow("b"), allow("c"), deny("d", authz.ReasonTenantMismatch), allow("a"), deny("c", authz.ReasonInsufficientScope),
 			},
 			want: map[string]int{
@@ -88,7 +88,7 @@ func TestMetricsPartnerDecisions(t *testing.T) {
 		},
 		{
 			name: "nothing-past-the-bound-shows-no-other", max: 2,
-			decisions: []*authz.Decision{allow("a"), allow("b"), allow("a")},
+			decisions: []authz.Decision{allow("a"), allow("b"), allow("a")},
 			want:      map[string]int{"a/allow": 2, "a/deny": 0, "b/allow": 1, "b/deny": 0},
 		},
 	}
@@ -129,7 +129,7 @@ func TestMetricsPartnerBoundUnderConcurrency(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range partners {
-				m.Decision(context.Background(), &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: fmt.Sprintf("p%d", (i+w*17)%partners)})
+				m.Decision(context.Background(), authz.Decision{Reason: authz.ReasonAllowed, PartnerID: fmt.Sprintf("p%d", (i+w*17)%partners)})
 			}
 		})
 	}
@@ -160,15 +160,15 @@ func TestMetricsDecisionAllocatesNothing(t *testing.T) {
 	}
 	defer m.Shutdown(context.Background())
 	ctx := context.Background()
-	m.Decision(ctx, &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}) // the one partner the bound admits
+	m.Decision(ctx, authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}) // the one partner the bound admits
 	for _, d := range []struct {
 		name string
-		d    *authz.Decision
+		d    authz.Decision
 	}{
-		{"no-partner", &authz.Decision{Reason: authz.ReasonMalformedCredential}},
-		{"known-partner-allow", &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}},
-		{"known-partner-deny", &authz.Decision{Reason: authz.ReasonInsufficientScope, PartnerID: "acme"}},
-		{"partner-past-the-bound", &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "globex"}},
+		{"no-partner", authz.Decision{Reason: authz.ReasonMalformedCredential}},
+		{"known-partner-allow", authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme"}},
+		{"known-partner-deny", authz.Decision{Reason: authz.ReasonInsufficientScope, PartnerID: "acme"}},
+		{"partner-past-the-bound", authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "globex"}},
 	} {
 		t.Run(d.name, func(t *testing.T) {
 			if n := testing.AllocsPerRun(1000, func() { m.Decision(ctx, d.d) }); n != 0 {

@@ -25,7 +25,7 @@ const (
 
 // writeOne logs d through a decision log with the test key format and
 // returns what was written.
-func writeOne(t *testing.T, d *authz.Decision) string {
+func writeOne(t *testing.T, d authz.Decision) string {
 	t.Helper()
 	var buf logtest.Buffer
 	l := telemetry.NewDecisionLog(telemetry.NewLogger(&buf, "json", slog.LevelInfo), telemetry.DecisionLogOptions{KeyPrefix: "pg_test_"})
@@ -63,7 +63,7 @@ func TestDecisionLogRedactsMisplacedCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.d.Reason = authz.ReasonMissingCredential
-			out := writeOne(t, &tt.d)
+			out := writeOne(t, tt.d)
 			for _, secret := range []string{testKey, testSecret, testJWT, testKey[8:20], "eyJzdWIi"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("log holds %q:\n%s", secret, out)
@@ -82,7 +82,7 @@ func TestDecisionLogRedactsMisplacedCredentials(t *testing.T) {
 // request's path and other fields are cut to a bound, and marked as cut.
 func TestDecisionLogBoundsRequestFields(t *testing.T) {
 	long := strings.Repeat("a/", 40<<10)
-	out := writeOne(t, &authz.Decision{
+	out := writeOne(t, authz.Decision{
 		Reason: authz.ReasonUnknownCredential, Path: "/" + long, Method: strings.Repeat("G.", 5000),
 		ClientAddr: strings.Repeat("9.", 5000), Detail: strings.Repeat("d-", 5000), RequestID: strings.Repeat("r:", 5000),
 	})
@@ -95,7 +95,7 @@ func TestDecisionLogBoundsRequestFields(t *testing.T) {
 		}
 	}
 	t.Run("multi-byte-not-split", func(t *testing.T) {
-		out := writeOne(t, &authz.Decision{Reason: authz.ReasonUnknownCredential, Path: "/" + strings.Repeat("é", 2000)})
+		out := writeOne(t, authz.Decision{Reason: authz.ReasonUnknownCredential, Path: "/" + strings.Repeat("é", 2000)})
 		if strings.Contains(out, `\ufffd`) || !strings.Contains(out, "é…[cut]") {
 			t.Errorf("cut inside a character:\n%.300s", out)
 		}
@@ -116,14 +116,14 @@ func TestDecisionLogBoundsWarningsPerPartner(t *testing.T) {
 	})
 	ctx := context.Background()
 	for range 100 { // one instant: the burst of 5 is written
-		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonTenantMismatch, PartnerID: "acme"})
+		l.Decision(ctx, authz.Decision{Reason: authz.ReasonTenantMismatch, PartnerID: "acme"})
 	}
 	for range 3 {
-		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonTenantMismatch, PartnerID: "globex"})
+		l.Decision(ctx, authz.Decision{Reason: authz.ReasonTenantMismatch, PartnerID: "globex"})
 	}
 	// Many revoked keys of one partner, each used once: all written.
 	for i := range 20 {
-		l.Decision(ctx, &authz.Decision{Reason: authz.ReasonRevokedCredential, PartnerID: "initech", CredentialID: fmt.Sprintf("key%09d", i)})
+		l.Decision(ctx, authz.Decision{Reason: authz.ReasonRevokedCredential, PartnerID: "initech", CredentialID: fmt.Sprintf("key%09d", i)})
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

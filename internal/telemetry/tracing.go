@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -131,7 +128,7 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 
 // Decision implements [authz.Auditor]: it records the decision on the
 // Check span. Partner and credential appear by public id only.
-func (t *Tracing) Decision(ctx context.Context, d *authz.Decision) {
+func (t *Tracing) Decision(ctx context.Context, d authz.Decision) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -158,98 +155,29 @@ func (t *Tracing) Decision(ctx context.Context, d *authz.Decision) {
 
 var _ authz.Auditor = (*Tracing)(nil)
 
-// ObserveCheck returns check observed: each call's latency and outcome
-// into m, and, with tracing enabled, a [CheckSpanName] span. When Envoy
-// traces its ext_authz call, the gRPC metadata carries traceparent and the
-// span continues that trace (as a child of the RPC span); when it does
-// not, the span continues the trace of the HTTP request being authorized,
-// from the traceparent header inside the CheckRequest, linked to the RPC
-// span. m and t may each be nil.
-//
-// It wraps the service method rather than intercepting the RPC: a gRPC
-// server with a unary interceptor allocates two objects per call to run
-// it.
-func ObserveCheck(m *Metrics, t *Tracing, check authz.RespondFunc) authz.RespondFunc {
-	tracing := t.Enabled()
-	return func(ctx context.Context, req *authv3.CheckRequest) (authz.Response, error) {
-		var span trace.Span
-		if tracing {
-			ctx, span = t.startCheck(ctx, req)
-		}
-		start := time.Now()
-		resp, err := check(ctx, req)
-		result := resultError
-		if err == nil {
-			result = resultDeny
-			if resp.Allowed {
-				result = resultAllow
-			}
-		}
-		if m != nil {
-			m.observeCheck(time.Since(start), result)
-		}
-		if span != nil {
-			if err != nil {
-				span.SetStatus(codes.Error, "check failed")
-			}
-			span.End()
-		}
-		return resp, err
-	}
-}
-
-// startCheck starts the Check span, choosing its parent as
-// [ObserveCheck] describes.
-func (t *Tracing) startCheck(ctx context.Context, req *authv3.CheckRequest) (context.Context, trace.Span) {
+// StartCheck starts the span of one authorization check, and returns the
+// function that ends it with the check's error (nil for a decision, allow
+// or deny). When the caller traces its call (a traceparent in the gRPC
+// metadata) the span continues that trace, as a child of the RPC span;
+// when it does not, the span continues the trace of the HTTP request
+// being authorized, read from request (its headers), linked to the RPC
+// span.
+func (t *Tracing) StartCheck(ctx context.Context, request propagation.TextMapCarrier) (context.Context, func(error)) {
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if len(md.Get("traceparent")) == 0 {
-		http := req.GetAttributes().GetRequest().GetHttp()
-		carrier := headerCarrier{m: http.GetHeaders(), list: http.GetHeaderMap().GetHeaders()}
-		if sc := trace.SpanContextFromContext(t.prop.Extract(context.Background(), carrier)); sc.IsValid() {
+		if sc := trace.SpanContextFromContext(t.prop.Extract(context.Background(), request)); sc.IsValid() {
 			if rpc := trace.SpanContextFromContext(ctx); rpc.IsValid() {
 				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rpc}))
 			}
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
-	return t.tracer.Start(ctx, CheckSpanName, opts...)
-}
-
-// headerCarrier reads trace context from Envoy's headers, in either
-// shape Envoy sends them (the map, or the raw list with
-// encode_raw_headers); keys are lower case. It is read-only: partnergate
-// never injects into the request it authorizes.
-type headerCarrier struct {
-	m    map[string]string
-	list []*corev3.HeaderValue
-}
-
-func (h headerCarrier) Get(key string) string {
-	key = strings.ToLower(key)
-	if v, ok := h.m[key]; ok {
-		return v
-	}
-	for _, hv := range h.list {
-		if hv.GetKey() == key {
-			if len(hv.GetRawValue()) > 0 {
-				return string(hv.GetRawValue())
-			}
-			return hv.GetValue()
+	ctx, span := t.tracer.Start(ctx, CheckSpanName, opts...)
+	return ctx, func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, "check failed")
 		}
+		span.End()
 	}
-	return ""
-}
-
-func (h headerCarrier) Set(string, string) {}
-
-func (h headerCarrier) Keys() []string {
-	out := make([]string, 0, len(h.m)+len(h.list))
-	for k := range h.m {
-		out = append(out, k)
-	}
-	for _, hv := range h.list {
-		out = append(out, hv.GetKey())
-	}
-	return out
 }

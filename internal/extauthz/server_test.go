@@ -2,10 +2,10 @@
 // go-control-plane's own client, against a hand-written in-memory Index, so
 // the wire contract (status codes, headers, removals, metadata, bodies) is
 // what Envoy would see. Each deny case asserts the precise internal reason
-// (through the Auditor) as well as the public reason and HTTP status, and
+// (through the authz.Auditor) as well as the public reason and HTTP status, and
 // that every 401 looks the same from outside. Cases that must not touch the
 // index (bad checksum, garbage) assert the index was not asked.
-package authz
+package extauthz
 
 import (
 	"context"
@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/policy"
@@ -39,27 +40,16 @@ type fakeIndex struct {
 	keys     map[string]partner.KeyRecord
 	partners map[string]*partner.Partner
 	lookups  atomic.Int64
-	// memos, when not nil, gives each key a memo, as the cache's hot
-	// table does; a key's memo lasts as long as the test does.
-	memos map[string]*atomic.Value
 }
 
 func (f *fakeIndex) Ready() bool { return f.ready.Load() }
 
-func (f *fakeIndex) KeyMemo(_ context.Context, id string) (partner.KeyRecord, *atomic.Value, bool) {
+func (f *fakeIndex) Key(_ context.Context, id string) (partner.KeyRecord, bool) {
 	f.lookups.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.keys[id]
-	if !ok || f.memos == nil {
-		return r, nil, ok
-	}
-	m := f.memos[id]
-	if m == nil {
-		m = new(atomic.Value)
-		f.memos[id] = m
-	}
-	return r, m, true
+	return r, ok
 }
 
 func (f *fakeIndex) Partner(id string) (*partner.Partner, bool) {
@@ -69,19 +59,19 @@ func (f *fakeIndex) Partner(id string) (*partner.Partner, bool) {
 	return p, ok
 }
 
-// recorder is an Auditor that keeps the last decision.
+// recorder is an authz.Auditor that keeps the last decision.
 type recorder struct {
 	mu   sync.Mutex
-	last Decision
+	last authz.Decision
 }
 
-func (r *recorder) Decision(_ context.Context, d *Decision) {
+func (r *recorder) Decision(_ context.Context, d authz.Decision) {
 	r.mu.Lock()
-	r.last = d.Clone()
+	r.last = d
 	r.mu.Unlock()
 }
 
-func (r *recorder) get() Decision {
+func (r *recorder) get() authz.Decision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.last
@@ -147,7 +137,7 @@ func newFixture(t testing.TB, pol *policy.Policy) *fixture {
 	add("suspended", "umbra", "orders:read", nil)
 	add("orphan", "nobody", "orders:read", nil)
 
-	srv, err := New(Options{
+	srv, err := newAuthz(authz.Options{
 		Index:   f.index,
 		Keys:    format,
 		Hasher:  hasher,
@@ -162,10 +152,19 @@ func newFixture(t testing.TB, pol *policy.Policy) *fixture {
 	return f
 }
 
+// newAuthz returns a Check server over a decider made with opts.
+func newAuthz(opts authz.Options) (*Server, error) {
+	dec, err := authz.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return New(Options{Decider: dec})
+}
+
 // serve starts srv on a loopback port and returns a client for it.
 func serve(t testing.TB, srv *Server) authv3.AuthorizationClient {
 	t.Helper()
-	return serveFunc(t, srv.Respond)
+	return serveFunc(t, srv.respond)
 }
 
 // request builds a CheckRequest like Envoy's for an orders route.
@@ -230,7 +229,7 @@ func TestCheckAllowSetsIdentityAndStripsSpoofs(t *testing.T) {
 		protocmp.SortRepeated(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("Check response mismatch (-want +got):\n%s", diff)
 	}
-	if d := f.audit.get(); d.Reason != ReasonAllowed || d.PartnerID != "acme" || d.CredentialID != key.ID() || d.ClientAddr != "203.0.113.7" {
+	if d := f.audit.get(); d.Reason != authz.ReasonAllowed || d.PartnerID != "acme" || d.CredentialID != key.ID() || d.ClientAddr != "203.0.113.7" {
 		t.Errorf("audited decision = %+v", d)
 	}
 }
@@ -284,32 +283,32 @@ routes:
 	tests := []struct {
 		name        string
 		req         *authv3.CheckRequest
-		reason      Reason
+		reason      authz.Reason
 		wantLookups int64 // -1: don't care
 	}{
-		{"missing-credential", request("GET", "/v1/orders", nil, nil), ReasonMissingCredential, 0},
-		{"both-headers", request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + acme.Reveal(), "x-api-key": acme.Reveal()}, nil), ReasonMalformedCredential, 0},
-		{"repeated-authorization", request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + acme.Reveal() + ",Bearer " + acme.Reveal()}, nil), ReasonMalformedCredential, 0},
-		{"basic-scheme", request("GET", "/v1/orders", map[string]string{"authorization": "Basic " + acme.Reveal()}, nil), ReasonMalformedCredential, 0},
-		{"garbage", request("GET", "/v1/orders", map[string]string{"x-api-key": "hunter2"}, nil), ReasonMalformedCredential, 0},
-		{"wrong-checksum-no-lookup", request("GET", "/v1/orders", map[string]string{"x-api-key": string(tampered)}, nil), ReasonMalformedCredential, 0},
-		{"unknown-key", request("GET", "/v1/orders", bearerOf(mustGenerate(t, f.format)), nil), ReasonUnknownCredential, 1},
-		{"wrong-secret", request("GET", "/v1/orders", map[string]string{"x-api-key": wrongSecret}, nil), ReasonWrongSecret, 1},
-		{"revoked", request("GET", "/v1/orders", bearerOf(f.keys["revoked"]), nil), ReasonRevokedCredential, 1},
-		{"expired", request("GET", "/v1/orders", bearerOf(f.keys["expired"]), nil), ReasonExpiredCredential, 1},
-		{"partner-gone", request("GET", "/v1/orders", bearerOf(f.keys["orphan"]), nil), ReasonUnknownPartner, 1},
-		{"partner-suspended", request("GET", "/v1/orders", bearerOf(f.keys["suspended"]), nil), ReasonPartnerSuspended, 1},
-		{"insufficient-scope", request("POST", "/v1/orders", bearerOf(f.keys["acme-read"]), map[string]string{"required_scopes": "orders:write"}), ReasonInsufficientScope, 1},
-		{"all-scopes-required", request("POST", "/v1/orders", bearerOf(acme), map[string]string{"required_scopes": "orders:read orders:write orders:admin"}), ReasonInsufficientScope, 1},
-		{"scope-not-granted-to-partner", request("GET", "/v1/orders", bearerOf(f.keys["globex"]), map[string]string{"required_scopes": "orders:write"}), ReasonInsufficientScope, 1},
-		{"tenant-header-other-partner", request("GET", "/v1/orders", merge(bearerOf(acme), map[string]string{"x-partner-id": "globex"}), nil), ReasonTenantMismatch, 1},
-		{"tenant-query-other-partner", request("GET", "/v1/orders?partnerId=globex", bearerOf(acme), nil), ReasonTenantMismatch, 1},
-		{"tenant-query-snake-case", request("GET", "/v1/orders?limit=5&partner_id=globex", bearerOf(acme), nil), ReasonTenantMismatch, 1},
-		{"tenant-query-second-value", request("GET", "/v1/orders?partner_id=acme&partner_id=globex", bearerOf(acme), nil), ReasonTenantMismatch, 1},
-		{"route-without-scopes-denied", request("GET", "/v1/unknown", bearerOf(acme), noExt), ReasonRouteNotAllowed, 1},
-		{"policy-scope-missing", request("GET", "/v1/reports/2026", bearerOf(acme), noExt), ReasonInsufficientScope, 1},
-		{"policy-non-canonical-path", request("GET", "/v1/reports%2f2026", bearerOf(acme), noExt), ReasonRouteNotAllowed, 1},
-		{"broken-route-config", request("GET", "/v1/orders", bearerOf(acme), map[string]string{"required_scopes": `orders:read"`}), ReasonRouteNotAllowed, 1},
+		{"missing-credential", request("GET", "/v1/orders", nil, nil), authz.ReasonMissingCredential, 0},
+		{"both-headers", request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + acme.Reveal(), "x-api-key": acme.Reveal()}, nil), authz.ReasonMalformedCredential, 0},
+		{"repeated-authorization", request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + acme.Reveal() + ",Bearer " + acme.Reveal()}, nil), authz.ReasonMalformedCredential, 0},
+		{"basic-scheme", request("GET", "/v1/orders", map[string]string{"authorization": "Basic " + acme.Reveal()}, nil), authz.ReasonMalformedCredential, 0},
+		{"garbage", request("GET", "/v1/orders", map[string]string{"x-api-key": "hunter2"}, nil), authz.ReasonMalformedCredential, 0},
+		{"wrong-checksum-no-lookup", request("GET", "/v1/orders", map[string]string{"x-api-key": string(tampered)}, nil), authz.ReasonMalformedCredential, 0},
+		{"unknown-key", request("GET", "/v1/orders", bearerOf(mustGenerate(t, f.format)), nil), authz.ReasonUnknownCredential, 1},
+		{"wrong-secret", request("GET", "/v1/orders", map[string]string{"x-api-key": wrongSecret}, nil), authz.ReasonWrongSecret, 1},
+		{"revoked", request("GET", "/v1/orders", bearerOf(f.keys["revoked"]), nil), authz.ReasonRevokedCredential, 1},
+		{"expired", request("GET", "/v1/orders", bearerOf(f.keys["expired"]), nil), authz.ReasonExpiredCredential, 1},
+		{"partner-gone", request("GET", "/v1/orders", bearerOf(f.keys["orphan"]), nil), authz.ReasonUnknownPartner, 1},
+		{"partner-suspended", request("GET", "/v1/orders", bearerOf(f.keys["suspended"]), nil), authz.ReasonPartnerSuspended, 1},
+		{"insufficient-scope", request("POST", "/v1/orders", bearerOf(f.keys["acme-read"]), map[string]string{"required_scopes": "orders:write"}), authz.ReasonInsufficientScope, 1},
+		{"all-scopes-required", request("POST", "/v1/orders", bearerOf(acme), map[string]string{"required_scopes": "orders:read orders:write orders:admin"}), authz.ReasonInsufficientScope, 1},
+		{"scope-not-granted-to-partner", request("GET", "/v1/orders", bearerOf(f.keys["globex"]), map[string]string{"required_scopes": "orders:write"}), authz.ReasonInsufficientScope, 1},
+		{"tenant-header-other-partner", request("GET", "/v1/orders", merge(bearerOf(acme), map[string]string{"x-partner-id": "globex"}), nil), authz.ReasonTenantMismatch, 1},
+		{"tenant-query-other-partner", request("GET", "/v1/orders?partnerId=globex", bearerOf(acme), nil), authz.ReasonTenantMismatch, 1},
+		{"tenant-query-snake-case", request("GET", "/v1/orders?limit=5&partner_id=globex", bearerOf(acme), nil), authz.ReasonTenantMismatch, 1},
+		{"tenant-query-second-value", request("GET", "/v1/orders?partner_id=acme&partner_id=globex", bearerOf(acme), nil), authz.ReasonTenantMismatch, 1},
+		{"route-without-scopes-denied", request("GET", "/v1/unknown", bearerOf(acme), noExt), authz.ReasonRouteNotAllowed, 1},
+		{"policy-scope-missing", request("GET", "/v1/reports/2026", bearerOf(acme), noExt), authz.ReasonInsufficientScope, 1},
+		{"policy-non-canonical-path", request("GET", "/v1/reports%2f2026", bearerOf(acme), noExt), authz.ReasonRouteNotAllowed, 1},
+		{"broken-route-config", request("GET", "/v1/orders", bearerOf(acme), map[string]string{"required_scopes": `orders:read"`}), authz.ReasonRouteNotAllowed, 1},
 	}
 	var first401 *authv3.DeniedHttpResponse
 	for _, tt := range tests {
@@ -326,7 +325,7 @@ routes:
 			if got := f.audit.get().Reason; got != tt.reason {
 				t.Errorf("reason = %s, want %s", got, tt.reason)
 			}
-			if got, want := codes.Code(resp.GetStatus().GetCode()), tt.reason.Code(); got != want {
+			if got, want := codes.Code(resp.GetStatus().GetCode()), code(tt.reason); got != want {
 				t.Errorf("status = %v, want %v", got, want)
 			}
 			var body struct{ Error, RequestID string }
@@ -342,13 +341,13 @@ routes:
 				}
 			}
 			hdr := headerMap(denied.GetHeaders())
-			switch tt.reason.Code() {
+			switch code(tt.reason) {
 			case codes.Unauthenticated:
 				if denied.GetStatus().GetCode() != 401 || !strings.HasPrefix(hdr["www-authenticate"], "Bearer ") {
 					t.Errorf("401 with WWW-Authenticate wanted, got %d %v", denied.GetStatus().GetCode(), hdr)
 				}
 				// Every presented-but-bad credential looks the same.
-				if tt.reason != ReasonMissingCredential {
+				if tt.reason != authz.ReasonMissingCredential {
 					if first401 == nil {
 						first401 = denied
 					} else if diff := cmp.Diff(first401, denied, protocmp.Transform()); diff != "" {
@@ -470,7 +469,7 @@ func TestCheckFaultsFailClosed(t *testing.T) {
 	})
 	t.Run("cancelled-context", func(t *testing.T) {
 		f := newFixture(t, nil)
-		srv, _ := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+		srv, _ := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		resp, err := srv.Check(ctx, request("GET", "/v1/orders", bearerOf(f.keys["acme"]), nil))
@@ -481,7 +480,7 @@ func TestCheckFaultsFailClosed(t *testing.T) {
 	t.Run("pepper-missing", func(t *testing.T) {
 		f := newFixture(t, nil)
 		other, _ := apikey.NewHasher(2, map[int][]byte{2: []byte(strings.Repeat("q", 32))})
-		srv, _ := New(Options{Index: f.index, Keys: f.format, Hasher: other, Now: func() time.Time { return testNow }})
+		srv, _ := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: other, Now: func() time.Time { return testNow }})
 		resp, err := srv.Check(context.Background(), request("GET", "/v1/orders", bearerOf(f.keys["acme"]), nil))
 		if status.Code(err) != codes.Internal || resp != nil {
 			t.Fatalf("Check with a missing pepper = %v, %v; want Internal", resp, err)
@@ -490,10 +489,10 @@ func TestCheckFaultsFailClosed(t *testing.T) {
 }
 
 func TestNewRequiresDependencies(t *testing.T) {
-	_, err := New(Options{})
+	_, err := newAuthz(authz.Options{})
 	for _, want := range []string{"Index", "Keys", "Hasher"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("New(Options{}) = %v; want it to name %s", err, want)
+			t.Errorf("newAuthz(authz.Options{}) = %v; want it to name %s", err, want)
 		}
 	}
 }

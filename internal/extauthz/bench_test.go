@@ -1,16 +1,18 @@
-package authz
+package extauthz
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/partnergate/partnergate/authz"
 )
 
 // BenchmarkCheck measures the handler in process, without gRPC: the cost
 // partnergate adds on top of the wire.
 func BenchmarkCheck(b *testing.B) {
 	f := newFixture(b, nil)
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+	srv, err := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 // Test strategy: proof of possession end to end over real gRPC. A test CA
 // issues client certificates; CheckRequests carry them in source.principal
@@ -25,6 +25,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/peercert"
@@ -65,7 +66,7 @@ func newBoundFixture(t testing.TB, cacheSize int, edit func(*jwtverify.IssuerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf.srv, err = New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Proofs: proofs, Auditor: f.audit, Now: tf.clock.Now})
+	tf.srv, err = newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Proofs: proofs, Auditor: f.audit, Now: tf.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,16 +107,16 @@ func TestCheckCertificateBoundToken(t *testing.T) {
 		issuer  func(*jwtverify.IssuerConfig)
 		boundTo *pkitest.Leaf // nil: an unbound token
 		peer    *pkitest.Leaf // the connection's client certificate
-		reason  Reason
+		reason  authz.Reason
 		detail  string
 	}{
-		{name: "bound-right-certificate", boundTo: certA, peer: certA, reason: ReasonAllowed},
-		{name: "bound-wrong-certificate", boundTo: certA, peer: certB, reason: ReasonInvalidToken, detail: "binding_mismatch"},
-		{name: "bound-no-certificate", boundTo: certA, reason: ReasonInvalidToken, detail: "binding_mismatch"},
-		{name: "unbound-with-certificate", peer: certA, reason: ReasonAllowed},
-		{name: "unbound-no-certificate", reason: ReasonAllowed},
-		{name: "require-bound-unbound-refused", issuer: requireBound, peer: certA, reason: ReasonInvalidToken, detail: "unbound_token"},
-		{name: "require-bound-bound-allowed", issuer: requireBound, boundTo: certA, peer: certA, reason: ReasonAllowed},
+		{name: "bound-right-certificate", boundTo: certA, peer: certA, reason: authz.ReasonAllowed},
+		{name: "bound-wrong-certificate", boundTo: certA, peer: certB, reason: authz.ReasonInvalidToken, detail: "binding_mismatch"},
+		{name: "bound-no-certificate", boundTo: certA, reason: authz.ReasonInvalidToken, detail: "binding_mismatch"},
+		{name: "unbound-with-certificate", peer: certA, reason: authz.ReasonAllowed},
+		{name: "unbound-no-certificate", reason: authz.ReasonAllowed},
+		{name: "require-bound-unbound-refused", issuer: requireBound, peer: certA, reason: authz.ReasonInvalidToken, detail: "unbound_token"},
+		{name: "require-bound-bound-allowed", issuer: requireBound, boundTo: certA, peer: certA, reason: authz.ReasonAllowed},
 	}
 	for _, cacheSize := range []int{0, 100} {
 		for _, tc := range tests {
@@ -141,10 +142,10 @@ func TestCheckCertificateBoundToken(t *testing.T) {
 		req := func(peer *pkitest.Leaf) *authv3.CheckRequest {
 			return withPeer(request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + tok}, nil), peer)
 		}
-		checkTokenDecision(t, tf, req(certA), ReasonAllowed, "")
-		checkTokenDecision(t, tf, req(certB), ReasonInvalidToken, "binding_mismatch")
-		checkTokenDecision(t, tf, req(nil), ReasonInvalidToken, "binding_mismatch")
-		checkTokenDecision(t, tf, req(certA), ReasonAllowed, "")
+		checkTokenDecision(t, tf, req(certA), authz.ReasonAllowed, "")
+		checkTokenDecision(t, tf, req(certB), authz.ReasonInvalidToken, "binding_mismatch")
+		checkTokenDecision(t, tf, req(nil), authz.ReasonInvalidToken, "binding_mismatch")
+		checkTokenDecision(t, tf, req(certA), authz.ReasonAllowed, "")
 	})
 }
 
@@ -157,7 +158,7 @@ func cacheName(size int) string {
 
 // checkTokenDecision sends req and asserts the audited reason and detail,
 // and that a denial is the generic 401.
-func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest, reason Reason, detail string) *authv3.CheckResponse {
+func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest, reason authz.Reason, detail string) *authv3.CheckResponse {
 	t.Helper()
 	resp, err := tf.client.Check(context.Background(), req)
 	if err != nil {
@@ -167,14 +168,14 @@ func checkTokenDecision(t *testing.T, tf *tokenFixture, req *authv3.CheckRequest
 	if d.Reason != reason || d.Detail != detail {
 		t.Fatalf("reason = %s (%q), want %s (%q)", d.Reason, d.Detail, reason, detail)
 	}
-	if reason == ReasonAllowed {
+	if reason == authz.ReasonAllowed {
 		if resp.GetOkResponse() == nil {
 			t.Fatalf("not allowed: %v", resp)
 		}
 		return resp
 	}
 	den := resp.GetDeniedResponse()
-	if den == nil || den.GetStatus().GetCode() != 401 || resp.GetStatus().GetMessage() != PublicInvalidCredentials {
+	if den == nil || den.GetStatus().GetCode() != 401 || resp.GetStatus().GetMessage() != authz.PublicInvalidCredentials {
 		t.Fatalf("denial = %v, want the generic 401", resp)
 	}
 	return resp
@@ -240,18 +241,18 @@ func TestCheckDPoP(t *testing.T) {
 		// headers returns the request's headers for token and a fresh
 		// proof maker.
 		headers func(t *testing.T, tf *tokenFixture, token string) hdrs
-		reason  Reason
+		reason  authz.Reason
 		detail  string
 		dpopWWW string // the WWW-Authenticate error of a DPoP challenge
 	}{
-		{name: "good", bound: client.jkt, reason: ReasonAllowed, headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
+		{name: "good", bound: client.jkt, reason: authz.ReasonAllowed, headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 			return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
 		}},
-		{name: "typ-wrong", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "wrong_type", dpopWWW: "invalid_dpop_proof",
+		{name: "typ-wrong", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "wrong_type", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) { h["typ"] = "JWT" })}
 			}},
-		{name: "alg-hs256", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "algorithm_not_allowed", dpopWWW: "invalid_dpop_proof",
+		{name: "alg-hs256", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "algorithm_not_allowed", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				sum := sha256.Sum256([]byte(tok))
 				p := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"jti": "j1", "htm": "GET", "htu": "https://api.example.com/v1/orders",
@@ -260,7 +261,7 @@ func TestCheckDPoP(t *testing.T) {
 				s, _ := p.SignedString([]byte("0123456789abcdef0123456789abcdef"))
 				return hdrs{"authorization": "DPoP " + tok, "dpop": s}
 			}},
-		{name: "jwk-with-private-part", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "bad_key", dpopWWW: "invalid_dpop_proof",
+		{name: "jwk-with-private-part", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "bad_key", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) {
 					d, err := client.priv.Bytes()
@@ -274,56 +275,56 @@ func TestCheckDPoP(t *testing.T) {
 					h["jwk"] = jwk
 				})}
 			}},
-		{name: "signed-by-another-key", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "bad_signature", dpopWWW: "invalid_dpop_proof",
+		{name: "signed-by-another-key", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "bad_signature", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": other.proof(t, tf.clock.Now(), tok, "j1", func(h map[string]any, _ jwt.MapClaims) { h["jwk"] = client.jwk })}
 			}},
-		{name: "htm-wrong", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htm_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "htm-wrong", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "htm_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htm"] = "POST" })}
 			}},
-		{name: "htu-other-host", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "htu-other-host", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htu"] = "https://other.example.com/v1/orders" })}
 			}},
-		{name: "htu-other-path", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "htu-other-path", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "htu_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["htu"] = "https://api.example.com/v1/refunds" })}
 			}},
-		{name: "iat-outside-window", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "iat_out_of_window", dpopWWW: "invalid_dpop_proof",
+		{name: "iat-outside-window", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "iat_out_of_window", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", func(_ map[string]any, c jwt.MapClaims) { c["iat"] = tf.clock.Now().Add(-2 * time.Minute).Unix() })}
 			}},
-		{name: "ath-of-another-token", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "ath_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "ath-of-another-token", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "ath_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), "another token", "j1", nil)}
 			}},
-		{name: "jkt-of-another-key", bound: other.jkt, reason: ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "jkt-of-another-key", bound: other.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
 			}},
-		{name: "no-proof", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "missing_proof", dpopWWW: "invalid_dpop_proof",
+		{name: "no-proof", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "missing_proof", dpopWWW: "invalid_dpop_proof",
 			headers: func(_ *testing.T, _ *tokenFixture, tok string) hdrs { return hdrs{"authorization": "DPoP " + tok} }},
-		{name: "two-proofs", bound: client.jkt, reason: ReasonInvalidDPoPProof, detail: "multiple_proofs", dpopWWW: "invalid_dpop_proof",
+		{name: "two-proofs", bound: client.jkt, reason: authz.ReasonInvalidDPoPProof, detail: "multiple_proofs", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				p := client.proof(t, tf.clock.Now(), tok, "j1", nil)
 				return hdrs{"authorization": "DPoP " + tok, "dpop": p + "," + p}
 			}},
-		{name: "unbound-token-with-proof", reason: ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
+		{name: "unbound-token-with-proof", reason: authz.ReasonInvalidDPoPProof, detail: "binding_mismatch", dpopWWW: "invalid_dpop_proof",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
 			}},
-		{name: "bound-token-as-bearer", bound: client.jkt, reason: ReasonInvalidToken, detail: "binding_mismatch",
+		{name: "bound-token-as-bearer", bound: client.jkt, reason: authz.ReasonInvalidToken, detail: "binding_mismatch",
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "Bearer " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
 			}},
-		{name: "require-dpop-bearer", issuer: requireDPoP, reason: ReasonInvalidToken, detail: "unbound_token",
+		{name: "require-dpop-bearer", issuer: requireDPoP, reason: authz.ReasonInvalidToken, detail: "unbound_token",
 			headers: func(_ *testing.T, _ *tokenFixture, tok string) hdrs { return hdrs{"authorization": "Bearer " + tok} }},
-		{name: "require-dpop-good", issuer: requireDPoP, bound: client.jkt, reason: ReasonAllowed,
+		{name: "require-dpop-good", issuer: requireDPoP, bound: client.jkt, reason: authz.ReasonAllowed,
 			headers: func(t *testing.T, tf *tokenFixture, tok string) hdrs {
 				return hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}
 			}},
-		{name: "api-key-with-dpop-scheme", reason: ReasonMalformedCredential,
+		{name: "api-key-with-dpop-scheme", reason: authz.ReasonMalformedCredential,
 			headers: func(_ *testing.T, tf *tokenFixture, _ string) hdrs {
 				return hdrs{"authorization": "DPoP " + tf.keys["acme"].Reveal()}
 			}},
@@ -365,7 +366,7 @@ func TestCheckDPoP(t *testing.T) {
 		} {
 			r := request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, fmt.Sprint("edge-", i), nil)}, nil)
 			edit(r.GetAttributes().GetRequest().GetHttp())
-			checkTokenDecision(t, tf, r, ReasonInvalidDPoPProof, "htu_mismatch")
+			checkTokenDecision(t, tf, r, authz.ReasonInvalidDPoPProof, "htu_mismatch")
 		}
 	})
 	t.Run("replayed-jti", func(t *testing.T) {
@@ -374,10 +375,10 @@ func TestCheckDPoP(t *testing.T) {
 		c["cnf"] = map[string]string{"jkt": client.jkt}
 		tok := sign(t, tf.ec, c, nil)
 		h := hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "once", nil)}
-		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonAllowed, "")
-		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonInvalidDPoPProof, "replayed_jti")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), authz.ReasonAllowed, "")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), authz.ReasonInvalidDPoPProof, "replayed_jti")
 		h["dpop"] = client.proof(t, tf.clock.Now(), tok, "twice", nil)
-		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), ReasonAllowed, "")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", h, nil), authz.ReasonAllowed, "")
 	})
 	t.Run("proof-for-invalid-token-takes-no-jti", func(t *testing.T) {
 		// A key of one's own and no token must not fill the replay cache.
@@ -387,7 +388,7 @@ func TestCheckDPoP(t *testing.T) {
 		good := sign(t, tf.ec, c, nil)
 		c["aud"] = "https://elsewhere.example"
 		bad := sign(t, tf.ec, c, nil)
-		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + bad, "dpop": client.proof(t, tf.clock.Now(), bad, "same", nil)}, nil), ReasonInvalidToken, "audience_mismatch")
-		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + good, "dpop": client.proof(t, tf.clock.Now(), good, "same", nil)}, nil), ReasonAllowed, "")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + bad, "dpop": client.proof(t, tf.clock.Now(), bad, "same", nil)}, nil), authz.ReasonInvalidToken, "audience_mismatch")
+		checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + good, "dpop": client.proof(t, tf.clock.Now(), good, "same", nil)}, nil), authz.ReasonAllowed, "")
 	})
 }

@@ -1,10 +1,10 @@
-package authz
+package extauthz
 
 // Test strategy for the token path: real tokens are signed with test RSA
 // and EC keys and verified by the real jwtverify.Verifier against a real
 // JWKS served by httptest; Check runs over real gRPC on loopback. One table
 // row per failure the token path must catch, each asserting the internal
-// reason and the verifier's detail through the Auditor, plus the public
+// reason and the verifier's detail through the authz.Auditor, plus the public
 // reason and HTTP status Envoy would send. Revocation is asserted with the
 // verifier's token cache on, so a cached verification is shown not to skip
 // it. The clock is injected and shared by verifier and server; nothing
@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
 )
@@ -191,7 +192,7 @@ func newTokenFixture(t testing.TB, cacheSize int) *tokenFixture {
 	}
 	f.index.addClient(tf.issuer, tokClient, "acme")
 	f.index.addClient(tf.issuer, "umbra-client", "umbra")
-	tf.srv, err = New(Options{
+	tf.srv, err = newAuthz(authz.Options{
 		Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v,
 		Auditor: f.audit, Now: tf.clock.Now,
 	})
@@ -266,42 +267,42 @@ func TestCheckToken(t *testing.T) {
 		setup  func()
 		token  func() string
 		route  string // required scopes
-		reason Reason
+		reason authz.Reason
 		detail string
 		scopes string // on allow
 	}{
-		{name: "allow-rs256", token: with(tf.rsa, func(jwt.MapClaims) {}), reason: ReasonAllowed, scopes: "orders:read orders:write"},
-		{name: "allow-es256", token: with(tf.ec, func(jwt.MapClaims) {}), reason: ReasonAllowed, scopes: "orders:read orders:write"},
-		{name: "wrong-key", token: with(other, func(jwt.MapClaims) {}), reason: ReasonInvalidToken, detail: "bad_signature"},
-		{name: "alg-none", token: algNone, reason: ReasonInvalidToken, detail: "algorithm_not_allowed"},
-		{name: "rs256-key-as-hs256-secret", token: hsConfusion, reason: ReasonInvalidToken, detail: "algorithm_not_allowed"},
-		{name: "wrong-iss", token: with(tf.rsa, func(c jwt.MapClaims) { c["iss"] = "https://evil.example.com/realms/partners" }), reason: ReasonInvalidToken, detail: "unknown_issuer"},
-		{name: "wrong-aud", token: with(tf.rsa, func(c jwt.MapClaims) { c["aud"] = "https://other-api.example.com" }), reason: ReasonInvalidToken, detail: "audience_mismatch"},
+		{name: "allow-rs256", token: with(tf.rsa, func(jwt.MapClaims) {}), reason: authz.ReasonAllowed, scopes: "orders:read orders:write"},
+		{name: "allow-es256", token: with(tf.ec, func(jwt.MapClaims) {}), reason: authz.ReasonAllowed, scopes: "orders:read orders:write"},
+		{name: "wrong-key", token: with(other, func(jwt.MapClaims) {}), reason: authz.ReasonInvalidToken, detail: "bad_signature"},
+		{name: "alg-none", token: algNone, reason: authz.ReasonInvalidToken, detail: "algorithm_not_allowed"},
+		{name: "rs256-key-as-hs256-secret", token: hsConfusion, reason: authz.ReasonInvalidToken, detail: "algorithm_not_allowed"},
+		{name: "wrong-iss", token: with(tf.rsa, func(c jwt.MapClaims) { c["iss"] = "https://evil.example.com/realms/partners" }), reason: authz.ReasonInvalidToken, detail: "unknown_issuer"},
+		{name: "wrong-aud", token: with(tf.rsa, func(c jwt.MapClaims) { c["aud"] = "https://other-api.example.com" }), reason: authz.ReasonInvalidToken, detail: "audience_mismatch"},
 		{name: "expired-beyond-leeway", token: with(tf.rsa, func(c jwt.MapClaims) {
 			c["iat"], c["exp"] = now.Add(-10*time.Minute).Unix(), now.Add(-31*time.Second).Unix()
-		}), reason: ReasonInvalidToken, detail: "expired"},
+		}), reason: authz.ReasonInvalidToken, detail: "expired"},
 		{name: "expired-within-leeway-accepted", token: with(tf.rsa, func(c jwt.MapClaims) {
 			c["iat"], c["exp"] = now.Add(-10*time.Minute).Unix(), now.Add(-20*time.Second).Unix()
-		}), reason: ReasonAllowed, scopes: "orders:read orders:write"},
-		{name: "nbf-in-future", token: with(tf.rsa, func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * time.Minute).Unix() }), reason: ReasonInvalidToken, detail: "not_yet_valid"},
-		{name: "missing-client-claim", token: with(tf.rsa, func(c jwt.MapClaims) { delete(c, "azp") }), reason: ReasonInvalidToken, detail: "missing_client"},
-		{name: "unregistered-client", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "stranger" }), reason: ReasonUnregisteredClient},
+		}), reason: authz.ReasonAllowed, scopes: "orders:read orders:write"},
+		{name: "nbf-in-future", token: with(tf.rsa, func(c jwt.MapClaims) { c["nbf"] = now.Add(2 * time.Minute).Unix() }), reason: authz.ReasonInvalidToken, detail: "not_yet_valid"},
+		{name: "missing-client-claim", token: with(tf.rsa, func(c jwt.MapClaims) { delete(c, "azp") }), reason: authz.ReasonInvalidToken, detail: "missing_client"},
+		{name: "unregistered-client", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "stranger" }), reason: authz.ReasonUnregisteredClient},
 		{name: "scope-beyond-grants-dropped", token: with(tf.ec, func(c jwt.MapClaims) { c["azp"] = "globex-client"; c["scope"] = "orders:read orders:write" }),
-			setup: func() { tf.index.addClient(tf.issuer, "globex-client", "globex") }, reason: ReasonAllowed, scopes: "orders:read"},
+			setup: func() { tf.index.addClient(tf.issuer, "globex-client", "globex") }, reason: authz.ReasonAllowed, scopes: "orders:read"},
 		{name: "scope-beyond-grants-refused", token: with(tf.ec, func(c jwt.MapClaims) { c["azp"] = "globex-client"; c["scope"] = "orders:read orders:write" }),
-			route: "orders:write", reason: ReasonInsufficientScope},
-		{name: "token-lacks-scope", token: with(tf.rsa, func(c jwt.MapClaims) { c["scope"] = "orders:read" }), route: "orders:write", reason: ReasonInsufficientScope},
+			route: "orders:write", reason: authz.ReasonInsufficientScope},
+		{name: "token-lacks-scope", token: with(tf.rsa, func(c jwt.MapClaims) { c["scope"] = "orders:read" }), route: "orders:write", reason: authz.ReasonInsufficientScope},
 		{name: "revoked-jti", setup: func() { tf.index.revoke(tf.issuer, "jti-revoked") },
-			token: with(tf.rsa, func(c jwt.MapClaims) { c["jti"] = "jti-revoked" }), reason: ReasonRevokedToken},
+			token: with(tf.rsa, func(c jwt.MapClaims) { c["jti"] = "jti-revoked" }), reason: authz.ReasonRevokedToken},
 		{name: "revoked-jti-of-other-issuer-ignored", setup: func() { tf.index.revoke("https://other.example.com/", "jti-elsewhere") },
-			token: with(tf.rsa, func(c jwt.MapClaims) { c["jti"] = "jti-elsewhere" }), reason: ReasonAllowed, scopes: "orders:read orders:write"},
+			token: with(tf.rsa, func(c jwt.MapClaims) { c["jti"] = "jti-elsewhere" }), reason: authz.ReasonAllowed, scopes: "orders:read orders:write"},
 		{name: "issued-before-cutoff", setup: func() {
 			tf.index.setPartner(&partner.Partner{ID: "cutco", Tier: "free", Scopes: partner.Scopes{"orders:read"}, State: partner.Active, TokensNotBefore: now.Add(-time.Minute)})
 			tf.index.addClient(tf.issuer, "cutco-client", "cutco")
-		}, token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "cutco-client"; c["iat"] = now.Add(-2 * time.Minute).Unix() }), reason: ReasonTokenBeforeCutoff},
-		{name: "issued-after-cutoff-accepted", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "cutco-client" }), reason: ReasonAllowed, scopes: "orders:read"},
-		{name: "suspended-partner", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "umbra-client" }), reason: ReasonPartnerSuspended},
-		{name: "jwt-in-x-api-key-is-not-a-token", token: with(tf.rsa, func(jwt.MapClaims) {}), reason: ReasonMalformedCredential},
+		}, token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "cutco-client"; c["iat"] = now.Add(-2 * time.Minute).Unix() }), reason: authz.ReasonTokenBeforeCutoff},
+		{name: "issued-after-cutoff-accepted", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "cutco-client" }), reason: authz.ReasonAllowed, scopes: "orders:read"},
+		{name: "suspended-partner", token: with(tf.rsa, func(c jwt.MapClaims) { c["azp"] = "umbra-client" }), reason: authz.ReasonPartnerSuspended},
+		{name: "jwt-in-x-api-key-is-not-a-token", token: with(tf.rsa, func(jwt.MapClaims) {}), reason: authz.ReasonMalformedCredential},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,7 +326,7 @@ func TestCheckToken(t *testing.T) {
 			if d.Reason != tc.reason || d.Detail != tc.detail {
 				t.Fatalf("reason = %s (%q), want %s (%q)", d.Reason, d.Detail, tc.reason, tc.detail)
 			}
-			if tc.reason == ReasonAllowed {
+			if tc.reason == authz.ReasonAllowed {
 				ok := resp.GetOkResponse()
 				if ok == nil {
 					t.Fatalf("not allowed: %v", resp)
@@ -334,7 +335,7 @@ func TestCheckToken(t *testing.T) {
 				for _, h := range ok.GetHeaders() {
 					got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 				}
-				if got[HeaderPartnerScopes] != tc.scopes || got[HeaderPartnerCredential] != d.CredentialID || d.CredentialID == "" {
+				if got[authz.HeaderPartnerScopes] != tc.scopes || got[authz.HeaderPartnerCredential] != d.CredentialID || d.CredentialID == "" {
 					t.Errorf("headers = %v, want scopes %q and the client id as credential", got, tc.scopes)
 				}
 				if md := resp.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue(); md != d.CredentialID {
@@ -342,8 +343,8 @@ func TestCheckToken(t *testing.T) {
 				}
 				return
 			}
-			wantHTTP, wantPublic := 401, PublicInvalidCredentials
-			if tc.reason.Code() == codes.PermissionDenied {
+			wantHTTP, wantPublic := 401, authz.PublicInvalidCredentials
+			if code(tc.reason) == codes.PermissionDenied {
 				wantHTTP, wantPublic = 403, tc.reason.Public()
 			}
 			den := resp.GetDeniedResponse()
@@ -361,20 +362,20 @@ func TestCheckTokenKeyRotation(t *testing.T) {
 	tf := newTokenFixture(t, 0)
 	next := signer{"rsa-2", jwt.SigningMethodRS256, testRSA2()}
 	tok := sign(t, next, tf.claims(), nil)
-	check := func() Decision {
+	check := func() authz.Decision {
 		if _, err := tf.client.Check(context.Background(), request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + tok}, nil)); err != nil {
 			t.Fatal(err)
 		}
 		return tf.audit.get()
 	}
-	if d := check(); d.Reason != ReasonInvalidToken || d.Detail != "unknown_kid" {
+	if d := check(); d.Reason != authz.ReasonInvalidToken || d.Detail != "unknown_kid" {
 		t.Fatalf("before rotation: %s (%q), want invalid_token (unknown_kid)", d.Reason, d.Detail)
 	}
 	tf.idp.publish(t, tf.rsa, tf.ec, next)
 	// A kid a refresh proved absent is remembered for ten times the
 	// refresh rate (1s here); the token is still fresh after that.
 	tf.clock.Advance(11 * time.Second)
-	if d := check(); d.Reason != ReasonAllowed {
+	if d := check(); d.Reason != authz.ReasonAllowed {
 		t.Fatalf("after rotation: %s (%q), want allowed", d.Reason, d.Detail)
 	}
 }
@@ -386,27 +387,27 @@ func TestCheckTokenRevocationBeatsCache(t *testing.T) {
 	steps := []struct {
 		name   string
 		act    func(tf *tokenFixture)
-		reason Reason
+		reason authz.Reason
 	}{
-		{"revoke-jti", func(tf *tokenFixture) { tf.index.revoke(tf.issuer, "jti-1") }, ReasonRevokedToken},
+		{"revoke-jti", func(tf *tokenFixture) { tf.index.revoke(tf.issuer, "jti-1") }, authz.ReasonRevokedToken},
 		{"issued-before-cutoff", func(tf *tokenFixture) {
 			p, _ := tf.index.Partner("acme")
 			cp := *p
 			cp.TokensNotBefore = tf.clock.Now()
 			tf.index.setPartner(&cp)
-		}, ReasonTokenBeforeCutoff},
+		}, authz.ReasonTokenBeforeCutoff},
 		{"suspend-partner", func(tf *tokenFixture) {
 			p, _ := tf.index.Partner("acme")
 			cp := *p
 			cp.State = partner.Suspended
 			tf.index.setPartner(&cp)
-		}, ReasonPartnerSuspended},
+		}, authz.ReasonPartnerSuspended},
 		{"remove-client", func(tf *tokenFixture) {
 			ts := tf.index.tokens()
 			ts.mu.Lock()
 			delete(ts.clients, [2]string{tf.issuer, tokClient})
 			ts.mu.Unlock()
-		}, ReasonUnregisteredClient},
+		}, authz.ReasonUnregisteredClient},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -414,7 +415,7 @@ func TestCheckTokenRevocationBeatsCache(t *testing.T) {
 			tok := sign(t, tf.rsa, tf.claims(), nil)
 			req := request("GET", "/v1/orders", map[string]string{"authorization": "Bearer " + tok}, nil)
 			for range 2 { // the second is a cache hit
-				if _, err := tf.client.Check(context.Background(), req); err != nil || tf.audit.get().Reason != ReasonAllowed {
+				if _, err := tf.client.Check(context.Background(), req); err != nil || tf.audit.get().Reason != authz.ReasonAllowed {
 					t.Fatalf("before: %v %s", err, tf.audit.get().Reason)
 				}
 			}
@@ -447,7 +448,7 @@ func TestCheckTokenFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Now: func() time.Time { return testNow }})
+	srv, err := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Tokens: v, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}

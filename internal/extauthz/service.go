@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -7,21 +7,31 @@ import (
 	"google.golang.org/grpc"
 )
 
-// RespondFunc is the signature of [Server.Respond], and of what wraps it
-// on the Check server (observing, recovering from panics).
-type RespondFunc = func(context.Context, *authv3.CheckRequest) (Response, error)
-
-// Register registers the Authorization service on g, answering Check with
-// respond. A response with an encoding ([Response.Wire]) is sent as
-// those bytes, so g must marshal with the wire package's codec
-// (wire.ServerOption); under a unary interceptor, which may read the
-// reply, the message is sent instead.
-func Register(g grpc.ServiceRegistrar, respond RespondFunc) {
-	g.RegisterService(&serviceDesc, service{respond: respond})
+// response is one Check's answer.
+type response struct {
+	// message is the CheckResponse.
+	message *authv3.CheckResponse
+	// wire is message encoded, or nil. The allow memo's responses carry
+	// it, made when the response is, so that a partner's repeated
+	// requests are answered without marshalling.
+	wire *encoded
+	// allowed reports whether message allows the request.
+	allowed bool
 }
 
-// serviceDesc is the generated service description with its own Check
-// handler, which can reply with a wire.Message.
+// reply is what the service sends for r: its encoding when it has one,
+// else its message.
+func (r response) reply() any {
+	if r.wire != nil {
+		return r.wire
+	}
+	return r.message
+}
+
+// serviceDesc is the generated service description
+// (authv3.Authorization_ServiceDesc) with its own Check handler, which can
+// reply with an [encoded] message. TestServiceDescAnswersAsGenerated holds
+// it to answering exactly as the generated one does.
 var serviceDesc = func() grpc.ServiceDesc {
 	d := authv3.Authorization_ServiceDesc
 	d.Methods = []grpc.MethodDesc{{MethodName: "Check", Handler: checkHandler}}
@@ -32,12 +42,12 @@ var serviceDesc = func() grpc.ServiceDesc {
 // service description requires, over respond.
 type service struct {
 	authv3.UnimplementedAuthorizationServer
-	respond RespondFunc
+	respond respondFunc
 }
 
 func (s service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, err := s.respond(ctx, req)
-	return r.Message, err
+	return r.message, err
 }
 
 // checkHandler is the generated Check handler but for the reply, which
@@ -58,5 +68,5 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	if err != nil {
 		return nil, err
 	}
-	return r.Reply(), nil
+	return r.reply(), nil
 }

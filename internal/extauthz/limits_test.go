@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
@@ -126,13 +127,13 @@ func BenchmarkBuildAllow(b *testing.B) {
 		{"no-overrides", partner.Limits{}},
 		{"three-overrides", partner.Limits{PerSecond: 50, PerMinute: 600, PerDay: 10_000}},
 	} {
-		d := &Decision{Reason: ReasonAllowed, PartnerID: "acme", Tier: "gold", CredentialID: "k1", Scopes: "orders:read", Limits: c.limits}
+		d := &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme", Tier: "gold", CredentialID: "k1", Scopes: "orders:read", Limits: c.limits}
 		remove := []string{"authorization", "x-partner-admin"}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if buildAllow(d.identity(), remove).GetDynamicMetadata() == nil {
+					if buildAllow(ptr(identityOf(d)), remove).GetDynamicMetadata() == nil {
 						b.Fatal("no metadata")
 					}
 				}
@@ -140,3 +141,5 @@ func BenchmarkBuildAllow(b *testing.B) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -10,20 +10,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/grpctest"
-	"github.com/partnergate/partnergate/internal/wire"
 )
 
 // Register sends a response's encoding as it is, and its message under an
 // interceptor. The two differ here on purpose, to tell which was sent.
 func TestRegisterSendsTheEncoding(t *testing.T) {
-	message := buildAllow(identity{partnerID: "acme", scopes: "orders:read", credentialID: "message", tier: "gold"}, []string{"x-api-key"})
-	encoded, err := wire.Encode(buildAllow(identity{partnerID: "acme", scopes: "orders:read", credentialID: "encoding", tier: "gold"}, []string{"x-api-key"}))
+	message := buildAllow(&identity{values: [authz.IdentityHeaders]string{"acme", "orders:read", "message", "gold"}}, []string{"x-api-key"})
+	encoded, err := encode(buildAllow(&identity{values: [authz.IdentityHeaders]string{"acme", "orders:read", "encoding", "gold"}}, []string{"x-api-key"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	respond := func(context.Context, *authv3.CheckRequest) (Response, error) {
-		return Response{Message: message, Wire: encoded, Allowed: true}, nil
+	respond := func(context.Context, *authv3.CheckRequest) (response, error) {
+		return response{message: message, wire: encoded, allowed: true}, nil
 	}
 	var intercepted any
 	for _, tc := range []struct {
@@ -57,13 +57,13 @@ func TestRegisterSendsTheEncoding(t *testing.T) {
 // One encoding goes out on many calls at once, intact on each: grpc-go
 // only reads it (run with -race, this also shows it never writes to it).
 func TestRegisterSharesTheEncodingAcrossCalls(t *testing.T) {
-	msg := buildAllow(identity{partnerID: "acme", scopes: "orders:read", credentialID: "AbCdEfGhIjKl", tier: "gold"}, []string{"authorization"})
-	encoded, err := wire.Encode(msg)
+	msg := buildAllow(&identity{values: [authz.IdentityHeaders]string{"acme", "orders:read", "AbCdEfGhIjKl", "gold"}}, []string{"authorization"})
+	encoded, err := encode(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := serveFunc(t, func(context.Context, *authv3.CheckRequest) (Response, error) {
-		return Response{Message: msg, Wire: encoded, Allowed: true}, nil
+	client := serveFunc(t, func(context.Context, *authv3.CheckRequest) (response, error) {
+		return response{message: msg, wire: encoded, allowed: true}, nil
 	})
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -90,9 +90,9 @@ func TestRegisterSharesTheEncodingAcrossCalls(t *testing.T) {
 }
 
 // serveFunc serves respond as the Check server does, with opts added.
-func serveFunc(t testing.TB, respond RespondFunc, opts ...grpc.ServerOption) authv3.AuthorizationClient {
+func serveFunc(t testing.TB, respond respondFunc, opts ...grpc.ServerOption) authv3.AuthorizationClient {
 	t.Helper()
-	gs := grpc.NewServer(append([]grpc.ServerOption{wire.ServerOption()}, opts...)...)
-	Register(gs, respond)
+	gs := grpc.NewServer(append([]grpc.ServerOption{ServerOption()}, opts...)...)
+	gs.RegisterService(&serviceDesc, service{respond: respond})
 	return authv3.NewAuthorizationClient(grpctest.Serve(t, gs))
 }

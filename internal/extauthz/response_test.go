@@ -1,46 +1,18 @@
-package authz
+package extauthz
 
 import (
-	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/partnergate/partnergate/authz"
 )
-
-// FuzzDenyBody checks that the hand-built deny body is the JSON of its
-// fields for any request id a caller can send: the id is sanitised first,
-// so no input can break out of its string.
-func FuzzDenyBody(f *testing.F) {
-	for _, s := range []string{"", "req-123", "a.b:c_d", `x","error":"allowed`, "\x00\n", strings.Repeat("a", 129), "ünï"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		id := requestID(&authv3.AttributeContext_HttpRequest{Id: raw}, headers{})
-		for _, public := range []string{PublicInvalidCredentials, PublicPartnerSuspended, PublicInsufficientScope, PublicTenantMismatch, PublicRouteNotAllowed} {
-			body := denyBody(public, id)
-			var got map[string]string
-			if err := json.Unmarshal([]byte(body), &got); err != nil {
-				t.Fatalf("denyBody(%q, %q) = %s: not JSON: %v", public, id, body, err)
-			}
-			want := map[string]string{"error": public}
-			if id != "" {
-				want["request_id"] = id
-			}
-			if len(got) != len(want) || got["error"] != want["error"] || got["request_id"] != want["request_id"] {
-				t.Fatalf("denyBody(%q, %q) = %s, want the fields %v", public, id, body, want)
-			}
-		}
-	})
-}
 
 // TestRemovals pins which request headers an allow removes, in both
 // shapes Envoy sends and in any case: the credential headers and every
 // x-partner-* header that the response does not set, once each, lower
 // case. The identity below sets no tier, so x-partner-tier is removed.
 func TestRemovals(t *testing.T) {
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "k1"}
+	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "k1"}
 	tests := []struct {
 		name string
 		h    headers

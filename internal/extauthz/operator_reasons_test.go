@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/partnergate/partnergate/authz"
 )
 
 // TestAuditReasonsTellOperatorsWhy guards what the audit log says of
@@ -26,18 +28,18 @@ func TestAuditReasonsTellOperatorsWhy(t *testing.T) {
 		name       string
 		bearer     string
 		route      string
-		reason     Reason
+		reason     authz.Reason
 		detail     string
 		wantHTTP   int
 		wantPublic string
 	}{
-		{"opaque-token", "ory_at_Zm9vYmFyYmF6cXV4cXV1eA.c2lnbmF0dXJl", "", ReasonOpaqueToken, "", 401, PublicInvalidCredentials},
-		{"opaque-hex-token", strings.Repeat("ab12", 10), "", ReasonOpaqueToken, "", 401, PublicInvalidCredentials},
-		{"mistyped-api-key-stays-malformed", "pg_test_AbCdEfGhIjKl_notakeyatall", "", ReasonMalformedCredential, "", 401, PublicInvalidCredentials},
-		{"upper-case-prefix-stays-malformed", "PG_TEST_AbCdEfGhIjKl_notakeyatall", "", ReasonMalformedCredential, "", 401, PublicInvalidCredentials},
-		{"scope-claim-missing", with(func(c jwt.MapClaims) { delete(c, "scope") }), "orders:read", ReasonScopeClaimMissing, "", 403, PublicInsufficientScope},
-		{"scope-claim-present-but-short", with(func(c jwt.MapClaims) { c["scope"] = "orders:write" }), "orders:read", ReasonInsufficientScope, "", 403, PublicInsufficientScope},
-		{"ten-year-token", with(func(c jwt.MapClaims) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }), "", ReasonInvalidToken, "token_lifetime_exceeded", 401, PublicInvalidCredentials},
+		{"opaque-token", "ory_at_Zm9vYmFyYmF6cXV4cXV1eA.c2lnbmF0dXJl", "", authz.ReasonOpaqueToken, "", 401, authz.PublicInvalidCredentials},
+		{"opaque-hex-token", strings.Repeat("ab12", 10), "", authz.ReasonOpaqueToken, "", 401, authz.PublicInvalidCredentials},
+		{"mistyped-api-key-stays-malformed", "pg_test_AbCdEfGhIjKl_notakeyatall", "", authz.ReasonMalformedCredential, "", 401, authz.PublicInvalidCredentials},
+		{"upper-case-prefix-stays-malformed", "PG_TEST_AbCdEfGhIjKl_notakeyatall", "", authz.ReasonMalformedCredential, "", 401, authz.PublicInvalidCredentials},
+		{"scope-claim-missing", with(func(c jwt.MapClaims) { delete(c, "scope") }), "orders:read", authz.ReasonScopeClaimMissing, "", 403, authz.PublicInsufficientScope},
+		{"scope-claim-present-but-short", with(func(c jwt.MapClaims) { c["scope"] = "orders:write" }), "orders:read", authz.ReasonInsufficientScope, "", 403, authz.PublicInsufficientScope},
+		{"ten-year-token", with(func(c jwt.MapClaims) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }), "", authz.ReasonInvalidToken, "token_lifetime_exceeded", 401, authz.PublicInvalidCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestAuditReasonsTellOperatorsWhy(t *testing.T) {
 			if !strings.Contains(den.GetBody(), `"error":"`+tc.wantPublic+`"`) {
 				t.Errorf("body %s", den.GetBody())
 			}
-			if tc.wantPublic == PublicInsufficientScope {
+			if tc.wantPublic == authz.PublicInsufficientScope {
 				var challenge string
 				for _, h := range den.GetHeaders() {
 					if h.GetHeader().GetKey() == "www-authenticate" {

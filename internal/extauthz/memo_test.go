@@ -1,10 +1,9 @@
-package authz
+package extauthz
 
 import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/partner"
 )
 
@@ -43,18 +43,9 @@ func wantAllow(partnerID, scopes, credentialID, tier string, remove ...string) *
 
 // The allow memo must never answer one request with the response of
 // another: each step changes what the response must say, and the same key
-// is checked again after each. Responses are kept in the memo table, or
-// in the memo the index keeps with each key's record.
+// is checked again after each.
 func TestAllowResponseFollowsEveryChange(t *testing.T) {
-	t.Run("table", func(t *testing.T) { testAllowResponseFollowsEveryChange(t, false) })
-	t.Run("record-memo", func(t *testing.T) { testAllowResponseFollowsEveryChange(t, true) })
-}
-
-func testAllowResponseFollowsEveryChange(t *testing.T, recordMemo bool) {
 	f := newFixture(t, nil)
-	if recordMemo {
-		f.index.memos = map[string]*atomic.Value{}
-	}
 	key := f.keys["acme"]
 	id := key.ID()
 	bearer := bearerOf(key)
@@ -94,63 +85,6 @@ func testAllowResponseFollowsEveryChange(t *testing.T, recordMemo bool) {
 			t.Errorf("%s: response (-want +got):\n%s", s.name, diff)
 		}
 	}
-	if recordMemo && f.index.memos[id].Load() == nil {
-		t.Error("no response was kept in the key's memo")
-	}
-}
-
-// An API key whose record comes with a memo has its response kept there,
-// not in the table: served again from it, and replaced when the identity
-// changes.
-func TestAllowMemoKeptWithTheRecord(t *testing.T) {
-	f := newFixture(t, nil)
-	f.index.memos = map[string]*atomic.Value{}
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := f.keys["acme"].ID()
-	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
-	respond := func() Response {
-		t.Helper()
-		r, err := srv.Respond(context.Background(), req)
-		if err != nil || !r.Allowed {
-			t.Fatalf("Respond = %+v, %v", r, err)
-		}
-		return r
-	}
-	kept := func() *authv3.CheckResponse {
-		e, _ := f.index.memos[id].Load().(*allowEntry)
-		if e == nil {
-			t.Fatal("no response in the key's memo")
-		}
-		return e.resp.Message
-	}
-
-	first := respond()
-	if kept() != first.Message {
-		t.Error("the key's memo does not hold the response sent")
-	}
-	if _, ok := srv.allowed.table.Find(id, nil); ok {
-		t.Error("a response kept with the record is in the table too")
-	}
-	if again := respond(); again.Message != first.Message || again.Wire != first.Wire {
-		t.Error("a repeated allow rebuilt its response")
-	}
-
-	f.index.mu.Lock()
-	f.index.partners["acme"] = &partner.Partner{ID: "acme", Tier: "free", Scopes: partner.Scopes{"orders:read", "orders:write"}, State: partner.Active}
-	f.index.mu.Unlock()
-	moved := respond()
-	if tier := moved.Message.GetDynamicMetadata().GetFields()[MetadataTier].GetStringValue(); tier != "free" {
-		t.Fatalf("after the tier moved, the response says tier %q", tier)
-	}
-	if kept() != moved.Message {
-		t.Error("the key's memo still holds the response of the old tier")
-	}
-	if sent := decodeWire(t, moved); !proto.Equal(sent, moved.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, moved.Message)
-	}
 }
 
 // Colliding credentials share a slot and take it from each other; each
@@ -159,13 +93,13 @@ func TestAllowMemoCollisions(t *testing.T) {
 	m := newAllowMemo()
 	for round := range 3 {
 		for i := range 3 * allowResponses { // three times the memo's room
-			d := &Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", credentialHeader: headerAuthorization}
+			d := &authz.Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
 			r := m.get(d).resp
-			got := r.Message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
+			got := r.message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
 			if got != d.CredentialID {
 				t.Fatalf("round %d: response for %s names %s", round, d.CredentialID, got)
 			}
-			if sent := decodeWire(t, r); !proto.Equal(sent, r.Message) {
+			if sent := decodeWire(t, r); !proto.Equal(sent, r.message) {
 				t.Fatalf("round %d: the encoding sent for %s is not its response: %v", round, d.CredentialID, sent)
 			}
 		}
@@ -176,39 +110,39 @@ func TestAllowMemoCollisions(t *testing.T) {
 // and encoding, not rebuilt ones.
 func TestAllowMemoServesRepeats(t *testing.T) {
 	f := newFixture(t, nil)
-	srv, err := New(Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
+	srv, err := newAuthz(authz.Options{Index: f.index, Keys: f.format, Hasher: f.hasher, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := request("GET", "/v1/orders", bearerOf(f.keys["acme"]), map[string]string{ContextKeyRequiredScopes: "orders:read"})
-	first, err := srv.Respond(context.Background(), req)
-	if err != nil || first.Message.GetOkResponse() == nil || !first.Allowed {
-		t.Fatalf("Respond = %+v, %v", first, err)
+	first, err := srv.respond(context.Background(), req)
+	if err != nil || first.message.GetOkResponse() == nil || !first.allowed {
+		t.Fatalf("respond = %+v, %v", first, err)
 	}
-	again, err := srv.Respond(context.Background(), req)
+	again, err := srv.respond(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Message != first.Message || again.Wire != first.Wire {
+	if again.message != first.message || again.wire != first.wire {
 		t.Error("a repeated allow rebuilt its response")
 	}
-	if first.Wire == nil {
+	if first.wire == nil {
 		t.Fatal("the memo's response has no encoding")
 	}
-	if sent := decodeWire(t, first); !proto.Equal(sent, first.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, first.Message)
+	if sent := decodeWire(t, first); !proto.Equal(sent, first.message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, first.message)
 	}
 }
 
 // A partner's own limits travel in the memo's encoding too.
 func TestAllowMemoEncodesLimits(t *testing.T) {
 	m := newAllowMemo()
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", credentialHeader: headerAPIKey,
+	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", CredentialHeader: headerAPIKey,
 		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
 	r := m.get(d).resp
 	sent := decodeWire(t, r)
-	if !proto.Equal(sent, r.Message) {
-		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.Message)
+	if !proto.Equal(sent, r.message) {
+		t.Fatalf("the encoding is not the response:\n sent %v\n want %v", sent, r.message)
 	}
 	if got := sent.GetDynamicMetadata().GetFields()[MetadataLimitDay].GetStructValue().GetFields()[overrideRequestsPerUnit].GetNumberValue(); got != 10000 {
 		t.Errorf("sent daily limit = %v, want 10000", got)
@@ -216,13 +150,13 @@ func TestAllowMemoEncodesLimits(t *testing.T) {
 }
 
 // decodeWire decodes the encoding r carries.
-func decodeWire(t *testing.T, r Response) *authv3.CheckResponse {
+func decodeWire(t *testing.T, r response) *authv3.CheckResponse {
 	t.Helper()
-	if r.Wire == nil {
+	if r.wire == nil {
 		t.Fatal("response without an encoding")
 	}
 	var sent authv3.CheckResponse
-	if err := proto.Unmarshal(r.Wire.Bytes(), &sent); err != nil {
+	if err := proto.Unmarshal(r.wire.Bytes(), &sent); err != nil {
 		t.Fatal(err)
 	}
 	return &sent
@@ -234,8 +168,8 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	m := newAllowMemo()
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
-	d := &Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", credentialHeader: headerAuthorization}
-	resp := m.get(d).resp.Message
+	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", CredentialHeader: headerAuthorization}
+	resp := m.get(d).resp.message
 	within := func(s string) bool {
 		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sent)))
 		return p >= lo && p < lo+uintptr(len(sent))
@@ -254,7 +188,7 @@ func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
 	if !ok {
 		t.Fatal("the response is not in the memo")
 	}
-	if within(e.id.credentialID) {
+	if within(e.credentialID) {
 		t.Error("the memo entry's credential id points into the caller's key")
 	}
 }
@@ -268,20 +202,45 @@ func TestAllowEntryIsOneBlock(t *testing.T) {
 		t.Errorf("an allow entry is %d bytes; entryRoom's comment says 768", size)
 	}
 	m := newAllowMemo()
-	d := &Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
-		Tier: "enterprise", credentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
+	d := &authz.Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
+		Tier: "enterprise", CredentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
 	e := m.get(d)
 	lo, hi := uintptr(unsafe.Pointer(e)), uintptr(unsafe.Pointer(e))+unsafe.Sizeof(*e)
 	inside := func(p unsafe.Pointer, n int) bool {
 		return uintptr(p) >= lo && uintptr(p)+uintptr(n) <= hi
 	}
-	if !inside(unsafe.Pointer(unsafe.StringData(e.id.credentialID)), len(e.id.credentialID)) {
+	if !inside(unsafe.Pointer(unsafe.StringData(e.credentialID)), len(e.credentialID)) {
 		t.Error("the credential id is not in the entry")
 	}
-	if b := e.resp.Wire.Bytes(); !inside(unsafe.Pointer(unsafe.SliceData(b)), len(b)) {
+	if b := e.resp.wire.Bytes(); !inside(unsafe.Pointer(unsafe.SliceData(b)), len(b)) {
 		t.Errorf("the %d-byte encoding is not in the entry's %d bytes of room", len(b), entryRoom)
 	}
-	if sent := decodeWire(t, e.resp); !proto.Equal(sent, e.resp.Message) {
-		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, e.resp.Message)
+	if sent := decodeWire(t, e.resp); !proto.Equal(sent, e.resp.message) {
+		t.Errorf("the encoding is not the response:\n sent %v\n want %v", sent, e.resp.message)
+	}
+}
+
+// An entry answers only the key record version it was built for: a key
+// rewritten in the store (a new version, even with the same identity)
+// gets a response of its own, never one derived from the older record.
+func TestAllowMemoFollowsRecordVersion(t *testing.T) {
+	m := newAllowMemo()
+	d := &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme", Scopes: "orders:read", CredentialID: "AbCdEfGhIjKl", Tier: "gold",
+		CredentialHeader: "authorization", CredentialVersion: 1}
+	first := m.get(d)
+	if again := m.get(d); again != first {
+		t.Fatal("the same version did not reuse its entry")
+	}
+	d.CredentialVersion = 2
+	rewritten := m.get(d)
+	if rewritten == first || rewritten.version != 2 {
+		t.Fatalf("version 2 was answered by the entry of version %d", rewritten.version)
+	}
+	if again := m.get(d); again != rewritten {
+		t.Error("version 2 did not reuse its own entry")
+	}
+	d.CredentialHeader = "x-api-key"
+	if other := m.get(d); other == rewritten || other.header != "x-api-key" {
+		t.Error("another credential header was answered by the authorization entry")
 	}
 }

@@ -1,4 +1,4 @@
-package wire_test
+package extauthz
 
 import (
 	"bytes"
@@ -12,11 +12,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
-
-	"github.com/partnergate/partnergate/internal/wire"
 )
 
-func response() *authv3.CheckResponse {
+func sampleResponse() *authv3.CheckResponse {
 	return &authv3.CheckResponse{
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
 			Headers: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-partner-id", Value: "acme"}}},
@@ -31,11 +29,11 @@ func response() *authv3.CheckResponse {
 
 // A Message goes out as its own bytes, uncopied, every time.
 func TestCodecSendsAMessageAsItIs(t *testing.T) {
-	m, err := wire.Encode(response())
+	m, err := encode(sampleResponse())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := wire.NewCodec()
+	c := newCodec()
 	for range 2 {
 		out, err := c.Marshal(m)
 		if err != nil {
@@ -54,8 +52,8 @@ func TestCodecSendsAMessageAsItIs(t *testing.T) {
 	if err := proto.Unmarshal(m.Bytes(), &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(&decoded, response()) {
-		t.Errorf("decoded %v, want %v", &decoded, response())
+	if !proto.Equal(&decoded, sampleResponse()) {
+		t.Errorf("decoded %v, want %v", &decoded, sampleResponse())
 	}
 }
 
@@ -63,15 +61,15 @@ func TestCodecSendsAMessageAsItIs(t *testing.T) {
 // codec sends those very bytes; without room it encodes elsewhere, the
 // same bytes.
 func TestEncodeIntoTheCallersBuffer(t *testing.T) {
-	want, err := wire.Encode(response())
+	want, err := encode(sampleResponse())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var room struct {
-		msg wire.Message
+		msg encoded
 		buf [512]byte
 	}
-	if err := wire.EncodeInto(&room.msg, room.buf[:], response()); err != nil {
+	if err := encodeInto(&room.msg, room.buf[:], sampleResponse()); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(room.msg.Bytes(), want.Bytes()) {
@@ -80,7 +78,7 @@ func TestEncodeIntoTheCallersBuffer(t *testing.T) {
 	if unsafe.SliceData(room.msg.Bytes()) != &room.buf[0] {
 		t.Error("the encoding is not in the buffer given")
 	}
-	out, err := wire.NewCodec().Marshal(&room.msg)
+	out, err := newCodec().Marshal(&room.msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +88,8 @@ func TestEncodeIntoTheCallersBuffer(t *testing.T) {
 	out.Free()
 
 	var small [8]byte
-	var msg wire.Message
-	if err := wire.EncodeInto(&msg, small[:], response()); err != nil {
+	var msg encoded
+	if err := encodeInto(&msg, small[:], sampleResponse()); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(msg.Bytes(), want.Bytes()) {
@@ -101,11 +99,11 @@ func TestEncodeIntoTheCallersBuffer(t *testing.T) {
 
 // Every other message, and every message received, is the proto codec's.
 func TestCodecIsTheProtoCodecOtherwise(t *testing.T) {
-	c := wire.NewCodec()
+	c := newCodec()
 	if c.Name() != protocodec.Name {
 		t.Errorf("Name = %q, want %q", c.Name(), protocodec.Name)
 	}
-	out, err := c.Marshal(response())
+	out, err := c.Marshal(sampleResponse())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +111,10 @@ func TestCodecIsTheProtoCodecOtherwise(t *testing.T) {
 	if err := c.Unmarshal(out, &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(&decoded, response()) {
-		t.Errorf("round trip gave %v, want %v", &decoded, response())
+	if !proto.Equal(&decoded, sampleResponse()) {
+		t.Errorf("round trip gave %v, want %v", &decoded, sampleResponse())
 	}
-	for _, v := range []any{(*wire.Message)(nil), "not a message"} {
+	for _, v := range []any{(*encoded)(nil), "not a message"} {
 		if _, err := c.Marshal(v); err == nil {
 			t.Errorf("Marshal(%T) succeeded; want the proto codec's error", v)
 		}
@@ -131,12 +129,12 @@ func TestCodecIsTheProtoCodecOtherwise(t *testing.T) {
 
 // The same message always encodes to the same bytes, map and all.
 func TestEncodeIsDeterministic(t *testing.T) {
-	first, err := wire.Encode(response())
+	first, err := encode(sampleResponse())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 20 {
-		again, err := wire.Encode(response())
+		again, err := encode(sampleResponse())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +147,7 @@ func TestEncodeIsDeterministic(t *testing.T) {
 // A message proto cannot encode is refused, not half-encoded.
 func TestEncodeRefusesInvalidMessages(t *testing.T) {
 	bad := &authv3.CheckResponse{DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{"k": structpb.NewStringValue("\xff")}}}
-	if m, err := wire.Encode(bad); err == nil {
+	if m, err := encode(bad); err == nil {
 		t.Errorf("Encode of invalid UTF-8 = %x; want an error", m.Bytes())
 	}
 }
