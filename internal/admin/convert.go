@@ -35,6 +35,8 @@ func partnerPB(p *partner.Partner) *adminv1.Partner {
 
 		RevokedBefore: ts(p.TokensNotBefore),
 		Limits:        limitsPB(p.Limits),
+
+		RequireCertificate: p.RequireCertificate,
 	}
 }
 

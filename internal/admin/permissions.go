@@ -101,11 +101,12 @@ func byKey[T interface{ GetKeyId() string }](req any) string {
 var rules = map[string]rule{
 	adminv1.Admin_WhoAmI_FullMethodName: {perm: PermWhoAmI, target: targetAll},
 
-	adminv1.Admin_GetPartner_FullMethodName:     {perm: PermRead, target: targetPartner, partnerOf: byID[*adminv1.GetPartnerRequest]},
-	adminv1.Admin_ListPartners_FullMethodName:   {perm: PermRead, target: targetAll},
-	adminv1.Admin_ListKeys_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
-	adminv1.Admin_ListClients_FullMethodName:    {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
-	adminv1.Admin_ListUnusedKeys_FullMethodName: {perm: PermRead, target: targetAll},
+	adminv1.Admin_GetPartner_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byID[*adminv1.GetPartnerRequest]},
+	adminv1.Admin_ListPartners_FullMethodName:     {perm: PermRead, target: targetAll},
+	adminv1.Admin_ListKeys_FullMethodName:         {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
+	adminv1.Admin_ListClients_FullMethodName:      {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
+	adminv1.Admin_ListCertificates_FullMethodName: {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListCertificatesRequest]},
+	adminv1.Admin_ListUnusedKeys_FullMethodName:   {perm: PermRead, target: targetAll},
 
 	adminv1.Admin_ListAudit_FullMethodName: {perm: PermAudit, target: targetPartner, partnerOf: byPartner[*adminv1.ListAuditRequest]},
 
@@ -117,6 +118,9 @@ var rules = map[string]rule{
 
 	adminv1.Admin_AddClient_FullMethodName:    {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.AddClientRequest]},
 	adminv1.Admin_RemoveClient_FullMethodName: {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.RemoveClientRequest]},
+	// A registered certificate is a credential, as a registered client is.
+	adminv1.Admin_AddCertificate_FullMethodName:    {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.AddCertificateRequest]},
+	adminv1.Admin_RemoveCertificate_FullMethodName: {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.RemoveCertificateRequest]},
 
 	adminv1.Admin_RevokeToken_FullMethodName:         {perm: PermTokens, target: targetUnscoped},
 	adminv1.Admin_RevokePartnerTokens_FullMethodName: {perm: PermTokens, target: targetPartner, partnerOf: byID[*adminv1.RevokePartnerTokensRequest]},
@@ -125,6 +129,8 @@ var rules = map[string]rule{
 	adminv1.Admin_SuspendPartner_FullMethodName:   {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SuspendPartnerRequest]},
 	adminv1.Admin_ResumePartner_FullMethodName:    {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.ResumePartnerRequest]},
 	adminv1.Admin_SetPartnerLimits_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byID[*adminv1.SetPartnerLimitsRequest]},
+	// What the partner's credentials need is the partner's policy.
+	adminv1.Admin_RequireCertificate_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byPartner[*adminv1.RequireCertificateRequest]},
 
 	adminv1.Admin_CreateOperator_FullMethodName: {perm: PermOperators, target: targetUnscoped},
 	adminv1.Admin_GetOperator_FullMethodName:    {perm: PermOperators, target: targetUnscoped},

@@ -134,6 +134,7 @@ func (a *app) partnerCmd() *cobra.Command {
 
 	cmd.AddCommand(create, get, list, suspend, resume, a.partnerLimitsCmd())
 	cmd.AddCommand(a.partnerTokenCmds()...)
+	cmd.AddCommand(a.partnerCertificateCmds()...)
 	return cmd
 }
 

@@ -48,9 +48,12 @@ type Partner struct {
 	RevokedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_before,json=revokedBefore,proto3" json:"revoked_before,omitempty"`
 	// The partner's own rate limits, replacing its tier's in each window
 	// they set. Unset: the tier's limits in every window.
-	Limits        *Limits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Limits *Limits `protobuf:"bytes,8,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Keys and tokens count only with a client certificate registered to
+	// the partner (RequireCertificate).
+	RequireCertificate bool `protobuf:"varint,21,opt,name=require_certificate,json=requireCertificate,proto3" json:"require_certificate,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Partner) Reset() {
@@ -137,6 +140,13 @@ func (x *Partner) GetLimits() *Limits {
 		return x.Limits
 	}
 	return nil
+}
+
+func (x *Partner) GetRequireCertificate() bool {
+	if x != nil {
+		return x.RequireCertificate
+	}
+	return false
 }
 
 // Limits are a partner's own rate limits, in requests per window. An unset
@@ -2280,6 +2290,599 @@ func (x *ListClientsResponse) GetClients() []*Client {
 	return nil
 }
 
+// Certificate is a client certificate registered as a partner credential.
+type Certificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registration's public id ("cert_" and 16 hex digits), sent
+	// upstream as x-partner-credential.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// What it matches: exactly one is set.
+	//
+	// Types that are valid to be assigned to Match:
+	//
+	//	*Certificate_SpiffeId
+	//	*Certificate_DnsSan
+	//	*Certificate_FingerprintSha256
+	Match         isCertificate_Match    `protobuf_oneof:"match"`
+	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Certificate) Reset() {
+	*x = Certificate{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Certificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Certificate) ProtoMessage() {}
+
+func (x *Certificate) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
+func (*Certificate) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Certificate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Certificate) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *Certificate) GetMatch() isCertificate_Match {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *Certificate) GetSpiffeId() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_SpiffeId); ok {
+			return x.SpiffeId
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetDnsSan() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_DnsSan); ok {
+			return x.DnsSan
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetFingerprintSha256() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_FingerprintSha256); ok {
+			return x.FingerprintSha256
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Certificate) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type isCertificate_Match interface {
+	isCertificate_Match()
+}
+
+type Certificate_SpiffeId struct {
+	SpiffeId string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3,oneof"`
+}
+
+type Certificate_DnsSan struct {
+	DnsSan string `protobuf:"bytes,4,opt,name=dns_san,json=dnsSan,proto3,oneof"`
+}
+
+type Certificate_FingerprintSha256 struct {
+	// Lower-case hex, no colons: SHA-256 of the certificate's DER.
+	FingerprintSha256 string `protobuf:"bytes,5,opt,name=fingerprint_sha256,json=fingerprintSha256,proto3,oneof"`
+}
+
+func (*Certificate_SpiffeId) isCertificate_Match() {}
+
+func (*Certificate_DnsSan) isCertificate_Match() {}
+
+func (*Certificate_FingerprintSha256) isCertificate_Match() {}
+
+type AddCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Exactly one is required.
+	//
+	// Types that are valid to be assigned to Match:
+	//
+	//	*AddCertificateRequest_SpiffeId
+	//	*AddCertificateRequest_DnsSan
+	//	*AddCertificateRequest_FingerprintSha256
+	Match         isAddCertificateRequest_Match `protobuf_oneof:"match"`
+	Name          string                        `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	Reason        string                        `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCertificateRequest) Reset() {
+	*x = AddCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCertificateRequest) ProtoMessage() {}
+
+func (x *AddCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCertificateRequest.ProtoReflect.Descriptor instead.
+func (*AddCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AddCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetMatch() isAddCertificateRequest_Match {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *AddCertificateRequest) GetSpiffeId() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_SpiffeId); ok {
+			return x.SpiffeId
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetDnsSan() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_DnsSan); ok {
+			return x.DnsSan
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetFingerprintSha256() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_FingerprintSha256); ok {
+			return x.FingerprintSha256
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isAddCertificateRequest_Match interface {
+	isAddCertificateRequest_Match()
+}
+
+type AddCertificateRequest_SpiffeId struct {
+	SpiffeId string `protobuf:"bytes,2,opt,name=spiffe_id,json=spiffeId,proto3,oneof"`
+}
+
+type AddCertificateRequest_DnsSan struct {
+	DnsSan string `protobuf:"bytes,3,opt,name=dns_san,json=dnsSan,proto3,oneof"`
+}
+
+type AddCertificateRequest_FingerprintSha256 struct {
+	// Hex, with or without colons, either case.
+	FingerprintSha256 string `protobuf:"bytes,4,opt,name=fingerprint_sha256,json=fingerprintSha256,proto3,oneof"`
+}
+
+func (*AddCertificateRequest_SpiffeId) isAddCertificateRequest_Match() {}
+
+func (*AddCertificateRequest_DnsSan) isAddCertificateRequest_Match() {}
+
+func (*AddCertificateRequest_FingerprintSha256) isAddCertificateRequest_Match() {}
+
+type AddCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCertificateResponse) Reset() {
+	*x = AddCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCertificateResponse) ProtoMessage() {}
+
+func (x *AddCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCertificateResponse.ProtoReflect.Descriptor instead.
+func (*AddCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AddCertificateResponse) GetCertificate() *Certificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type RemoveCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	CertificateId string                 `protobuf:"bytes,2,opt,name=certificate_id,json=certificateId,proto3" json:"certificate_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCertificateRequest) Reset() {
+	*x = RemoveCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCertificateRequest) ProtoMessage() {}
+
+func (x *RemoveCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RemoveCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RemoveCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *RemoveCertificateRequest) GetCertificateId() string {
+	if x != nil {
+		return x.CertificateId
+	}
+	return ""
+}
+
+func (x *RemoveCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RemoveCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCertificateResponse) Reset() {
+	*x = RemoveCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCertificateResponse) ProtoMessage() {}
+
+func (x *RemoveCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RemoveCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+type ListCertificatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesRequest) Reset() {
+	*x = ListCertificatesRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesRequest) ProtoMessage() {}
+
+func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListCertificatesRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+type ListCertificatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*Certificate         `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesResponse) Reset() {
+	*x = ListCertificatesResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesResponse) ProtoMessage() {}
+
+func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type RequireCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	Require       bool                   `protobuf:"varint,2,opt,name=require,proto3" json:"require,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequireCertificateRequest) Reset() {
+	*x = RequireCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequireCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequireCertificateRequest) ProtoMessage() {}
+
+func (x *RequireCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequireCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RequireCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RequireCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *RequireCertificateRequest) GetRequire() bool {
+	if x != nil {
+		return x.Require
+	}
+	return false
+}
+
+func (x *RequireCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RequireCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequireCertificateResponse) Reset() {
+	*x = RequireCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequireCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequireCertificateResponse) ProtoMessage() {}
+
+func (x *RequireCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequireCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RequireCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RequireCertificateResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
 type RevokeTokenRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Issuer string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
@@ -2294,7 +2897,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2909,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[37]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2922,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RevokeTokenRequest) GetIssuer() string {
@@ -2359,7 +2962,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +2974,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[38]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +2987,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
@@ -2407,7 +3010,7 @@ type RevokePartnerTokensRequest struct {
 
 func (x *RevokePartnerTokensRequest) Reset() {
 	*x = RevokePartnerTokensRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +3022,7 @@ func (x *RevokePartnerTokensRequest) String() string {
 func (*RevokePartnerTokensRequest) ProtoMessage() {}
 
 func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[39]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +3035,7 @@ func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RevokePartnerTokensRequest) GetId() string {
@@ -2465,7 +3068,7 @@ type RevokePartnerTokensResponse struct {
 
 func (x *RevokePartnerTokensResponse) Reset() {
 	*x = RevokePartnerTokensResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +3080,7 @@ func (x *RevokePartnerTokensResponse) String() string {
 func (*RevokePartnerTokensResponse) ProtoMessage() {}
 
 func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[40]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +3093,7 @@ func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
@@ -2510,7 +3113,7 @@ type ListUnusedKeysRequest struct {
 
 func (x *ListUnusedKeysRequest) Reset() {
 	*x = ListUnusedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +3125,7 @@ func (x *ListUnusedKeysRequest) String() string {
 func (*ListUnusedKeysRequest) ProtoMessage() {}
 
 func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[41]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +3138,7 @@ func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
@@ -2554,7 +3157,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +3169,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[42]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +3182,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -2614,7 +3217,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +3229,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +3242,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Operator) GetName() string {
@@ -2731,7 +3334,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +3346,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +3359,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -2813,7 +3416,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +3428,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +3441,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -2864,7 +3467,7 @@ type GetOperatorRequest struct {
 
 func (x *GetOperatorRequest) Reset() {
 	*x = GetOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +3479,7 @@ func (x *GetOperatorRequest) String() string {
 func (*GetOperatorRequest) ProtoMessage() {}
 
 func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +3492,7 @@ func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetOperatorRequest) GetName() string {
@@ -2908,7 +3511,7 @@ type GetOperatorResponse struct {
 
 func (x *GetOperatorResponse) Reset() {
 	*x = GetOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3523,7 @@ func (x *GetOperatorResponse) String() string {
 func (*GetOperatorResponse) ProtoMessage() {}
 
 func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3536,7 @@ func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetOperatorResponse) GetOperator() *Operator {
@@ -2951,7 +3554,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3566,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3579,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 type ListOperatorsResponse struct {
@@ -2988,7 +3591,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3603,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3616,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -3043,7 +3646,7 @@ type UpdateOperatorRequest struct {
 
 func (x *UpdateOperatorRequest) Reset() {
 	*x = UpdateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3658,7 @@ func (x *UpdateOperatorRequest) String() string {
 func (*UpdateOperatorRequest) ProtoMessage() {}
 
 func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3671,7 @@ func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UpdateOperatorRequest) GetName() string {
@@ -3136,7 +3739,7 @@ type UpdateOperatorResponse struct {
 
 func (x *UpdateOperatorResponse) Reset() {
 	*x = UpdateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +3751,7 @@ func (x *UpdateOperatorResponse) String() string {
 func (*UpdateOperatorResponse) ProtoMessage() {}
 
 func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +3764,7 @@ func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UpdateOperatorResponse) GetOperator() *Operator {
@@ -3181,7 +3784,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3796,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3809,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RevokeOperatorRequest) GetName() string {
@@ -3232,7 +3835,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3847,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3860,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RevokeOperatorResponse) GetOperator() *Operator {
@@ -3280,7 +3883,7 @@ type RotateOperatorRequest struct {
 
 func (x *RotateOperatorRequest) Reset() {
 	*x = RotateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +3895,7 @@ func (x *RotateOperatorRequest) String() string {
 func (*RotateOperatorRequest) ProtoMessage() {}
 
 func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +3908,7 @@ func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RotateOperatorRequest) GetName() string {
@@ -3340,7 +3943,7 @@ type RotateOperatorResponse struct {
 
 func (x *RotateOperatorResponse) Reset() {
 	*x = RotateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3955,7 @@ func (x *RotateOperatorResponse) String() string {
 func (*RotateOperatorResponse) ProtoMessage() {}
 
 func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3968,7 @@ func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RotateOperatorResponse) GetOperator() *Operator {
@@ -3390,7 +3993,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +4005,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +4018,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 type WhoAmIResponse struct {
@@ -3436,7 +4039,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +4051,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +4064,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -3510,7 +4113,7 @@ var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
+	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
 	"\aPartner\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
@@ -3521,7 +4124,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12A\n" +
 	"\x0erevoked_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\x124\n" +
-	"\x06limits\x18\b \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\"\x98\x01\n" +
+	"\x06limits\x18\b \x01(\v2\x1c.partnergate.admin.v1.LimitsR\x06limits\x12/\n" +
+	"\x13require_certificate\x18\x15 \x01(\bR\x12requireCertificate\"\x98\x01\n" +
 	"\x06Limits\x12\"\n" +
 	"\n" +
 	"per_second\x18\x01 \x01(\x03H\x00R\tperSecond\x88\x01\x01\x12\"\n" +
@@ -3685,7 +4289,47 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\"M\n" +
 	"\x13ListClientsResponse\x126\n" +
-	"\aclients\x18\x01 \x03(\v2\x1c.partnergate.admin.v1.ClientR\aclients\"\x91\x01\n" +
+	"\aclients\x18\x01 \x03(\v2\x1c.partnergate.admin.v1.ClientR\aclients\"\xff\x01\n" +
+	"\vCertificate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x02 \x01(\tR\tpartnerId\x12\x1d\n" +
+	"\tspiffe_id\x18\x03 \x01(\tH\x00R\bspiffeId\x12\x19\n" +
+	"\adns_san\x18\x04 \x01(\tH\x00R\x06dnsSan\x12/\n" +
+	"\x12fingerprint_sha256\x18\x05 \x01(\tH\x00R\x11fingerprintSha256\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\a\n" +
+	"\x05match\"\xd6\x01\n" +
+	"\x15AddCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x1d\n" +
+	"\tspiffe_id\x18\x02 \x01(\tH\x00R\bspiffeId\x12\x19\n" +
+	"\adns_san\x18\x03 \x01(\tH\x00R\x06dnsSan\x12/\n" +
+	"\x12fingerprint_sha256\x18\x04 \x01(\tH\x00R\x11fingerprintSha256\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonB\a\n" +
+	"\x05match\"]\n" +
+	"\x16AddCertificateResponse\x12C\n" +
+	"\vcertificate\x18\x01 \x01(\v2!.partnergate.admin.v1.CertificateR\vcertificate\"x\n" +
+	"\x18RemoveCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12%\n" +
+	"\x0ecertificate_id\x18\x02 \x01(\tR\rcertificateId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1b\n" +
+	"\x19RemoveCertificateResponse\"8\n" +
+	"\x17ListCertificatesRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\"a\n" +
+	"\x18ListCertificatesResponse\x12E\n" +
+	"\fcertificates\x18\x01 \x03(\v2!.partnergate.admin.v1.CertificateR\fcertificates\"l\n" +
+	"\x19RequireCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x18\n" +
+	"\arequire\x18\x02 \x01(\bR\arequire\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"U\n" +
+	"\x1aRequireCertificateResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\x91\x01\n" +
 	"\x12RevokeTokenRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x10\n" +
 	"\x03jti\x18\x02 \x01(\tR\x03jti\x129\n" +
@@ -3775,7 +4419,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"authMethod\x12#\n" +
 	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\x93\x14\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xe2\x17\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -3792,7 +4436,11 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponse\x12\\\n" +
 	"\tAddClient\x12&.partnergate.admin.v1.AddClientRequest\x1a'.partnergate.admin.v1.AddClientResponse\x12e\n" +
 	"\fRemoveClient\x12).partnergate.admin.v1.RemoveClientRequest\x1a*.partnergate.admin.v1.RemoveClientResponse\x12b\n" +
-	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
+	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12k\n" +
+	"\x0eAddCertificate\x12+.partnergate.admin.v1.AddCertificateRequest\x1a,.partnergate.admin.v1.AddCertificateResponse\x12t\n" +
+	"\x11RemoveCertificate\x12..partnergate.admin.v1.RemoveCertificateRequest\x1a/.partnergate.admin.v1.RemoveCertificateResponse\x12q\n" +
+	"\x10ListCertificates\x12-.partnergate.admin.v1.ListCertificatesRequest\x1a..partnergate.admin.v1.ListCertificatesResponse\x12w\n" +
+	"\x12RequireCertificate\x12/.partnergate.admin.v1.RequireCertificateRequest\x1a0.partnergate.admin.v1.RequireCertificateResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
 	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
 	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12k\n" +
@@ -3816,7 +4464,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -3855,44 +4503,53 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*RemoveClientResponse)(nil),        // 34: partnergate.admin.v1.RemoveClientResponse
 	(*ListClientsRequest)(nil),          // 35: partnergate.admin.v1.ListClientsRequest
 	(*ListClientsResponse)(nil),         // 36: partnergate.admin.v1.ListClientsResponse
-	(*RevokeTokenRequest)(nil),          // 37: partnergate.admin.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 38: partnergate.admin.v1.RevokeTokenResponse
-	(*RevokePartnerTokensRequest)(nil),  // 39: partnergate.admin.v1.RevokePartnerTokensRequest
-	(*RevokePartnerTokensResponse)(nil), // 40: partnergate.admin.v1.RevokePartnerTokensResponse
-	(*ListUnusedKeysRequest)(nil),       // 41: partnergate.admin.v1.ListUnusedKeysRequest
-	(*ListUnusedKeysResponse)(nil),      // 42: partnergate.admin.v1.ListUnusedKeysResponse
-	(*Operator)(nil),                    // 43: partnergate.admin.v1.Operator
-	(*CreateOperatorRequest)(nil),       // 44: partnergate.admin.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 45: partnergate.admin.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),          // 46: partnergate.admin.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),         // 47: partnergate.admin.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),        // 48: partnergate.admin.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 49: partnergate.admin.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),       // 50: partnergate.admin.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),      // 51: partnergate.admin.v1.UpdateOperatorResponse
-	(*RevokeOperatorRequest)(nil),       // 52: partnergate.admin.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),      // 53: partnergate.admin.v1.RevokeOperatorResponse
-	(*RotateOperatorRequest)(nil),       // 54: partnergate.admin.v1.RotateOperatorRequest
-	(*RotateOperatorResponse)(nil),      // 55: partnergate.admin.v1.RotateOperatorResponse
-	(*WhoAmIRequest)(nil),               // 56: partnergate.admin.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 57: partnergate.admin.v1.WhoAmIResponse
-	nil,                                 // 58: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 60: google.protobuf.Duration
+	(*Certificate)(nil),                 // 37: partnergate.admin.v1.Certificate
+	(*AddCertificateRequest)(nil),       // 38: partnergate.admin.v1.AddCertificateRequest
+	(*AddCertificateResponse)(nil),      // 39: partnergate.admin.v1.AddCertificateResponse
+	(*RemoveCertificateRequest)(nil),    // 40: partnergate.admin.v1.RemoveCertificateRequest
+	(*RemoveCertificateResponse)(nil),   // 41: partnergate.admin.v1.RemoveCertificateResponse
+	(*ListCertificatesRequest)(nil),     // 42: partnergate.admin.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),    // 43: partnergate.admin.v1.ListCertificatesResponse
+	(*RequireCertificateRequest)(nil),   // 44: partnergate.admin.v1.RequireCertificateRequest
+	(*RequireCertificateResponse)(nil),  // 45: partnergate.admin.v1.RequireCertificateResponse
+	(*RevokeTokenRequest)(nil),          // 46: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 47: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 48: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 49: partnergate.admin.v1.RevokePartnerTokensResponse
+	(*ListUnusedKeysRequest)(nil),       // 50: partnergate.admin.v1.ListUnusedKeysRequest
+	(*ListUnusedKeysResponse)(nil),      // 51: partnergate.admin.v1.ListUnusedKeysResponse
+	(*Operator)(nil),                    // 52: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 53: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 54: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 55: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 56: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 57: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 58: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 59: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 60: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 61: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 62: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 63: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 64: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 65: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 66: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 67: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 69: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	59, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	59, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	68, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	68, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
 	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	59, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	59, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	59, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	59, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	59, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
-	59, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	58, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	68, // 4: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	68, // 5: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 6: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	68, // 7: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	68, // 8: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	68, // 9: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	68, // 10: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	67, // 11: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
 	0,  // 12: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 13: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	0,  // 14: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
@@ -3900,96 +4557,108 @@ var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 16: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
 	1,  // 17: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
 	0,  // 18: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	60, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	69, // 19: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	2,  // 20: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 21: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
 	2,  // 22: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	23, // 23: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
-	60, // 24: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	60, // 25: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	69, // 24: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	69, // 25: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
 	2,  // 26: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
 	2,  // 27: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
 	3,  // 28: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	59, // 29: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	59, // 30: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 31: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	68, // 29: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	68, // 30: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 31: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
 	29, // 32: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
 	29, // 33: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	59, // 34: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 35: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	59, // 36: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 37: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	60, // 38: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	2,  // 39: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	59, // 40: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	59, // 41: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 42: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 43: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	60, // 44: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	43, // 45: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 46: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 47: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	60, // 48: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	43, // 49: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	43, // 50: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	60, // 51: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	43, // 52: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	59, // 53: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 54: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 55: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 56: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 57: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 58: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 59: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	16, // 60: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	18, // 61: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	20, // 62: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	25, // 63: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	22, // 64: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
-	27, // 65: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	31, // 66: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	33, // 67: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	35, // 68: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	37, // 69: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	39, // 70: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	41, // 71: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	44, // 72: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	46, // 73: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	48, // 74: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	50, // 75: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	52, // 76: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	54, // 77: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	56, // 78: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 79: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 80: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 81: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 82: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 83: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 84: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	17, // 85: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	19, // 86: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	21, // 87: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	26, // 88: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	24, // 89: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
-	28, // 90: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	32, // 91: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	34, // 92: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	36, // 93: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	38, // 94: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	40, // 95: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	42, // 96: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	45, // 97: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	47, // 98: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	49, // 99: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	51, // 100: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	53, // 101: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	55, // 102: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	57, // 103: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	79, // [79:104] is the sub-list for method output_type
-	54, // [54:79] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	68, // 34: partnergate.admin.v1.Certificate.created_at:type_name -> google.protobuf.Timestamp
+	37, // 35: partnergate.admin.v1.AddCertificateResponse.certificate:type_name -> partnergate.admin.v1.Certificate
+	37, // 36: partnergate.admin.v1.ListCertificatesResponse.certificates:type_name -> partnergate.admin.v1.Certificate
+	0,  // 37: partnergate.admin.v1.RequireCertificateResponse.partner:type_name -> partnergate.admin.v1.Partner
+	68, // 38: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 39: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	68, // 40: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,  // 41: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	69, // 42: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	2,  // 43: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	68, // 44: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	68, // 45: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 46: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 47: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	69, // 48: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	52, // 49: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	52, // 50: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	52, // 51: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	69, // 52: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	52, // 53: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	52, // 54: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	69, // 55: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	52, // 56: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	68, // 57: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 58: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,  // 59: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,  // 60: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10, // 61: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12, // 62: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14, // 63: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	16, // 64: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	18, // 65: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	20, // 66: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	25, // 67: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	22, // 68: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
+	27, // 69: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	31, // 70: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	33, // 71: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	35, // 72: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	38, // 73: partnergate.admin.v1.Admin.AddCertificate:input_type -> partnergate.admin.v1.AddCertificateRequest
+	40, // 74: partnergate.admin.v1.Admin.RemoveCertificate:input_type -> partnergate.admin.v1.RemoveCertificateRequest
+	42, // 75: partnergate.admin.v1.Admin.ListCertificates:input_type -> partnergate.admin.v1.ListCertificatesRequest
+	44, // 76: partnergate.admin.v1.Admin.RequireCertificate:input_type -> partnergate.admin.v1.RequireCertificateRequest
+	46, // 77: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	48, // 78: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	50, // 79: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	53, // 80: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	55, // 81: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	57, // 82: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	59, // 83: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	61, // 84: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	63, // 85: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	65, // 86: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,  // 87: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,  // 88: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,  // 89: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11, // 90: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13, // 91: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15, // 92: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	17, // 93: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	19, // 94: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	21, // 95: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	26, // 96: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	24, // 97: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
+	28, // 98: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	32, // 99: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	34, // 100: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	36, // 101: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	39, // 102: partnergate.admin.v1.Admin.AddCertificate:output_type -> partnergate.admin.v1.AddCertificateResponse
+	41, // 103: partnergate.admin.v1.Admin.RemoveCertificate:output_type -> partnergate.admin.v1.RemoveCertificateResponse
+	43, // 104: partnergate.admin.v1.Admin.ListCertificates:output_type -> partnergate.admin.v1.ListCertificatesResponse
+	45, // 105: partnergate.admin.v1.Admin.RequireCertificate:output_type -> partnergate.admin.v1.RequireCertificateResponse
+	47, // 106: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	49, // 107: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	51, // 108: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	54, // 109: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	56, // 110: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	58, // 111: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	60, // 112: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	62, // 113: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	64, // 114: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	66, // 115: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	87, // [87:116] is the sub-list for method output_type
+	58, // [58:87] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -3998,13 +4667,23 @@ func file_partnergate_admin_v1_admin_proto_init() {
 		return
 	}
 	file_partnergate_admin_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[37].OneofWrappers = []any{
+		(*Certificate_SpiffeId)(nil),
+		(*Certificate_DnsSan)(nil),
+		(*Certificate_FingerprintSha256)(nil),
+	}
+	file_partnergate_admin_v1_admin_proto_msgTypes[38].OneofWrappers = []any{
+		(*AddCertificateRequest_SpiffeId)(nil),
+		(*AddCertificateRequest_DnsSan)(nil),
+		(*AddCertificateRequest_FingerprintSha256)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   59,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
