@@ -83,6 +83,10 @@ type Options struct {
 	// Proofs verifies DPoP proofs (RFC 9449); nil refuses the DPoP
 	// scheme as a malformed credential.
 	Proofs ProofVerifier
+	// Certificates finds client certificates registered as partner
+	// credentials; nil means certificates are no credentials, and no
+	// partner's require_certificate can be met.
+	Certificates CertificateIndex
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
 	// Usage learns of each allowed API key; nil records nothing.
@@ -105,6 +109,7 @@ type Decider struct {
 	policy  *policy.Policy
 	tokens  TokenVerifier
 	proofs  ProofVerifier
+	certs   CertificateIndex
 	auditor Auditor
 	usage   Usage
 	now     func() time.Time
@@ -134,6 +139,7 @@ func New(opts Options) (*Decider, error) {
 		policy:  opts.Policy,
 		tokens:  opts.Tokens,
 		proofs:  opts.Proofs,
+		certs:   opts.Certificates,
 		auditor: opts.Auditor,
 		usage:   opts.Usage,
 		now:     opts.Now,
@@ -210,7 +216,18 @@ func (s *Decider) decide(ctx context.Context, req *Request, d *Decision) error {
 		return nil
 	}
 
+	cert, ok := s.matchCertificate(req)
+	if !ok {
+		d.deny(ReasonAmbiguousCertificate)
+		return nil
+	}
+	d.cert = cert
 	cred, reason := findCredential(req.Headers)
+	if reason == ReasonMissingCredential && cert != nil {
+		// The verified client certificate is the credential.
+		s.decideCertificate(req, d)
+		return nil
+	}
 	if reason != "" {
 		d.deny(reason)
 		return nil
@@ -240,6 +257,9 @@ func (s *Decider) activePartner(d *Decision) (*partner.Partner, Reason) {
 	d.Limits = p.Limits
 	if p.State != partner.Active {
 		return nil, ReasonPartnerSuspended
+	}
+	if r := certificateReason(d, p); r != "" {
+		return nil, r
 	}
 	return p, ""
 }

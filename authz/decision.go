@@ -42,6 +42,8 @@ type Decision struct {
 
 	apiKey bool // the credential is an API key, not an access token
 	dpop   bool // the token came as "Authorization: DPoP" (RFC 9449)
+	// cert is the registration the client certificate matched, or nil.
+	cert *partner.Certificate
 }
 
 // Allowed reports whether the request is allowed.

@@ -156,15 +156,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	closers = append(closers, obs.close)
 
 	checker, err := authz.New(authz.Options{
-		Index:   checkIndex{idx}, // refuses with UNAVAILABLE once stale
-		Keys:    format,
-		Hasher:  hasher,
-		Policy:  pol,
-		Tokens:  tokens,
-		Proofs:  proofs,
-		Auditor: obs.auditor(),
-		Usage:   obs.lastUsed,
-		Logger:  log.With("component", "authz"),
+		Index:  checkIndex{idx}, // refuses with UNAVAILABLE once stale
+		Keys:   format,
+		Hasher: hasher,
+		Policy: pol,
+		Tokens: tokens,
+		Proofs: proofs,
+		// Registered client certificates, read from the same hot index.
+		Certificates: idx,
+		Auditor:      obs.auditor(),
+		Usage:        obs.lastUsed,
+		Logger:       log.With("component", "authz"),
 	})
 	if err != nil {
 		return fail(err)
