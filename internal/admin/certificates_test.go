@@ -66,7 +66,9 @@ func TestCertificateRegistry(t *testing.T) {
 		t.Errorf("cache partner = %+v, want RequireCertificate", p)
 	}
 	_, err = e.client.RequireCertificate(e.ctx(t), &adminv1.RequireCertificateRequest{PartnerId: "acme", Require: true})
-	wantCode(t, err, codes.FailedPrecondition)
+	if st := wantCode(t, err, codes.FailedPrecondition); !strings.Contains(st.Message(), "already requires") {
+		t.Errorf("requiring twice: %q, want it to say it already requires one", st.Message())
+	}
 
 	list, err := e.client.ListCertificates(e.ctx(t), &adminv1.ListCertificatesRequest{PartnerId: "acme"})
 	if err != nil || len(list.GetCertificates()) != 1 {

@@ -369,6 +369,19 @@ func TestCheckDPoP(t *testing.T) {
 			checkTokenDecision(t, tf, r, authz.ReasonInvalidDPoPProof, "htu_mismatch")
 		}
 	})
+	t.Run("refused-token-with-dpop-is-challenged-with-dpop", func(t *testing.T) {
+		tf := newBoundFixture(t, 0, nil)
+		c := tf.claims()
+		c["cnf"] = map[string]string{"jkt": client.jkt}
+		c["aud"] = "https://elsewhere.example"
+		tok := sign(t, tf.ec, c, nil)
+		resp := checkTokenDecision(t, tf, request("GET", "/v1/orders", hdrs{"authorization": "DPoP " + tok, "dpop": client.proof(t, tf.clock.Now(), tok, "j1", nil)}, nil), authz.ReasonInvalidToken, "audience_mismatch")
+		for _, h := range resp.GetDeniedResponse().GetHeaders() {
+			if h.GetHeader().GetKey() == "www-authenticate" && h.GetHeader().GetValue() != `DPoP realm="partnergate", error="invalid_token"` {
+				t.Errorf("WWW-Authenticate = %q, want the DPoP scheme with invalid_token", h.GetHeader().GetValue())
+			}
+		}
+	})
 	t.Run("replayed-jti", func(t *testing.T) {
 		tf := newBoundFixture(t, 100, nil)
 		c := tf.claims()
