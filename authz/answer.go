@@ -59,9 +59,16 @@ func DenyHeaders() [2]Header {
 // none (RFC 6750 §3): a bare challenge when no credential was sent,
 // error="invalid_token" for any credential not accepted (one value for all
 // of them, so a guesser learns nothing of why), and
-// error="insufficient_scope" with the scopes the route requires.
+// error="insufficient_scope" with the scopes the route requires. A token
+// sent with DPoP is challenged with the DPoP scheme (RFC 9449 §7.1):
+// error="invalid_dpop_proof" for a refused proof, error="invalid_token"
+// for a refused token.
 func Challenge(realm string, d *Decision) string {
 	switch {
+	case d.Reason == ReasonInvalidDPoPProof:
+		return `DPoP realm="` + realm + `", error="invalid_dpop_proof", error_description="Invalid DPoP proof"`
+	case d.dpop && d.Reason.Status() == http.StatusUnauthorized:
+		return `DPoP realm="` + realm + `", error="invalid_token"`
 	case d.Reason == ReasonMissingCredential:
 		return `Bearer realm="` + realm + `"`
 	case d.Reason.Status() == http.StatusUnauthorized:

@@ -17,10 +17,14 @@ const maxCredentialLen = 8 << 10
 type credential struct {
 	value  string
 	header string // the header it came in
+	// dpop reports "Authorization: DPoP": a token that comes with a proof
+	// of possession in the DPoP header (RFC 9449 §7.1).
+	dpop bool
 }
 
 // findCredential returns the single credential in h. Exactly one of
-// "Authorization: Bearer …" and "x-api-key: …" must be present, once; both,
+// "Authorization: Bearer …" (or "DPoP …") and "x-api-key: …" must be
+// present, once; both,
 // a repeat, another auth scheme or a value with spaces or commas is
 // malformed — ambiguity is never resolved in the caller's favour.
 func findCredential(h Headers) (credential, Reason) {
@@ -34,11 +38,16 @@ func findCredential(h Headers) (credential, Reason) {
 	}
 	var c credential
 	if na == 1 {
-		token, ok := bearer(authz)
+		token, ok := scheme(authz, "bearer")
+		dpop := false
+		if !ok {
+			token, ok = scheme(authz, "dpop")
+			dpop = true
+		}
 		if !ok {
 			return credential{}, ReasonMalformedCredential
 		}
-		c = credential{value: token, header: headerAuthorization}
+		c = credential{value: token, header: headerAuthorization, dpop: dpop}
 	} else {
 		c = credential{value: strings.Trim(key, " \t"), header: headerAPIKey}
 	}
@@ -48,11 +57,11 @@ func findCredential(h Headers) (credential, Reason) {
 	return c, ""
 }
 
-// bearer returns the token of an RFC 6750 "Bearer" Authorization value.
-// The scheme is case-insensitive (RFC 9110 §11.1).
-func bearer(v string) (string, bool) {
+// scheme returns the token of an Authorization value of the given scheme,
+// lower case: "bearer" (RFC 6750) or "dpop" (RFC 9449 §7.1). The scheme
+// is case-insensitive (RFC 9110 §11.1).
+func scheme(v, scheme string) (string, bool) {
 	v = strings.Trim(v, " \t")
-	const scheme = "bearer"
 	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || (v[len(scheme)] != ' ' && v[len(scheme)] != '\t') {
 		return "", false
 	}

@@ -80,6 +80,13 @@ type Options struct {
 	// Tokens verifies OAuth2 access tokens; nil refuses them (a JWT is
 	// then a malformed API key).
 	Tokens TokenVerifier
+	// Proofs verifies DPoP proofs (RFC 9449); nil refuses the DPoP
+	// scheme as a malformed credential.
+	Proofs ProofVerifier
+	// Certificates finds client certificates registered as partner
+	// credentials; nil means certificates are no credentials, and no
+	// partner's require_certificate can be met.
+	Certificates CertificateIndex
 	// Auditor receives decisions; nil discards them.
 	Auditor Auditor
 	// Usage learns of each allowed API key; nil records nothing.
@@ -101,6 +108,8 @@ type Decider struct {
 	hasher  *apikey.Hasher
 	policy  *policy.Policy
 	tokens  TokenVerifier
+	proofs  ProofVerifier
+	certs   CertificateIndex
 	auditor Auditor
 	usage   Usage
 	now     func() time.Time
@@ -129,6 +138,8 @@ func New(opts Options) (*Decider, error) {
 		hasher:  opts.Hasher,
 		policy:  opts.Policy,
 		tokens:  opts.Tokens,
+		proofs:  opts.Proofs,
+		certs:   opts.Certificates,
 		auditor: opts.Auditor,
 		usage:   opts.Usage,
 		now:     opts.Now,
@@ -205,14 +216,31 @@ func (s *Decider) decide(ctx context.Context, req *Request, d *Decision) error {
 		return nil
 	}
 
+	cert, ok := s.matchCertificate(req)
+	if !ok {
+		d.deny(ReasonAmbiguousCertificate)
+		return nil
+	}
+	d.cert = cert
 	cred, reason := findCredential(req.Headers)
+	if reason == ReasonMissingCredential && cert != nil {
+		// The verified client certificate is the credential.
+		s.decideCertificate(req, d)
+		return nil
+	}
 	if reason != "" {
 		d.deny(reason)
 		return nil
 	}
 	d.CredentialHeader = cred.header
 	if s.tokens != nil && cred.header == headerAuthorization && jwtverify.LooksLikeJWT(cred.value) {
-		return s.decideToken(ctx, req, d, cred.value)
+		return s.decideToken(ctx, req, d, cred)
+	}
+	if cred.dpop {
+		// DPoP carries access tokens only, and only where proofs are
+		// checked.
+		d.deny(ReasonMalformedCredential)
+		return nil
 	}
 	return s.decideKey(ctx, req, d, cred)
 }
@@ -229,6 +257,9 @@ func (s *Decider) activePartner(d *Decision) (*partner.Partner, Reason) {
 	d.Limits = p.Limits
 	if p.State != partner.Active {
 		return nil, ReasonPartnerSuspended
+	}
+	if r := certificateReason(d, p); r != "" {
+		return nil, r
 	}
 	return p, ""
 }

@@ -273,7 +273,7 @@ type fakeTokens map[string]struct {
 	err error
 }
 
-func (f fakeTokens) VerifyPeer(ctx context.Context, token string, _ []byte) (*jwtverify.Principal, error) {
+func (f fakeTokens) VerifyPeer(ctx context.Context, token string, _ jwtverify.Binding) (*jwtverify.Principal, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}

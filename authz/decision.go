@@ -41,6 +41,9 @@ type Decision struct {
 	Limits partner.Limits
 
 	apiKey bool // the credential is an API key, not an access token
+	dpop   bool // the token came as "Authorization: DPoP" (RFC 9449)
+	// cert is the registration the client certificate matched, or nil.
+	cert *partner.Certificate
 }
 
 // Allowed reports whether the request is allowed.
@@ -49,6 +52,10 @@ func (d *Decision) Allowed() bool { return d.Reason == ReasonAllowed }
 // APIKey reports whether the credential was an API key rather than an
 // access token.
 func (d *Decision) APIKey() bool { return d.apiKey }
+
+// DPoP reports whether the token came as "Authorization: DPoP": a
+// transport then challenges a 401 with the DPoP scheme (RFC 9449 §7.1).
+func (d *Decision) DPoP() bool { return d.dpop }
 
 func (d *Decision) deny(r Reason) {
 	d.Reason = r

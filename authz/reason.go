@@ -32,6 +32,18 @@ const (
 	// API key of ours: an IdP issuing opaque (reference) tokens, which
 	// partnergate cannot verify, rather than a mangled credential.
 	ReasonOpaqueToken Reason = "opaque_token"
+	// ReasonInvalidDPoPProof is a token sent as "Authorization: DPoP"
+	// whose proof is missing, repeated or refused, or proves a key the
+	// token is not bound to (RFC 9449 §7.1); Decision.Detail names which.
+	ReasonInvalidDPoPProof Reason = "invalid_dpop_proof"
+
+	// Reasons for 401 from the client certificate: a partner's key or
+	// token without the registered certificate it requires, one presented
+	// with another partner's registered certificate, and a certificate
+	// whose names are registered to two partners.
+	ReasonCertificateRequired  Reason = "certificate_required"
+	ReasonCertificateMismatch  Reason = "certificate_mismatch"
+	ReasonAmbiguousCertificate Reason = "ambiguous_certificate"
 
 	// Reasons for 403: the caller proved who it is, and may learn why.
 	ReasonPartnerSuspended  Reason = "partner_suspended"
@@ -59,6 +71,7 @@ var reasons = [...]Reason{
 	ReasonMissingCredential, ReasonMalformedCredential, ReasonUnknownCredential, ReasonWrongSecret,
 	ReasonExpiredCredential, ReasonRevokedCredential, ReasonUnknownPartner,
 	ReasonInvalidToken, ReasonUnregisteredClient, ReasonRevokedToken, ReasonTokenBeforeCutoff, ReasonOpaqueToken,
+	ReasonInvalidDPoPProof, ReasonCertificateRequired, ReasonCertificateMismatch, ReasonAmbiguousCertificate,
 	ReasonPartnerSuspended, ReasonInsufficientScope, ReasonTenantMismatch, ReasonRouteNotAllowed, ReasonSourceNotAllowed,
 	ReasonScopeClaimMissing, ReasonBadRequest,
 }

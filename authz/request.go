@@ -3,6 +3,8 @@ package authz
 import (
 	"net/http"
 	"net/textproto"
+
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // Request is one request to decide, as a transport saw it: nothing in it
@@ -32,8 +34,14 @@ type Request struct {
 	// empty for none.
 	SourcePrincipal string
 	// PeerCertificate is the DER encoding of the client's TLS
-	// certificate as the edge verified it, or nil for none.
+	// certificate as the edge verified it, or nil for none. PeerCert, when
+	// set, takes its place.
 	PeerCertificate []byte
+	// PeerCert is the client's TLS certificate as the edge verified it,
+	// read by a [peercert.Reader] so that each distinct certificate is
+	// parsed once, not on every request; nil for none, or to use
+	// PeerCertificate.
+	PeerCert *peercert.Cert
 	// RequiredScopes are the scopes the route requires, space-separated,
 	// all required, as the route itself declares them (Envoy's
 	// context_extensions required_scopes, a trusted proxy's

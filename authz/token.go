@@ -4,27 +4,119 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
-// TokenVerifier verifies an OAuth2 access token presented on a connection
-// whose mTLS client certificate is peerCertDER (nil for none).
-// *jwtverify.Verifier implements it.
+// TokenVerifier verifies an OAuth2 access token presented with the proofs
+// of possession in b. *jwtverify.Verifier implements it.
 type TokenVerifier interface {
-	VerifyPeer(ctx context.Context, token string, peerCertDER []byte) (*jwtverify.Principal, error)
+	VerifyPeer(ctx context.Context, token string, b jwtverify.Binding) (*jwtverify.Principal, error)
 }
 
 var _ TokenVerifier = (*jwtverify.Verifier)(nil)
+
+// ProofVerifier verifies DPoP proofs and spends their jti.
+// *dpop.Verifier implements it.
+type ProofVerifier interface {
+	Verify(proof string, r dpop.Request) (*dpop.Proof, error)
+	Record(p *dpop.Proof) error
+}
+
+var _ ProofVerifier = (*dpop.Verifier)(nil)
+
+// headerDPoP carries the DPoP proof (RFC 9449 §4.1).
+const headerDPoP = "dpop"
+
+// checkProof verifies the request's one DPoP proof for token, against the
+// method and the target URI as the edge saw them: its scheme, its host
+// (Envoy's :scheme and :authority) and its path without the query. It
+// returns the proof, or nil and the audit detail.
+func (s *Decider) checkProof(req *Request, token string) (*dpop.Proof, string) {
+	proof, n := req.Headers.Get(headerDPoP)
+	switch {
+	case n == 0:
+		return nil, "missing_proof"
+	case n > 1 || strings.IndexByte(proof, ',') >= 0:
+		// RFC 9449 §4.3: exactly one DPoP header, one proof.
+		return nil, "multiple_proofs"
+	}
+	path := req.Path
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	p, err := s.proofs.Verify(proof, dpop.Request{
+		Method:      req.Method,
+		URI:         req.Scheme + "://" + req.Host + path,
+		AccessToken: token,
+	})
+	if err != nil {
+		return nil, dpop.Reason(err)
+	}
+	return p, ""
+}
+
+// binding is what req proves possession of besides the token: its client
+// certificate's thumbprint. An unreadable certificate counts as none: a
+// token bound to a certificate is then refused, which is the safe outcome.
+func binding(req *Request) jwtverify.Binding {
+	var b jwtverify.Binding
+	switch {
+	case req.PeerCert != nil:
+		b.CertThumbprint = req.PeerCert.Thumbprint
+	case len(req.PeerCertificate) > 0:
+		b.CertThumbprint = peercert.Thumbprint(req.PeerCertificate)
+	}
+	return b
+}
 
 // decideToken is the decision order for an access token: verify it, map
 // its client to a partner through the registry (never a claim), check the
 // partner, then revocation — on every request, since the verifier may have
 // answered from its cache — and then the common authorization steps.
-func (s *Decider) decideToken(ctx context.Context, req *Request, d *Decision, token string) error {
-	p, err := s.tokens.VerifyPeer(ctx, token, req.PeerCertificate)
+func (s *Decider) decideToken(ctx context.Context, req *Request, d *Decision, cred credential) error {
+	token := cred.value
+	b := binding(req)
+	var proof *dpop.Proof
+	if cred.dpop {
+		if s.proofs == nil {
+			d.deny(ReasonMalformedCredential)
+			return nil
+		}
+		d.dpop = true
+		var detail string
+		if proof, detail = s.checkProof(req, token); proof == nil {
+			d.Detail = detail
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
+		}
+		b.DPoP, b.DPoPKey = true, proof.KeyThumbprint
+	}
+	p, err := s.tokens.VerifyPeer(ctx, token, b)
 	if err != nil {
+		if cred.dpop && errors.Is(err, jwtverify.ErrBinding) {
+			// The proof is for another key than the token's.
+			d.Detail = jwtverify.Reason(err)
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
+		}
 		return s.tokenRefused(ctx, d, err)
+	}
+	if proof != nil {
+		// Last, once the token is known to be bound to the proof's key:
+		// only then may the proof take a place in the replay cache.
+		if err := s.proofs.Record(proof); err != nil {
+			if errors.Is(err, dpop.ErrReplayCacheFull) {
+				s.log.Error("cannot record DPoP proof: replay cache full; raise jwt.dpop.replay_cache_size", "err", err)
+				return fmt.Errorf("%w: DPoP replay cache full", ErrInternal)
+			}
+			d.Detail = dpop.Reason(err)
+			d.deny(ReasonInvalidDPoPProof)
+			return nil
+		}
 	}
 	d.CredentialID = p.ClientID
 	partnerID, ok := s.index.Client(p.Issuer, p.ClientID)

@@ -8,12 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	ratelimitfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/partnergate/partnergate/internal/ratelimit"
@@ -320,5 +324,80 @@ func TestDescriptorsFollowsEnvoy(t *testing.T) {
 	other[0].Stage = wrapUint32(1)
 	if ds, _ := Descriptors(other, 0, md); len(ds) != 0 {
 		t.Error("rate_limits of another stage must be ignored")
+	}
+}
+
+const mtlsEdgeFile = "partner-edge-mtls.yaml"
+
+// TestMTLSEdge: the shipped mutual-TLS edge requires a client certificate
+// from a trusted CA, forwards it to partnergate, and is partner-edge.yaml
+// in every other respect.
+func TestMTLSEdge(t *testing.T) {
+	mtls, err := Load(mtlsEdgeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := mtls.GetStaticResources().GetListeners()
+	if len(ls) != 1 || len(ls[0].GetFilterChains()) != 1 {
+		t.Fatalf("want one listener with one filter chain, got %v", ls)
+	}
+	ts := ls[0].GetFilterChains()[0].GetTransportSocket()
+	var tc tlsv3.DownstreamTlsContext
+	if ts.GetName() != "envoy.transport_sockets.tls" || ts.GetTypedConfig().UnmarshalTo(&tc) != nil {
+		t.Fatalf("transport socket = %v, want a DownstreamTlsContext", ts)
+	}
+	if !tc.GetRequireClientCertificate().GetValue() {
+		t.Error("require_client_certificate must be true")
+	}
+	vc := tc.GetCommonTlsContext().GetValidationContext()
+	if vc.GetTrustedCa().GetFilename() == "" && vc.GetTrustedCa().GetInlineString() == "" {
+		t.Error("validation_context needs a trusted_ca")
+	}
+	if vc.GetTrustChainVerification() != tlsv3.CertificateValidationContext_VERIFY_TRUST_CHAIN {
+		t.Error("trust_chain_verification must stay VERIFY_TRUST_CHAIN")
+	}
+	if v := tc.GetCommonTlsContext().GetTlsParams().GetTlsMinimumProtocolVersion(); v < tlsv3.TlsParameters_TLSv1_2 {
+		t.Errorf("tls_minimum_protocol_version = %v, want TLSv1_2 or later", v)
+	}
+	var az extauthzv3.ExtAuthz
+	if err := hcm(t, mtls).GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(&az); err != nil {
+		t.Fatal(err)
+	}
+	if !az.GetIncludePeerCertificate() {
+		t.Error("ext_authz must set include_peer_certificate")
+	}
+
+	// Everything but the listener's address and transport socket is the
+	// plain edge's, whose contract TestEdgeContract checks.
+	plain := load(t)
+	strip := func(bs *Bootstrap) *bootstrapv3.Bootstrap {
+		c := proto.Clone(bs.Bootstrap).(*bootstrapv3.Bootstrap)
+		l := c.GetStaticResources().GetListeners()[0]
+		l.Address = nil
+		l.GetFilterChains()[0].TransportSocket = nil
+		return c
+	}
+	if diff := cmp.Diff(strip(plain), strip(mtls), protocmp.Transform()); diff != "" {
+		t.Errorf("%s differs from %s beyond the listener (-plain +mtls):\n%s", mtlsEdgeFile, edgeFile, diff)
+	}
+}
+
+func TestMTLSValidationCatchesMistakes(t *testing.T) {
+	orig, err := os.ReadFile(mtlsEdgeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, old, new string }{
+		{"typo-in-tls-context", "require_client_certificate: true", "require_client_certifcate: true"},
+		{"invalid-tls-version", "tls_minimum_protocol_version: TLSv1_2", "tls_minimum_protocol_version: TLSv9"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(string(orig), tt.old) {
+				t.Fatalf("%q not found in %s: update this test", tt.old, mtlsEdgeFile)
+			}
+			if _, err := Decode([]byte(strings.Replace(string(orig), tt.old, tt.new, 1))); err == nil {
+				t.Fatalf("Decode accepted %s with %q", mtlsEdgeFile, tt.new)
+			}
+		})
 	}
 }

@@ -37,6 +37,8 @@ func partnerPB(p *partner.Partner) *adminv1.Partner {
 		Limits:        limitsPB(p.Limits),
 		AllowCidrs:    p.AllowCIDRs.Strings(),
 		DeletedAt:     ts(p.DeletedAt),
+
+		RequireCertificate: p.RequireCertificate,
 	}
 }
 

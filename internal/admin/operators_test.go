@@ -167,6 +167,22 @@ func TestEveryRPCByRole(t *testing.T) {
 			_, err := c.RemoveClient(ctx, &adminv1.RemoveClientRequest{PartnerId: "acme", Issuer: "https://idp.example.com", ClientId: "c-" + string(r)})
 			return err
 		}},
+		"ListCertificates": {readers, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.ListCertificates(ctx, &adminv1.ListCertificatesRequest{PartnerId: "acme"})
+			return err
+		}},
+		"AddCertificate": {i | A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.AddCertificate(ctx, &adminv1.AddCertificateRequest{PartnerId: "acme", Match: &adminv1.AddCertificateRequest_DnsSan{DnsSan: "c-" + string(r) + ".example"}})
+			return err
+		}},
+		"RemoveCertificate": {i | A, func(ctx context.Context, r partner.Role) error {
+			_, err := c.RemoveCertificate(ctx, &adminv1.RemoveCertificateRequest{PartnerId: "acme", CertificateId: partner.CertificateID(partner.CertDNSSAN, "c-"+string(r)+".example")})
+			return err
+		}},
+		"RequireCertificate": {A, func(ctx context.Context, _ partner.Role) error {
+			_, err := c.RequireCertificate(ctx, &adminv1.RequireCertificateRequest{PartnerId: "acme", Require: false})
+			return err
+		}},
 		"RevokeToken": {i | A, func(ctx context.Context, _ partner.Role) error {
 			_, err := c.RevokeToken(ctx, &adminv1.RevokeTokenRequest{Issuer: "https://idp.example.com", Jti: "jti-1"})
 			return err
@@ -336,6 +352,14 @@ func TestScopedIssuer(t *testing.T) {
 		}},
 		{"add-client-to-other-partner", "globex", func(ctx context.Context) error {
 			_, err := c.AddClient(ctx, &adminv1.AddClientRequest{PartnerId: "globex", Issuer: "https://idp.example.com", ClientId: "x"})
+			return err
+		}},
+		{"add-certificate-to-other-partner", "globex", func(ctx context.Context) error {
+			_, err := c.AddCertificate(ctx, &adminv1.AddCertificateRequest{PartnerId: "globex", Match: &adminv1.AddCertificateRequest_SpiffeId{SpiffeId: "spiffe://x/y"}})
+			return err
+		}},
+		{"list-other-partners-certificates", "globex", func(ctx context.Context) error {
+			_, err := c.ListCertificates(ctx, &adminv1.ListCertificatesRequest{PartnerId: "globex"})
 			return err
 		}},
 		{"revoke-token-by-jti", "", func(ctx context.Context) error {

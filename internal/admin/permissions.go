@@ -108,12 +108,13 @@ func specID(req any) string {
 var rules = map[string]rule{
 	adminv1.Admin_WhoAmI_FullMethodName: {perm: PermWhoAmI, target: targetAll},
 
-	adminv1.Admin_GetPartner_FullMethodName:     {perm: PermRead, target: targetPartner, partnerOf: byID[*adminv1.GetPartnerRequest]},
-	adminv1.Admin_ListPartners_FullMethodName:   {perm: PermRead, target: targetAll},
-	adminv1.Admin_ListKeys_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
-	adminv1.Admin_ListClients_FullMethodName:    {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
-	adminv1.Admin_ListUnusedKeys_FullMethodName: {perm: PermRead, target: targetAll},
-	adminv1.Admin_FindKeys_FullMethodName:       {perm: PermRead, target: targetAll},
+	adminv1.Admin_GetPartner_FullMethodName:       {perm: PermRead, target: targetPartner, partnerOf: byID[*adminv1.GetPartnerRequest]},
+	adminv1.Admin_ListPartners_FullMethodName:     {perm: PermRead, target: targetAll},
+	adminv1.Admin_ListKeys_FullMethodName:         {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListKeysRequest]},
+	adminv1.Admin_ListClients_FullMethodName:      {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListClientsRequest]},
+	adminv1.Admin_ListUnusedKeys_FullMethodName:   {perm: PermRead, target: targetAll},
+	adminv1.Admin_FindKeys_FullMethodName:         {perm: PermRead, target: targetAll},
+	adminv1.Admin_ListCertificates_FullMethodName: {perm: PermRead, target: targetPartner, partnerOf: byPartner[*adminv1.ListCertificatesRequest]},
 
 	adminv1.Admin_ListAudit_FullMethodName: {perm: PermAudit, target: targetPartner, partnerOf: byPartner[*adminv1.ListAuditRequest]},
 
@@ -126,6 +127,9 @@ var rules = map[string]rule{
 
 	adminv1.Admin_AddClient_FullMethodName:    {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.AddClientRequest]},
 	adminv1.Admin_RemoveClient_FullMethodName: {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.RemoveClientRequest]},
+	// A registered certificate is a credential, as a registered client is.
+	adminv1.Admin_AddCertificate_FullMethodName:    {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.AddCertificateRequest]},
+	adminv1.Admin_RemoveCertificate_FullMethodName: {perm: PermClients, target: targetPartner, partnerOf: byPartner[*adminv1.RemoveCertificateRequest]},
 
 	adminv1.Admin_RevokeToken_FullMethodName:         {perm: PermTokens, target: targetUnscoped},
 	adminv1.Admin_RevokePartnerTokens_FullMethodName: {perm: PermTokens, target: targetPartner, partnerOf: byID[*adminv1.RevokePartnerTokensRequest]},
@@ -139,6 +143,8 @@ var rules = map[string]rule{
 	// It also registers and removes the partner's clients: admin holds
 	// clients.write too.
 	adminv1.Admin_ApplyPartner_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: specID},
+	// What the partner's credentials need is the partner's policy.
+	adminv1.Admin_RequireCertificate_FullMethodName: {perm: PermPartners, target: targetPartner, partnerOf: byPartner[*adminv1.RequireCertificateRequest]},
 
 	adminv1.Admin_CreateOperator_FullMethodName: {perm: PermOperators, target: targetUnscoped},
 	adminv1.Admin_GetOperator_FullMethodName:    {perm: PermOperators, target: targetUnscoped},

@@ -39,6 +39,8 @@ type Store interface {
 
 	// The OAuth2 client registry and token revocation.
 	store.Tokens
+	// Client certificates registered as credentials.
+	store.Certificates
 	// When keys were last used.
 	store.Usage
 	// The admin API's own principals.

@@ -28,6 +28,7 @@ import (
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/clientaddr"
 	"github.com/partnergate/partnergate/internal/config"
+	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/expiry"
 	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
@@ -141,9 +142,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(err)
 	}
 	var tokens authz.TokenVerifier // a nil *Verifier must stay a nil interface
+	var proofs authz.ProofVerifier
 	if verifier != nil {
 		tokens = verifier
 		closers = append(closers, func() error { verifier.Close(); return nil })
+		pv, err := dpop.New(cfg.JWT.DPoP.Options())
+		if err != nil {
+			return fail(fmt.Errorf("jwt.dpop: %w", err))
+		}
+		proofs = pv
 	}
 
 	obs, err := startObservability(ctx, cfg, log, st, idx, verifier)
@@ -153,14 +160,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	closers = append(closers, obs.close)
 
 	checker, err := authz.New(authz.Options{
-		Index:   checkIndex{idx}, // refuses with UNAVAILABLE once stale
-		Keys:    format,
-		Hasher:  hasher,
-		Policy:  pol,
-		Tokens:  tokens,
-		Auditor: obs.auditor(),
-		Usage:   obs.lastUsed,
-		Logger:  log.With("component", "authz"),
+		Index:  checkIndex{idx}, // refuses with UNAVAILABLE once stale
+		Keys:   format,
+		Hasher: hasher,
+		Policy: pol,
+		Tokens: tokens,
+		Proofs: proofs,
+		// Registered client certificates, read from the same hot index.
+		Certificates: idx,
+		Auditor:      obs.auditor(),
+		Usage:        obs.lastUsed,
+		Logger:       log.With("component", "authz"),
 	})
 	if err != nil {
 		return fail(err)

@@ -30,6 +30,8 @@ func TestImportDirection(t *testing.T) {
 		// or the cache behind the decision.
 		{pkg: "internal/extauthz", forbidden: []string{"internal/store", "internal/cache", "internal/lastuse", "internal/telemetry", "internal/admin", "internal/app", "internal/cli", "internal/config"}},
 		{pkg: "internal/jwtverify", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app"}},
+		{pkg: "internal/dpop", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
+		{pkg: "internal/peercert", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry", "internal/config", "internal/jwtverify"}},
 		{pkg: "internal/pepper", forbidden: []string{"internal/store/sqlstore", "internal/cache", "authz", "internal/admin", "internal/app", "internal/telemetry"}},
 		{pkg: "internal/policy", forbidden: []string{"internal/store", "internal/cache", "authz", "internal/app"}},
 		{pkg: "internal/store", forbidden: []string{"internal/cache", "authz", "internal/admin", "internal/app"}},

@@ -29,6 +29,7 @@ type Source interface {
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	GetClient(ctx context.Context, issuer, clientID string) (*partner.Client, error)
 	GetTokenRevocation(ctx context.Context, issuer, jti string) (*partner.TokenRevocation, error)
+	GetCertificate(ctx context.Context, id string) (*partner.Certificate, error)
 }
 
 // Options configures a [Cache]. The zero value of each field selects the
@@ -103,7 +104,8 @@ type Cache struct {
 	keys     *bigcache.BigCache
 	negative *bigcache.BigCache
 	partners atomic.Pointer[map[string]*partner.Partner]
-	clients  atomic.Pointer[map[tokenKey]string]    // (issuer, client id) → partner id
+	clients  atomic.Pointer[map[tokenKey]string] // (issuer, client id) → partner id
+	certs    atomic.Pointer[map[certKey]*partner.Certificate]
 	revoked  atomic.Pointer[map[tokenKey]time.Time] // (issuer, jti) → token exp
 	swept    time.Time                              // last revocation sweep; feed applier only
 	intern   *interner                              // strings of decoded entries
@@ -164,6 +166,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	c.intern = newInterner(&c.partners)
 	c.hot = newHotKeys()
 	c.initTokens()
+	c.initCertificates()
 	return c, nil
 }
 
@@ -195,6 +198,7 @@ func (c *Cache) Load(ctx context.Context) error {
 	partners := map[string]*partner.Partner{}
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}
+	certs := map[certKey]*partner.Certificate{}
 	var buf []byte
 	visitor := store.Visitor{
 		Partner: func(p *partner.Partner) error {
@@ -208,12 +212,14 @@ func (c *Cache) Load(ctx context.Context) error {
 		},
 	}
 	tokenVisitor(&visitor, clients, revoked)
+	certificateVisitor(&visitor, certs)
 	version, err := c.src.Snapshot(ctx, visitor)
 	if err != nil {
 		return fmt.Errorf("cache: loading snapshot: %w", err)
 	}
 	c.partners.Store(&partners)
 	c.clients.Store(&clients)
+	c.certs.Store(&certs)
 	c.revoked.Store(&revoked)
 	c.version.Store(version)
 	c.feedSucceeded(version)
@@ -377,6 +383,10 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			c.negative.Delete(ch.ID)
 		case store.KindClient, store.KindTokenRevocation:
 			if _, err := c.applyToken(ctx, ch); err != nil {
+				return err
+			}
+		case store.KindCertificate:
+			if err := c.applyCertificate(ctx, ch); err != nil {
 				return err
 			}
 		case store.KindOperator:

@@ -141,6 +141,7 @@ func (c *Cache) reconcileLocked(ctx context.Context) error {
 	partners := map[string]*partner.Partner{}
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}
+	certs := map[certKey]*partner.Certificate{}
 	seen := map[string]struct{}{}
 	var repaired int64
 	visitor := store.Visitor{
@@ -157,6 +158,7 @@ func (c *Cache) reconcileLocked(ctx context.Context) error {
 		},
 	}
 	tokenVisitor(&visitor, clients, revoked)
+	certificateVisitor(&visitor, certs)
 	version, err := c.src.Snapshot(ctx, visitor)
 	if err != nil {
 		c.feed.repaired.Add(repaired)
@@ -211,6 +213,7 @@ func (c *Cache) reconcileLocked(ctx context.Context) error {
 	}
 	c.partners.Store(&partners)
 	c.clients.Store(&clients)
+	c.certs.Store(&certs)
 	c.revoked.Store(&revoked)
 	if version > c.version.Load() {
 		c.version.Store(version)

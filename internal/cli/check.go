@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -17,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
+
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // Environment variables the check command reads.
@@ -47,6 +50,8 @@ func (e checkError) Unwrap() error { return e.err }
 func (a *app) checkCmd() *cobra.Command {
 	var (
 		addr, method, path, scopes, source string
+		host, scheme                       string
+		principal, certFile, proof         string
 		headers                            []string
 		bearer                             bool
 	)
@@ -58,6 +63,13 @@ and print the decision: the identity headers set, the headers removed and the
 dynamic metadata on allow; the status and body on deny. The credential is
 read from ` + EnvCredential + ` and sent as x-api-key (or, with --bearer,
 as Authorization: Bearer).
+
+To reproduce a partner on mutual TLS, --peer-certificate FILE sends the
+certificate in source.certificate as Envoy does (URL-encoded PEM), and
+--source-principal the principal Envoy derives from it (the URI SAN, else
+the DNS SAN, else the Subject). --dpop-proof JWT sends a DPoP proof
+(RFC 9449) in the DPoP header and the credential as Authorization: DPoP;
+the proof's htm and htu must match --method, --scheme, --host and --path.
 
 Exit status:
   0  allowed
@@ -86,7 +98,13 @@ Exit status:
 				}
 				hdrs[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
 			}
-			if cred := os.Getenv(EnvCredential); cred != "" {
+			if proof != "" {
+				// A DPoP proof goes with its token: "Authorization: DPoP".
+				hdrs["dpop"] = proof
+				if cred := os.Getenv(EnvCredential); cred != "" {
+					hdrs["authorization"] = "DPoP " + cred
+				}
+			} else if cred := os.Getenv(EnvCredential); cred != "" {
 				if bearer {
 					hdrs["authorization"] = "Bearer " + cred
 				} else {
@@ -96,14 +114,22 @@ Exit status:
 			if _, ok := hdrs["x-request-id"]; !ok {
 				hdrs["x-request-id"] = rand.Text() // as Envoy does: denials echo it
 			}
+			src := &authv3.AttributeContext_Peer{Principal: principal, Address: socketAddress(source)}
+			if certFile != "" {
+				enc, err := readPeerCertificate(certFile)
+				if err != nil {
+					return usageErrorf("--peer-certificate: %w", err)
+				}
+				src.Certificate = enc
+			}
 			ext := map[string]string{}
 			if scopes != "" {
 				ext["required_scopes"] = scopes
 			}
 			req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-				Source: peerAddress(source),
+				Source: src,
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-					Method: method, Path: path, Host: "localhost", Scheme: "http", Protocol: "HTTP/1.1", Headers: hdrs,
+					Method: method, Path: path, Host: host, Scheme: scheme, Protocol: "HTTP/1.1", Headers: hdrs,
 				}},
 				ContextExtensions: ext,
 			}}
@@ -136,18 +162,49 @@ Exit status:
 	f.StringArrayVar(&headers, "header", nil, "extra request header NAME: VALUE (repeatable)")
 	f.BoolVar(&bearer, "bearer", false, "send the credential as Authorization: Bearer instead of x-api-key")
 	f.StringVar(&source, "source-address", "", "the client address, as Envoy's attributes.source.address, for source allow-lists (default: none)")
+	f.StringVar(&host, "host", "localhost", "the request's host (:authority), as the edge saw it")
+	f.StringVar(&scheme, "scheme", "http", "the request's scheme, as the edge saw it")
+	f.StringVar(&principal, "source-principal", "", "source.principal, as Envoy derives it from the client certificate (URI SAN, DNS SAN or Subject)")
+	f.StringVar(&certFile, "peer-certificate", "", "PEM file of the client certificate, sent URL-encoded in source.certificate as Envoy does")
+	f.StringVar(&proof, "dpop-proof", "", "DPoP proof JWT, sent in the DPoP header with the credential as Authorization: DPoP")
 	return cmd
 }
 
-// peerAddress is the CheckRequest's source for --source-address; nil
-// without one.
-func peerAddress(addr string) *authv3.AttributeContext_Peer {
+// readPeerCertificate reads the first certificate of a PEM file and
+// returns it encoded as Envoy forwards a client certificate. A file with
+// no readable certificate is an error: the check would silently send none.
+func readPeerCertificate(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var block *pem.Block
+	for rest := b; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil || block.Type == "CERTIFICATE" {
+			break
+		}
+	}
+	if block == nil {
+		return "", fmt.Errorf("%s holds no PEM CERTIFICATE block", file)
+	}
+	// Envoy forwards the leaf alone: the first certificate of a chain.
+	enc := peercert.Encode(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}))
+	if _, err := peercert.Parse(enc); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return enc, nil
+}
+
+// socketAddress is the CheckRequest's source address for
+// --source-address; nil without one.
+func socketAddress(addr string) *corev3.Address {
 	if addr == "" {
 		return nil
 	}
-	return &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{
 		SocketAddress: &corev3.SocketAddress{Address: addr},
-	}}}
+	}}
 }
 
 func (a *app) printCheck(resp *authv3.CheckResponse) error {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 
 	"github.com/partnergate/partnergate/authz"
@@ -29,6 +30,8 @@ import (
 	"github.com/partnergate/partnergate/internal/cli"
 	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/partner"
+	"github.com/partnergate/partnergate/internal/peercert"
+	"github.com/partnergate/partnergate/internal/pkitest"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
@@ -267,5 +270,75 @@ func TestCheckSourceAddress(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, errs, tc.want, tc.stdout)
 			}
 		})
+	}
+}
+
+// recordingCheck answers every Check with OK and keeps the request.
+type recordingCheck struct {
+	authv3.UnimplementedAuthorizationServer
+	got chan *authv3.CheckRequest
+}
+
+func (r recordingCheck) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r.got <- req
+	return &authv3.CheckResponse{Status: &status.Status{}, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}, nil
+}
+
+// TestCheckPlaysEnvoysTLSSide: --peer-certificate and --source-principal
+// reach the server as Envoy fills source.certificate (URL-encoded PEM of
+// the leaf alone) and source.principal; a file without a certificate is
+// a usage error naming the flag.
+func TestCheckPlaysEnvoysTLSSide(t *testing.T) {
+	ca := pkitest.NewCA(t, "partners CA")
+	leaf := ca.Issue(t, pkitest.Names{Subject: "acme", URIs: []string{"spiffe://partners.example/acme"}})
+	dir := t.TempDir()
+	chain := filepath.Join(dir, "chain.pem") // key, leaf, then CA: the leaf is sent
+	if err := os.WriteFile(chain, append(append(append([]byte{}, leaf.KeyPEM...), leaf.PEM...), ca.PEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noCert := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(noCert, leaf.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := recordingCheck{got: make(chan *authv3.CheckRequest, 1)}
+	gs := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(gs, rec)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+
+	code, _, errs := run(t, "check", "--addr", lis.Addr().String(), "--peer-certificate", chain,
+		"--source-principal", "spiffe://partners.example/acme", "--scheme", "https", "--host", "api.example.com")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	req := <-rec.got
+	src := req.GetAttributes().GetSource()
+	if src.GetPrincipal() != "spiffe://partners.example/acme" {
+		t.Errorf("source.principal = %q", src.GetPrincipal())
+	}
+	if want := peercert.Encode(leaf.PEM); src.GetCertificate() != want {
+		t.Errorf("source.certificate = %q, want the leaf URL-encoded as Envoy does: %q", src.GetCertificate(), want)
+	}
+	if h := req.GetAttributes().GetRequest().GetHttp(); h.GetScheme() != "https" || h.GetHost() != "api.example.com" {
+		t.Errorf("scheme, host = %q, %q", h.GetScheme(), h.GetHost())
+	}
+
+	t.Setenv(cli.EnvCredential, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+	code, _, errs = run(t, "check", "--addr", lis.Addr().String(), "--dpop-proof", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	h := (<-rec.got).GetAttributes().GetRequest().GetHttp().GetHeaders()
+	if h["dpop"] != "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln" || h["authorization"] != "DPoP eyJhbGciOiJFUzI1NiJ9.e30.c2ln" {
+		t.Errorf("headers = %v, want the proof in dpop and the token as Authorization: DPoP", h)
+	}
+
+	code, _, errs = run(t, "check", "--addr", lis.Addr().String(), "--peer-certificate", noCert)
+	if code != cli.ExitUsage || !strings.Contains(errs, "--peer-certificate") {
+		t.Errorf("a file without a certificate: exit %d, %q; want a usage error naming --peer-certificate", code, errs)
 	}
 }

@@ -148,6 +148,7 @@ to this new partner (the old tenant's keys stay revoked).`,
 
 	cmd.AddCommand(create, get, list, suspend, resume, a.partnerLimitsCmd(), a.partnerUpdateCmd(), a.partnerDeleteCmd())
 	cmd.AddCommand(a.partnerTokenCmds()...)
+	cmd.AddCommand(a.partnerCertificateCmds()...)
 	return cmd
 }
 

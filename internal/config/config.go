@@ -20,6 +20,7 @@ import (
 
 	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/clientaddr"
+	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/forwardauth"
 	"github.com/partnergate/partnergate/internal/jwtverify"
 	"github.com/partnergate/partnergate/internal/partner"
@@ -225,6 +226,26 @@ type JWT struct {
 	// CacheTTL is the longest a verified token is remembered (never past
 	// its exp); at most 10m.
 	CacheTTL time.Duration `yaml:"cache_ttl" help:"longest a verified token is remembered (never past its exp), at most 10m"`
+	// DPoP checks the proofs of "Authorization: DPoP" tokens (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
+}
+
+// DPoP configures the DPoP proof checks (RFC 9449); see docs/possession.md.
+type DPoP struct {
+	// Window is how far a proof's iat may be from now, either way, and so
+	// how long its jti is remembered against replay.
+	Window time.Duration `yaml:"window" help:"how far a DPoP proof's iat may be from now, either way; its jti is remembered as long"`
+	// ReplayCacheSize is how many proof jtis this replica remembers; a
+	// full cache refuses new proofs, so size it above the peak DPoP rate
+	// times the window. The cache is per replica (docs/possession.md).
+	ReplayCacheSize int `yaml:"replay_cache_size" help:"DPoP proof jtis remembered per replica against replay; above peak DPoP requests/s times the window"`
+	// Algorithms is the alg allow-list of proofs: asymmetric only.
+	Algorithms []string `yaml:"algorithms" help:"DPoP proof alg allow-list (asymmetric only)" doc:"ES256, EdDSA, RS256, PS256"`
+}
+
+// Options returns the settings as dpop.Options.
+func (d DPoP) Options() dpop.Options {
+	return dpop.Options{Algorithms: d.Algorithms, Window: d.Window, ReplayCacheSize: d.ReplayCacheSize}
 }
 
 // SourceAddress says where the client address of a source allow-list
@@ -291,25 +312,27 @@ func (c *Config) validatePeppers() []error {
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Listen:                  ":9001",
-		AdminListen:             "127.0.0.1:9002",
-		Store:                   "sqlite:///var/lib/partnergate/partnergate.db",
-		KeyPrefix:               apikey.DefaultPrefix,
-		PepperVersion:           1,
-		KeyDefaultLifetime:      90 * 24 * time.Hour,
-		KeyMaxLifetime:          365 * 24 * time.Hour,
-		MaxRotationOverlap:      30 * 24 * time.Hour,
-		NegativeCacheTTL:        30 * time.Second,
-		MissLookups:             20,
-		MaxStaleness:            5 * time.Minute,
-		ReconcileInterval:       5 * time.Minute,
-		FeedRetention:           7 * 24 * time.Hour,
-		SourceAddress:           SourceAddress{From: SourceFromPeer},
-		ShutdownGrace:           15 * time.Second,
-		ShutdownDelay:           DefaultShutdownDelay,
-		LogLevel:                "info",
-		LogFormat:               "json",
-		JWT:                     JWT{CacheSize: 10_000, CacheTTL: time.Minute},
+		Listen:             ":9001",
+		AdminListen:        "127.0.0.1:9002",
+		Store:              "sqlite:///var/lib/partnergate/partnergate.db",
+		KeyPrefix:          apikey.DefaultPrefix,
+		PepperVersion:      1,
+		KeyDefaultLifetime: 90 * 24 * time.Hour,
+		KeyMaxLifetime:     365 * 24 * time.Hour,
+		MaxRotationOverlap: 30 * 24 * time.Hour,
+		NegativeCacheTTL:   30 * time.Second,
+		MissLookups:        20,
+		MaxStaleness:       5 * time.Minute,
+		ReconcileInterval:  5 * time.Minute,
+		FeedRetention:      7 * 24 * time.Hour,
+		SourceAddress:      SourceAddress{From: SourceFromPeer},
+		ShutdownGrace:      15 * time.Second,
+		ShutdownDelay:      DefaultShutdownDelay,
+		LogLevel:           "info",
+		LogFormat:          "json",
+		JWT: JWT{CacheSize: 10_000, CacheTTL: time.Minute, DPoP: DPoP{
+			Window: dpop.DefaultWindow, ReplayCacheSize: dpop.DefaultReplayCacheSize, Algorithms: slices.Clone(dpop.DefaultAlgorithms),
+		}},
 		MetricsListen:           ":9090",
 		AuditDenyRate:           1000,
 		AuditWarnRatePerPartner: 10,
@@ -815,6 +838,17 @@ func (c Config) String() string { return c.LogValue().String() }
 // GoString does the same for %#v.
 func (c Config) GoString() string { return "config.Config" + c.String() }
 
+// validate reports the dpop section's problems, each naming its key.
+func (d DPoP) validate() error {
+	if d.Window == 0 {
+		return errors.New("jwt.dpop.window: must be positive, at most " + dpop.MaxWindow.String())
+	}
+	if d.ReplayCacheSize == 0 {
+		return errors.New("jwt.dpop.replay_cache_size: must be positive: a DPoP proof is accepted only once recorded")
+	}
+	return d.Options().Validate("jwt.dpop.")
+}
+
 // validate reports the jwt section's problems, each naming its key as
 // jwt.<key>.
 func (j *JWT) validate() []error {
@@ -824,6 +858,9 @@ func (j *JWT) validate() []error {
 	}
 	if j.CacheTTL < 0 || j.CacheTTL > 10*time.Minute {
 		errs = append(errs, errors.New("jwt.cache_ttl: must be between 0 (1m) and 10m"))
+	}
+	if err := j.DPoP.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	err := j.Issuers.Validate()
 	if err == nil {

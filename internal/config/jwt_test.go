@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,39 @@ func TestJWTIssuersHaveNoFlag(t *testing.T) {
 	}
 	if fs.Lookup("jwt-cache-size") == nil {
 		t.Error("jwt-cache-size has no flag")
+	}
+}
+
+func TestDPoPValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*DPoP)
+		want string // "" valid
+	}{
+		{"defaults", func(*DPoP) {}, ""},
+		{"zero-window", func(d *DPoP) { d.Window = 0 }, "jwt.dpop.window"},
+		{"window-too-long", func(d *DPoP) { d.Window = time.Hour }, "jwt.dpop.window"},
+		{"no-replay-cache", func(d *DPoP) { d.ReplayCacheSize = 0 }, "jwt.dpop.replay_cache_size"},
+		{"hmac-alg", func(d *DPoP) { d.Algorithms = []string{"HS256"} }, "jwt.dpop.algorithms"},
+		{"empty-algs", func(d *DPoP) { d.Algorithms = []string{} }, "jwt.dpop.algorithms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.edit(&c.JWT.DPoP)
+			var got error
+			for _, e := range c.JWT.validate() {
+				got = errors.Join(got, e)
+			}
+			if tt.want == "" {
+				if got != nil {
+					t.Fatalf("validate = %v, want none", got)
+				}
+				return
+			}
+			if got == nil || !strings.Contains(got.Error(), tt.want) {
+				t.Fatalf("validate = %v, want it to name %s", got, tt.want)
+			}
+		})
 	}
 }

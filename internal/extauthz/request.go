@@ -1,8 +1,6 @@
 package extauthz
 
 import (
-	"encoding/pem"
-	"net/url"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/clientaddr"
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // ContextKeyRequiredScopes is the per-route context extension
@@ -21,10 +20,14 @@ const ContextKeyRequiredScopes = "required_scopes"
 // address from.
 const headerXFF = "x-forwarded-for"
 
-// checkRequest adapts Envoy's CheckRequest to the decision's Request, the
+// checkRequest adapts Envoy's CheckRequest to the decision's Request: the
 // client address as source says (the peer's, unless configured otherwise:
-// then x-forwarded-for is read, and only then).
-func checkRequest(req *authv3.CheckRequest, h envoyHeaders, source clientaddr.Resolver) authz.Request {
+// then x-forwarded-for is read, and only then). The client certificate
+// Envoy forwards (source.certificate, URL-encoded PEM) is read through
+// peers, so each distinct certificate is parsed once; one that cannot be
+// read counts as none, and a token bound to a certificate is then refused,
+// which is the safe outcome.
+func checkRequest(req *authv3.CheckRequest, h envoyHeaders, source clientaddr.Resolver, peers *peercert.Reader) authz.Request {
 	attrs := req.GetAttributes()
 	http := attrs.GetRequest().GetHttp()
 	src := attrs.GetSource()
@@ -32,6 +35,7 @@ func checkRequest(req *authv3.CheckRequest, h envoyHeaders, source clientaddr.Re
 	if source.FromXFF {
 		addr = source.Address(addr, h.all(headerXFF))
 	}
+	cert, _ := peers.Read(src.GetCertificate())
 	return authz.Request{
 		Method:          http.GetMethod(),
 		Scheme:          http.GetScheme(),
@@ -40,7 +44,7 @@ func checkRequest(req *authv3.CheckRequest, h envoyHeaders, source clientaddr.Re
 		Headers:         h.accessor(),
 		SourceAddr:      addr,
 		SourcePrincipal: src.GetPrincipal(),
-		PeerCertificate: peerCertificate(src.GetCertificate()),
+		PeerCert:        cert,
 		RequiredScopes:  attrs.GetContextExtensions()[ContextKeyRequiredScopes],
 		ID:              http.GetId(),
 	}
@@ -128,23 +132,4 @@ func (c traceCarrier) Keys() []string {
 		out = append(out, hv.GetKey())
 	}
 	return out
-}
-
-// peerCertificate returns the DER bytes of the client certificate Envoy
-// forwards in attributes.source.certificate (URL-encoded PEM), or nil if
-// there is none or it cannot be read: a certificate-bound token is then
-// refused by the verifier, which is the safe outcome.
-func peerCertificate(encoded string) []byte {
-	if encoded == "" {
-		return nil
-	}
-	raw, err := url.PathUnescape(encoded) // not QueryUnescape: "+" is base64, not a space
-	if err != nil {
-		return nil
-	}
-	block, _ := pem.Decode([]byte(raw))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil
-	}
-	return block.Bytes
 }

@@ -218,6 +218,9 @@ func (s *Server) denial(d *authz.Decision) *authv3.CheckResponse {
 	a.status.Message = d.Reason.Public()
 	a.httpStatus.Code = typev3.StatusCode(d.Reason.Status())
 	switch {
+	case d.Reason == authz.ReasonInvalidDPoPProof, d.DPoP() && d.Reason.Status() == 401:
+		// A DPoP challenge (RFC 9449 §7.1); rare enough to build here.
+		a.denied.Headers = append(s.deny.fixed[:len(s.deny.fixed):len(s.deny.fixed)], header(authz.HeaderWWWAuthenticate, authz.Challenge(s.realm, d)))
 	case d.Reason == authz.ReasonMissingCredential:
 		a.denied.Headers = s.deny.missing
 	case d.Reason.Status() == 401:

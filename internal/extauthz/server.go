@@ -15,6 +15,7 @@ import (
 
 	"github.com/partnergate/partnergate/authz"
 	"github.com/partnergate/partnergate/internal/clientaddr"
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // Decider makes the decision; *authz.Decider implements it.
@@ -58,6 +59,9 @@ type Options struct {
 	Source clientaddr.Resolver
 	// Logger receives recovered panics; nil discards them.
 	Logger *slog.Logger
+	// PeerCertificates reads the client certificates Envoy forwards; nil
+	// means a [peercert.Reader] with its default cache.
+	PeerCertificates *peercert.Reader
 }
 
 // Server answers Envoy's Check. It is safe for concurrent use.
@@ -67,6 +71,7 @@ type Server struct {
 	realm   string
 	allowed *allowMemo
 	deny    denyHeaders
+	peers   *peercert.Reader
 	// respond is what the service answers with: [Server.respond]
 	// observed and recovered, or a fixed answer ([NewFixed]).
 	respond respondFunc
@@ -86,7 +91,10 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{decider: opts.Decider, source: opts.Source, realm: opts.Decider.Realm(), allowed: newAllowMemo()}
+	s := &Server{decider: opts.Decider, source: opts.Source, realm: opts.Decider.Realm(), allowed: newAllowMemo(), peers: opts.PeerCertificates}
+	if s.peers == nil {
+		s.peers = peercert.NewReader(peercert.Options{})
+	}
 	s.deny = newDenyHeaders(s.realm)
 	s.respond = observe(opts.Metrics, opts.Tracing, recoverPanic(s.answer, log))
 	return s, nil
@@ -135,7 +143,7 @@ func (s *Server) Answer(ctx context.Context, req *authv3.CheckRequest) (reply an
 // answer decides req and builds its response.
 func (s *Server) answer(ctx context.Context, req *authv3.CheckRequest) (response, error) {
 	h := requestHeaders(req.GetAttributes().GetRequest().GetHttp())
-	d, err := s.decider.Decide(ctx, checkRequest(req, h, s.source))
+	d, err := s.decider.Decide(ctx, checkRequest(req, h, s.source, s.peers))
 	if err != nil {
 		return response{}, faultStatus(err)
 	}

@@ -7,6 +7,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/partnergate/partnergate/internal/clientaddr"
+	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // TestCheckRequestSourceAddress: the client address handed to the
@@ -39,7 +40,7 @@ func TestCheckRequestSourceAddress(t *testing.T) {
 					SocketAddress: &corev3.SocketAddress{Address: "192.0.2.5"}}}},
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/"}},
 			}}
-			if got := checkRequest(req, tt.h, tt.source).SourceAddr; got != tt.want {
+			if got := checkRequest(req, tt.h, tt.source, peercert.NewReader(peercert.Options{})).SourceAddr; got != tt.want {
 				t.Errorf("SourceAddr = %q, want %q", got, tt.want)
 			}
 		})

@@ -23,8 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -463,62 +461,10 @@ func TestCheckTokenFaults(t *testing.T) {
 	}
 }
 
-func TestPeerCertificate(t *testing.T) {
-	der := []byte{0x30, 0x03, 0x02, 0x01, 0x01}
-	p := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	enc := func(s string) string { // as Envoy sends it: percent-encoded
-		out := make([]byte, 0, len(s)*3)
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' {
-				out = append(out, c)
-			} else {
-				out = append(out, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
-			}
-		}
-		return string(out)
-	}
-	tests := []struct {
-		name string
-		in   string
-		want []byte
-	}{
-		{"none", "", nil},
-		{"url-encoded-pem", enc(p), der},
-		{"not-pem", enc("hello"), nil},
-		{"bad-escape", "%zz", nil},
-		{"wrong-block", enc(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))), nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := peerCertificate(tc.in); string(got) != string(tc.want) {
-				t.Errorf("peerCertificate = %x, want %x", got, tc.want)
-			}
-		})
-	}
-}
-
 // TestRevocationGraceCoversLeeway: a revocation kept until exp plus the
 // grace still refuses a token the verifier accepts within its leeway.
 func TestRevocationGraceCoversLeeway(t *testing.T) {
 	if partner.TokenRevocationGrace < jwtverify.MaxLeeway {
 		t.Errorf("TokenRevocationGrace %s < jwtverify.MaxLeeway %s", partner.TokenRevocationGrace, jwtverify.MaxLeeway)
 	}
-}
-
-// FuzzPeerCertificate: the forwarded certificate comes from the client's
-// TLS handshake; reading it must never panic, and anything returned must
-// have come out of a CERTIFICATE block.
-func FuzzPeerCertificate(f *testing.F) {
-	f.Add("")                                                                            // no certificate
-	f.Add("%zz")                                                                         // broken escape
-	f.Add("-----BEGIN%20CERTIFICATE-----%0AMAMCAQE%3D%0A-----END%20CERTIFICATE-----%0A") // minimal PEM
-	f.Add("-----BEGIN CERTIFICATE-----\nMAMCAQE+\n-----END CERTIFICATE-----\n")          // unescaped, with '+'
-	f.Fuzz(func(t *testing.T, s string) {
-		der := peerCertificate(s)
-		raw, _ := url.PathUnescape(s)
-		if der != nil && !strings.Contains(raw, "BEGIN CERTIFICATE") {
-			t.Fatalf("DER %x from input without a CERTIFICATE block", der)
-		}
-	})
 }

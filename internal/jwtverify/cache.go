@@ -19,7 +19,7 @@ type tokenCache struct {
 
 // cacheEntry is immutable once stored. It holds its own copy of the
 // principal, and that copy's strings and scopes in its room when they fit
-// (they do unless they pass 392 bytes or the token carries more than 8
+// (they do unless they pass 376 bytes or the token carries more than 8
 // scopes): an entry is one 768-byte allocation. With a thousand tokens
 // taking turns an entry is rarely in the CPU's caches, and a Check reads
 // nearly all of it; in one block that is adjacent lines of one or two
@@ -40,7 +40,7 @@ type cacheEntry struct {
 
 const (
 	entryScopes = 8
-	entryRoom   = 392
+	entryRoom   = 376
 )
 
 func newTokenCache(size int, ttl time.Duration) *tokenCache {
@@ -53,12 +53,12 @@ func sumKey(sum *[32]byte) string { return unsafe.String(&sum[0], len(sum)) }
 
 // get returns the principal cached under key if it is still alive at now
 // and no key of its issuer has been withdrawn since it was verified.
-func (c *tokenCache) get(key *[32]byte, now time.Time) (*Principal, bool) {
+func (c *tokenCache) get(key *[32]byte, now time.Time) (*Principal, *issuer, bool) {
 	e, ok := c.table.Find(sumKey(key), nil)
 	if !ok || !now.Before(e.until) || e.is.generation() != e.gen {
-		return nil, false
+		return nil, nil, false
 	}
-	return &e.p, true
+	return &e.p, e.is, true
 }
 
 // put caches a copy of p under key until the earlier of p's expiry and
@@ -87,7 +87,7 @@ func (e *cacheEntry) compact(issuer string) {
 	if p.Issuer == issuer {
 		p.Issuer = issuer
 	}
-	need := len(p.ClientID) + len(p.ScopeList) + len(p.JTI) + len(p.Subject) + len(p.CertThumbprint)
+	need := len(p.ClientID) + len(p.ScopeList) + len(p.JTI) + len(p.Subject) + len(p.CertThumbprint) + len(p.KeyThumbprint)
 	for _, s := range p.Scopes {
 		need += len(s)
 	}
@@ -100,7 +100,7 @@ func (e *cacheEntry) compact(issuer string) {
 		return s
 	}
 	p.ClientID, p.ScopeList, p.JTI = keep(p.ClientID), keep(p.ScopeList), keep(p.JTI)
-	p.Subject, p.CertThumbprint = keep(p.Subject), keep(p.CertThumbprint)
+	p.Subject, p.CertThumbprint, p.KeyThumbprint = keep(p.Subject), keep(p.CertThumbprint), keep(p.KeyThumbprint)
 	if p.Scopes != nil {
 		for i, s := range p.Scopes {
 			e.scopes[i] = keep(s)

@@ -26,14 +26,14 @@ func TestTokenCacheBounds(t *testing.T) {
 	if !reflect.DeepEqual(cached, p) {
 		t.Fatalf("put cached %+v, want a copy of %+v", cached, p)
 	}
-	if got, ok := c.get(&first, now.Add(59*time.Second)); !ok || got != cached {
+	if got, _, ok := c.get(&first, now.Add(59*time.Second)); !ok || got != cached {
 		t.Fatalf("get within the TTL = %v, %v; want the principal put returned", got, ok)
 	}
-	if _, ok := c.get(&first, now.Add(time.Minute)); ok {
+	if _, _, ok := c.get(&first, now.Add(time.Minute)); ok {
 		t.Error("entry outlived the TTL")
 	}
 	other := sum(1)
-	if _, ok := c.get(&other, now); ok {
+	if _, _, ok := c.get(&other, now); ok {
 		t.Error("another token's hash hit")
 	}
 
@@ -44,7 +44,7 @@ func TestTokenCacheBounds(t *testing.T) {
 	held := 0
 	for i := range 10 * c.table.Cap() {
 		s := sum(i)
-		if _, ok := c.get(&s, now); ok {
+		if _, _, ok := c.get(&s, now); ok {
 			held++
 		}
 	}

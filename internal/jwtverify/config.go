@@ -74,6 +74,17 @@ type IssuerConfig struct {
 	// well below that timeout. Tokens with a known kid never wait. Default
 	// 100ms; at most 10s.
 	UnknownKIDWait time.Duration `yaml:"unknown_kid_wait"`
+	// RequireCertificateBound refuses every token of the issuer that is
+	// not bound to a client certificate (cnf "x5t#S256", RFC 8705 §3): a
+	// bearer token of this issuer is then worth nothing without the
+	// partner's private key. Default false: a bound token still needs its
+	// certificate, an unbound one is accepted.
+	RequireCertificateBound bool `yaml:"require_certificate_bound"`
+	// RequireDPoP refuses every token of the issuer that is not presented
+	// as "Authorization: DPoP" with a valid proof of its bound key (cnf
+	// "jkt", RFC 9449 §7.1). Default false: a DPoP-bound token still needs
+	// its proof, an unbound one may be sent as Bearer.
+	RequireDPoP bool `yaml:"require_dpop"`
 }
 
 // Issuers is the issuer list of a configuration.
@@ -193,6 +204,9 @@ func (c *IssuerConfig) validate(prefix string) []error {
 		}
 	}
 
+	if c.RequireCertificateBound && c.RequireDPoP {
+		bad("require_dpop", "set at most one of require_certificate_bound and require_dpop: a token is bound one way")
+	}
 	if c.Leeway < 0 || c.Leeway > MaxLeeway {
 		bad("leeway", "must be between 0 and %s", MaxLeeway)
 	}

@@ -20,8 +20,12 @@
 //   - typ, when the issuer requires one ("at+jwt" refuses ID tokens);
 //   - aud names an accepted audience; exp and iat are required; exp, nbf and
 //     iat are checked with the issuer's leeway;
-//   - the issuer's client claim is present; a certificate-bound token (cnf
-//     "x5t#S256", RFC 8705) is accepted only with its certificate.
+//   - the issuer's client claim is present;
+//   - a sender-constrained token is accepted only with its proof ([Binding]):
+//     one bound to a client certificate (cnf "x5t#S256", RFC 8705 §3) with
+//     that certificate, one bound to a DPoP key (cnf "jkt", RFC 9449 §6)
+//     only as "Authorization: DPoP" with a proof of that key; an issuer's
+//     require_certificate_bound or require_dpop refuses any other token.
 //
 // Scope names outside the partner scope alphabet are dropped rather than
 // refusing the token: effective scopes are token scopes ∩ the partner's
@@ -44,7 +48,10 @@
 // # Cache
 //
 // With [Options.CacheSize], a verified token is remembered by the SHA-256
-// of its exact bytes, so a repeated token skips the signature. An entry
+// of its exact bytes, and of the client certificate's thumbprint when one
+// was presented, so a repeated token skips the signature while a
+// verification made with one certificate is never found with another. The
+// binding is checked again on every hit. An entry
 // never outlives the token's exp nor [Options.CacheTTL], and stops counting
 // as soon as a refresh withdraws any key of its issuer.
 //

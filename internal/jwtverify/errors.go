@@ -58,10 +58,15 @@ var (
 	// ErrMissingClient reports that the issuer's client claim is missing,
 	// empty, not a string, or not a printable identifier.
 	ErrMissingClient = errors.New("jwtverify: missing client claim")
-	// ErrBinding reports a certificate-bound token (cnf) presented without
-	// the matching mTLS client certificate, or bound by a method this
-	// package cannot check.
+	// ErrBinding reports a sender-constrained token (cnf) presented
+	// without its proof of possession: the matching mTLS client
+	// certificate (RFC 8705 §3) or a DPoP proof of its key (RFC 9449
+	// §7.1); a DPoP proof with a token not bound to its key; or a token
+	// bound by a method this package cannot check.
 	ErrBinding = errors.New("jwtverify: certificate binding mismatch")
+	// ErrUnbound reports a token that is not sender-constrained the way
+	// its issuer requires (require_certificate_bound, require_dpop).
+	ErrUnbound = errors.New("jwtverify: token not bound as the issuer requires")
 )
 
 // reasons maps each sentinel to its stable reason code. Codes are part of
@@ -89,6 +94,7 @@ var reasons = [...]struct {
 	{ErrAudience, "audience_mismatch"},
 	{ErrMissingClient, "missing_client"},
 	{ErrBinding, "binding_mismatch"},
+	{ErrUnbound, "unbound_token"},
 }
 
 // Reason returns a stable lower_snake code for err, for logs, metrics and

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,9 +72,30 @@ type Principal struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// CertThumbprint is the token's cnf "x5t#S256" (RFC 8705), empty for
-	// an unbound token. Verify has already matched it against the peer
-	// certificate.
+	// a token not bound to a certificate. Verify has already matched it
+	// against the peer certificate.
 	CertThumbprint string
+	// KeyThumbprint is the token's cnf "jkt" (RFC 9449 §6), empty for a
+	// token not bound to a DPoP key. Verify has already matched it against
+	// the proof's key.
+	KeyThumbprint string
+}
+
+// Binding is what the request proved possession of, besides presenting
+// the token. The zero value is a bearer token on a connection without a
+// client certificate.
+type Binding struct {
+	// CertThumbprint is the base64url SHA-256 of the DER of the client
+	// certificate the connection presented (RFC 8705 §3.1), empty for
+	// none. Its TLS validation is the caller's, which is Envoy's.
+	CertThumbprint string
+	// DPoP reports that the token came as "Authorization: DPoP" (RFC 9449
+	// §7.1), so it must be bound to the key of a verified proof.
+	DPoP bool
+	// DPoPKey is the RFC 7638 thumbprint of the key of the DPoP proof the
+	// caller has verified for this request (signature, htm, htu, iat, jti
+	// and ath); empty unless DPoP.
+	DPoPKey string
 }
 
 // IssuerStatus describes one issuer's keys, for readiness and metrics.
@@ -335,15 +355,18 @@ func (v *Verifier) Status() []IssuerStatus {
 	return out
 }
 
-// Verify verifies token, an access token presented without a client
-// certificate: it is [Verifier.VerifyPeer] with no certificate, so a
-// certificate-bound token is refused.
+// Verify verifies token, a bearer access token presented without a client
+// certificate: it is [Verifier.VerifyPeer] with the zero [Binding], so a
+// sender-constrained token is refused.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
-	return v.VerifyPeer(ctx, token, nil)
+	return v.VerifyPeer(ctx, token, Binding{})
 }
 
-// VerifyPeer verifies token as presented on a connection whose mTLS client
-// certificate is peerCertDER (nil for none), and returns its principal.
+// VerifyPeer verifies token as presented with the proofs of possession in
+// b, and returns its principal. A token bound to a certificate or a DPoP
+// key is accepted only with that proof, and an issuer's
+// require_certificate_bound or require_dpop refuses a token bound
+// otherwise (RFC 8705 §3, RFC 9449 §7.1).
 // Every refusal wraps one of the package's sentinel errors; a context that
 // ends while keys are being fetched returns its error instead. Revocation
 // (jti, issued-before, suspended partner, removed client) is the caller's
@@ -351,7 +374,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 //
 // The Principal may be shared with the verified-token cache and with
 // other calls that present the same token: it is read-only.
-func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []byte) (*Principal, error) {
+func (v *Verifier) VerifyPeer(ctx context.Context, token string, b Binding) (*Principal, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("jwtverify: %w", err)
 	}
@@ -363,8 +386,14 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 		// Sum256 only reads its argument: hashing the string's bytes in
 		// place saves copying a token of up to 8 KiB on every Check.
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-		if p, ok := v.cache.get(&sum, v.now()); ok {
-			if err := checkBinding(p, peerCertDER); err != nil {
+		if b.CertThumbprint != "" {
+			// The cache keys on the certificate too, so that a verification
+			// made with one certificate is never found with another
+			// (RFC 8705 §3); the binding is checked on every hit anyway.
+			sum = peerKey(&sum, b.CertThumbprint)
+		}
+		if p, is, ok := v.cache.get(&sum, v.now()); ok {
+			if err := is.checkBinding(p, b); err != nil {
 				return nil, err
 			}
 			return p, nil
@@ -400,7 +429,7 @@ func (v *Verifier) VerifyPeer(ctx context.Context, token string, peerCertDER []b
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBinding(p, peerCertDER); err != nil {
+	if err := is.checkBinding(p, b); err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
@@ -586,8 +615,7 @@ func (is *issuer) principal(c *claims) (*Principal, error) {
 		ExpiresAt:         c.ExpiresAt.Time,
 	}
 	if c.Cnf != nil {
-		p.CertThumbprint, err = thumbprint(c.Cnf)
-		if err != nil {
+		if err := confirmation(p, c.Cnf); err != nil {
 			return nil, err
 		}
 	}
@@ -659,37 +687,75 @@ func parseScopes(claim string, raw json.RawMessage) (partner.Scopes, error) {
 	return partner.Scopes(slices.Compact(kept)), nil
 }
 
-// thumbprint returns the cnf "x5t#S256" of a certificate-bound token. Any
-// other confirmation method (DPoP "jkt", "jwk", …) needs a proof this
-// package cannot check, so the token is refused.
-func thumbprint(cnf map[string]json.RawMessage) (string, error) {
-	raw, ok := cnf["x5t#S256"]
-	if !ok || len(cnf) != 1 {
-		return "", fmt.Errorf("%w: unsupported confirmation method", ErrBinding)
+// confirmation reads a token's cnf (RFC 7800): "x5t#S256" binds it to a
+// client certificate (RFC 8705 §3.1), "jkt" to a DPoP key (RFC 9449 §6.1).
+// Any other member ("jwk", "kid", …) needs a proof this package cannot
+// check, so the token is refused.
+func confirmation(p *Principal, cnf map[string]json.RawMessage) error {
+	if len(cnf) == 0 {
+		return fmt.Errorf("%w: empty cnf", ErrBinding)
 	}
-	var tp string
-	if err := json.Unmarshal(raw, &tp); err != nil || tp == "" {
-		return "", fmt.Errorf("%w: cnf x5t#S256 is not a string", ErrBinding)
-	}
-	return tp, nil
-}
-
-// checkBinding enforces RFC 8705 §3: a certificate-bound token only with
-// the certificate it is bound to.
-func checkBinding(p *Principal, peerCertDER []byte) error {
-	if p.CertThumbprint == "" {
-		return nil
-	}
-	if len(peerCertDER) == 0 {
-		return fmt.Errorf("%w: bound token without a client certificate", ErrBinding)
-	}
-	sum := sha256.Sum256(peerCertDER)
-	var got [43]byte
-	base64.RawURLEncoding.Encode(got[:], sum[:])
-	if subtle.ConstantTimeCompare(got[:], []byte(p.CertThumbprint)) != 1 {
-		return fmt.Errorf("%w: client certificate does not match cnf", ErrBinding)
+	for name, raw := range cnf {
+		var dst *string
+		switch name {
+		case "x5t#S256":
+			dst = &p.CertThumbprint
+		case "jkt":
+			dst = &p.KeyThumbprint
+		default:
+			return fmt.Errorf("%w: unsupported confirmation method %q", ErrBinding, truncate(name))
+		}
+		// Both are base64url SHA-256 digests: 43 characters.
+		if err := json.Unmarshal(raw, dst); err != nil || len(*dst) != 43 {
+			return fmt.Errorf("%w: cnf %s is not a base64url SHA-256", ErrBinding, name)
+		}
 	}
 	return nil
+}
+
+// checkBinding enforces the token's sender constraint and the issuer's
+// requirement of one: a certificate-bound token only with the certificate
+// it is bound to (RFC 8705 §3), a DPoP-bound token only with a proof of its
+// key and a DPoP proof only with a token bound to its key (RFC 9449 §7.1).
+// Thumbprints are compared in constant time.
+func (is *issuer) checkBinding(p *Principal, b Binding) error {
+	if p.CertThumbprint != "" {
+		if b.CertThumbprint == "" {
+			return fmt.Errorf("%w: bound token without a client certificate", ErrBinding)
+		}
+		if subtle.ConstantTimeCompare([]byte(b.CertThumbprint), []byte(p.CertThumbprint)) != 1 {
+			return fmt.Errorf("%w: client certificate does not match cnf", ErrBinding)
+		}
+	} else if is.cfg.RequireCertificateBound {
+		return fmt.Errorf("%w: issuer requires certificate-bound tokens", ErrUnbound)
+	}
+	switch {
+	case p.KeyThumbprint != "" && !b.DPoP:
+		// RFC 9449 §7.2: a DPoP-bound token is not a bearer token.
+		return fmt.Errorf("%w: DPoP-bound token presented as a bearer token", ErrBinding)
+	case b.DPoP && p.KeyThumbprint == "":
+		if is.cfg.RequireDPoP {
+			return fmt.Errorf("%w: issuer requires DPoP-bound tokens", ErrUnbound)
+		}
+		return fmt.Errorf("%w: DPoP proof with a token not bound to a key", ErrBinding)
+	case b.DPoP:
+		if b.DPoPKey == "" || subtle.ConstantTimeCompare([]byte(b.DPoPKey), []byte(p.KeyThumbprint)) != 1 {
+			return fmt.Errorf("%w: DPoP proof key does not match cnf jkt", ErrBinding)
+		}
+	case is.cfg.RequireDPoP:
+		return fmt.Errorf("%w: issuer requires DPoP", ErrUnbound)
+	}
+	return nil
+}
+
+// peerKey is the cache key of a token presented with a client
+// certificate: the SHA-256 of the token's SHA-256 and the certificate's
+// thumbprint.
+func peerKey(tokenSum *[32]byte, certThumbprint string) [32]byte {
+	var buf [32 + 64]byte
+	n := copy(buf[:], tokenSum[:])
+	n += copy(buf[n:], certThumbprint)
+	return sha256.Sum256(buf[:n])
 }
 
 func isAsymmetric(alg string) bool { return slices.Contains(asymmetricAlgs, alg) }

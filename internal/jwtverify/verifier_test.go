@@ -24,6 +24,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -695,11 +696,9 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("binding-checked-on-every-hit", func(t *testing.T) {
 		e, _ := newCached(t)
-		cert := []byte("a DER certificate stands here")
-		sum := sha256.Sum256(cert)
-		tp := base64.RawURLEncoding.EncodeToString(sum[:])
+		tp := thumb("a DER certificate stands here")
 		tok := sign(t, k1, nil, edit(e.claims(), map[string]any{"cnf": map[string]string{"x5t#S256": tp}}))
-		p, err := e.v.VerifyPeer(ctx, tok, cert)
+		p, err := e.v.VerifyPeer(ctx, tok, Binding{CertThumbprint: tp})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -709,10 +708,119 @@ func TestCache(t *testing.T) {
 		if _, err := e.v.Verify(ctx, tok); !errors.Is(err, ErrBinding) {
 			t.Errorf("cached bound token without certificate: %v, want ErrBinding", err)
 		}
-		if _, err := e.v.VerifyPeer(ctx, tok, []byte("another certificate")); !errors.Is(err, ErrBinding) {
+		if _, err := e.v.VerifyPeer(ctx, tok, Binding{CertThumbprint: thumb("another certificate")}); !errors.Is(err, ErrBinding) {
 			t.Errorf("cached bound token with another certificate: %v, want ErrBinding", err)
 		}
 	})
+	t.Run("dpop-binding-checked-on-every-hit", func(t *testing.T) {
+		e, is := newCached(t)
+		keyA := thumb("dpop key A")
+		tok := sign(t, k1, nil, edit(e.claims(), map[string]any{"cnf": map[string]string{"jkt": keyA}}))
+		if _, err := e.v.VerifyPeer(ctx, tok, Binding{DPoP: true, DPoPKey: keyA}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.VerifyPeer(ctx, tok, Binding{DPoP: true, DPoPKey: thumb("dpop key B")}); !errors.Is(err, ErrBinding) {
+			t.Errorf("cached DPoP-bound token with another key's proof: %v, want ErrBinding", err)
+		}
+		if _, err := e.v.Verify(ctx, tok); !errors.Is(err, ErrBinding) {
+			t.Errorf("cached DPoP-bound token as a bearer token: %v, want ErrBinding", err)
+		}
+		if n := is.keyLookups.Load(); n != 1 {
+			t.Errorf("%d signature verifications, want 1: the refusals must come from the cache", n)
+		}
+	})
+	t.Run("keyed-on-certificate", func(t *testing.T) {
+		// An unbound token verified with one certificate is cached apart
+		// from the same token with another certificate or none.
+		e, is := newCached(t)
+		tok := sign(t, k1, nil, e.claims())
+		for _, b := range []Binding{{CertThumbprint: thumb("a")}, {CertThumbprint: thumb("b")}, {}} {
+			if _, err := e.v.VerifyPeer(ctx, tok, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := is.keyLookups.Load(); n != 3 {
+			t.Errorf("%d signature verifications for one token under three certificates, want 3", n)
+		}
+		if _, err := e.v.VerifyPeer(ctx, tok, Binding{CertThumbprint: thumb("a")}); err != nil {
+			t.Fatal(err)
+		}
+		if n := is.keyLookups.Load(); n != 3 {
+			t.Errorf("the same token and certificate again verified the signature again (%d)", n)
+		}
+	})
+}
+
+// thumb is the RFC 8705 thumbprint of der.
+func thumb(der string) string {
+	sum := sha256.Sum256([]byte(der))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestBinding: one row per sender-constraint rule (RFC 8705 §3, RFC 9449
+// §7.1), with and without the cache, each asserting the reason code.
+func TestBinding(t *testing.T) {
+	k1 := ecKey("k1")
+	certA, certB := thumb("certificate A"), thumb("certificate B")
+	keyA, keyB := thumb("dpop key A"), thumb("dpop key B")
+	x5t := map[string]any{"cnf": map[string]string{"x5t#S256": certA}}
+	jkt := map[string]any{"cnf": map[string]string{"jkt": keyA}}
+	tests := []struct {
+		name   string
+		cfg    func(*IssuerConfig)
+		claims map[string]any
+		b      Binding
+		reason string // "" allows
+	}{
+		{name: "unbound-bearer", b: Binding{}},
+		{name: "unbound-bearer-with-certificate", b: Binding{CertThumbprint: certA}},
+		{name: "cert-bound-right-certificate", claims: x5t, b: Binding{CertThumbprint: certA}},
+		{name: "cert-bound-wrong-certificate", claims: x5t, b: Binding{CertThumbprint: certB}, reason: "binding_mismatch"},
+		{name: "cert-bound-no-certificate", claims: x5t, b: Binding{}, reason: "binding_mismatch"},
+		{name: "cert-bound-thumbprint-not-a-digest", claims: map[string]any{"cnf": map[string]string{"x5t#S256": "abc"}}, b: Binding{CertThumbprint: "abc"}, reason: "binding_mismatch"},
+		{name: "cnf-unknown-method", claims: map[string]any{"cnf": map[string]any{"jwk": map[string]string{"kty": "EC"}}}, reason: "binding_mismatch"},
+		{name: "cnf-empty", claims: map[string]any{"cnf": map[string]string{}}, reason: "binding_mismatch"},
+		{name: "require-certificate-bound-unbound", cfg: func(c *IssuerConfig) { c.RequireCertificateBound = true }, b: Binding{CertThumbprint: certA}, reason: "unbound_token"},
+		{name: "require-certificate-bound-bound", cfg: func(c *IssuerConfig) { c.RequireCertificateBound = true }, claims: x5t, b: Binding{CertThumbprint: certA}},
+		{name: "dpop-bound-right-key", claims: jkt, b: Binding{DPoP: true, DPoPKey: keyA}},
+		{name: "dpop-bound-wrong-key", claims: jkt, b: Binding{DPoP: true, DPoPKey: keyB}, reason: "binding_mismatch"},
+		{name: "dpop-bound-no-proof-key", claims: jkt, b: Binding{DPoP: true}, reason: "binding_mismatch"},
+		{name: "dpop-bound-as-bearer", claims: jkt, b: Binding{}, reason: "binding_mismatch"},
+		{name: "dpop-proof-unbound-token", b: Binding{DPoP: true, DPoPKey: keyA}, reason: "binding_mismatch"},
+		{name: "require-dpop-bearer", cfg: func(c *IssuerConfig) { c.RequireDPoP = true }, b: Binding{}, reason: "unbound_token"},
+		{name: "require-dpop-unbound-with-proof", cfg: func(c *IssuerConfig) { c.RequireDPoP = true }, b: Binding{DPoP: true, DPoPKey: keyA}, reason: "unbound_token"},
+		{name: "require-dpop-bound", cfg: func(c *IssuerConfig) { c.RequireDPoP = true }, claims: jkt, b: Binding{DPoP: true, DPoPKey: keyA}},
+	}
+	for _, cached := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/cached=%v", tt.name, cached), func(t *testing.T) {
+				e := newEnv(t, []*testKey{k1}, func(c *IssuerConfig, o *Options) {
+					if tt.cfg != nil {
+						tt.cfg(c)
+					}
+					if cached {
+						o.CacheSize = 100
+					}
+				})
+				tok := sign(t, k1, nil, edit(e.claims(), tt.claims))
+				// Twice: the second answer may come from the cache.
+				for range 2 {
+					_, err := e.v.VerifyPeer(context.Background(), tok, tt.b)
+					if got := Reason(err); got != tt.reason {
+						t.Fatalf("VerifyPeer: reason %q (%v), want %q", got, err, tt.reason)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestRequireBothRefused(t *testing.T) {
+	c := IssuerConfig{Issuer: "https://idp.example", JWKSURL: "https://idp.example/jwks", Audiences: []string{"a"}, RequireCertificateBound: true, RequireDPoP: true}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "require_dpop") {
+		t.Errorf("Validate = %v, want an error naming require_dpop", err)
+	}
 }
 
 func TestDiscovery(t *testing.T) {

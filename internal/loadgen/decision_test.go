@@ -71,6 +71,9 @@ func (g *genSource) GetClient(context.Context, string, string) (*partner.Client,
 func (g *genSource) GetTokenRevocation(context.Context, string, string) (*partner.TokenRevocation, error) {
 	return nil, partner.ErrNotFound
 }
+func (g *genSource) GetCertificate(context.Context, string) (*partner.Certificate, error) {
+	return nil, partner.ErrNotFound
+}
 
 // decisionFixture is BenchmarkDecision1M's server over a cache of a
 // million keys. It is built once: the benchmark function runs again for

@@ -68,6 +68,10 @@ type Partner struct {
 	// clients issued (iat) before it; zero refuses none. Set it after a
 	// client secret leaks.
 	TokensNotBefore time.Time
+	// RequireCertificate refuses the partner's keys and tokens unless the
+	// request also presents a client certificate registered to the
+	// partner ([Certificate]).
+	RequireCertificate bool
 	// Limits are the partner's own rate limits, replacing its tier's in
 	// each window they set; the zero value keeps the tier's everywhere.
 	Limits Limits

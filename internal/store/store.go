@@ -37,6 +37,8 @@ const (
 	// KindOperator carries an operator's name as its ID: the operator or
 	// one of its tokens changed.
 	KindOperator Kind = "operator"
+	// KindCertificate carries a certificate registration's id.
+	KindCertificate Kind = "certificate"
 )
 
 // Change is one change-feed entry: which entity changed, at which version.
@@ -58,6 +60,8 @@ type Visitor struct {
 	// TokenRevocation, if set, receives every token revocation still live
 	// at the store's clock (see [partner.TokenRevocation.Live]).
 	TokenRevocation func(*partner.TokenRevocation) error
+	// Certificate, if set, receives every certificate registration.
+	Certificate func(*partner.Certificate) error
 }
 
 // AuditFilter selects audit events; zero fields select everything.
@@ -171,6 +175,9 @@ type Store interface {
 
 	// Tokens is the OAuth2 side of the store; see [Tokens].
 	Tokens
+	// Certificates is the client-certificate registry; see
+	// [Certificates].
+	Certificates
 	// Usage records and queries when credentials were last used; see
 	// [Usage].
 	Usage
@@ -285,6 +292,27 @@ type Tokens interface {
 	// returns the partner as stored. [partner.ErrNotFound] for an unknown
 	// partner.
 	RevokeTokensBefore(ctx context.Context, partnerID string, before time.Time, ev partner.AuditEvent) (*partner.Partner, error)
+}
+
+// Certificates stores the client certificates registered as partner
+// credentials. Each write commits with its audit event and a change-feed
+// entry of kind [KindCertificate] (the registration's id) or [KindPartner].
+type Certificates interface {
+	// AddCertificate registers c, setting its ID and CreatedAt. An unknown
+	// partner yields [partner.ErrNotFound]; a (kind, value) already
+	// registered, to any partner, [partner.ErrExists].
+	AddCertificate(ctx context.Context, c *partner.Certificate, ev partner.AuditEvent) error
+	// RemoveCertificate removes partnerID's registration id;
+	// [partner.ErrNotFound] if partnerID has none of that id.
+	RemoveCertificate(ctx context.Context, partnerID, id string, ev partner.AuditEvent) error
+	// GetCertificate returns the registration id, or [partner.ErrNotFound].
+	GetCertificate(ctx context.Context, id string) (*partner.Certificate, error)
+	// ListCertificates lists a partner's registrations by kind, then value.
+	ListCertificates(ctx context.Context, partnerID string) ([]*partner.Certificate, error)
+	// SetRequireCertificate sets the partner's RequireCertificate, bumps
+	// its Version and returns it as stored; [partner.ErrNotFound] for an
+	// unknown partner.
+	SetRequireCertificate(ctx context.Context, partnerID string, require bool, ev partner.AuditEvent) (*partner.Partner, error)
 }
 
 // ClientChangeID is the change-feed ID of a client registration.

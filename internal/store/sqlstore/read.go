@@ -29,14 +29,14 @@ type querier interface {
 }
 
 const partnerCols = `id, tier, scopes, state, created_at, updated_at, version, tokens_not_before,
-	limit_per_second, limit_per_minute, limit_per_day, allow_cidrs, deleted_at`
+	limit_per_second, limit_per_minute, limit_per_day, allow_cidrs, deleted_at, require_certificate`
 
 func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) {
 	var p partner.Partner
 	var scopes, state, allow string
 	if err := row.Scan(&p.ID, &p.Tier, &scopes, &state, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.Version, timeCol{&p.TokensNotBefore},
 		limitCol{&p.Limits.PerSecond}, limitCol{&p.Limits.PerMinute}, limitCol{&p.Limits.PerDay},
-		&allow, timeCol{&p.DeletedAt}); err != nil {
+		&allow, timeCol{&p.DeletedAt}, &p.RequireCertificate); err != nil {
 		return nil, err
 	}
 	var err error
@@ -310,6 +310,9 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+	}
+	if err := s.snapshotCertificates(ctx, tx, v); err != nil {
+		return 0, err
 	}
 	if err := s.snapshotTokens(ctx, tx, v); err != nil {
 		return 0, err

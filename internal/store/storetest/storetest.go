@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ping", testPing},
 		{"oauth-clients", testClients},
 		{"oauth-client-errors-change-nothing", testClientErrors},
+		{"certificates", testCertificates},
+		{"certificate-errors-change-nothing", testCertificateErrors},
 		{"token-revocations", testTokenRevocations},
 		{"revoke-tokens-before", testRevokeTokensBefore},
 		{"partner-limits", testPartnerLimits},

@@ -53,9 +53,12 @@ type Partner struct {
 	// every address.
 	AllowCidrs []string `protobuf:"bytes,9,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
 	// When the partner was deleted; set only with state "deleted".
-	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeletedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	// Keys and tokens count only with a client certificate registered to
+	// the partner (RequireCertificate).
+	RequireCertificate bool `protobuf:"varint,21,opt,name=require_certificate,json=requireCertificate,proto3" json:"require_certificate,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Partner) Reset() {
@@ -156,6 +159,13 @@ func (x *Partner) GetDeletedAt() *timestamppb.Timestamp {
 		return x.DeletedAt
 	}
 	return nil
+}
+
+func (x *Partner) GetRequireCertificate() bool {
+	if x != nil {
+		return x.RequireCertificate
+	}
+	return false
 }
 
 // Limits are a partner's own rate limits, in requests per window. An unset
@@ -3088,6 +3098,599 @@ func (x *ListClientsResponse) GetClients() []*Client {
 	return nil
 }
 
+// Certificate is a client certificate registered as a partner credential.
+type Certificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registration's public id ("cert_" and 16 hex digits), sent
+	// upstream as x-partner-credential.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PartnerId string `protobuf:"bytes,2,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// What it matches: exactly one is set.
+	//
+	// Types that are valid to be assigned to Match:
+	//
+	//	*Certificate_SpiffeId
+	//	*Certificate_DnsSan
+	//	*Certificate_FingerprintSha256
+	Match         isCertificate_Match    `protobuf_oneof:"match"`
+	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Certificate) Reset() {
+	*x = Certificate{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Certificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Certificate) ProtoMessage() {}
+
+func (x *Certificate) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
+func (*Certificate) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *Certificate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Certificate) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *Certificate) GetMatch() isCertificate_Match {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *Certificate) GetSpiffeId() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_SpiffeId); ok {
+			return x.SpiffeId
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetDnsSan() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_DnsSan); ok {
+			return x.DnsSan
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetFingerprintSha256() string {
+	if x != nil {
+		if x, ok := x.Match.(*Certificate_FingerprintSha256); ok {
+			return x.FingerprintSha256
+		}
+	}
+	return ""
+}
+
+func (x *Certificate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Certificate) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type isCertificate_Match interface {
+	isCertificate_Match()
+}
+
+type Certificate_SpiffeId struct {
+	SpiffeId string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3,oneof"`
+}
+
+type Certificate_DnsSan struct {
+	DnsSan string `protobuf:"bytes,4,opt,name=dns_san,json=dnsSan,proto3,oneof"`
+}
+
+type Certificate_FingerprintSha256 struct {
+	// Lower-case hex, no colons: SHA-256 of the certificate's DER.
+	FingerprintSha256 string `protobuf:"bytes,5,opt,name=fingerprint_sha256,json=fingerprintSha256,proto3,oneof"`
+}
+
+func (*Certificate_SpiffeId) isCertificate_Match() {}
+
+func (*Certificate_DnsSan) isCertificate_Match() {}
+
+func (*Certificate_FingerprintSha256) isCertificate_Match() {}
+
+type AddCertificateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Exactly one is required.
+	//
+	// Types that are valid to be assigned to Match:
+	//
+	//	*AddCertificateRequest_SpiffeId
+	//	*AddCertificateRequest_DnsSan
+	//	*AddCertificateRequest_FingerprintSha256
+	Match         isAddCertificateRequest_Match `protobuf_oneof:"match"`
+	Name          string                        `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	Reason        string                        `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCertificateRequest) Reset() {
+	*x = AddCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCertificateRequest) ProtoMessage() {}
+
+func (x *AddCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCertificateRequest.ProtoReflect.Descriptor instead.
+func (*AddCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *AddCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetMatch() isAddCertificateRequest_Match {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *AddCertificateRequest) GetSpiffeId() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_SpiffeId); ok {
+			return x.SpiffeId
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetDnsSan() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_DnsSan); ok {
+			return x.DnsSan
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetFingerprintSha256() string {
+	if x != nil {
+		if x, ok := x.Match.(*AddCertificateRequest_FingerprintSha256); ok {
+			return x.FingerprintSha256
+		}
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isAddCertificateRequest_Match interface {
+	isAddCertificateRequest_Match()
+}
+
+type AddCertificateRequest_SpiffeId struct {
+	SpiffeId string `protobuf:"bytes,2,opt,name=spiffe_id,json=spiffeId,proto3,oneof"`
+}
+
+type AddCertificateRequest_DnsSan struct {
+	DnsSan string `protobuf:"bytes,3,opt,name=dns_san,json=dnsSan,proto3,oneof"`
+}
+
+type AddCertificateRequest_FingerprintSha256 struct {
+	// Hex, with or without colons, either case.
+	FingerprintSha256 string `protobuf:"bytes,4,opt,name=fingerprint_sha256,json=fingerprintSha256,proto3,oneof"`
+}
+
+func (*AddCertificateRequest_SpiffeId) isAddCertificateRequest_Match() {}
+
+func (*AddCertificateRequest_DnsSan) isAddCertificateRequest_Match() {}
+
+func (*AddCertificateRequest_FingerprintSha256) isAddCertificateRequest_Match() {}
+
+type AddCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   *Certificate           `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCertificateResponse) Reset() {
+	*x = AddCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCertificateResponse) ProtoMessage() {}
+
+func (x *AddCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCertificateResponse.ProtoReflect.Descriptor instead.
+func (*AddCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AddCertificateResponse) GetCertificate() *Certificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type RemoveCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	CertificateId string                 `protobuf:"bytes,2,opt,name=certificate_id,json=certificateId,proto3" json:"certificate_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCertificateRequest) Reset() {
+	*x = RemoveCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCertificateRequest) ProtoMessage() {}
+
+func (x *RemoveCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RemoveCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RemoveCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *RemoveCertificateRequest) GetCertificateId() string {
+	if x != nil {
+		return x.CertificateId
+	}
+	return ""
+}
+
+func (x *RemoveCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RemoveCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveCertificateResponse) Reset() {
+	*x = RemoveCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveCertificateResponse) ProtoMessage() {}
+
+func (x *RemoveCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RemoveCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+type ListCertificatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesRequest) Reset() {
+	*x = ListCertificatesRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesRequest) ProtoMessage() {}
+
+func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListCertificatesRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+type ListCertificatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*Certificate         `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCertificatesResponse) Reset() {
+	*x = ListCertificatesResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCertificatesResponse) ProtoMessage() {}
+
+func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ListCertificatesResponse) GetCertificates() []*Certificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type RequireCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartnerId     string                 `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	Require       bool                   `protobuf:"varint,2,opt,name=require,proto3" json:"require,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequireCertificateRequest) Reset() {
+	*x = RequireCertificateRequest{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequireCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequireCertificateRequest) ProtoMessage() {}
+
+func (x *RequireCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequireCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RequireCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *RequireCertificateRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *RequireCertificateRequest) GetRequire() bool {
+	if x != nil {
+		return x.Require
+	}
+	return false
+}
+
+func (x *RequireCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RequireCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequireCertificateResponse) Reset() {
+	*x = RequireCertificateResponse{}
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequireCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequireCertificateResponse) ProtoMessage() {}
+
+func (x *RequireCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequireCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RequireCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RequireCertificateResponse) GetPartner() *Partner {
+	if x != nil {
+		return x.Partner
+	}
+	return nil
+}
+
 type RevokeTokenRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Issuer string                 `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
@@ -3102,7 +3705,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3717,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3730,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RevokeTokenRequest) GetIssuer() string {
@@ -3167,7 +3770,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3782,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3795,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RevokeTokenResponse) GetRevocation() *TokenRevocation {
@@ -3215,7 +3818,7 @@ type RevokePartnerTokensRequest struct {
 
 func (x *RevokePartnerTokensRequest) Reset() {
 	*x = RevokePartnerTokensRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3830,7 @@ func (x *RevokePartnerTokensRequest) String() string {
 func (*RevokePartnerTokensRequest) ProtoMessage() {}
 
 func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3843,7 @@ func (x *RevokePartnerTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensRequest.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RevokePartnerTokensRequest) GetId() string {
@@ -3273,7 +3876,7 @@ type RevokePartnerTokensResponse struct {
 
 func (x *RevokePartnerTokensResponse) Reset() {
 	*x = RevokePartnerTokensResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3888,7 @@ func (x *RevokePartnerTokensResponse) String() string {
 func (*RevokePartnerTokensResponse) ProtoMessage() {}
 
 func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3901,7 @@ func (x *RevokePartnerTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePartnerTokensResponse.ProtoReflect.Descriptor instead.
 func (*RevokePartnerTokensResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RevokePartnerTokensResponse) GetPartner() *Partner {
@@ -3318,7 +3921,7 @@ type ListUnusedKeysRequest struct {
 
 func (x *ListUnusedKeysRequest) Reset() {
 	*x = ListUnusedKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3933,7 @@ func (x *ListUnusedKeysRequest) String() string {
 func (*ListUnusedKeysRequest) ProtoMessage() {}
 
 func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3946,7 @@ func (x *ListUnusedKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListUnusedKeysRequest) GetUnusedFor() *durationpb.Duration {
@@ -3365,7 +3968,7 @@ type FindKeysRequest struct {
 
 func (x *FindKeysRequest) Reset() {
 	*x = FindKeysRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3377,7 +3980,7 @@ func (x *FindKeysRequest) String() string {
 func (*FindKeysRequest) ProtoMessage() {}
 
 func (x *FindKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3390,7 +3993,7 @@ func (x *FindKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindKeysRequest.ProtoReflect.Descriptor instead.
 func (*FindKeysRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FindKeysRequest) GetPepperVersion() int32 {
@@ -3416,7 +4019,7 @@ type FindKeysResponse struct {
 
 func (x *FindKeysResponse) Reset() {
 	*x = FindKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +4031,7 @@ func (x *FindKeysResponse) String() string {
 func (*FindKeysResponse) ProtoMessage() {}
 
 func (x *FindKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +4044,7 @@ func (x *FindKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindKeysResponse.ProtoReflect.Descriptor instead.
 func (*FindKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FindKeysResponse) GetKeys() []*Key {
@@ -3460,7 +4063,7 @@ type ListUnusedKeysResponse struct {
 
 func (x *ListUnusedKeysResponse) Reset() {
 	*x = ListUnusedKeysResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +4075,7 @@ func (x *ListUnusedKeysResponse) String() string {
 func (*ListUnusedKeysResponse) ProtoMessage() {}
 
 func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +4088,7 @@ func (x *ListUnusedKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnusedKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListUnusedKeysResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListUnusedKeysResponse) GetKeys() []*Key {
@@ -3520,7 +4123,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +4135,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +4148,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Operator) GetName() string {
@@ -3637,7 +4240,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3649,7 +4252,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3662,7 +4265,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateOperatorRequest) GetName() string {
@@ -3719,7 +4322,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +4334,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +4347,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -3770,7 +4373,7 @@ type GetOperatorRequest struct {
 
 func (x *GetOperatorRequest) Reset() {
 	*x = GetOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +4385,7 @@ func (x *GetOperatorRequest) String() string {
 func (*GetOperatorRequest) ProtoMessage() {}
 
 func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +4398,7 @@ func (x *GetOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorRequest.ProtoReflect.Descriptor instead.
 func (*GetOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetOperatorRequest) GetName() string {
@@ -3814,7 +4417,7 @@ type GetOperatorResponse struct {
 
 func (x *GetOperatorResponse) Reset() {
 	*x = GetOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3826,7 +4429,7 @@ func (x *GetOperatorResponse) String() string {
 func (*GetOperatorResponse) ProtoMessage() {}
 
 func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3839,7 +4442,7 @@ func (x *GetOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperatorResponse.ProtoReflect.Descriptor instead.
 func (*GetOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GetOperatorResponse) GetOperator() *Operator {
@@ -3857,7 +4460,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3869,7 +4472,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3882,7 +4485,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 type ListOperatorsResponse struct {
@@ -3894,7 +4497,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +4509,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4522,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -3949,7 +4552,7 @@ type UpdateOperatorRequest struct {
 
 func (x *UpdateOperatorRequest) Reset() {
 	*x = UpdateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4564,7 @@ func (x *UpdateOperatorRequest) String() string {
 func (*UpdateOperatorRequest) ProtoMessage() {}
 
 func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4577,7 @@ func (x *UpdateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *UpdateOperatorRequest) GetName() string {
@@ -4042,7 +4645,7 @@ type UpdateOperatorResponse struct {
 
 func (x *UpdateOperatorResponse) Reset() {
 	*x = UpdateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4054,7 +4657,7 @@ func (x *UpdateOperatorResponse) String() string {
 func (*UpdateOperatorResponse) ProtoMessage() {}
 
 func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[64]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4067,7 +4670,7 @@ func (x *UpdateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *UpdateOperatorResponse) GetOperator() *Operator {
@@ -4087,7 +4690,7 @@ type RevokeOperatorRequest struct {
 
 func (x *RevokeOperatorRequest) Reset() {
 	*x = RevokeOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4099,7 +4702,7 @@ func (x *RevokeOperatorRequest) String() string {
 func (*RevokeOperatorRequest) ProtoMessage() {}
 
 func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[65]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4112,7 +4715,7 @@ func (x *RevokeOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RevokeOperatorRequest) GetName() string {
@@ -4138,7 +4741,7 @@ type RevokeOperatorResponse struct {
 
 func (x *RevokeOperatorResponse) Reset() {
 	*x = RevokeOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4150,7 +4753,7 @@ func (x *RevokeOperatorResponse) String() string {
 func (*RevokeOperatorResponse) ProtoMessage() {}
 
 func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[66]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4163,7 +4766,7 @@ func (x *RevokeOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RevokeOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RevokeOperatorResponse) GetOperator() *Operator {
@@ -4186,7 +4789,7 @@ type RotateOperatorRequest struct {
 
 func (x *RotateOperatorRequest) Reset() {
 	*x = RotateOperatorRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4198,7 +4801,7 @@ func (x *RotateOperatorRequest) String() string {
 func (*RotateOperatorRequest) ProtoMessage() {}
 
 func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[67]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4211,7 +4814,7 @@ func (x *RotateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*RotateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RotateOperatorRequest) GetName() string {
@@ -4246,7 +4849,7 @@ type RotateOperatorResponse struct {
 
 func (x *RotateOperatorResponse) Reset() {
 	*x = RotateOperatorResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4258,7 +4861,7 @@ func (x *RotateOperatorResponse) String() string {
 func (*RotateOperatorResponse) ProtoMessage() {}
 
 func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[68]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4271,7 +4874,7 @@ func (x *RotateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*RotateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RotateOperatorResponse) GetOperator() *Operator {
@@ -4296,7 +4899,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4308,7 +4911,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[69]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4321,7 +4924,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 type WhoAmIResponse struct {
@@ -4342,7 +4945,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4354,7 +4957,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[70]
+	mi := &file_partnergate_admin_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4367,7 +4970,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_partnergate_admin_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -4416,7 +5019,7 @@ var File_partnergate_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x03\n" +
+	" partnergate/admin/v1/admin.proto\x12\x14partnergate.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x03\n" +
 	"\aPartner\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04tier\x18\x02 \x01(\tR\x04tier\x12\x16\n" +
@@ -4432,7 +5035,8 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"allowCidrs\x129\n" +
 	"\n" +
 	"deleted_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\"\x98\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\x12/\n" +
+	"\x13require_certificate\x18\x15 \x01(\bR\x12requireCertificate\"\x98\x01\n" +
 	"\x06Limits\x12\"\n" +
 	"\n" +
 	"per_second\x18\x01 \x01(\x03H\x00R\tperSecond\x88\x01\x01\x12\"\n" +
@@ -4663,7 +5267,47 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tR\tpartnerId\"M\n" +
 	"\x13ListClientsResponse\x126\n" +
-	"\aclients\x18\x01 \x03(\v2\x1c.partnergate.admin.v1.ClientR\aclients\"\x91\x01\n" +
+	"\aclients\x18\x01 \x03(\v2\x1c.partnergate.admin.v1.ClientR\aclients\"\xff\x01\n" +
+	"\vCertificate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x02 \x01(\tR\tpartnerId\x12\x1d\n" +
+	"\tspiffe_id\x18\x03 \x01(\tH\x00R\bspiffeId\x12\x19\n" +
+	"\adns_san\x18\x04 \x01(\tH\x00R\x06dnsSan\x12/\n" +
+	"\x12fingerprint_sha256\x18\x05 \x01(\tH\x00R\x11fingerprintSha256\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\a\n" +
+	"\x05match\"\xd6\x01\n" +
+	"\x15AddCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x1d\n" +
+	"\tspiffe_id\x18\x02 \x01(\tH\x00R\bspiffeId\x12\x19\n" +
+	"\adns_san\x18\x03 \x01(\tH\x00R\x06dnsSan\x12/\n" +
+	"\x12fingerprint_sha256\x18\x04 \x01(\tH\x00R\x11fingerprintSha256\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonB\a\n" +
+	"\x05match\"]\n" +
+	"\x16AddCertificateResponse\x12C\n" +
+	"\vcertificate\x18\x01 \x01(\v2!.partnergate.admin.v1.CertificateR\vcertificate\"x\n" +
+	"\x18RemoveCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12%\n" +
+	"\x0ecertificate_id\x18\x02 \x01(\tR\rcertificateId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1b\n" +
+	"\x19RemoveCertificateResponse\"8\n" +
+	"\x17ListCertificatesRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\"a\n" +
+	"\x18ListCertificatesResponse\x12E\n" +
+	"\fcertificates\x18\x01 \x03(\v2!.partnergate.admin.v1.CertificateR\fcertificates\"l\n" +
+	"\x19RequireCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x18\n" +
+	"\arequire\x18\x02 \x01(\bR\arequire\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"U\n" +
+	"\x1aRequireCertificateResponse\x127\n" +
+	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\"\x91\x01\n" +
 	"\x12RevokeTokenRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x10\n" +
 	"\x03jti\x18\x02 \x01(\tR\x03jti\x129\n" +
@@ -4759,7 +5403,7 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"authMethod\x12#\n" +
 	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\x87\x18\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xd6\x1b\n" +
 	"\x05Admin\x12h\n" +
 	"\rCreatePartner\x12*.partnergate.admin.v1.CreatePartnerRequest\x1a+.partnergate.admin.v1.CreatePartnerResponse\x12_\n" +
 	"\n" +
@@ -4780,7 +5424,11 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\tListAudit\x12&.partnergate.admin.v1.ListAuditRequest\x1a'.partnergate.admin.v1.ListAuditResponse\x12\\\n" +
 	"\tAddClient\x12&.partnergate.admin.v1.AddClientRequest\x1a'.partnergate.admin.v1.AddClientResponse\x12e\n" +
 	"\fRemoveClient\x12).partnergate.admin.v1.RemoveClientRequest\x1a*.partnergate.admin.v1.RemoveClientResponse\x12b\n" +
-	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12b\n" +
+	"\vListClients\x12(.partnergate.admin.v1.ListClientsRequest\x1a).partnergate.admin.v1.ListClientsResponse\x12k\n" +
+	"\x0eAddCertificate\x12+.partnergate.admin.v1.AddCertificateRequest\x1a,.partnergate.admin.v1.AddCertificateResponse\x12t\n" +
+	"\x11RemoveCertificate\x12..partnergate.admin.v1.RemoveCertificateRequest\x1a/.partnergate.admin.v1.RemoveCertificateResponse\x12q\n" +
+	"\x10ListCertificates\x12-.partnergate.admin.v1.ListCertificatesRequest\x1a..partnergate.admin.v1.ListCertificatesResponse\x12w\n" +
+	"\x12RequireCertificate\x12/.partnergate.admin.v1.RequireCertificateRequest\x1a0.partnergate.admin.v1.RequireCertificateResponse\x12b\n" +
 	"\vRevokeToken\x12(.partnergate.admin.v1.RevokeTokenRequest\x1a).partnergate.admin.v1.RevokeTokenResponse\x12z\n" +
 	"\x13RevokePartnerTokens\x120.partnergate.admin.v1.RevokePartnerTokensRequest\x1a1.partnergate.admin.v1.RevokePartnerTokensResponse\x12k\n" +
 	"\x0eListUnusedKeys\x12+.partnergate.admin.v1.ListUnusedKeysRequest\x1a,.partnergate.admin.v1.ListUnusedKeysResponse\x12Y\n" +
@@ -4805,7 +5453,7 @@ func file_partnergate_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_partnergate_admin_v1_admin_proto_rawDescData
 }
 
-var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_partnergate_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*Partner)(nil),                     // 0: partnergate.admin.v1.Partner
 	(*Limits)(nil),                      // 1: partnergate.admin.v1.Limits
@@ -4855,165 +5503,186 @@ var file_partnergate_admin_v1_admin_proto_goTypes = []any{
 	(*RemoveClientResponse)(nil),        // 45: partnergate.admin.v1.RemoveClientResponse
 	(*ListClientsRequest)(nil),          // 46: partnergate.admin.v1.ListClientsRequest
 	(*ListClientsResponse)(nil),         // 47: partnergate.admin.v1.ListClientsResponse
-	(*RevokeTokenRequest)(nil),          // 48: partnergate.admin.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),         // 49: partnergate.admin.v1.RevokeTokenResponse
-	(*RevokePartnerTokensRequest)(nil),  // 50: partnergate.admin.v1.RevokePartnerTokensRequest
-	(*RevokePartnerTokensResponse)(nil), // 51: partnergate.admin.v1.RevokePartnerTokensResponse
-	(*ListUnusedKeysRequest)(nil),       // 52: partnergate.admin.v1.ListUnusedKeysRequest
-	(*FindKeysRequest)(nil),             // 53: partnergate.admin.v1.FindKeysRequest
-	(*FindKeysResponse)(nil),            // 54: partnergate.admin.v1.FindKeysResponse
-	(*ListUnusedKeysResponse)(nil),      // 55: partnergate.admin.v1.ListUnusedKeysResponse
-	(*Operator)(nil),                    // 56: partnergate.admin.v1.Operator
-	(*CreateOperatorRequest)(nil),       // 57: partnergate.admin.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 58: partnergate.admin.v1.CreateOperatorResponse
-	(*GetOperatorRequest)(nil),          // 59: partnergate.admin.v1.GetOperatorRequest
-	(*GetOperatorResponse)(nil),         // 60: partnergate.admin.v1.GetOperatorResponse
-	(*ListOperatorsRequest)(nil),        // 61: partnergate.admin.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 62: partnergate.admin.v1.ListOperatorsResponse
-	(*UpdateOperatorRequest)(nil),       // 63: partnergate.admin.v1.UpdateOperatorRequest
-	(*UpdateOperatorResponse)(nil),      // 64: partnergate.admin.v1.UpdateOperatorResponse
-	(*RevokeOperatorRequest)(nil),       // 65: partnergate.admin.v1.RevokeOperatorRequest
-	(*RevokeOperatorResponse)(nil),      // 66: partnergate.admin.v1.RevokeOperatorResponse
-	(*RotateOperatorRequest)(nil),       // 67: partnergate.admin.v1.RotateOperatorRequest
-	(*RotateOperatorResponse)(nil),      // 68: partnergate.admin.v1.RotateOperatorResponse
-	(*WhoAmIRequest)(nil),               // 69: partnergate.admin.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 70: partnergate.admin.v1.WhoAmIResponse
-	nil,                                 // 71: partnergate.admin.v1.AuditEvent.DetailEntry
-	(*timestamppb.Timestamp)(nil),       // 72: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 73: google.protobuf.Duration
+	(*Certificate)(nil),                 // 48: partnergate.admin.v1.Certificate
+	(*AddCertificateRequest)(nil),       // 49: partnergate.admin.v1.AddCertificateRequest
+	(*AddCertificateResponse)(nil),      // 50: partnergate.admin.v1.AddCertificateResponse
+	(*RemoveCertificateRequest)(nil),    // 51: partnergate.admin.v1.RemoveCertificateRequest
+	(*RemoveCertificateResponse)(nil),   // 52: partnergate.admin.v1.RemoveCertificateResponse
+	(*ListCertificatesRequest)(nil),     // 53: partnergate.admin.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),    // 54: partnergate.admin.v1.ListCertificatesResponse
+	(*RequireCertificateRequest)(nil),   // 55: partnergate.admin.v1.RequireCertificateRequest
+	(*RequireCertificateResponse)(nil),  // 56: partnergate.admin.v1.RequireCertificateResponse
+	(*RevokeTokenRequest)(nil),          // 57: partnergate.admin.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),         // 58: partnergate.admin.v1.RevokeTokenResponse
+	(*RevokePartnerTokensRequest)(nil),  // 59: partnergate.admin.v1.RevokePartnerTokensRequest
+	(*RevokePartnerTokensResponse)(nil), // 60: partnergate.admin.v1.RevokePartnerTokensResponse
+	(*ListUnusedKeysRequest)(nil),       // 61: partnergate.admin.v1.ListUnusedKeysRequest
+	(*FindKeysRequest)(nil),             // 62: partnergate.admin.v1.FindKeysRequest
+	(*FindKeysResponse)(nil),            // 63: partnergate.admin.v1.FindKeysResponse
+	(*ListUnusedKeysResponse)(nil),      // 64: partnergate.admin.v1.ListUnusedKeysResponse
+	(*Operator)(nil),                    // 65: partnergate.admin.v1.Operator
+	(*CreateOperatorRequest)(nil),       // 66: partnergate.admin.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 67: partnergate.admin.v1.CreateOperatorResponse
+	(*GetOperatorRequest)(nil),          // 68: partnergate.admin.v1.GetOperatorRequest
+	(*GetOperatorResponse)(nil),         // 69: partnergate.admin.v1.GetOperatorResponse
+	(*ListOperatorsRequest)(nil),        // 70: partnergate.admin.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 71: partnergate.admin.v1.ListOperatorsResponse
+	(*UpdateOperatorRequest)(nil),       // 72: partnergate.admin.v1.UpdateOperatorRequest
+	(*UpdateOperatorResponse)(nil),      // 73: partnergate.admin.v1.UpdateOperatorResponse
+	(*RevokeOperatorRequest)(nil),       // 74: partnergate.admin.v1.RevokeOperatorRequest
+	(*RevokeOperatorResponse)(nil),      // 75: partnergate.admin.v1.RevokeOperatorResponse
+	(*RotateOperatorRequest)(nil),       // 76: partnergate.admin.v1.RotateOperatorRequest
+	(*RotateOperatorResponse)(nil),      // 77: partnergate.admin.v1.RotateOperatorResponse
+	(*WhoAmIRequest)(nil),               // 78: partnergate.admin.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 79: partnergate.admin.v1.WhoAmIResponse
+	nil,                                 // 80: partnergate.admin.v1.AuditEvent.DetailEntry
+	(*timestamppb.Timestamp)(nil),       // 81: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 82: google.protobuf.Duration
 }
 var file_partnergate_admin_v1_admin_proto_depIdxs = []int32{
-	72, // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
-	72, // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
-	72, // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
-	1,  // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
-	72, // 4: partnergate.admin.v1.Partner.deleted_at:type_name -> google.protobuf.Timestamp
-	72, // 5: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	72, // 6: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
-	72, // 7: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
-	72, // 8: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
-	72, // 9: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
-	72, // 10: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
-	72, // 11: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	71, // 12: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
-	0,  // 13: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 14: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 15: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
-	0,  // 16: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	0,  // 17: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	1,  // 18: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
-	0,  // 19: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
-	73, // 20: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	0,  // 21: partnergate.admin.v1.UpdatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	1,  // 22: partnergate.admin.v1.PartnerSpec.limits:type_name -> partnergate.admin.v1.Limits
-	20, // 23: partnergate.admin.v1.PartnerSpec.clients:type_name -> partnergate.admin.v1.ClientRef
-	19, // 24: partnergate.admin.v1.ApplyPartnerRequest.spec:type_name -> partnergate.admin.v1.PartnerSpec
-	0,  // 25: partnergate.admin.v1.ApplyPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	21, // 26: partnergate.admin.v1.ApplyPartnerResponse.changes:type_name -> partnergate.admin.v1.FieldChange
-	0,  // 27: partnergate.admin.v1.DeletePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
-	40, // 28: partnergate.admin.v1.DeletePartnerResponse.removed_clients:type_name -> partnergate.admin.v1.Client
-	2,  // 29: partnergate.admin.v1.UpdateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 30: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 31: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	2,  // 32: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	34, // 33: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
-	73, // 34: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
-	73, // 35: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
-	2,  // 36: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
-	2,  // 37: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
-	3,  // 38: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
-	72, // 39: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
-	72, // 40: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
-	72, // 41: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	40, // 42: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
-	40, // 43: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
-	72, // 44: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	41, // 45: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
-	72, // 46: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
-	0,  // 47: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
-	73, // 48: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
-	73, // 49: partnergate.admin.v1.FindKeysRequest.expiring_within:type_name -> google.protobuf.Duration
-	2,  // 50: partnergate.admin.v1.FindKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	2,  // 51: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
-	72, // 52: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	72, // 53: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
-	72, // 54: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
-	72, // 55: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
-	73, // 56: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	56, // 57: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	56, // 58: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	56, // 59: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
-	73, // 60: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
-	56, // 61: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	56, // 62: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	73, // 63: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
-	56, // 64: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
-	72, // 65: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 66: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
-	6,  // 67: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
-	8,  // 68: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
-	10, // 69: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
-	12, // 70: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
-	14, // 71: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
-	17, // 72: partnergate.admin.v1.Admin.UpdatePartner:input_type -> partnergate.admin.v1.UpdatePartnerRequest
-	24, // 73: partnergate.admin.v1.Admin.DeletePartner:input_type -> partnergate.admin.v1.DeletePartnerRequest
-	22, // 74: partnergate.admin.v1.Admin.ApplyPartner:input_type -> partnergate.admin.v1.ApplyPartnerRequest
-	16, // 75: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
-	29, // 76: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
-	31, // 77: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
-	36, // 78: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
-	26, // 79: partnergate.admin.v1.Admin.UpdateKey:input_type -> partnergate.admin.v1.UpdateKeyRequest
-	33, // 80: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
-	38, // 81: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
-	42, // 82: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
-	44, // 83: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
-	46, // 84: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
-	48, // 85: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
-	50, // 86: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
-	52, // 87: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
-	53, // 88: partnergate.admin.v1.Admin.FindKeys:input_type -> partnergate.admin.v1.FindKeysRequest
-	57, // 89: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
-	59, // 90: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
-	61, // 91: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
-	63, // 92: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
-	65, // 93: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
-	67, // 94: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
-	69, // 95: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
-	5,  // 96: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
-	7,  // 97: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
-	9,  // 98: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
-	11, // 99: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
-	13, // 100: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
-	15, // 101: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
-	18, // 102: partnergate.admin.v1.Admin.UpdatePartner:output_type -> partnergate.admin.v1.UpdatePartnerResponse
-	25, // 103: partnergate.admin.v1.Admin.DeletePartner:output_type -> partnergate.admin.v1.DeletePartnerResponse
-	23, // 104: partnergate.admin.v1.Admin.ApplyPartner:output_type -> partnergate.admin.v1.ApplyPartnerResponse
-	28, // 105: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
-	30, // 106: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
-	32, // 107: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
-	37, // 108: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
-	27, // 109: partnergate.admin.v1.Admin.UpdateKey:output_type -> partnergate.admin.v1.UpdateKeyResponse
-	35, // 110: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
-	39, // 111: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
-	43, // 112: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
-	45, // 113: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
-	47, // 114: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
-	49, // 115: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
-	51, // 116: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
-	55, // 117: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
-	54, // 118: partnergate.admin.v1.Admin.FindKeys:output_type -> partnergate.admin.v1.FindKeysResponse
-	58, // 119: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
-	60, // 120: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
-	62, // 121: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
-	64, // 122: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
-	66, // 123: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
-	68, // 124: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
-	70, // 125: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
-	96, // [96:126] is the sub-list for method output_type
-	66, // [66:96] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	81,  // 0: partnergate.admin.v1.Partner.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 1: partnergate.admin.v1.Partner.updated_at:type_name -> google.protobuf.Timestamp
+	81,  // 2: partnergate.admin.v1.Partner.revoked_before:type_name -> google.protobuf.Timestamp
+	1,   // 3: partnergate.admin.v1.Partner.limits:type_name -> partnergate.admin.v1.Limits
+	81,  // 4: partnergate.admin.v1.Partner.deleted_at:type_name -> google.protobuf.Timestamp
+	81,  // 5: partnergate.admin.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 6: partnergate.admin.v1.Key.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 7: partnergate.admin.v1.Key.revoked_at:type_name -> google.protobuf.Timestamp
+	81,  // 8: partnergate.admin.v1.Key.last_rotated_at:type_name -> google.protobuf.Timestamp
+	81,  // 9: partnergate.admin.v1.Key.last_used_at:type_name -> google.protobuf.Timestamp
+	81,  // 10: partnergate.admin.v1.Key.compromised_at:type_name -> google.protobuf.Timestamp
+	81,  // 11: partnergate.admin.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	80,  // 12: partnergate.admin.v1.AuditEvent.detail:type_name -> partnergate.admin.v1.AuditEvent.DetailEntry
+	0,   // 13: partnergate.admin.v1.CreatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,   // 14: partnergate.admin.v1.GetPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,   // 15: partnergate.admin.v1.ListPartnersResponse.partners:type_name -> partnergate.admin.v1.Partner
+	0,   // 16: partnergate.admin.v1.SuspendPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	0,   // 17: partnergate.admin.v1.ResumePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,   // 18: partnergate.admin.v1.SetPartnerLimitsRequest.limits:type_name -> partnergate.admin.v1.Limits
+	0,   // 19: partnergate.admin.v1.SetPartnerLimitsResponse.partner:type_name -> partnergate.admin.v1.Partner
+	82,  // 20: partnergate.admin.v1.IssueKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	0,   // 21: partnergate.admin.v1.UpdatePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	1,   // 22: partnergate.admin.v1.PartnerSpec.limits:type_name -> partnergate.admin.v1.Limits
+	20,  // 23: partnergate.admin.v1.PartnerSpec.clients:type_name -> partnergate.admin.v1.ClientRef
+	19,  // 24: partnergate.admin.v1.ApplyPartnerRequest.spec:type_name -> partnergate.admin.v1.PartnerSpec
+	0,   // 25: partnergate.admin.v1.ApplyPartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	21,  // 26: partnergate.admin.v1.ApplyPartnerResponse.changes:type_name -> partnergate.admin.v1.FieldChange
+	0,   // 27: partnergate.admin.v1.DeletePartnerResponse.partner:type_name -> partnergate.admin.v1.Partner
+	40,  // 28: partnergate.admin.v1.DeletePartnerResponse.removed_clients:type_name -> partnergate.admin.v1.Client
+	2,   // 29: partnergate.admin.v1.UpdateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,   // 30: partnergate.admin.v1.IssueKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,   // 31: partnergate.admin.v1.ListKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,   // 32: partnergate.admin.v1.RevokeKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	34,  // 33: partnergate.admin.v1.ReportLeakedKeysResponse.results:type_name -> partnergate.admin.v1.LeakedKeyResult
+	82,  // 34: partnergate.admin.v1.RotateKeyRequest.overlap:type_name -> google.protobuf.Duration
+	82,  // 35: partnergate.admin.v1.RotateKeyRequest.expires_in:type_name -> google.protobuf.Duration
+	2,   // 36: partnergate.admin.v1.RotateKeyResponse.key:type_name -> partnergate.admin.v1.Key
+	2,   // 37: partnergate.admin.v1.RotateKeyResponse.previous:type_name -> partnergate.admin.v1.Key
+	3,   // 38: partnergate.admin.v1.ListAuditResponse.events:type_name -> partnergate.admin.v1.AuditEvent
+	81,  // 39: partnergate.admin.v1.Client.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 40: partnergate.admin.v1.TokenRevocation.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 41: partnergate.admin.v1.TokenRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	40,  // 42: partnergate.admin.v1.AddClientResponse.client:type_name -> partnergate.admin.v1.Client
+	40,  // 43: partnergate.admin.v1.ListClientsResponse.clients:type_name -> partnergate.admin.v1.Client
+	81,  // 44: partnergate.admin.v1.Certificate.created_at:type_name -> google.protobuf.Timestamp
+	48,  // 45: partnergate.admin.v1.AddCertificateResponse.certificate:type_name -> partnergate.admin.v1.Certificate
+	48,  // 46: partnergate.admin.v1.ListCertificatesResponse.certificates:type_name -> partnergate.admin.v1.Certificate
+	0,   // 47: partnergate.admin.v1.RequireCertificateResponse.partner:type_name -> partnergate.admin.v1.Partner
+	81,  // 48: partnergate.admin.v1.RevokeTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	41,  // 49: partnergate.admin.v1.RevokeTokenResponse.revocation:type_name -> partnergate.admin.v1.TokenRevocation
+	81,  // 50: partnergate.admin.v1.RevokePartnerTokensRequest.before:type_name -> google.protobuf.Timestamp
+	0,   // 51: partnergate.admin.v1.RevokePartnerTokensResponse.partner:type_name -> partnergate.admin.v1.Partner
+	82,  // 52: partnergate.admin.v1.ListUnusedKeysRequest.unused_for:type_name -> google.protobuf.Duration
+	82,  // 53: partnergate.admin.v1.FindKeysRequest.expiring_within:type_name -> google.protobuf.Duration
+	2,   // 54: partnergate.admin.v1.FindKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	2,   // 55: partnergate.admin.v1.ListUnusedKeysResponse.keys:type_name -> partnergate.admin.v1.Key
+	81,  // 56: partnergate.admin.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	81,  // 57: partnergate.admin.v1.Operator.updated_at:type_name -> google.protobuf.Timestamp
+	81,  // 58: partnergate.admin.v1.Operator.expires_at:type_name -> google.protobuf.Timestamp
+	81,  // 59: partnergate.admin.v1.Operator.revoked_at:type_name -> google.protobuf.Timestamp
+	82,  // 60: partnergate.admin.v1.CreateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	65,  // 61: partnergate.admin.v1.CreateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	65,  // 62: partnergate.admin.v1.GetOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	65,  // 63: partnergate.admin.v1.ListOperatorsResponse.operators:type_name -> partnergate.admin.v1.Operator
+	82,  // 64: partnergate.admin.v1.UpdateOperatorRequest.expires_in:type_name -> google.protobuf.Duration
+	65,  // 65: partnergate.admin.v1.UpdateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	65,  // 66: partnergate.admin.v1.RevokeOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	82,  // 67: partnergate.admin.v1.RotateOperatorRequest.overlap:type_name -> google.protobuf.Duration
+	65,  // 68: partnergate.admin.v1.RotateOperatorResponse.operator:type_name -> partnergate.admin.v1.Operator
+	81,  // 69: partnergate.admin.v1.WhoAmIResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,   // 70: partnergate.admin.v1.Admin.CreatePartner:input_type -> partnergate.admin.v1.CreatePartnerRequest
+	6,   // 71: partnergate.admin.v1.Admin.GetPartner:input_type -> partnergate.admin.v1.GetPartnerRequest
+	8,   // 72: partnergate.admin.v1.Admin.ListPartners:input_type -> partnergate.admin.v1.ListPartnersRequest
+	10,  // 73: partnergate.admin.v1.Admin.SuspendPartner:input_type -> partnergate.admin.v1.SuspendPartnerRequest
+	12,  // 74: partnergate.admin.v1.Admin.ResumePartner:input_type -> partnergate.admin.v1.ResumePartnerRequest
+	14,  // 75: partnergate.admin.v1.Admin.SetPartnerLimits:input_type -> partnergate.admin.v1.SetPartnerLimitsRequest
+	17,  // 76: partnergate.admin.v1.Admin.UpdatePartner:input_type -> partnergate.admin.v1.UpdatePartnerRequest
+	24,  // 77: partnergate.admin.v1.Admin.DeletePartner:input_type -> partnergate.admin.v1.DeletePartnerRequest
+	22,  // 78: partnergate.admin.v1.Admin.ApplyPartner:input_type -> partnergate.admin.v1.ApplyPartnerRequest
+	16,  // 79: partnergate.admin.v1.Admin.IssueKey:input_type -> partnergate.admin.v1.IssueKeyRequest
+	29,  // 80: partnergate.admin.v1.Admin.ListKeys:input_type -> partnergate.admin.v1.ListKeysRequest
+	31,  // 81: partnergate.admin.v1.Admin.RevokeKey:input_type -> partnergate.admin.v1.RevokeKeyRequest
+	36,  // 82: partnergate.admin.v1.Admin.RotateKey:input_type -> partnergate.admin.v1.RotateKeyRequest
+	26,  // 83: partnergate.admin.v1.Admin.UpdateKey:input_type -> partnergate.admin.v1.UpdateKeyRequest
+	33,  // 84: partnergate.admin.v1.Admin.ReportLeakedKeys:input_type -> partnergate.admin.v1.ReportLeakedKeysRequest
+	38,  // 85: partnergate.admin.v1.Admin.ListAudit:input_type -> partnergate.admin.v1.ListAuditRequest
+	42,  // 86: partnergate.admin.v1.Admin.AddClient:input_type -> partnergate.admin.v1.AddClientRequest
+	44,  // 87: partnergate.admin.v1.Admin.RemoveClient:input_type -> partnergate.admin.v1.RemoveClientRequest
+	46,  // 88: partnergate.admin.v1.Admin.ListClients:input_type -> partnergate.admin.v1.ListClientsRequest
+	49,  // 89: partnergate.admin.v1.Admin.AddCertificate:input_type -> partnergate.admin.v1.AddCertificateRequest
+	51,  // 90: partnergate.admin.v1.Admin.RemoveCertificate:input_type -> partnergate.admin.v1.RemoveCertificateRequest
+	53,  // 91: partnergate.admin.v1.Admin.ListCertificates:input_type -> partnergate.admin.v1.ListCertificatesRequest
+	55,  // 92: partnergate.admin.v1.Admin.RequireCertificate:input_type -> partnergate.admin.v1.RequireCertificateRequest
+	57,  // 93: partnergate.admin.v1.Admin.RevokeToken:input_type -> partnergate.admin.v1.RevokeTokenRequest
+	59,  // 94: partnergate.admin.v1.Admin.RevokePartnerTokens:input_type -> partnergate.admin.v1.RevokePartnerTokensRequest
+	61,  // 95: partnergate.admin.v1.Admin.ListUnusedKeys:input_type -> partnergate.admin.v1.ListUnusedKeysRequest
+	62,  // 96: partnergate.admin.v1.Admin.FindKeys:input_type -> partnergate.admin.v1.FindKeysRequest
+	66,  // 97: partnergate.admin.v1.Admin.CreateOperator:input_type -> partnergate.admin.v1.CreateOperatorRequest
+	68,  // 98: partnergate.admin.v1.Admin.GetOperator:input_type -> partnergate.admin.v1.GetOperatorRequest
+	70,  // 99: partnergate.admin.v1.Admin.ListOperators:input_type -> partnergate.admin.v1.ListOperatorsRequest
+	72,  // 100: partnergate.admin.v1.Admin.UpdateOperator:input_type -> partnergate.admin.v1.UpdateOperatorRequest
+	74,  // 101: partnergate.admin.v1.Admin.RevokeOperator:input_type -> partnergate.admin.v1.RevokeOperatorRequest
+	76,  // 102: partnergate.admin.v1.Admin.RotateOperator:input_type -> partnergate.admin.v1.RotateOperatorRequest
+	78,  // 103: partnergate.admin.v1.Admin.WhoAmI:input_type -> partnergate.admin.v1.WhoAmIRequest
+	5,   // 104: partnergate.admin.v1.Admin.CreatePartner:output_type -> partnergate.admin.v1.CreatePartnerResponse
+	7,   // 105: partnergate.admin.v1.Admin.GetPartner:output_type -> partnergate.admin.v1.GetPartnerResponse
+	9,   // 106: partnergate.admin.v1.Admin.ListPartners:output_type -> partnergate.admin.v1.ListPartnersResponse
+	11,  // 107: partnergate.admin.v1.Admin.SuspendPartner:output_type -> partnergate.admin.v1.SuspendPartnerResponse
+	13,  // 108: partnergate.admin.v1.Admin.ResumePartner:output_type -> partnergate.admin.v1.ResumePartnerResponse
+	15,  // 109: partnergate.admin.v1.Admin.SetPartnerLimits:output_type -> partnergate.admin.v1.SetPartnerLimitsResponse
+	18,  // 110: partnergate.admin.v1.Admin.UpdatePartner:output_type -> partnergate.admin.v1.UpdatePartnerResponse
+	25,  // 111: partnergate.admin.v1.Admin.DeletePartner:output_type -> partnergate.admin.v1.DeletePartnerResponse
+	23,  // 112: partnergate.admin.v1.Admin.ApplyPartner:output_type -> partnergate.admin.v1.ApplyPartnerResponse
+	28,  // 113: partnergate.admin.v1.Admin.IssueKey:output_type -> partnergate.admin.v1.IssueKeyResponse
+	30,  // 114: partnergate.admin.v1.Admin.ListKeys:output_type -> partnergate.admin.v1.ListKeysResponse
+	32,  // 115: partnergate.admin.v1.Admin.RevokeKey:output_type -> partnergate.admin.v1.RevokeKeyResponse
+	37,  // 116: partnergate.admin.v1.Admin.RotateKey:output_type -> partnergate.admin.v1.RotateKeyResponse
+	27,  // 117: partnergate.admin.v1.Admin.UpdateKey:output_type -> partnergate.admin.v1.UpdateKeyResponse
+	35,  // 118: partnergate.admin.v1.Admin.ReportLeakedKeys:output_type -> partnergate.admin.v1.ReportLeakedKeysResponse
+	39,  // 119: partnergate.admin.v1.Admin.ListAudit:output_type -> partnergate.admin.v1.ListAuditResponse
+	43,  // 120: partnergate.admin.v1.Admin.AddClient:output_type -> partnergate.admin.v1.AddClientResponse
+	45,  // 121: partnergate.admin.v1.Admin.RemoveClient:output_type -> partnergate.admin.v1.RemoveClientResponse
+	47,  // 122: partnergate.admin.v1.Admin.ListClients:output_type -> partnergate.admin.v1.ListClientsResponse
+	50,  // 123: partnergate.admin.v1.Admin.AddCertificate:output_type -> partnergate.admin.v1.AddCertificateResponse
+	52,  // 124: partnergate.admin.v1.Admin.RemoveCertificate:output_type -> partnergate.admin.v1.RemoveCertificateResponse
+	54,  // 125: partnergate.admin.v1.Admin.ListCertificates:output_type -> partnergate.admin.v1.ListCertificatesResponse
+	56,  // 126: partnergate.admin.v1.Admin.RequireCertificate:output_type -> partnergate.admin.v1.RequireCertificateResponse
+	58,  // 127: partnergate.admin.v1.Admin.RevokeToken:output_type -> partnergate.admin.v1.RevokeTokenResponse
+	60,  // 128: partnergate.admin.v1.Admin.RevokePartnerTokens:output_type -> partnergate.admin.v1.RevokePartnerTokensResponse
+	64,  // 129: partnergate.admin.v1.Admin.ListUnusedKeys:output_type -> partnergate.admin.v1.ListUnusedKeysResponse
+	63,  // 130: partnergate.admin.v1.Admin.FindKeys:output_type -> partnergate.admin.v1.FindKeysResponse
+	67,  // 131: partnergate.admin.v1.Admin.CreateOperator:output_type -> partnergate.admin.v1.CreateOperatorResponse
+	69,  // 132: partnergate.admin.v1.Admin.GetOperator:output_type -> partnergate.admin.v1.GetOperatorResponse
+	71,  // 133: partnergate.admin.v1.Admin.ListOperators:output_type -> partnergate.admin.v1.ListOperatorsResponse
+	73,  // 134: partnergate.admin.v1.Admin.UpdateOperator:output_type -> partnergate.admin.v1.UpdateOperatorResponse
+	75,  // 135: partnergate.admin.v1.Admin.RevokeOperator:output_type -> partnergate.admin.v1.RevokeOperatorResponse
+	77,  // 136: partnergate.admin.v1.Admin.RotateOperator:output_type -> partnergate.admin.v1.RotateOperatorResponse
+	79,  // 137: partnergate.admin.v1.Admin.WhoAmI:output_type -> partnergate.admin.v1.WhoAmIResponse
+	104, // [104:138] is the sub-list for method output_type
+	70,  // [70:104] is the sub-list for method input_type
+	70,  // [70:70] is the sub-list for extension type_name
+	70,  // [70:70] is the sub-list for extension extendee
+	0,   // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_partnergate_admin_v1_admin_proto_init() }
@@ -5024,14 +5693,24 @@ func file_partnergate_admin_v1_admin_proto_init() {
 	file_partnergate_admin_v1_admin_proto_msgTypes[1].OneofWrappers = []any{}
 	file_partnergate_admin_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
 	file_partnergate_admin_v1_admin_proto_msgTypes[26].OneofWrappers = []any{}
-	file_partnergate_admin_v1_admin_proto_msgTypes[53].OneofWrappers = []any{}
+	file_partnergate_admin_v1_admin_proto_msgTypes[48].OneofWrappers = []any{
+		(*Certificate_SpiffeId)(nil),
+		(*Certificate_DnsSan)(nil),
+		(*Certificate_FingerprintSha256)(nil),
+	}
+	file_partnergate_admin_v1_admin_proto_msgTypes[49].OneofWrappers = []any{
+		(*AddCertificateRequest_SpiffeId)(nil),
+		(*AddCertificateRequest_DnsSan)(nil),
+		(*AddCertificateRequest_FingerprintSha256)(nil),
+	}
+	file_partnergate_admin_v1_admin_proto_msgTypes[62].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_partnergate_admin_v1_admin_proto_rawDesc), len(file_partnergate_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,10 @@ const (
 	Admin_AddClient_FullMethodName           = "/partnergate.admin.v1.Admin/AddClient"
 	Admin_RemoveClient_FullMethodName        = "/partnergate.admin.v1.Admin/RemoveClient"
 	Admin_ListClients_FullMethodName         = "/partnergate.admin.v1.Admin/ListClients"
+	Admin_AddCertificate_FullMethodName      = "/partnergate.admin.v1.Admin/AddCertificate"
+	Admin_RemoveCertificate_FullMethodName   = "/partnergate.admin.v1.Admin/RemoveCertificate"
+	Admin_ListCertificates_FullMethodName    = "/partnergate.admin.v1.Admin/ListCertificates"
+	Admin_RequireCertificate_FullMethodName  = "/partnergate.admin.v1.Admin/RequireCertificate"
 	Admin_RevokeToken_FullMethodName         = "/partnergate.admin.v1.Admin/RevokeToken"
 	Admin_RevokePartnerTokens_FullMethodName = "/partnergate.admin.v1.Admin/RevokePartnerTokens"
 	Admin_ListUnusedKeys_FullMethodName      = "/partnergate.admin.v1.Admin/ListUnusedKeys"
@@ -148,6 +152,23 @@ type AdminClient interface {
 	RemoveClient(ctx context.Context, in *RemoveClientRequest, opts ...grpc.CallOption) (*RemoveClientResponse, error)
 	// ListClients lists a partner's registered clients.
 	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
+	// AddCertificate registers a client certificate as a partner credential,
+	// named by its SPIFFE ID (URI SAN), a DNS SAN or its SHA-256
+	// fingerprint: a request whose client certificate, as Envoy verified it,
+	// matches acts as the partner. One value belongs to one partner;
+	// registering a taken one fails with ALREADY_EXISTS.
+	AddCertificate(ctx context.Context, in *AddCertificateRequest, opts ...grpc.CallOption) (*AddCertificateResponse, error)
+	// RemoveCertificate unregisters a certificate; it no longer authenticates
+	// as the partner once the call returns.
+	RemoveCertificate(ctx context.Context, in *RemoveCertificateRequest, opts ...grpc.CallOption) (*RemoveCertificateResponse, error)
+	// ListCertificates lists a partner's registered certificates.
+	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
+	// RequireCertificate makes the partner's keys and tokens count only
+	// together with a client certificate registered to it (require true),
+	// or stops requiring one. Setting what is already set fails with
+	// FAILED_PRECONDITION, and so does requiring a certificate of a partner
+	// that has none registered.
+	RequireCertificate(ctx context.Context, in *RequireCertificateRequest, opts ...grpc.CallOption) (*RequireCertificateResponse, error)
 	// RevokeToken refuses one access token, named by issuer and jti, until
 	// its exp. Revoking it again succeeds and keeps the later exp.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
@@ -388,6 +409,46 @@ func (c *adminClient) ListClients(ctx context.Context, in *ListClientsRequest, o
 	return out, nil
 }
 
+func (c *adminClient) AddCertificate(ctx context.Context, in *AddCertificateRequest, opts ...grpc.CallOption) (*AddCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddCertificateResponse)
+	err := c.cc.Invoke(ctx, Admin_AddCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RemoveCertificate(ctx context.Context, in *RemoveCertificateRequest, opts ...grpc.CallOption) (*RemoveCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveCertificateResponse)
+	err := c.cc.Invoke(ctx, Admin_RemoveCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCertificatesResponse)
+	err := c.cc.Invoke(ctx, Admin_ListCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RequireCertificate(ctx context.Context, in *RequireCertificateRequest, opts ...grpc.CallOption) (*RequireCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequireCertificateResponse)
+	err := c.cc.Invoke(ctx, Admin_RequireCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RevokeTokenResponse)
@@ -586,6 +647,23 @@ type AdminServer interface {
 	RemoveClient(context.Context, *RemoveClientRequest) (*RemoveClientResponse, error)
 	// ListClients lists a partner's registered clients.
 	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
+	// AddCertificate registers a client certificate as a partner credential,
+	// named by its SPIFFE ID (URI SAN), a DNS SAN or its SHA-256
+	// fingerprint: a request whose client certificate, as Envoy verified it,
+	// matches acts as the partner. One value belongs to one partner;
+	// registering a taken one fails with ALREADY_EXISTS.
+	AddCertificate(context.Context, *AddCertificateRequest) (*AddCertificateResponse, error)
+	// RemoveCertificate unregisters a certificate; it no longer authenticates
+	// as the partner once the call returns.
+	RemoveCertificate(context.Context, *RemoveCertificateRequest) (*RemoveCertificateResponse, error)
+	// ListCertificates lists a partner's registered certificates.
+	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
+	// RequireCertificate makes the partner's keys and tokens count only
+	// together with a client certificate registered to it (require true),
+	// or stops requiring one. Setting what is already set fails with
+	// FAILED_PRECONDITION, and so does requiring a certificate of a partner
+	// that has none registered.
+	RequireCertificate(context.Context, *RequireCertificateRequest) (*RequireCertificateResponse, error)
 	// RevokeToken refuses one access token, named by issuer and jti, until
 	// its exp. Revoking it again succeeds and keeps the later exp.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
@@ -692,6 +770,18 @@ func (UnimplementedAdminServer) RemoveClient(context.Context, *RemoveClientReque
 }
 func (UnimplementedAdminServer) ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListClients not implemented")
+}
+func (UnimplementedAdminServer) AddCertificate(context.Context, *AddCertificateRequest) (*AddCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddCertificate not implemented")
+}
+func (UnimplementedAdminServer) RemoveCertificate(context.Context, *RemoveCertificateRequest) (*RemoveCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveCertificate not implemented")
+}
+func (UnimplementedAdminServer) ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCertificates not implemented")
+}
+func (UnimplementedAdminServer) RequireCertificate(context.Context, *RequireCertificateRequest) (*RequireCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequireCertificate not implemented")
 }
 func (UnimplementedAdminServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
@@ -1089,6 +1179,78 @@ func _Admin_ListClients_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_AddCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AddCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AddCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AddCertificate(ctx, req.(*AddCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RemoveCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RemoveCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RemoveCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RemoveCertificate(ctx, req.(*RemoveCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListCertificates(ctx, req.(*ListCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RequireCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequireCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RequireCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RequireCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RequireCertificate(ctx, req.(*RequireCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RevokeTokenRequest)
 	if err := dec(in); err != nil {
@@ -1369,6 +1531,22 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListClients",
 			Handler:    _Admin_ListClients_Handler,
+		},
+		{
+			MethodName: "AddCertificate",
+			Handler:    _Admin_AddCertificate_Handler,
+		},
+		{
+			MethodName: "RemoveCertificate",
+			Handler:    _Admin_RemoveCertificate_Handler,
+		},
+		{
+			MethodName: "ListCertificates",
+			Handler:    _Admin_ListCertificates_Handler,
+		},
+		{
+			MethodName: "RequireCertificate",
+			Handler:    _Admin_RequireCertificate_Handler,
 		},
 		{
 			MethodName: "RevokeToken",
