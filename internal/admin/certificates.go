@@ -51,6 +51,9 @@ func (s *Server) AddCertificate(ctx context.Context, req *adminv1.AddCertificate
 	if err != nil {
 		return nil, s.status(ctx, "AddCertificate", err)
 	}
+	if err := s.notDeleted(ctx, c.PartnerID); err != nil {
+		return nil, s.status(ctx, "AddCertificate", err)
+	}
 	ev := s.event(ctx, "certificate.add", c.PartnerID, c.ID, req.GetReason())
 	ev.Detail = map[string]string{string(c.Kind): c.Value}
 	if c.Name != "" {
@@ -129,6 +132,8 @@ func (s *Server) requireCertificate(ctx context.Context, req *adminv1.RequireCer
 		return nil, named(fmt.Sprintf("partner %q", id), err)
 	}
 	switch {
+	case cur.State == partner.Deleted:
+		return nil, deletedPartner(id)
 	case cur.RequireCertificate == req.GetRequire() && req.GetRequire():
 		return nil, precondition(fmt.Sprintf("partner %q already requires a certificate", id))
 	case cur.RequireCertificate == req.GetRequire():

@@ -107,15 +107,15 @@ func (s *Server) DeletePartner(ctx context.Context, req *adminv1.DeletePartnerRe
 	switch {
 	case errors.As(err, &live):
 		return nil, s.status(ctx, "DeletePartner", precondition(fmt.Sprintf(
-			"partner %q has %d live keys and %d OAuth clients; revoke them first, or delete with revoke_all (--revoke-all) to cut them all off at once",
-			id, live.Keys, live.Clients)))
+			"partner %q has %d live keys, %d OAuth clients and %d client certificates; revoke or remove them first, or delete with revoke_all (--revoke-all) to cut them all off at once",
+			id, live.Keys, live.Clients, live.Certificates)))
 	case errors.Is(err, store.ErrDeleted):
 		return nil, s.status(ctx, "DeletePartner", precondition(fmt.Sprintf("partner %q is already deleted", id)))
 	case err != nil:
 		return nil, s.status(ctx, "DeletePartner", named(fmt.Sprintf("partner %q", id), err))
 	}
 	s.committed(ctx, ev)
-	out := &adminv1.DeletePartnerResponse{Partner: partnerPB(p), RevokedKeyIds: off.RevokedKeys}
+	out := &adminv1.DeletePartnerResponse{Partner: partnerPB(p), RevokedKeyIds: off.RevokedKeys, RemovedCertificateIds: off.RemovedCertificates}
 	for _, c := range off.RemovedClients {
 		out.RemovedClients = append(out.RemovedClients, clientPB(c))
 	}

@@ -61,9 +61,10 @@ func (a *app) partnerDeleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete ID [--revoke-all] [--reason TEXT]",
 		Short: "Offboard a partner, leaving a tombstone",
-		Long: `Offboard a partner. While it has a live key or an OAuth client the command is
-refused, unless --revoke-all is given: then every key is revoked, every OAuth
-client removed and every access token issued so far refused, all at once.
+		Long: `Offboard a partner. While it has a live key, an OAuth client or a client
+certificate the command is refused, unless --revoke-all is given: then every key is revoked, every OAuth
+client and client certificate removed and every access token issued so far
+refused, all at once.
 The audit trail is kept, and the id stays as a tombstone: "partner create"
 of it needs --reuse-deleted-id.`,
 		Args: exactly("ID"),
@@ -77,11 +78,12 @@ of it needs --reuse-deleted-id.`,
 					w.partner(resp.GetPartner())
 					w.row("REVOKED KEYS", strconv.Itoa(len(resp.GetRevokedKeyIds())))
 					w.row("REMOVED CLIENTS", strconv.Itoa(len(resp.GetRemovedClients())))
+					w.row("REMOVED CERTIFICATES", strconv.Itoa(len(resp.GetRemovedCertificateIds())))
 				})
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&revokeAll, "revoke-all", false, "revoke every key, remove every OAuth client and cut off every token")
+	cmd.Flags().BoolVar(&revokeAll, "revoke-all", false, "revoke every key, remove every OAuth client and client certificate, and cut off every token")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
 	return cmd
 }

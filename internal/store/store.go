@@ -101,12 +101,14 @@ type Store interface {
 	// row as a tombstone (state [partner.Deleted], DeletedAt set), so the
 	// audit trail keeps its subject and [Store.CreatePartner] of the id
 	// fails with [partner.ErrExists]. While the partner has live
-	// credentials (a key neither revoked nor expired, or an OAuth2
-	// client) it fails with a [*LiveCredentialsError] unless revokeAll is
-	// set; then it revokes every key not yet revoked, removes every
-	// client and moves the token cutoff to now, with one change-feed entry
-	// per entity. ev's Detail gains "revoked_keys" (comma-separated ids)
-	// and "removed_clients" (a count). A deleted partner yields
+	// credentials (a key neither revoked nor expired, an OAuth2 client or
+	// a client certificate registration) it fails with a
+	// [*LiveCredentialsError] unless revokeAll is set; then it revokes
+	// every key not yet revoked, removes every client and certificate
+	// registration, clears the certificate requirement and moves the token
+	// cutoff to now, with one change-feed entry per entity. ev's Detail
+	// gains "revoked_keys" and "removed_certificates" (comma-separated
+	// ids) and "removed_clients" (a count). A deleted partner yields
 	// [ErrDeleted]; an unknown one, [partner.ErrNotFound].
 	DeletePartner(ctx context.Context, partnerID string, revokeAll bool, ev partner.AuditEvent) (*partner.Partner, Offboarding, error)
 	// ApplyPartner makes partner p, and its OAuth2 clients, what a
@@ -248,17 +250,20 @@ type Offboarding struct {
 	RevokedKeys []string
 	// RemovedClients are the OAuth2 clients it unregistered.
 	RemovedClients []*partner.Client
+	// RemovedCertificates are the ids of the client certificate
+	// registrations it removed.
+	RemovedCertificates []string
 }
 
 // LiveCredentialsError refuses to delete a partner that still has live
 // credentials.
 type LiveCredentialsError struct {
-	PartnerID     string
-	Keys, Clients int
+	PartnerID                   string
+	Keys, Clients, Certificates int
 }
 
 func (e *LiveCredentialsError) Error() string {
-	return fmt.Sprintf("partner %q has %d live keys and %d OAuth clients", e.PartnerID, e.Keys, e.Clients)
+	return fmt.Sprintf("partner %q has %d live keys, %d OAuth clients and %d client certificates", e.PartnerID, e.Keys, e.Clients, e.Certificates)
 }
 
 // Tokens stores the OAuth2 client registry and token revocations. Each

@@ -34,7 +34,26 @@ func (s *Store) AddCertificate(ctx context.Context, c *partner.Certificate, ev p
 	var now time.Time
 	err := s.write(ctx, "adding certificate", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
 		now = ts
-		_, err := tx.ExecContext(ctx, `INSERT INTO partner_certificates (`+certificateCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		// A registration that slipped in beside a deletion would
+		// authenticate as the id's next tenant. The no-op update locks
+		// the partner's row, so a concurrent DeletePartner either commits
+		// first, and this sees the tombstone, or waits for this.
+		res, err := tx.ExecContext(ctx, `UPDATE partners SET state = state WHERE id = $1 AND state <> 'deleted'`, c.PartnerID)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			var state string
+			if err := tx.QueryRowContext(ctx, `SELECT state FROM partners WHERE id = $1`, c.PartnerID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+				return nil, errNotFound("partner", c.PartnerID)
+			} else if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("sqlstore: partner %q: %w", c.PartnerID, store.ErrDeleted)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO partner_certificates (`+certificateCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 			c.ID, c.PartnerID, string(c.Kind), c.Value, c.Name, s.d.arg(ts))
 		if err != nil {
 			switch s.d.class(err) {

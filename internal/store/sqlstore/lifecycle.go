@@ -45,8 +45,12 @@ func (s *Store) DeletePartner(ctx context.Context, partnerID string, revokeAll b
 		if err != nil {
 			return nil, err
 		}
-		if !revokeAll && (len(keys) > 0 || len(clients) > 0) {
-			return nil, &store.LiveCredentialsError{PartnerID: partnerID, Keys: len(keys), Clients: len(clients)}
+		certs, err := s.queryStrings(ctx, tx, `SELECT id FROM partner_certificates WHERE partner_id = $1 ORDER BY id`, partnerID)
+		if err != nil {
+			return nil, err
+		}
+		if !revokeAll && (len(keys) > 0 || len(clients) > 0 || len(certs) > 0) {
+			return nil, &store.LiveCredentialsError{PartnerID: partnerID, Keys: len(keys), Clients: len(clients), Certificates: len(certs)}
 		}
 		// Every key not yet revoked is revoked, expired ones too: a
 		// tombstone holds no credential that could be brought back.
@@ -70,10 +74,18 @@ func (s *Store) DeletePartner(ctx context.Context, partnerID string, revokeAll b
 		for _, c := range clients {
 			changed = append(changed, touched{store.KindClient, store.ClientChangeID(c.Issuer, c.ClientID)})
 		}
+		// A certificate that stayed registered would authenticate as
+		// whichever tenant the id is given to next.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM partner_certificates WHERE partner_id = $1`, partnerID); err != nil {
+			return nil, err
+		}
+		for _, id := range certs {
+			changed = append(changed, touched{store.KindCertificate, id})
+		}
 		// The token cutoff moves to now as well, so no access token
 		// issued before the deletion passes, whatever comes later.
 		if _, err := tx.ExecContext(ctx, `UPDATE partners SET state = 'deleted', deleted_at = $1, tokens_not_before = $1,
-				updated_at = $1, version = version + 1 WHERE id = $2`, s.d.arg(ts), partnerID); err != nil {
+				require_certificate = $2, updated_at = $1, version = version + 1 WHERE id = $3`, s.d.arg(ts), false, partnerID); err != nil {
 			return nil, err
 		}
 		if out, err = scanPartner(tx.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners WHERE id = $1`, partnerID)); err != nil {
@@ -81,8 +93,10 @@ func (s *Store) DeletePartner(ctx context.Context, partnerID string, revokeAll b
 		}
 		off.RevokedKeys = all
 		off.RemovedClients = clients
+		off.RemovedCertificates = certs
 		ev.Detail["revoked_keys"] = strings.Join(all, ",")
 		ev.Detail["removed_clients"] = strconv.Itoa(len(clients))
+		ev.Detail["removed_certificates"] = strings.Join(certs, ",")
 		return changed, nil
 	})
 	if err != nil {

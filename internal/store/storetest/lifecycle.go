@@ -422,3 +422,76 @@ func testPruneAudit(t *testing.T, s store.Store) {
 		t.Errorf("PruneAudit(an earlier cutoff) = %d, %v; want 0", n, err)
 	}
 }
+
+// testDeleteCertificates: a client certificate registration is a live
+// credential of the partner: DeletePartner refuses while one is left,
+// and with revokeAll removes each (one change-feed entry apiece) and
+// clears the requirement, so that no certificate of the old tenant
+// authenticates as the id's next tenant. A deleted partner takes no new
+// registration.
+func testDeleteCertificates(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	c := &partner.Certificate{PartnerID: "acme", Kind: partner.CertSPIFFEID, Value: "spiffe://partners.example/acme"}
+	if err := s.AddCertificate(ctx, c, ev("certificate.add", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetRequireCertificate(ctx, "acme", true, ev("partner.require_certificate", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+
+	v := lastVersion(t, s)
+	_, _, err := s.DeletePartner(ctx, "acme", false, ev("partner.delete", "acme", ""))
+	var live *store.LiveCredentialsError
+	if !errors.As(err, &live) || live.Certificates != 1 || live.Keys != 0 || live.Clients != 0 {
+		t.Fatalf("DeletePartner without revokeAll = %v, want a LiveCredentialsError with 1 certificate", err)
+	}
+	if lastVersion(t, s) != v {
+		t.Fatal("a refused delete left a trace")
+	}
+
+	p, off, err := s.DeletePartner(ctx, "acme", true, ev("partner.delete", "acme", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalStrings(off.RemovedCertificates, []string{c.ID}) || p.RequireCertificate {
+		t.Errorf("offboarding = %+v, partner requires a certificate: %v; want %s removed and no requirement", off, p.RequireCertificate, c.ID)
+	}
+	if cs, err := s.ListCertificates(ctx, "acme"); err != nil || len(cs) != 0 {
+		t.Errorf("certificates after delete = %v, %v", cs, err)
+	}
+	if _, err := s.GetCertificate(ctx, c.ID); !errors.Is(err, partner.ErrNotFound) {
+		t.Errorf("GetCertificate after delete = %v, want ErrNotFound", err)
+	}
+	if a := lastAudit(t, s); a.Detail["removed_certificates"] != c.ID {
+		t.Errorf("audit detail = %v", a.Detail)
+	}
+	changes, err := s.Changes(ctx, v, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certChanges := 0
+	for _, ch := range changes {
+		if ch.Kind == store.KindCertificate && ch.ID == c.ID {
+			certChanges++
+		}
+	}
+	if certChanges != 1 {
+		t.Errorf("changes = %+v, want one for certificate %s", changes, c.ID)
+	}
+
+	again := &partner.Certificate{PartnerID: "acme", Kind: partner.CertDNSSAN, Value: "api.acme.example"}
+	if err := s.AddCertificate(ctx, again, ev("certificate.add", "acme", "")); !errors.Is(err, store.ErrDeleted) {
+		t.Errorf("AddCertificate(deleted partner) = %v, want ErrDeleted", err)
+	}
+
+	if err := s.ReuseDeletedPartner(ctx, newPartner(t, "acme"), ev("partner.create", "acme", "")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetPartner(ctx, "acme"); err != nil || got.RequireCertificate {
+		t.Errorf("reused partner = %+v, %v; want no certificate requirement", got, err)
+	}
+	if cs, err := s.ListCertificates(ctx, "acme"); err != nil || len(cs) != 0 {
+		t.Errorf("the reused id has the old tenant's certificates: %v, %v", cs, err)
+	}
+}

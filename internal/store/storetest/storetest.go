@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"update-grants-narrow-and-widen", testUpdateGrants},
 		{"key-update", testKeyUpdate},
 		{"delete-partner-and-tombstone", testDeletePartner},
+		{"delete-partner-removes-certificates", testDeleteCertificates},
 		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
 		{"prune-changes-and-the-horizon", testPruneChanges},
 		{"record-expired-unrotated-keys-once", testRecordExpiredKeys},

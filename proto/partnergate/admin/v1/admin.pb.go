@@ -1774,8 +1774,10 @@ type DeletePartnerResponse struct {
 	RevokedKeyIds []string `protobuf:"bytes,2,rep,name=revoked_key_ids,json=revokedKeyIds,proto3" json:"revoked_key_ids,omitempty"`
 	// The OAuth2 clients removed.
 	RemovedClients []*Client `protobuf:"bytes,3,rep,name=removed_clients,json=removedClients,proto3" json:"removed_clients,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The ids of the client certificate registrations removed.
+	RemovedCertificateIds []string `protobuf:"bytes,4,rep,name=removed_certificate_ids,json=removedCertificateIds,proto3" json:"removed_certificate_ids,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *DeletePartnerResponse) Reset() {
@@ -1825,6 +1827,13 @@ func (x *DeletePartnerResponse) GetRevokedKeyIds() []string {
 func (x *DeletePartnerResponse) GetRemovedClients() []*Client {
 	if x != nil {
 		return x.RemovedClients
+	}
+	return nil
+}
+
+func (x *DeletePartnerResponse) GetRemovedCertificateIds() []string {
+	if x != nil {
+		return x.RemovedCertificateIds
 	}
 	return nil
 }
@@ -5173,11 +5182,12 @@ const file_partnergate_admin_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"revoke_all\x18\x02 \x01(\bR\trevokeAll\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xbf\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xf7\x01\n" +
 	"\x15DeletePartnerResponse\x127\n" +
 	"\apartner\x18\x01 \x01(\v2\x1d.partnergate.admin.v1.PartnerR\apartner\x12&\n" +
 	"\x0frevoked_key_ids\x18\x02 \x03(\tR\rrevokedKeyIds\x12E\n" +
-	"\x0fremoved_clients\x18\x03 \x03(\v2\x1c.partnergate.admin.v1.ClientR\x0eremovedClients\"\xe3\x01\n" +
+	"\x0fremoved_clients\x18\x03 \x03(\v2\x1c.partnergate.admin.v1.ClientR\x0eremovedClients\x126\n" +
+	"\x17removed_certificate_ids\x18\x04 \x03(\tR\x15removedCertificateIds\"\xe3\x01\n" +
 	"\x10UpdateKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x16\n" +
