@@ -64,3 +64,28 @@ func TestCertificateCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPartnerUpdateRequireCertificate: partner update --require-certificate
+// sets the requirement as require-certificate does, =false clears it, and
+// it is refused beside another change, which is a write of its own.
+func TestPartnerUpdateRequireCertificate(t *testing.T) {
+	_, _, st := server(t)
+	mustRun(t, "partner", "create", "acme", "--scopes", "orders:read")
+	mustRun(t, "partner", "add-certificate", "acme", "--dns-san", "api.acme.example")
+	out := mustRun(t, "partner", "update", "acme", "--require-certificate")
+	if !regexp.MustCompile(`(?m)^REQUIRE-CERTIFICATE\s+yes`).MatchString(out) {
+		t.Errorf("update --require-certificate text:\n%s", out)
+	}
+	if p, err := st.GetPartner(context.Background(), "acme"); err != nil || !p.RequireCertificate {
+		t.Fatalf("stored partner after --require-certificate = %+v, %v", p, err)
+	}
+	runFails(t, cli.ExitUsage, `give --require-certificate alone, not with --tier`,
+		"partner", "update", "acme", "--require-certificate=false", "--tier", "gold")
+	if p, _ := st.GetPartner(context.Background(), "acme"); !p.RequireCertificate {
+		t.Fatal("a refused update changed the requirement")
+	}
+	mustRun(t, "partner", "update", "acme", "--require-certificate=false")
+	if p, err := st.GetPartner(context.Background(), "acme"); err != nil || p.RequireCertificate {
+		t.Errorf("stored partner after --require-certificate=false = %+v, %v", p, err)
+	}
+}

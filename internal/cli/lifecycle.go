@@ -13,16 +13,39 @@ import (
 // partnerUpdateCmd is "partner update".
 func (a *app) partnerUpdateCmd() *cobra.Command {
 	var tier, grants, allow, reason string
+	var requireCert bool
 	cmd := &cobra.Command{
-		Use:   `update ID [--tier NAME] [--scopes "s1 s2"] [--allow-cidrs NETS] [--reason TEXT]`,
-		Short: "Change a partner's tier, grants or source allow-list",
+		Use:   `update ID [--tier NAME] [--scopes "s1 s2"] [--allow-cidrs NETS] [--reason TEXT] | --require-certificate[=false]`,
+		Short: "Change a partner's tier, grants, source allow-list or certificate requirement",
 		Long: `Change a partner's tier, grants (--scopes, the whole new list) or source
 allow-list (--allow-cidrs, the whole new list; "" allows every address).
 Narrowed grants narrow every key's and token's effective scopes from the next
 Check on every replica; widened grants never widen a key beyond the scopes it
-was issued with.`,
+was issued with.
+
+--require-certificate makes the partner's keys and tokens count only with a
+client certificate registered to it (add-certificate), and
+--require-certificate=false stops requiring it, as "partner
+require-certificate" does. It is a write of its own, so it is given alone.`,
 		Args: exactly("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("require-certificate") {
+				for _, other := range []string{"tier", "scopes", "allow-cidrs"} {
+					if cmd.Flags().Changed(other) {
+						return usageErrorf("%s: give --require-certificate alone, not with --%s", cmd.CommandPath(), other)
+					}
+				}
+				return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
+					resp, err := c.RequireCertificate(ctx, &adminv1.RequireCertificateRequest{PartnerId: args[0], Require: requireCert, Reason: reason})
+					if err != nil {
+						return err
+					}
+					return a.print(resp, func(w *table) {
+						w.partner(resp.GetPartner())
+						w.row("REQUIRE-CERTIFICATE", yesNo(resp.GetPartner().GetRequireCertificate()))
+					})
+				})
+			}
 			req := &adminv1.UpdatePartnerRequest{Id: args[0], Reason: reason}
 			if cmd.Flags().Changed("tier") {
 				req.Tier = proto.String(tier)
@@ -34,7 +57,7 @@ was issued with.`,
 				req.SetAllowCidrs, req.AllowCidrs = true, cidrs(allow)
 			}
 			if req.Tier == nil && !req.SetScopes && !req.SetAllowCidrs {
-				return usageErrorf("%s: give --tier, --scopes or --allow-cidrs", cmd.CommandPath())
+				return usageErrorf("%s: give --tier, --scopes, --allow-cidrs or --require-certificate", cmd.CommandPath())
 			}
 			return a.call(cmd, func(ctx context.Context, c adminv1.AdminClient) error {
 				resp, err := c.UpdatePartner(ctx, req)
@@ -48,6 +71,7 @@ was issued with.`,
 	cmd.Flags().StringVar(&tier, "tier", "", "the new rate-limit tier; must be configured")
 	cmd.Flags().StringVar(&grants, "scopes", "", `the new space-separated grants, such as "orders:read"`)
 	cmd.Flags().StringVar(&allow, "allow-cidrs", "", `the new comma-separated networks its credentials may be used from ("" allows any)`)
+	cmd.Flags().BoolVar(&requireCert, "require-certificate", false, "count its keys and tokens only with its registered client certificate (=false: stop)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
 	return cmd
 }
@@ -62,9 +86,9 @@ func (a *app) partnerDeleteCmd() *cobra.Command {
 		Use:   "delete ID [--revoke-all] [--reason TEXT]",
 		Short: "Offboard a partner, leaving a tombstone",
 		Long: `Offboard a partner. While it has a live key, an OAuth client or a client
-certificate the command is refused, unless --revoke-all is given: then every key is revoked, every OAuth
-client and client certificate removed and every access token issued so far
-refused, all at once.
+certificate the command is refused, unless --revoke-all is given: then every
+key is revoked, every OAuth client and client certificate removed and every
+access token issued so far refused, all at once.
 The audit trail is kept, and the id stays as a tombstone: "partner create"
 of it needs --reuse-deleted-id.`,
 		Args: exactly("ID"),
