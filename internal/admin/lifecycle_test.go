@@ -126,7 +126,7 @@ func TestDeletePartner(t *testing.T) {
 	before := len(audit(t, e, ""))
 	_, err := e.client.DeletePartner(e.ctx(t), &adminv1.DeletePartnerRequest{Id: "acme"})
 	st := wantCode(t, err, codes.FailedPrecondition)
-	if !strings.Contains(st.Message(), "2 live keys and 1 OAuth clients") || !strings.Contains(st.Message(), "--revoke-all") {
+	if !strings.Contains(st.Message(), "2 live keys, 1 OAuth clients and 0 client certificates") || !strings.Contains(st.Message(), "--revoke-all") {
 		t.Errorf("message = %q", st.Message())
 	}
 	if len(audit(t, e, "")) != before {
