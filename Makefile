@@ -79,18 +79,25 @@ SCAN_MIB ?= 1024
 BENCH_KEYS   ?= 1000000
 BENCH_ROUNDS ?= 5
 BENCH_RUN    ?= 3s
+# Numbers of distinct keys in use measured beside the 1,000-key runs, and
+# distinct RS256 tokens in use (each must be signed first: 100,000 take the
+# client's core a minute or two).
+BENCH_SPREAD        ?= 10000,100000
+BENCH_SPREAD_TOKENS ?= 100000
 
 .PHONY: bench
 bench: bench-micro bench-load ## Run the micro-benchmarks, then the load benchmark (about 8 minutes).
 
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
+	@echo "machine: $$(nproc) CPUs, $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 .PHONY: bench-load
 bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (uses h2load if installed).
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
-	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN)
+	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN) \
+		-spread $(BENCH_SPREAD) -spread-tokens $(BENCH_SPREAD_TOKENS)
 
 FUZZ_TIME ?= 30s
 
