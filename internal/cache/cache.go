@@ -56,6 +56,10 @@ type Options struct {
 	MaxStaleness time.Duration
 	// ExpectedKeys sizes the index up front (default 10,000).
 	ExpectedKeys int
+	// HotKeys is how many records of keys in use are kept decoded in
+	// front of the index (default 16,384); size it to the keys in use at
+	// once.
+	HotKeys int
 	// Shards is the bigcache shard count, a power of two (default 1024).
 	Shards int
 	// Now is the clock that decides when a token revocation has outlived
@@ -86,6 +90,9 @@ func (o *Options) defaults() {
 	if o.Shards <= 0 {
 		o.Shards = 1024
 	}
+	if o.HotKeys <= 0 {
+		o.HotKeys = defaultHotKeys
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,8 +120,9 @@ type Cache struct {
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
 	applyMu   sync.Mutex    // one feed applier at a time
-	putMu     sync.Mutex    // orders writes to keys: a newer row version always wins
-	keyWrites atomic.Uint64 // writes to keys since start; see wroteKey
+	putMu     sync.Mutex    // orders writes to keys: a newer row version always wins; never taken by a read
+	writes    keyWrites     // writes to keys since start, by stripe; see wroteKey
+	yield     func()        // tests only: see interleave
 	version   atomic.Int64
 	ready     atomic.Bool
 	behind    atomic.Bool  // a write this process committed is not applied; see SyncWrite
@@ -162,7 +170,8 @@ func New(src Source, opts Options) (*Cache, error) {
 	empty := map[string]*partner.Partner{}
 	c.partners.Store(&empty)
 	c.intern = newInterner(&c.partners)
-	c.hot = newHotKeys()
+	c.hot = newHotKeys(opts.HotKeys)
+	c.writes = newKeyWrites(opts.HotKeys)
 	c.initTokens()
 	return c, nil
 }
@@ -438,7 +447,8 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // up in the store at most at the configured trickle; unknown ids are then
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	if r, ok := c.hot.Find(id, nil); ok {
+	writes := c.writes.of(id).Load()
+	if r, ok := c.hot.Find(id, func(r *hotRecord) bool { return r.writes == writes }); ok {
 		c.stats.Hits.Add(1)
 		return r.rec, true
 	}
@@ -448,7 +458,7 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 // readKey returns the record of key id from bigcache, or from the store
 // on a miss, as Key describes.
 func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	before := c.keyWrites.Load()
+	before := c.writes.of(id).Load()
 	if b, err := c.keys.Get(id); err == nil {
 		rec, err := decode(id, b, c.intern)
 		if err != nil {
