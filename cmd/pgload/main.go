@@ -40,6 +40,7 @@ func run(args []string) error {
 		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
 		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
 		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
+		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
 		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -62,6 +63,7 @@ func run(args []string) error {
 			}
 			return nil
 		})
+		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: twice the most keys in use, at least the default)")
 		fs.IntVar(&o.SpreadTokens, "spread-tokens", 0, "distinct RS256 tokens in use for one more closed-loop run (0: none); the verified-token cache is sized for them")
 		fs.IntVar(&o.Rounds, "rounds", 3, "A/B rounds")
 		fs.DurationVar(&o.Duration, "duration", 0, "length of each run (default 5s)")

@@ -125,6 +125,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		MaxStaleness:      cfg.MaxStaleness,
 		ReconcileInterval: reconcileInterval(cfg.ReconcileInterval),
 		MissLookups:       missLookups(cfg.MissLookups),
+		HotKeys:           cfg.HotKeys,
 		Logger:            log.With("component", "cache"),
 	})
 	if err != nil {
@@ -172,7 +173,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	checkOpts = append(checkOpts, obs.checkServerOptions()...)
 	checkSrv := grpc.NewServer(checkOpts...)
-	check, err := extauthz.New(extauthz.Options{Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log})
+	check, err := extauthz.New(extauthz.Options{Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log,
+		AllowResponses: cfg.HotKeys})
 	if err != nil {
 		return fail(err)
 	}

@@ -52,6 +52,11 @@ type Options struct {
 	Tracing Tracing
 	// Logger receives recovered panics; nil discards them.
 	Logger *slog.Logger
+	// AllowResponses is how many credentials' allow responses are kept
+	// built and encoded, one per API key in use, one per OAuth2 client
+	// (default 16,384). Past it, an allow builds and encodes its response
+	// again.
+	AllowResponses int
 }
 
 // Server answers Envoy's Check. It is safe for concurrent use.
@@ -79,7 +84,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{decider: opts.Decider, realm: opts.Decider.Realm(), allowed: newAllowMemo()}
+	s := &Server{decider: opts.Decider, realm: opts.Decider.Realm(), allowed: newAllowMemo(opts.AllowResponses)}
 	s.deny = newDenyHeaders(s.realm)
 	s.respond = observe(opts.Metrics, opts.Tracing, recoverPanic(s.answer, log))
 	return s, nil

@@ -37,19 +37,22 @@ type BenchOptions struct {
 	// in one more closed-loop run (0: none); the verified-token cache is
 	// sized by config to hold them and every other token sent.
 	SpreadTokens int
-	Rounds       int           // A/B rounds (3)
-	Duration     time.Duration // length of each run (5s)
-	Rate         float64       // open-loop rate, requests/s (5,000)
-	Conns        int           // client connections per server (2)
-	Streams      int           // closed-loop concurrent calls (64)
-	Workers      int           // open-loop callers, the most in flight (256)
-	Flood        int           // deny-flood concurrent calls (32)
-	ServerCPU    string        // taskset CPU list for the servers ("": unpinned)
-	Baseline     string        // "baseline", served as partnergate is, or "conventional" ("baseline")
-	H2Load       string        // path of h2load; "" skips the h2load runs
-	SkipJWT      bool          // skip the JWT allow runs (and the issuer)
-	Profile      string        // where partnergate writes its CPU profile ("": none)
-	Out          io.Writer
+	// HotKeys is partnergate's hot_keys (0: twice the most keys in use,
+	// and at least its default), as an operator sizes it.
+	HotKeys   int
+	Rounds    int           // A/B rounds (3)
+	Duration  time.Duration // length of each run (5s)
+	Rate      float64       // open-loop rate, requests/s (5,000)
+	Conns     int           // client connections per server (2)
+	Streams   int           // closed-loop concurrent calls (64)
+	Workers   int           // open-loop callers, the most in flight (256)
+	Flood     int           // deny-flood concurrent calls (32)
+	ServerCPU string        // taskset CPU list for the servers ("": unpinned)
+	Baseline  string        // "baseline", served as partnergate is, or "conventional" ("baseline")
+	H2Load    string        // path of h2load; "" skips the h2load runs
+	SkipJWT   bool          // skip the JWT allow runs (and the issuer)
+	Profile   string        // where partnergate writes its CPU profile ("": none)
+	Out       io.Writer
 }
 
 func (o *BenchOptions) defaults() {
@@ -165,6 +168,9 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	for _, n := range o.Spread {
 		inUse = max(inUse, n)
 	}
+	if o.HotKeys <= 0 {
+		o.HotKeys = max(2*inUse, config.DefaultHotKeys)
+	}
 	seeded, err := Seed(ctx, o.Dir, format, o.Keys, inUse, clients...)
 	if err != nil {
 		return err
@@ -178,7 +184,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	defer logf.Close()
 	pg, err := startChild(o.Self, o.ServerCPU, "partnergate", logf,
 		"--kind", "partnergate", "--store", seeded.StoreURL, "--pepper-file", seeded.PepperFile, "--cpuprofile", o.Profile,
-		"--config", cfgPath)
+		"--config", cfgPath, "--hot-keys", strconv.Itoa(o.HotKeys))
 	if err != nil {
 		return err
 	}
@@ -564,7 +570,7 @@ func median(v []float64) float64 {
 // back to back, so its ratio is the figure least moved by the machine's
 // drift.
 func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
-	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys, baseline %q; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys, o.Baseline)
+	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys (hot_keys %d), baseline %q; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys, o.HotKeys, o.Baseline)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\tratio range\t")
 	row := func(name, unit string, f func(sample) float64) {
