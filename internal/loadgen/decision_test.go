@@ -80,7 +80,8 @@ func (g *genSource) GetTokenRevocation(context.Context, string, string) (*partne
 var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) { return newDecisionSetup(1_000_000, 100_000) })
 
 // newDecisionSetup builds the servers over a cache of n keys of
-// SeedPartner, keeping the first hot of them to send.
+// SeedPartner, keeping the first hot of them to send, with the hot-key
+// table and the allow memo sized for them as hot_keys is (twice over).
 func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	format, err := apikey.NewFormat(apikey.DefaultPrefix)
 	if err != nil {
@@ -91,7 +92,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		return nil, err
 	}
 	src := &genSource{format: format, hasher: hasher, n: n, hot: hot}
-	idx, err := cache.New(src, cache.Options{ExpectedKeys: n})
+	idx, err := cache.New(src, cache.Options{ExpectedKeys: n, HotKeys: 2 * hot})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := extauthz.New(extauthz.Options{Decider: dec})
+	srv, err := extauthz.New(extauthz.Options{Decider: dec, AllowResponses: 2 * hot})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		if err != nil {
 			return nil, err
 		}
-		return extauthz.New(extauthz.Options{Decider: served, Metrics: metrics, Tracing: &telemetry.Tracing{}})
+		return extauthz.New(extauthz.Options{Decider: served, Metrics: metrics, Tracing: &telemetry.Tracing{}, AllowResponses: 2 * hot})
 	}
 	respond, err := serve(telemetry.Auditors{metrics, audit})
 	if err != nil {
