@@ -119,16 +119,16 @@ type Cache struct {
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
-	applyMu   sync.Mutex    // one feed applier at a time
-	putMu     sync.Mutex    // orders writes to keys: a newer row version always wins; never taken by a read
-	writes    keyWrites     // writes to keys since start, by stripe; see wroteKey
-	yield     func()        // tests only: see interleave
-	version   atomic.Int64
-	ready     atomic.Bool
-	behind    atomic.Bool  // a write this process committed is not applied; see SyncWrite
-	lastSync  atomic.Int64 // Unix nanoseconds of the last successful feed read
-	feed      feedHealth
-	stats     Stats
+	applyMu  sync.Mutex // one feed applier at a time
+	putMu    sync.Mutex // orders writes to keys: a newer row version always wins; never taken by a read
+	writes   keyWrites  // writes to keys since start, by stripe; see wroteKey
+	yield    func()     // tests only: see interleave
+	version  atomic.Int64
+	ready    atomic.Bool
+	behind   atomic.Bool  // a write this process committed is not applied; see SyncWrite
+	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed     feedHealth
+	stats    Stats
 }
 
 // Stats counts cache outcomes since start; read them with Snapshot.
