@@ -98,10 +98,10 @@ type Config struct {
 	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl" help:"how long an unknown key id is remembered"`
 	// HotKeys is how many distinct API keys in use Check keeps decoded,
 	// each with its allow response built and encoded, in front of the
-	// index of every key. Size it to the keys in use at once (about 1 KiB
-	// each): past it, a Check decodes its key and builds its response
-	// again.
-	HotKeys int `yaml:"hot_keys" help:"distinct API keys in use kept decoded with their allow responses ready (about 1 KiB each); size it to the keys in use at once"`
+	// index of every key. Size it to about twice the keys in use at once
+	// (about 1 KiB a key held): past it, a Check decodes its key and
+	// builds its response again.
+	HotKeys int `yaml:"hot_keys" help:"API keys in use kept decoded with their allow responses ready (about 1 KiB a key); about twice the keys in use at once"`
 	// MissLookups bounds store look-ups for key ids missing from the hot
 	// cache, per second; 0 disables them.
 	MissLookups float64 `yaml:"miss_lookups_per_second" help:"store look-ups per second for key ids missing from the cache; 0 disables"`
