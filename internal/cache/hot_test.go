@@ -219,3 +219,30 @@ func TestHotRecordStoredLateIsDead(t *testing.T) {
 		t.Errorf("after the write, Key = version %d revoked %v (%v), want the revoked version 2", rec.Version, rec.Revoked, ok)
 	}
 }
+
+// Options.HotKeys sizes the hot table: sized for them, twice as many slots
+// as keys in use, all but about 1 % of the keys read stay decoded, where the default
+// room could hold at most 16,384 of them.
+func TestHotKeysSizedByOptions(t *testing.T) {
+	const inUse = 2 * defaultHotKeys
+	src := newMemSource()
+	for i := range inUse {
+		src.putCred(cred(i+1, "acme"))
+	}
+	c := newLoaded(t, src, Options{MissLookups: -1, HotKeys: 2 * inUse, ExpectedKeys: inUse})
+	ctx := context.Background()
+	for i := range inUse {
+		if _, ok := c.Key(ctx, keyID(i+1)); !ok {
+			t.Fatalf("key %d not found", i+1)
+		}
+	}
+	kept := 0
+	for i := range inUse {
+		if _, ok := c.hot.Find(keyID(i+1), nil); ok {
+			kept++
+		}
+	}
+	if kept < inUse*97/100 {
+		t.Errorf("%d of %d keys kept decoded, want at least 97 %% (a set of 7 that draws more of them evicts)", kept, inUse)
+	}
+}

@@ -244,3 +244,31 @@ func TestAllowMemoFollowsRecordVersion(t *testing.T) {
 		t.Error("another credential header was answered by the authorization entry")
 	}
 }
+
+// Options.AllowResponses sizes the memo: sized for them, twice as many
+// slots as credentials in use, all but about 1 % keep their response,
+// where the default room could hold at most 16,384 of them.
+func TestAllowMemoSizedByOptions(t *testing.T) {
+	const inUse = 2 * defaultAllowResponses
+	srv, err := New(Options{Decider: panicking{}, AllowResponses: 2 * inUse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decision := func(i int) *authz.Decision {
+		return &authz.Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
+	}
+	for i := range inUse {
+		srv.allowed.get(decision(i))
+	}
+	kept := 0
+	for i := range inUse {
+		d := decision(i)
+		id := identityOf(d)
+		if srv.allowed.find(d, &id) != nil {
+			kept++
+		}
+	}
+	if kept < inUse*97/100 {
+		t.Errorf("%d of %d responses kept, want at least 97 %% (a set of 7 that draws more of them evicts)", kept, inUse)
+	}
+}
