@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/partnergate/partnergate/internal/loadgen"
@@ -38,6 +40,7 @@ func run(args []string) error {
 		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
 		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
 		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
+		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
 		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
 		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -50,6 +53,18 @@ func run(args []string) error {
 		var o loadgen.BenchOptions
 		fs.IntVar(&o.Keys, "keys", 1_000_000, "credentials loaded into partnergate")
 		fs.IntVar(&o.Hot, "hot", 1000, "distinct keys the allowed traffic cycles through")
+		fs.Func("spread", "more numbers of distinct keys in use, comma-separated (10000,100000), each a closed-loop run against the same baseline", func(v string) error {
+			for f := range strings.SplitSeq(v, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n <= 0 {
+					return fmt.Errorf("want positive whole numbers, comma-separated; got %q", f)
+				}
+				o.Spread = append(o.Spread, n)
+			}
+			return nil
+		})
+		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: twice the most keys in use, at least the default)")
+		fs.IntVar(&o.SpreadTokens, "spread-tokens", 0, "distinct RS256 tokens in use for one more closed-loop run (0: none); the verified-token cache is sized for them")
 		fs.IntVar(&o.Rounds, "rounds", 3, "A/B rounds")
 		fs.DurationVar(&o.Duration, "duration", 0, "length of each run (default 5s)")
 		fs.Float64Var(&o.Rate, "rate", 5000, "open-loop requests per second")

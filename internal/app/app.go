@@ -130,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		MaxStaleness:      cfg.MaxStaleness,
 		ReconcileInterval: reconcileInterval(cfg.ReconcileInterval),
 		MissLookups:       missLookups(cfg.MissLookups),
+		HotKeys:           cfg.HotKeys,
 		Logger:            log.With("component", "cache"),
 	})
 	if err != nil {
@@ -188,6 +189,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	checkSrv := grpc.NewServer(checkOpts...)
 	check, err := extauthz.New(extauthz.Options{
 		Decider: checker, Metrics: obs.metrics, Tracing: obs.tracing, Logger: log,
+		AllowResponses: cfg.HotKeys,
 		Source: clientaddr.Resolver{
 			FromXFF:     cfg.SourceAddress.From == config.SourceFromXFF,
 			TrustedHops: cfg.SourceAddress.XFFNumTrustedHops,

@@ -57,6 +57,10 @@ type Options struct {
 	MaxStaleness time.Duration
 	// ExpectedKeys sizes the index up front (default 10,000).
 	ExpectedKeys int
+	// HotKeys is how many records of keys in use are kept decoded in
+	// front of the index (default 16,384); size it to the keys in use at
+	// once.
+	HotKeys int
 	// Shards is the bigcache shard count, a power of two (default 1024).
 	Shards int
 	// Now is the clock that decides when a token revocation has outlived
@@ -87,6 +91,9 @@ func (o *Options) defaults() {
 	if o.Shards <= 0 {
 		o.Shards = 1024
 	}
+	if o.HotKeys <= 0 {
+		o.HotKeys = defaultHotKeys
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,15 +121,16 @@ type Cache struct {
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
-	applyMu   sync.Mutex    // one feed applier at a time
-	putMu     sync.Mutex    // orders writes to keys: a newer row version always wins
-	keyWrites atomic.Uint64 // writes to keys since start; see wroteKey
-	version   atomic.Int64
-	ready     atomic.Bool
-	behind    atomic.Bool  // a write this process committed is not applied; see SyncWrite
-	lastSync  atomic.Int64 // Unix nanoseconds of the last successful feed read
-	feed      feedHealth
-	stats     Stats
+	applyMu  sync.Mutex // one feed applier at a time
+	putMu    sync.Mutex // orders writes to keys: a newer row version always wins; never taken by a read
+	writes   keyWrites  // writes to keys since start, by stripe; see wroteKey
+	yield    func()     // tests only: see interleave
+	version  atomic.Int64
+	ready    atomic.Bool
+	behind   atomic.Bool  // a write this process committed is not applied; see SyncWrite
+	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed     feedHealth
+	stats    Stats
 }
 
 // Stats counts cache outcomes since start; read them with Snapshot.
@@ -164,7 +172,8 @@ func New(src Source, opts Options) (*Cache, error) {
 	empty := map[string]*partner.Partner{}
 	c.partners.Store(&empty)
 	c.intern = newInterner(&c.partners)
-	c.hot = newHotKeys()
+	c.hot = newHotKeys(opts.HotKeys)
+	c.writes = newKeyWrites(opts.HotKeys)
 	c.initTokens()
 	c.initCertificates()
 	return c, nil
@@ -461,7 +470,8 @@ func (c *Cache) Partner(id string) (*partner.Partner, bool) {
 // up in the store at most at the configured trickle; unknown ids are then
 // remembered for NegativeTTL.
 func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	if r, ok := c.hot.Find(id, nil); ok {
+	writes := c.writes.of(id).Load()
+	if r, ok := c.hot.Find(id, func(r *hotRecord) bool { return r.writes == writes }); ok {
 		c.stats.Hits.Add(1)
 		return r.rec, true
 	}
@@ -471,7 +481,7 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 // readKey returns the record of key id from bigcache, or from the store
 // on a miss, as Key describes.
 func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool) {
-	before := c.keyWrites.Load()
+	before := c.writes.of(id).Load()
 	if b, err := c.keys.Get(id); err == nil {
 		rec, err := decode(id, b, c.intern)
 		if err != nil {

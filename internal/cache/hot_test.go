@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -120,51 +121,128 @@ func TestHotRecordIsOneBlock(t *testing.T) {
 	}
 	// An id or digest that does not fit is copied elsewhere, not kept.
 	long := partner.KeyRecord{ID: id, Digest: bytes.Repeat([]byte{7}, 64)}
-	if g := newHotRecord(long); g.rec.ID != id || !bytes.Equal(g.rec.Digest, long.Digest) ||
+	if g := newHotRecord(long, 0); g.rec.ID != id || !bytes.Equal(g.rec.Digest, long.Digest) ||
 		unsafe.StringData(g.rec.ID) == unsafe.StringData(id) || &g.rec.Digest[0] == &long.Digest[0] {
 		t.Errorf("a long record kept the caller's memory or changed: %q %x", g.rec.ID, g.rec.Digest)
 	}
 }
 
 // Readers racing a writer must never put an older record back in the hot
-// table: once a write returns, every read sees it. Run with -race.
+// table: once a write returns, every read sees it. Run with -race. In
+// "held", the readers find the key in the table and rarely read the
+// index; in "churning", a table of one set is shared by more keys than it
+// holds, so nearly every read of the key reads the index and remembers
+// its record, racing the writer's writes. Readers and writer yield to
+// each other, the writer also inside the steps of a write and readers
+// inside those of a remember.
 func TestHotKeysNeverKeepAnOlderRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		hotKeys int
+		others  int // other keys the readers read between reads of the key
+		yield   func()
+	}{
+		{"held", 0, 0, runtime.Gosched},
+		{"churning", 1, 20, runtime.Gosched},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newMemSource()
+			for i := range tc.others + 1 {
+				src.putCred(cred(i+1, "acme"))
+			}
+			c := newLoaded(t, src, Options{MissLookups: -1, HotKeys: tc.hotKeys})
+			c.yield = tc.yield
+			ctx := context.Background()
+			id := keyID(1)
+
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for r := range 4 {
+				readers.Go(func() {
+					for i := r; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+							c.Key(ctx, id)
+							if tc.others > 0 {
+								c.Key(ctx, keyID(2+i%tc.others))
+							}
+							tc.yield() // the writer yields too
+						}
+					}
+				})
+			}
+			defer func() { close(stop); readers.Wait() }()
+
+			for v := int64(2); v <= 6000; v++ {
+				next := cred(1, "acme")
+				next.Version = v
+				if v%2 == 0 {
+					next.RevokedAt = time.Now()
+				}
+				if !c.put(next) {
+					t.Fatalf("put of version %d refused", v)
+				}
+				for range 3 {
+					rec, ok := c.Key(ctx, id)
+					if !ok || rec.Version != v || rec.Revoked != (v%2 == 0) {
+						t.Fatalf("after writing version %d, Key = version %d revoked %v (%v)", v, rec.Version, rec.Revoked, ok)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A record read before a write and stored after it, as a reader that lost
+// the race to the writer would store it, is never an answer: its stripe's
+// write count has moved past the one it carries.
+func TestHotRecordStoredLateIsDead(t *testing.T) {
 	src := newMemSource()
 	src.putCred(cred(1, "acme"))
 	c := newLoaded(t, src, Options{MissLookups: -1})
 	ctx := context.Background()
 	id := keyID(1)
-
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	for range 4 {
-		readers.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					c.Key(ctx, id)
-				}
-			}
-		})
+	before := c.writes.of(id).Load()
+	old, ok := c.Key(ctx, id)
+	if !ok || old.Version != 1 {
+		t.Fatalf("Key = version %d (%v), want 1", old.Version, ok)
 	}
-	defer func() { close(stop); readers.Wait() }()
+	next := cred(1, "acme")
+	next.Version, next.RevokedAt = 2, time.Now()
+	if !c.put(next) {
+		t.Fatal("put refused")
+	}
+	c.hot.Store(newHotRecord(old, before)) // the losing reader's late store
+	if rec, ok := c.Key(ctx, id); !ok || rec.Version != 2 || !rec.Revoked {
+		t.Errorf("after the write, Key = version %d revoked %v (%v), want the revoked version 2", rec.Version, rec.Revoked, ok)
+	}
+}
 
-	for v := int64(2); v <= 2000; v++ {
-		next := cred(1, "acme")
-		next.Version = v
-		if v%2 == 0 {
-			next.RevokedAt = time.Now()
+// Options.HotKeys sizes the hot table: sized for them, twice as many slots
+// as keys in use, all but about 1 % of the keys read stay decoded, where the default
+// room could hold at most 16,384 of them.
+func TestHotKeysSizedByOptions(t *testing.T) {
+	const inUse = 2 * defaultHotKeys
+	src := newMemSource()
+	for i := range inUse {
+		src.putCred(cred(i+1, "acme"))
+	}
+	c := newLoaded(t, src, Options{MissLookups: -1, HotKeys: 2 * inUse, ExpectedKeys: inUse})
+	ctx := context.Background()
+	for i := range inUse {
+		if _, ok := c.Key(ctx, keyID(i+1)); !ok {
+			t.Fatalf("key %d not found", i+1)
 		}
-		if !c.put(next) {
-			t.Fatalf("put of version %d refused", v)
+	}
+	kept := 0
+	for i := range inUse {
+		if _, ok := c.hot.Find(keyID(i+1), nil); ok {
+			kept++
 		}
-		for range 3 {
-			rec, ok := c.Key(ctx, id)
-			if !ok || rec.Version != v || rec.Revoked != (v%2 == 0) {
-				t.Fatalf("after writing version %d, Key = version %d revoked %v (%v)", v, rec.Version, rec.Revoked, ok)
-			}
-		}
+	}
+	if kept < inUse*97/100 {
+		t.Errorf("%d of %d keys kept decoded, want at least 97 %% (a set of 7 that draws more of them evicts)", kept, inUse)
 	}
 }

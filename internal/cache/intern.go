@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -13,17 +14,21 @@ const maxInternedScopes = 4096
 
 // interner turns the partner id and scope list of a decoded entry into
 // strings without allocating on the hot path: the partner id is the
-// partner map's own, and scope lists come from a small shared table.
-// The nil *interner allocates fresh strings.
+// partner map's own, and scope lists come from a small shared table. The
+// table is an immutable map behind an atomic pointer, so a look-up takes
+// no lock; a new scope list is added to a copy, under mu, which only
+// those adding take. The nil *interner allocates fresh strings.
 type interner struct {
 	partners *atomic.Pointer[map[string]*partner.Partner]
 
-	mu     sync.RWMutex
-	scopes map[string]string
+	scopes atomic.Pointer[map[string]string]
+	mu     sync.Mutex // serializes additions to scopes
 }
 
 func newInterner(partners *atomic.Pointer[map[string]*partner.Partner]) *interner {
-	return &interner{partners: partners, scopes: make(map[string]string)}
+	in := &interner{partners: partners}
+	in.scopes.Store(&map[string]string{})
+	return in
 }
 
 // partnerID returns b as a string, shared with the partner map when the
@@ -43,17 +48,21 @@ func (in *interner) scopeList(b []byte) string {
 	if in == nil || len(b) == 0 {
 		return string(b)
 	}
-	in.mu.RLock()
-	s, ok := in.scopes[string(b)]
-	in.mu.RUnlock()
-	if ok {
+	if s, ok := (*in.scopes.Load())[string(b)]; ok {
 		return s
 	}
-	s = string(b)
+	s := string(b)
 	in.mu.Lock()
-	if len(in.scopes) < maxInternedScopes {
-		in.scopes[s] = s
+	defer in.mu.Unlock()
+	cur := *in.scopes.Load()
+	if kept, ok := cur[s]; ok {
+		return kept
 	}
-	in.mu.Unlock()
+	if len(cur) < maxInternedScopes {
+		next := make(map[string]string, len(cur)+1)
+		maps.Copy(next, cur)
+		next[s] = s
+		in.scopes.Store(&next)
+	}
 	return s
 }

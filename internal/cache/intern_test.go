@@ -52,7 +52,7 @@ func TestInternerSharesStringsAndStaysBounded(t *testing.T) {
 			t.Fatalf("scopeList(%q) = %q", want, got)
 		}
 	}
-	if n := len(in.scopes); n != maxInternedScopes {
+	if n := len(*in.scopes.Load()); n != maxInternedScopes {
 		t.Errorf("interned %d scope lists, want the bound %d", n, maxInternedScopes)
 	}
 }

@@ -30,6 +30,13 @@ import (
 // EnvPrefix prefixes every environment variable partnergate reads.
 const EnvPrefix = "PARTNERGATE_"
 
+// DefaultHotKeys is hot_keys' default, and MaxHotKeys its bound: at about
+// 1 KiB a key, 4 GiB of memory.
+const (
+	DefaultHotKeys = 16384
+	MaxHotKeys     = 4 << 20
+)
+
 // EnvAdminToken holds the admin token, for the server and the CLI alike.
 const EnvAdminToken = EnvPrefix + "ADMIN_TOKEN"
 
@@ -106,6 +113,12 @@ type Config struct {
 	MaxRotationOverlap time.Duration `yaml:"max_rotation_overlap" help:"cap on key rotate --overlap"`
 	// NegativeCacheTTL is how long an unknown key id is remembered.
 	NegativeCacheTTL time.Duration `yaml:"negative_cache_ttl" help:"how long an unknown key id is remembered"`
+	// HotKeys is how many distinct API keys in use Check keeps decoded,
+	// each with its allow response built and encoded, in front of the
+	// index of every key. Size it to about twice the keys in use at once
+	// (about 1 KiB a key held): past it, a Check decodes its key and
+	// builds its response again.
+	HotKeys int `yaml:"hot_keys" help:"API keys in use kept decoded with their allow responses ready (about 1 KiB a key); about twice the keys in use at once"`
 	// MissLookups bounds store look-ups for key ids missing from the hot
 	// cache, per second; 0 disables them.
 	MissLookups float64 `yaml:"miss_lookups_per_second" help:"store look-ups per second for key ids missing from the cache; 0 disables"`
@@ -322,6 +335,7 @@ func Default() Config {
 		MaxRotationOverlap: 30 * 24 * time.Hour,
 		NegativeCacheTTL:   30 * time.Second,
 		MissLookups:        20,
+		HotKeys:            DefaultHotKeys,
 		MaxStaleness:       5 * time.Minute,
 		ReconcileInterval:  5 * time.Minute,
 		FeedRetention:      7 * 24 * time.Hour,
@@ -615,6 +629,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MissLookups < 0 {
 		bad("miss_lookups_per_second", "must not be negative")
+	}
+	if c.HotKeys < 1 || c.HotKeys > MaxHotKeys {
+		bad("hot_keys", "must be between 1 and %d", MaxHotKeys)
 	}
 	switch c.SourceAddress.From {
 	case SourceFromPeer:

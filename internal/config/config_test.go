@@ -251,6 +251,8 @@ func TestValidate(t *testing.T) {
 		{"default-over-max", func(c *Config) { c.KeyDefaultLifetime = c.KeyMaxLifetime + 1 }, []string{"key_default_lifetime"}},
 		{"negative-overlap", func(c *Config) { c.MaxRotationOverlap = -1 }, []string{"max_rotation_overlap"}},
 		{"short-negative-cache", func(c *Config) { c.NegativeCacheTTL = 999 * time.Millisecond }, []string{"negative_cache_ttl"}},
+		{"no-hot-keys", func(c *Config) { c.HotKeys = 0 }, []string{"hot_keys"}},
+		{"too-many-hot-keys", func(c *Config) { c.HotKeys = MaxHotKeys + 1 }, []string{"hot_keys"}},
 		{"negative-miss-lookups", func(c *Config) { c.MissLookups = -1 }, []string{"miss_lookups_per_second"}},
 		{"short-feed-retention", func(c *Config) { c.FeedRetention = time.Minute }, []string{"feed_retention"}},
 		{"feed-retention-off", func(c *Config) { c.FeedRetention = 0 }, nil},

@@ -7,8 +7,8 @@ import (
 	"github.com/partnergate/partnergate/internal/assoc"
 )
 
-// allowResponses sizes the allow memo: 16,384 responses at most.
-const allowResponses = 16384
+// defaultAllowResponses sizes the allow memo when [Options] does not.
+const defaultAllowResponses = 16384
 
 // allowMemo remembers allow responses. A partner's machines send the same
 // credential request after request, and an allow response depends only on
@@ -25,8 +25,12 @@ type allowMemo struct {
 	table *assoc.Table[allowEntry]
 }
 
-func newAllowMemo() *allowMemo {
-	return &allowMemo{table: assoc.New(allowResponses, func(e *allowEntry) string { return e.credentialID })}
+// newAllowMemo returns a memo of at most n responses (0: the default).
+func newAllowMemo(n int) *allowMemo {
+	if n <= 0 {
+		n = defaultAllowResponses
+	}
+	return &allowMemo{table: assoc.New(n, func(e *allowEntry) string { return e.credentialID })}
 }
 
 // entryRoom is the room an allow entry has for its credential id and its

@@ -90,9 +90,9 @@ func TestAllowResponseFollowsEveryChange(t *testing.T) {
 // Colliding credentials share a slot and take it from each other; each
 // must still get its own response.
 func TestAllowMemoCollisions(t *testing.T) {
-	m := newAllowMemo()
+	m := newAllowMemo(0)
 	for round := range 3 {
-		for i := range 3 * allowResponses { // three times the memo's room
+		for i := range 3 * defaultAllowResponses { // three times the memo's room
 			d := &authz.Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
 			r := m.get(d).resp
 			got := r.message.GetDynamicMetadata().GetFields()[MetadataCredentialID].GetStringValue()
@@ -136,7 +136,7 @@ func TestAllowMemoServesRepeats(t *testing.T) {
 
 // A partner's own limits travel in the memo's encoding too.
 func TestAllowMemoEncodesLimits(t *testing.T) {
-	m := newAllowMemo()
+	m := newAllowMemo(0)
 	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: "cred1", Tier: "gold", CredentialHeader: headerAPIKey,
 		Limits: partner.Limits{PerSecond: 5, PerDay: 10000}}
 	r := m.get(d).resp
@@ -165,7 +165,7 @@ func decodeWire(t *testing.T, r response) *authv3.CheckResponse {
 // An API key's id is a substring of the secret the caller sent; the memo
 // outlives the request and must not keep that memory alive.
 func TestAllowMemoKeepsNoCallerMemory(t *testing.T) {
-	m := newAllowMemo()
+	m := newAllowMemo(0)
 	sent := "pg_test_AbCdEfGhIjKl_" + strings.Repeat("s", 43) + "XXXXXX"
 	id := sent[len("pg_test_") : len("pg_test_")+12]
 	d := &authz.Decision{PartnerID: "acme", Scopes: "orders:read", CredentialID: id, Tier: "gold", CredentialHeader: headerAuthorization}
@@ -201,7 +201,7 @@ func TestAllowEntryIsOneBlock(t *testing.T) {
 	if size := unsafe.Sizeof(allowEntry{}); size != 768 {
 		t.Errorf("an allow entry is %d bytes; entryRoom's comment says 768", size)
 	}
-	m := newAllowMemo()
+	m := newAllowMemo(0)
 	d := &authz.Decision{PartnerID: "acme-logistics-eu", Scopes: "orders:read orders:write shipments:read", CredentialID: "AbCdEfGhIjKl",
 		Tier: "enterprise", CredentialHeader: headerAuthorization, Limits: partner.Limits{PerSecond: 500, PerMinute: 20000, PerDay: 5_000_000}}
 	e := m.get(d)
@@ -224,7 +224,7 @@ func TestAllowEntryIsOneBlock(t *testing.T) {
 // rewritten in the store (a new version, even with the same identity)
 // gets a response of its own, never one derived from the older record.
 func TestAllowMemoFollowsRecordVersion(t *testing.T) {
-	m := newAllowMemo()
+	m := newAllowMemo(0)
 	d := &authz.Decision{Reason: authz.ReasonAllowed, PartnerID: "acme", Scopes: "orders:read", CredentialID: "AbCdEfGhIjKl", Tier: "gold",
 		CredentialHeader: "authorization", CredentialVersion: 1}
 	first := m.get(d)
@@ -242,5 +242,33 @@ func TestAllowMemoFollowsRecordVersion(t *testing.T) {
 	d.CredentialHeader = "x-api-key"
 	if other := m.get(d); other == rewritten || other.header != "x-api-key" {
 		t.Error("another credential header was answered by the authorization entry")
+	}
+}
+
+// Options.AllowResponses sizes the memo: sized for them, twice as many
+// slots as credentials in use, all but about 1 % keep their response,
+// where the default room could hold at most 16,384 of them.
+func TestAllowMemoSizedByOptions(t *testing.T) {
+	const inUse = 2 * defaultAllowResponses
+	srv, err := New(Options{Decider: panicking{}, AllowResponses: 2 * inUse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decision := func(i int) *authz.Decision {
+		return &authz.Decision{PartnerID: "p", Scopes: "s", CredentialID: fmt.Sprintf("cred%06d", i), Tier: "free", CredentialHeader: headerAuthorization}
+	}
+	for i := range inUse {
+		srv.allowed.get(decision(i))
+	}
+	kept := 0
+	for i := range inUse {
+		d := decision(i)
+		id := identityOf(d)
+		if srv.allowed.find(d, &id) != nil {
+			kept++
+		}
+	}
+	if kept < inUse*97/100 {
+		t.Errorf("%d of %d responses kept, want at least 97 %% (a set of 7 that draws more of them evicts)", kept, inUse)
 	}
 }

@@ -62,6 +62,11 @@ type Options struct {
 	// PeerCertificates reads the client certificates Envoy forwards; nil
 	// means a [peercert.Reader] with its default cache.
 	PeerCertificates *peercert.Reader
+	// AllowResponses is how many credentials' allow responses are kept
+	// built and encoded, one per API key in use, one per OAuth2 client
+	// (default 16,384). Past it, an allow builds and encodes its response
+	// again.
+	AllowResponses int
 }
 
 // Server answers Envoy's Check. It is safe for concurrent use.
@@ -91,7 +96,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{decider: opts.Decider, source: opts.Source, realm: opts.Decider.Realm(), allowed: newAllowMemo(), peers: opts.PeerCertificates}
+	s := &Server{decider: opts.Decider, source: opts.Source, realm: opts.Decider.Realm(), allowed: newAllowMemo(opts.AllowResponses), peers: opts.PeerCertificates}
 	if s.peers == nil {
 		s.peers = peercert.NewReader(peercert.Options{})
 	}

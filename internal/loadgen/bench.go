@@ -28,10 +28,18 @@ import (
 // BenchOptions configures [Bench]. Zero fields take the default beside
 // them.
 type BenchOptions struct {
-	Self      string        // this binary, re-executed as the server children; required
-	Dir       string        // scratch directory for the store and logs; required
-	Keys      int           // credentials loaded into partnergate (1,000,000)
-	Hot       int           // distinct keys the allowed traffic cycles through (1,000)
+	Self   string // this binary, re-executed as the server children; required
+	Dir    string // scratch directory for the store and logs; required
+	Keys   int    // credentials loaded into partnergate (1,000,000)
+	Hot    int    // distinct keys the allowed traffic cycles through (1,000)
+	Spread []int  // more numbers of distinct keys in use, each a closed-loop run of its own beside Hot's (none)
+	// SpreadTokens is the number of distinct RS256 access tokens in use
+	// in one more closed-loop run (0: none); the verified-token cache is
+	// sized by config to hold them and every other token sent.
+	SpreadTokens int
+	// HotKeys is partnergate's hot_keys (0: twice the most keys in use,
+	// and at least its default), as an operator sizes it.
+	HotKeys   int
 	Rounds    int           // A/B rounds (3)
 	Duration  time.Duration // length of each run (5s)
 	Rate      float64       // open-loop rate, requests/s (5,000)
@@ -55,6 +63,10 @@ func (o *BenchOptions) defaults() {
 		o.Hot = 1000
 	}
 	o.Hot = min(o.Hot, o.Keys)
+	o.Spread = slices.DeleteFunc(slices.Clone(o.Spread), func(n int) bool { return n <= 0 })
+	for i := range o.Spread {
+		o.Spread[i] = min(o.Spread[i], o.Keys)
+	}
 	if o.Rounds <= 0 {
 		o.Rounds = 3
 	}
@@ -92,6 +104,8 @@ type sample struct {
 	openP50, openP99, openP999, openCPU float64
 	floodP99, floodRate, floodLookups   float64
 	jwt                                 [len(TokenAlgs)]closedLoop
+	spread                              []closedLoop // one per BenchOptions.Spread, grpc-go client only
+	spreadJWT                           closedLoop   // BenchOptions.SpreadTokens RS256 tokens, grpc-go client only
 }
 
 // closedLoop is one server's closed-loop figures for one kind of request
@@ -131,16 +145,33 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		// Every token must fit the verified-token cache, as in a
 		// production deployment sized for its clients.
 		cacheSize := 0
-		if n := len(TokenAlgs) * o.Hot; n > config.Default().JWT.CacheSize {
+		if n := len(TokenAlgs)*o.Hot + o.SpreadTokens; n > config.Default().JWT.CacheSize {
 			cacheSize = 2 * n
 		}
-		if err := iss.WriteConfig(cfgPath, cacheSize); err != nil {
+		// With many tokens in use, a run that comes back to them after a
+		// round's other runs would find most of them expired from a
+		// one-minute cache and measure re-verification, a cost of the
+		// benchmark's bursts: in steady use a token is re-verified once
+		// per cache_ttl whatever the load. The longest TTL allowed keeps
+		// them all for the whole benchmark.
+		var cacheTTL time.Duration
+		if o.SpreadTokens > 0 {
+			cacheTTL = 10 * time.Minute
+		}
+		if err := iss.WriteConfig(cfgPath, cacheSize, cacheTTL); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(w, "machine: %s\n", describeMachine())
 	fmt.Fprintf(w, "seeding %d credentials into SQLite...\n", o.Keys)
-	seeded, err := Seed(ctx, o.Dir, format, o.Keys, o.Hot, clients...)
+	inUse := o.Hot
+	for _, n := range o.Spread {
+		inUse = max(inUse, n)
+	}
+	if o.HotKeys <= 0 {
+		o.HotKeys = max(2*inUse, config.DefaultHotKeys)
+	}
+	seeded, err := Seed(ctx, o.Dir, format, o.Keys, inUse, clients...)
 	if err != nil {
 		return err
 	}
@@ -153,7 +184,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	defer logf.Close()
 	pg, err := startChild(o.Self, o.ServerCPU, "partnergate", logf,
 		"--kind", "partnergate", "--store", seeded.StoreURL, "--pepper-file", seeded.PepperFile, "--cpuprofile", o.Profile,
-		"--config", cfgPath)
+		"--config", cfgPath, "--hot-keys", strconv.Itoa(o.HotKeys))
 	if err != nil {
 		return err
 	}
@@ -180,9 +211,16 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		pg.startup.Round(time.Millisecond), pgStats.Keys, pgRSS>>20, pgStats.HeapAlloc>>20,
 		float64(pgStats.HeapAlloc)/float64(o.Keys), pgStats.HeapAlloc>>20, baseRSS>>20)
 
-	allowed := make([][]byte, len(seeded.Hot))
+	// allowed are the requests of the Hot keys; spreadReqs[i], of the
+	// first Spread[i] keys: prefixes of one set of requests.
+	inUseReqs := make([][]byte, len(seeded.Hot))
 	for i, k := range seeded.Hot {
-		allowed[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
+		inUseReqs[i] = Marshal(Request("authorization", "Bearer "+k.Reveal(), i))
+	}
+	allowed := inUseReqs[:o.Hot]
+	spreadReqs := make([][][]byte, len(o.Spread))
+	for i, n := range o.Spread {
+		spreadReqs[i] = inUseReqs[:n]
 	}
 	fmt.Fprintf(w, "request: %d bytes, 15 headers, 3 context extensions\n", len(allowed[0]))
 	// jwtReqs[a] are the allowed requests carrying o.Hot distinct tokens
@@ -202,6 +240,19 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			jwtReqs = append(jwtReqs, reqs)
 			fmt.Fprintf(w, "jwt-%s: %d distinct tokens of %d bytes (request %d bytes)\n", strings.ToLower(alg), len(toks), len(toks[0]), len(reqs[0]))
 		}
+	}
+	var spreadTokReqs [][]byte
+	if iss != nil && o.SpreadTokens > 0 {
+		t0 := time.Now()
+		toks, err := iss.Tokens("RS256", o.SpreadTokens)
+		if err != nil {
+			return err
+		}
+		spreadTokReqs = make([][]byte, len(toks))
+		for i, t := range toks {
+			spreadTokReqs[i] = Marshal(Request("authorization", "Bearer "+t, i))
+		}
+		fmt.Fprintf(w, "jwt-rs256: %d more distinct tokens minted in %s\n", len(toks), time.Since(t0).Round(time.Millisecond))
 	}
 	flood, err := floodRequests(format, 20_000)
 	if err != nil {
@@ -231,6 +282,11 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			if err := expectAllowed(s.name, "jwt-"+strings.ToLower(TokenAlgs[a])+" warm-up", Closed(ctx, cs, o.Streams, 500*time.Millisecond, reqs, nil)); err != nil {
 				return err
 			}
+		}
+		// Every one of the many tokens pays its signature here, not in
+		// a measured run.
+		if err := warmEach(ctx, s.name, "jwt-rs256 spread warm-up", cs, o.Streams, spreadTokReqs); err != nil {
+			return err
 		}
 	}
 	var body string
@@ -316,7 +372,19 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		}
 	}
 
+	for i, reqs := range spreadReqs {
+		runs = append(runs, closed(fmt.Sprintf("closed %d keys", len(reqs)), reqs, func(sm *sample) *closedLoop { return &sm.spread[i] }))
+	}
+	if spreadTokReqs != nil {
+		runs = append(runs, closed(fmt.Sprintf("jwt-rs256 closed %d tokens", len(spreadTokReqs)), spreadTokReqs, func(sm *sample) *closedLoop { return &sm.spreadJWT }))
+	}
+
 	samples := map[*child][]sample{pg: make([]sample, o.Rounds), base: make([]sample, o.Rounds)}
+	for _, ss := range samples {
+		for i := range ss {
+			ss[i].spread = make([]closedLoop, len(spreadReqs))
+		}
+	}
 	for round := range o.Rounds {
 		order := servers
 		if round%2 == 1 {
@@ -339,9 +407,36 @@ func Bench(ctx context.Context, o BenchOptions) error {
 				fmt.Fprintf(w, "round %d %-11s jwt-%s closed %6.0f/s cpu %5.1fµs | h2load %6.0f/s cpu %5.1fµs\n",
 					round+1, s.name, strings.ToLower(TokenAlgs[a]), js.closedRate, js.closedCPU, js.h2Rate, js.h2CPU)
 			}
+			for i, n := range o.Spread {
+				fmt.Fprintf(w, "round %d %-11s %d keys closed %6.0f/s cpu %5.1fµs\n", round+1, s.name, n, sm.spread[i].closedRate, sm.spread[i].closedCPU)
+			}
+			if spreadTokReqs != nil {
+				fmt.Fprintf(w, "round %d %-11s jwt-rs256 %d tokens closed %6.0f/s cpu %5.1fµs\n", round+1, s.name, len(spreadTokReqs), sm.spreadJWT.closedRate, sm.spreadJWT.closedCPU)
+			}
 		}
 	}
 	summarize(w, o, samples[pg], samples[base])
+	return nil
+}
+
+// warmEach sends every one of reqs at least once through conns, in
+// chunks, and reports an error unless each call was allowed.
+func warmEach(ctx context.Context, name, run string, conns []*grpc.ClientConn, streams int, reqs [][]byte) error {
+	const chunk = 2000
+	for off := 0; off < len(reqs); off += chunk {
+		part := reqs[off:min(off+chunk, len(reqs))]
+		// A closed loop starts each stream at its own index and steps
+		// by the streams: a run that makes twice as many calls as there
+		// are requests has sent each. A run that falls short is repeated
+		// for twice as long.
+		for dur, n := 200*time.Millisecond, int64(0); n < int64(2*len(part)); dur *= 2 {
+			r := Closed(ctx, conns, streams, dur, part, nil)
+			if err := expectAllowed(name, run, r); err != nil {
+				return err
+			}
+			n = r.N
+		}
+	}
 	return nil
 }
 
@@ -475,7 +570,7 @@ func median(v []float64) float64 {
 // back to back, so its ratio is the figure least moved by the machine's
 // drift.
 func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
-	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys, baseline %q; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys, o.Baseline)
+	fmt.Fprintf(w, "\nmedians of %d rounds, %s per run, partnergate with %d keys (hot_keys %d), baseline %q; ratio = partnergate / baseline, the median and range of the rounds' ratios\n", o.Rounds, o.Duration, o.Keys, o.HotKeys, o.Baseline)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "figure\tpartnergate\tbaseline\tratio\tratio range\t")
 	row := func(name, unit string, f func(sample) float64) {
@@ -519,6 +614,68 @@ func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
 				row(name+" h2load server CPU per Check", "µs", func(s sample) float64 { return s.jwt[a].h2CPU })
 			}
 		}
+	}
+	for i, n := range o.Spread {
+		row(fmt.Sprintf("%d keys in use: closed-loop throughput (grpc-go client)", n), "/s", func(s sample) float64 { return s.spread[i].closedRate })
+		row(fmt.Sprintf("%d keys in use: server CPU per Check", n), "µs", func(s sample) float64 { return s.spread[i].closedCPU })
+	}
+	if o.SpreadTokens > 0 && !o.SkipJWT {
+		row(fmt.Sprintf("jwt-rs256 %d tokens in use: closed-loop throughput (grpc-go client)", o.SpreadTokens), "/s", func(s sample) float64 { return s.spreadJWT.closedRate })
+		row(fmt.Sprintf("jwt-rs256 %d tokens in use: server CPU per Check", o.SpreadTokens), "µs", func(s sample) float64 { return s.spreadJWT.closedCPU })
+	}
+	_ = tw.Flush()
+	summarizeSpread(w, o, pg, base)
+}
+
+// summarizeSpread prints how partnergate's figures move with the number
+// of credentials in use, each against the Hot figure of the same build in
+// the same rounds: its throughput as a fraction of the Hot keys'
+// (against the same fraction for the baseline, which does no work per
+// key), and the server CPU per Check it adds over the baseline, in µs,
+// with that as a multiple of the Hot keys' addition. Each is the median
+// and range of the rounds' own figures.
+func summarizeSpread(w io.Writer, o BenchOptions, pg, base []sample) {
+	type spread struct {
+		name      string
+		hot, many func(sample) closedLoop
+	}
+	var sets []spread
+	keys := func(s sample) closedLoop { return s.closedLoop }
+	for i, n := range o.Spread {
+		sets = append(sets, spread{fmt.Sprintf("%d keys", n), keys, func(s sample) closedLoop { return s.spread[i] }})
+	}
+	if o.SpreadTokens > 0 && !o.SkipJWT {
+		sets = append(sets, spread{fmt.Sprintf("%d rs256 tokens", o.SpreadTokens),
+			func(s sample) closedLoop { return s.jwt[0] }, func(s sample) closedLoop { return s.spreadJWT }})
+	}
+	if len(sets) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ncredentials in use, each against %d of its kind (keys, rs256 tokens) in the same rounds; added = partnergate's server CPU per Check - the baseline's; median (range) of the rounds\n", o.Hot)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "in use\tpartnergate throughput / at %d\tbaseline throughput / at %d\tadded at %d\tadded\tadded / added at %d\t\n", o.Hot, o.Hot, o.Hot, o.Hot)
+	stat := func(f func(i int) float64) string {
+		v := make([]float64, len(pg))
+		for i := range pg {
+			v[i] = f(i)
+		}
+		m := median(v) // sorts v
+		return fmt.Sprintf("%.2f (%.2f–%.2f)", m, v[0], v[len(v)-1])
+	}
+	for _, s := range sets {
+		added := func(i int, f func(sample) closedLoop) float64 { return f(pg[i]).closedCPU - f(base[i]).closedCPU }
+		ratio := func(a, b float64) float64 {
+			if b == 0 {
+				return 0
+			}
+			return a / b
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s µs\t%s µs\t%s\t\n", s.name,
+			stat(func(i int) float64 { return ratio(s.many(pg[i]).closedRate, s.hot(pg[i]).closedRate) }),
+			stat(func(i int) float64 { return ratio(s.many(base[i]).closedRate, s.hot(base[i]).closedRate) }),
+			stat(func(i int) float64 { return added(i, s.hot) }),
+			stat(func(i int) float64 { return added(i, s.many) }),
+			stat(func(i int) float64 { return ratio(added(i, s.many), added(i, s.hot)) }))
 	}
 	_ = tw.Flush()
 }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -79,10 +80,11 @@ func (g *genSource) GetCertificate(context.Context, string) (*partner.Certificat
 // million keys. It is built once: the benchmark function runs again for
 // each b.N, and rebuilding would leave the previous million keys' garbage
 // for the collector to clear inside the timed loop.
-var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) { return newDecisionSetup(1_000_000, 4096) })
+var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) { return newDecisionSetup(1_000_000, 100_000) })
 
 // newDecisionSetup builds the servers over a cache of n keys of
-// SeedPartner, keeping the first hot of them to send.
+// SeedPartner, keeping the first hot of them to send, with the hot-key
+// table and the allow memo sized for them as hot_keys is (twice over).
 func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	format, err := apikey.NewFormat(apikey.DefaultPrefix)
 	if err != nil {
@@ -93,7 +95,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		return nil, err
 	}
 	src := &genSource{format: format, hasher: hasher, n: n, hot: hot}
-	idx, err := cache.New(src, cache.Options{ExpectedKeys: n})
+	idx, err := cache.New(src, cache.Options{ExpectedKeys: n, HotKeys: 2 * hot})
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := extauthz.New(extauthz.Options{Decider: dec})
+	srv, err := extauthz.New(extauthz.Options{Decider: dec, AllowResponses: 2 * hot})
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		if err != nil {
 			return nil, err
 		}
-		return extauthz.New(extauthz.Options{Decider: served, Metrics: metrics, Tracing: &telemetry.Tracing{}})
+		return extauthz.New(extauthz.Options{Decider: served, Metrics: metrics, Tracing: &telemetry.Tracing{}, AllowResponses: 2 * hot})
 	}
 	respond, err := serve(telemetry.Auditors{metrics, audit})
 	if err != nil {
@@ -271,7 +273,27 @@ func BenchmarkDecision1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hot := len(f.bearers)
+	checkParallel(b, f.srv, f.bearers[:4096])
+}
+
+// BenchmarkDecisionInUse is [BenchmarkDecision1M] with 1,000, 10,000 and
+// 100,000 keys of the million in use. Run with -cpu 1,2: a Check that
+// takes no lock a writer, or another Check, holds does twice the work on
+// two cores, however many keys are in use.
+func BenchmarkDecisionInUse(b *testing.B) {
+	f, err := decisionFixture()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) { checkParallel(b, f.srv, f.bearers[:n]) })
+	}
+}
+
+// checkParallel runs allowed Checks of the keys in bearers, in turn, on
+// GOMAXPROCS callers.
+func checkParallel(b *testing.B, srv *extauthz.Server, bearers []string) {
+	hot := len(bearers)
 	runtime.GC() // the load's garbage is not the decision's cost
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -279,13 +301,13 @@ func BenchmarkDecision1M(b *testing.B) {
 		// One request per caller, its credential swapped each time: a
 		// request freshly unmarshalled by gRPC is hot in the CPU cache,
 		// while the key it names is any of the million.
-		req := Request("authorization", f.bearers[0], 0)
+		req := Request("authorization", bearers[0], 0)
 		hdrs := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
 		ctx := context.Background()
 		i := 0
 		for pb.Next() {
-			hdrs["authorization"] = f.bearers[i%hot]
-			resp, err := f.srv.Check(ctx, req)
+			hdrs["authorization"] = bearers[i%hot]
+			resp, err := srv.Check(ctx, req)
 			if err != nil || resp.GetOkResponse() == nil {
 				b.Fatalf("not allowed: %v %v", resp.GetStatus(), err)
 			}

@@ -118,9 +118,10 @@ func (is *Issuer) Client() *partner.Client {
 
 // WriteConfig writes a partnergate config file to path that trusts this
 // issuer (its JWKS URL, [TokenAudience], [TokenAlgs]); the issuer list has
-// no environment form. cacheSize, if positive, sets jwt.cache_size. JSON is
-// YAML, so config.Load reads it as any config file.
-func (is *Issuer) WriteConfig(path string, cacheSize int) error {
+// no environment form. cacheSize and cacheTTL, if positive, set
+// jwt.cache_size and jwt.cache_ttl. JSON is YAML, so config.Load reads it
+// as any config file.
+func (is *Issuer) WriteConfig(path string, cacheSize int, cacheTTL time.Duration) error {
 	jwtCfg := map[string]any{
 		"issuers": []map[string]any{{
 			"issuer":     is.URL,
@@ -131,6 +132,9 @@ func (is *Issuer) WriteConfig(path string, cacheSize int) error {
 	}
 	if cacheSize > 0 {
 		jwtCfg["cache_size"] = cacheSize
+	}
+	if cacheTTL > 0 {
+		jwtCfg["cache_ttl"] = cacheTTL.String()
 	}
 	b, err := json.MarshalIndent(map[string]any{"jwt": jwtCfg}, "", "  ")
 	if err != nil {

@@ -101,7 +101,7 @@ func TestRunsAgainstRealServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "partnergate.json")
-	if err := iss.WriteConfig(cfgPath, 100); err != nil {
+	if err := iss.WriteConfig(cfgPath, 100, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	allowed := make([][]byte, len(seeded.Hot))
@@ -334,4 +334,36 @@ func rusageCPU(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSummarizeSpreadPairsRounds checks the figures of many credentials
+// in use: partnergate's throughput against its own with fewer in the
+// same round, and the server CPU per Check it adds over the baseline,
+// against that addition with fewer, each a median of the rounds' own.
+func TestSummarizeSpreadPairsRounds(t *testing.T) {
+	// closed returns a round's figures: rate and CPU per Check at Hot
+	// keys, and at the one Spread number of keys.
+	closed := func(rate, cpu, spreadRate, spreadCPU float64) sample {
+		return sample{
+			closedLoop: closedLoop{closedRate: rate, closedCPU: cpu},
+			spread:     []closedLoop{{closedRate: spreadRate, closedCPU: spreadCPU}},
+		}
+	}
+	// Rounds' throughput ratios 0.9, 0.5, 0.8 (median 0.8); added CPU
+	// 10 → 15, 10 → 30, 8 → 16 µs: ratios 1.5, 3, 2 (median 2).
+	pg := []sample{closed(100, 20, 90, 25), closed(200, 20, 100, 40), closed(100, 18, 80, 26)}
+	base := []sample{closed(300, 10, 300, 10), closed(300, 10, 270, 10), closed(300, 10, 300, 10)}
+	var out strings.Builder
+	summarizeSpread(&out, BenchOptions{Rounds: 3, Hot: 1000, Spread: []int{100000}, SkipJWT: true}, pg, base)
+	var line string
+	for l := range strings.Lines(out.String()) {
+		if strings.HasPrefix(strings.TrimSpace(l), "100000 keys") {
+			line = l
+		}
+	}
+	for _, want := range []string{"0.80 (0.50–0.90)", "1.00 (0.90–1.00)", "10.00 (8.00–10.00) µs", "16.00 (15.00–30.00) µs", "2.00 (1.50–3.00)"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("100,000-key row = %q, want %q in it\n%s", line, want, out.String())
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -33,6 +34,8 @@ type ServeOptions struct {
 	// PARTNERGATE_CONFIG; it carries what has no environment form (the
 	// token issuers).
 	ConfigFile string
+	// HotKeys is partnergate's hot_keys (0: its default).
+	HotKeys int
 	// Log receives partnergate's logs, as its stderr would in production.
 	Log io.Writer
 	// BallastMiB gives the baseline a pointer-free heap of this size, so
@@ -117,6 +120,9 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		}
 		if opts.ConfigFile != "" {
 			env[config.EnvPrefix+"CONFIG"] = opts.ConfigFile
+		}
+		if opts.HotKeys > 0 {
+			env[config.EnvPrefix+"HOT_KEYS"] = strconv.Itoa(opts.HotKeys)
 		}
 		cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if err != nil {
