@@ -27,6 +27,13 @@ func (s *Store) DeletePartner(ctx context.Context, partnerID string, revokeAll b
 	}
 	err := s.write(ctx, "deleting partner", ev, func(tx *sql.Tx, ts time.Time) ([]touched, error) {
 		off = store.Offboarding{}
+		// Lock the partner's row before reading what it holds: a
+		// registration (AddCertificate takes the same lock) then either
+		// committed first, and is read and removed below, or waits and
+		// finds the tombstone.
+		if _, err := tx.ExecContext(ctx, `UPDATE partners SET state = state WHERE id = $1`, partnerID); err != nil {
+			return nil, err
+		}
 		p, err := scanPartner(tx.QueryRowContext(ctx, `SELECT `+partnerCols+` FROM partners WHERE id = $1`, partnerID))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
