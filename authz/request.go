@@ -33,14 +33,9 @@ type Request struct {
 	// it (Envoy's source.principal: a URI or DNS SAN, else the subject);
 	// empty for none.
 	SourcePrincipal string
-	// PeerCertificate is the DER encoding of the client's TLS
-	// certificate as the edge verified it, or nil for none. PeerCert, when
-	// set, takes its place.
-	PeerCertificate []byte
 	// PeerCert is the client's TLS certificate as the edge verified it,
 	// read by a [peercert.Reader] so that each distinct certificate is
-	// parsed once, not on every request; nil for none, or to use
-	// PeerCertificate.
+	// parsed once, not on every request; nil for none.
 	PeerCert *peercert.Cert
 	// RequiredScopes are the scopes the route requires, space-separated,
 	// all required, as the route itself declares them (Envoy's

@@ -8,7 +8,6 @@ import (
 
 	"github.com/partnergate/partnergate/internal/dpop"
 	"github.com/partnergate/partnergate/internal/jwtverify"
-	"github.com/partnergate/partnergate/internal/peercert"
 )
 
 // TokenVerifier verifies an OAuth2 access token presented with the proofs
@@ -64,11 +63,8 @@ func (s *Decider) checkProof(req *Request, token string) (*dpop.Proof, string) {
 // token bound to a certificate is then refused, which is the safe outcome.
 func binding(req *Request) jwtverify.Binding {
 	var b jwtverify.Binding
-	switch {
-	case req.PeerCert != nil:
+	if req.PeerCert != nil {
 		b.CertThumbprint = req.PeerCert.Thumbprint
-	case len(req.PeerCertificate) > 0:
-		b.CertThumbprint = peercert.Thumbprint(req.PeerCertificate)
 	}
 	return b
 }

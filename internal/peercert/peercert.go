@@ -147,10 +147,3 @@ func Encode(pemText []byte) string {
 	}
 	return b.String()
 }
-
-// Thumbprint returns the RFC 8705 §3.1 thumbprint of a DER certificate,
-// for a transport that has the DER already (from its own TLS handshake).
-func Thumbprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
