@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/partnergate/partnergate/internal/clientaddr"
 )
 
 // Header names a trusted proxy sends to describe the request it is
@@ -158,18 +160,7 @@ func forwardedClient(h http.Header) (netip.Addr, bool) {
 	if len(v) == 0 {
 		return netip.Addr{}, false
 	}
-	last := v[len(v)-1]
-	if i := strings.LastIndexByte(last, ','); i >= 0 {
-		last = last[i+1:]
-	}
-	last = strings.TrimSpace(last)
-	if a, err := netip.ParseAddr(last); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
-	if ap, err := netip.ParseAddrPort(last); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
-	}
-	return netip.Addr{}, false
+	return clientaddr.FromXFF(v[len(v)-1], 0)
 }
 
 // isMethod reports whether m is an HTTP method token (RFC 9110 §9.1) of
