@@ -1,27 +1,26 @@
 // Package lastuse records when each credential was last used, and from
-// where, without making Check wait for a write.
+// where, without making Check wait for anything.
 //
-// [Recorder.Used] is called on the hot path: it stores the touch in a
-// sharded in-memory map (one short critical section, no I/O), coalescing
-// repeated uses of a key into its latest, to the second. [Recorder.Run]
-// flushes the map to the store every few seconds, in writes of a bounded
-// size with a pause between them (see [Options.Batch]). When the map
-// is full, new keys are dropped and counted rather than growing memory
-// without bound; a failed flush is counted, and its touches are dropped
-// (the next use records them again). All methods are safe for concurrent
-// use.
+// [Recorder.Used] is called on the hot path. It takes no lock: it claims a
+// slot in one of a few bounded rings and copies the touch into it, and
+// nothing else. The recorder's own goroutine ([Recorder.Run]) drains the
+// rings every [DrainInterval] into a map that coalesces repeated uses of a
+// key into its latest, to the second, and flushes the map to the store
+// every few seconds, in writes of a bounded size with a pause between them
+// (see [Options.Batch]). Memory is bounded twice: a touch that finds its
+// ring full, or a new key that finds the map full, is dropped and counted
+// rather than waited for; a failed flush is counted, and its touches are
+// dropped (the next use records them again). All methods are safe for
+// concurrent use.
 package lastuse
 
 import (
 	"context"
 	"hash/maphash"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/cpu"
 
 	"github.com/partnergate/partnergate/internal/store"
 )
@@ -52,19 +51,17 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-const shards = 32
-
 // Recorder coalesces credential uses and flushes them in batches.
 type Recorder struct {
-	sink  Sink
-	opts  Options
-	seed  maphash.Seed
-	shard [shards]struct {
-		mu      sync.Mutex
-		pending map[string]store.Touch
-		_       cpu.CacheLinePad // keep shards on separate cache lines
-	}
-	count   atomic.Int64 // keys pending, across shards
+	sink Sink
+	opts Options
+	seed maphash.Seed
+	ring [rings]ring
+
+	// drainMu makes one drainer at a time the rings' consumer; it guards
+	// pending, which only drainers and Flush touch. Used never takes it.
+	drainMu sync.Mutex
+	pending map[string]store.Touch
 	dropped atomic.Int64
 	flushMu sync.Mutex
 }
@@ -89,9 +86,9 @@ func New(sink Sink, opts Options) *Recorder {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{sink: sink, opts: opts, seed: maphash.MakeSeed()}
-	for i := range r.shard {
-		r.shard[i].pending = map[string]store.Touch{}
+	r := &Recorder{sink: sink, opts: opts, seed: maphash.MakeSeed(), pending: map[string]store.Touch{}}
+	for i := range r.ring {
+		r.ring[i].init()
 	}
 	return r
 }
@@ -101,56 +98,76 @@ func New(sink Sink, opts Options) *Recorder {
 // map write on nearly every Check of a busy key.
 const Resolution = time.Second
 
+// DrainInterval is how often [Recorder.Run] moves the rings' touches into
+// the pending map. The rings hold [rings]×[ringSize] touches between two
+// drains: some 160,000 Checks a second at this interval.
+const DrainInterval = 100 * time.Millisecond
+
 // Used records that credential id passed a Check at at, from the client
-// address from, to within [Resolution]. It never waits for I/O.
+// address from, to within [Resolution]. It takes no lock and never waits:
+// a touch that finds its ring full is dropped and counted.
 func (r *Recorder) Used(id, from string, at time.Time) {
-	sh := &r.shard[maphash.String(r.seed, id)%shards]
-	sh.mu.Lock()
-	prev, ok := sh.pending[id]
-	switch {
-	case ok:
-		if at.Sub(prev.At) >= Resolution {
-			sh.pending[prev.ID] = store.Touch{ID: prev.ID, At: at, From: from}
-		}
-	case r.count.Load() >= int64(r.opts.MaxPending):
+	// A key's touches share a ring, so they are drained in the order
+	// they were made; keys spread over the rings, so Checks on two cores
+	// rarely claim slots of the same ring at once.
+	if !r.ring[maphash.String(r.seed, id)%rings].put(id, from, at.UnixNano()) {
 		r.dropped.Add(1)
-	default:
-		// An API key's id is a substring of the secret the caller sent:
-		// keep a copy, not the caller's memory.
-		id = strings.Clone(id)
-		sh.pending[id] = store.Touch{ID: id, At: at, From: from}
-		r.count.Add(1)
 	}
-	sh.mu.Unlock()
 }
 
-// Dropped returns how many touches were dropped: for a full map or a
-// failed flush.
-func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+// drain moves every published touch from the rings into the pending map,
+// coalescing each key's uses into its latest, to within Resolution. New
+// keys past MaxPending are dropped and counted. It returns with drainMu
+// held, for the caller to release.
+func (r *Recorder) drain() {
+	r.drainMu.Lock()
+	for i := range r.ring {
+		r.ring[i].take(func(id []byte, from string, at int64) {
+			t := time.Unix(0, at)
+			if prev, ok := r.pending[string(id)]; ok { // no allocation: the compiler looks up in place
+				if t.Sub(prev.At) >= Resolution {
+					r.pending[prev.ID] = store.Touch{ID: prev.ID, At: t, From: from}
+				}
+				return
+			}
+			if len(r.pending) >= r.opts.MaxPending {
+				r.dropped.Add(1)
+				return
+			}
+			k := string(id)
+			r.pending[k] = store.Touch{ID: k, At: t, From: from}
+		})
+	}
+}
 
-// Pending returns how many keys wait for a flush.
-func (r *Recorder) Pending() int { return int(r.count.Load()) }
+// Dropped returns how many touches were dropped: for a full ring, a full
+// map or a failed flush. It drains the rings first, so a touch dropped for
+// a full map is counted by the time it returns.
+func (r *Recorder) Dropped() int64 {
+	r.drain()
+	r.drainMu.Unlock()
+	return r.dropped.Load()
+}
+
+// Pending returns how many keys wait for a flush, the rings drained.
+func (r *Recorder) Pending() int {
+	r.drain()
+	defer r.drainMu.Unlock()
+	return len(r.pending)
+}
 
 // Flush writes every pending touch, [Options.Batch] at a time. If a write
 // fails, the touches not yet written are dropped and counted.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	var batch []store.Touch
-	for i := range r.shard {
-		sh := &r.shard[i]
-		sh.mu.Lock()
-		if len(sh.pending) > 0 {
-			taken := sh.pending
-			sh.pending = make(map[string]store.Touch, len(taken))
-			r.count.Add(-int64(len(taken)))
-			sh.mu.Unlock()
-			for _, t := range taken {
-				batch = append(batch, t)
-			}
-			continue
-		}
-		sh.mu.Unlock()
+	r.drain()
+	taken := r.pending
+	r.pending = make(map[string]store.Touch, len(taken))
+	r.drainMu.Unlock()
+	batch := make([]store.Touch, 0, len(taken))
+	for _, t := range taken {
+		batch = append(batch, t)
 	}
 	for len(batch) > 0 {
 		n := min(len(batch), r.opts.Batch)
@@ -181,12 +198,18 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run flushes every Interval until ctx ends, then flushes once more.
+// Run drains the rings every DrainInterval and flushes every Interval
+// until ctx ends, then flushes once more.
 func (r *Recorder) Run(ctx context.Context) {
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
+	d := time.NewTicker(min(DrainInterval, r.opts.Interval))
+	defer d.Stop()
 	for {
 		select {
+		case <-d.C:
+			r.drain()
+			r.drainMu.Unlock()
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.FlushTimeout)
 			r.flush(fctx)

@@ -89,6 +89,12 @@ func TestBoundedPendingDropsNewKeys(t *testing.T) {
 	r := lastuse.New(st, lastuse.Options{MaxPending: 2})
 	r.Used("a", "192.0.2.1", t0)
 	r.Used("b", "192.0.2.1", t0)
+	// Keys are admitted as the rings are drained, and the rings are not
+	// drained in the order of their touches: drain a and b first, so that
+	// c is the key that finds the map full.
+	if r.Pending() != 2 {
+		t.Fatalf("pending %d, want a and b", r.Pending())
+	}
 	r.Used("c", "192.0.2.1", t0)                  // no room: dropped
 	r.Used("a", "192.0.2.5", t0.Add(time.Second)) // a pending key still updates
 	if r.Dropped() != 1 || r.Pending() != 2 {
@@ -272,15 +278,115 @@ func TestRunFlushesOnShutdown(t *testing.T) {
 	}
 }
 
+// BenchmarkUsed records uses of 8 busy keys, and of 100,000 keys in
+// turn, from every core, with the recorder's goroutine running as it does
+// in the server.
 func BenchmarkUsed(b *testing.B) {
-	r := lastuse.New(failingSink{}, lastuse.Options{})
-	ids := []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			r.Used(ids[i%len(ids)], "192.0.2.1", time.Now())
-			i++
+	for _, n := range []int{8, 100_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			r := lastuse.New(discardSink{}, lastuse.Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			var run sync.WaitGroup
+			run.Go(func() { r.Run(ctx) })
+			defer func() { cancel(); run.Wait() }()
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("key%09d", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					r.Used(ids[i%len(ids)], "192.0.2.1", time.Now())
+					i += 7
+				}
+			})
+		})
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) TouchCredentials(context.Context, []store.Touch) error { return nil }
+
+func TestFullRingDropsAndCounts(t *testing.T) {
+	sink := &batchSink{}
+	r := lastuse.New(sink, lastuse.Options{})
+	// One key's touches share a ring: past its room, with no drain
+	// between, they are dropped, counted, and never waited for.
+	const room, over = 2048, 5
+	for i := range room + over {
+		r.Used("key", "", t0.Add(time.Duration(i)*time.Second))
+	}
+	if r.Dropped() != over || r.Pending() != 1 {
+		t.Fatalf("dropped %d, pending %d; want %d and 1", r.Dropped(), r.Pending(), over)
+	}
+	// The drain freed the ring.
+	r.Used("key", "", t0.Add((room+over)*time.Second))
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.writes) != 1 || len(sink.writes[0]) != 1 || !sink.writes[0][0].At.Equal(t0.Add((room+over)*time.Second)) {
+		t.Errorf("written %v, want the last use", sink.writes)
+	}
+	if r.Dropped() != over {
+		t.Errorf("dropped %d after the drain, want still %d", r.Dropped(), over)
+	}
+}
+
+// TestConcurrentUsesAllArrive races Checks on many goroutines against
+// drains and flushes: every key's latest use is written, and none is
+// dropped while the rings have room (-race checks the rings' hand-over).
+func TestConcurrentUsesAllArrive(t *testing.T) {
+	const callers, keys, uses = 8, 32, 8 // 2,048 touches: no ring can fill
+	sink := &batchSink{}
+	r := lastuse.New(sink, lastuse.Options{})
+	stop := make(chan struct{})
+	var drains sync.WaitGroup
+	drains.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = r.Pending() // a drain
+				if err := r.Flush(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}
 		}
 	})
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for u := range uses {
+				for k := range keys {
+					r.Used(fmt.Sprintf("c%d-k%d", c, k), fmt.Sprintf("192.0.2.%d", u), t0.Add(time.Duration(u)*time.Second))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	drains.Wait()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]store.Touch{}
+	for _, w := range sink.writes {
+		for _, tc := range w {
+			if prev, ok := latest[tc.ID]; !ok || tc.At.After(prev.At) {
+				latest[tc.ID] = tc
+			}
+		}
+	}
+	if len(latest) != callers*keys || r.Dropped() != 0 {
+		t.Fatalf("%d keys written, %d dropped; want %d and 0", len(latest), r.Dropped(), callers*keys)
+	}
+	for id, tc := range latest {
+		if want := t0.Add((uses - 1) * time.Second); !tc.At.Equal(want) || tc.From != fmt.Sprintf("192.0.2.%d", uses-1) {
+			t.Errorf("%s last use %v from %s, want %v from its last address", id, tc.At, tc.From, want)
+		}
+	}
 }
