@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,9 +119,13 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 		return nil, err
 	}
 	audit := telemetry.NewDecisionLog(slog.New(slog.DiscardHandler), telemetry.DecisionLogOptions{})
+	var stops []func()
 	serve := func(a authz.Auditor) (*extauthz.Server, error) {
+		// The recorder's goroutine drains its rings as the server's does.
+		usage := lastuse.New(discardTouches{}, lastuse.Options{})
+		stops = append(stops, goRun(usage.Run))
 		served, err := authz.New(authz.Options{Index: idx, Keys: format, Hasher: hasher,
-			Usage:   lastuse.New(discardTouches{}, lastuse.Options{}),
+			Usage:   usage,
 			Auditor: a})
 		if err != nil {
 			return nil, err
@@ -139,7 +144,24 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	for i, k := range src.keys {
 		bearers[i] = "Bearer " + k.Reveal()
 	}
-	return &decisionSetup{srv: srv, respond: respond, uncounted: uncounted, bearers: bearers}, nil
+	stop := func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	return &decisionSetup{srv: srv, respond: respond, uncounted: uncounted, bearers: bearers, stop: stop}, nil
+}
+
+// goRun runs run in a goroutine until the returned function is called,
+// and waits for it to return then.
+func goRun(run func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 type decisionSetup struct {
@@ -149,6 +171,9 @@ type decisionSetup struct {
 	// allocates without them.
 	uncounted *extauthz.Server
 	bearers   []string
+	// stop ends the last-use recorders' goroutines. The benchmarks'
+	// fixture lives as long as the process and never calls it.
+	stop func()
 }
 
 type discardTouches struct{}
@@ -277,9 +302,12 @@ func BenchmarkDecision1M(b *testing.B) {
 }
 
 // BenchmarkDecisionInUse is [BenchmarkDecision1M] with 1,000, 10,000 and
-// 100,000 keys of the million in use. Run with -cpu 1,2: a Check that
-// takes no lock a writer, or another Check, holds does twice the work on
-// two cores, however many keys are in use.
+// 100,000 keys of the million in use, through the decision and its Envoy
+// response (decision) and through the Check server's handler as app.Start
+// wires it, last use recorded, decisions counted and audited (served).
+// Run with -cpu 1,2: a Check that takes no lock a writer, or another
+// Check, holds does twice the work on two cores, however many keys are in
+// use.
 func BenchmarkDecisionInUse(b *testing.B) {
 	f, err := decisionFixture()
 	if err != nil {
@@ -287,13 +315,16 @@ func BenchmarkDecisionInUse(b *testing.B) {
 	}
 	for _, n := range []int{1000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) { checkParallel(b, f.srv, f.bearers[:n]) })
+		b.Run(fmt.Sprintf("keys=%d/served", n), func(b *testing.B) { checkParallel(b, f.respond, f.bearers[:n]) })
 	}
 }
 
 // checkParallel runs allowed Checks of the keys in bearers, in turn, on
-// GOMAXPROCS callers.
+// GOMAXPROCS callers, each starting at its own place in bearers: clients
+// on other connections send other keys.
 func checkParallel(b *testing.B, srv *extauthz.Server, bearers []string) {
 	hot := len(bearers)
+	var callers atomic.Int64
 	runtime.GC() // the load's garbage is not the decision's cost
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -304,7 +335,7 @@ func checkParallel(b *testing.B, srv *extauthz.Server, bearers []string) {
 		req := Request("authorization", bearers[0], 0)
 		hdrs := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
 		ctx := context.Background()
-		i := 0
+		i := int(callers.Add(1)-1) * (hot/runtime.GOMAXPROCS(0) + 1)
 		for pb.Next() {
 			hdrs["authorization"] = bearers[i%hot]
 			resp, err := srv.Check(ctx, req)
@@ -332,6 +363,7 @@ func TestCheckAllocationsWithMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.stop()
 	outOfScope := Request("authorization", f.bearers[1], 1)
 	outOfScope.GetAttributes().ContextExtensions = map[string]string{extauthz.ContextKeyRequiredScopes: "admin:write"}
 	for _, tc := range []struct {
