@@ -7,11 +7,13 @@
 // rings every [DrainInterval] into a map that coalesces repeated uses of a
 // key into its latest, to the second, and flushes the map to the store
 // every few seconds, in writes of a bounded size with a pause between them
-// (see [Options.Batch]). Memory is bounded twice: a touch that finds its
-// ring full, or a new key that finds the map full, is dropped and counted
-// rather than waited for; a failed flush is counted, and its touches are
-// dropped (the next use records them again). All methods are safe for
-// concurrent use.
+// (see [Options.Batch]). A key written to the store is written again only
+// once [Options.Rewrite] has passed (a minute), however often it is used,
+// so the store's writes follow the keys in use, not the Checks. Memory is
+// bounded: a touch that finds its ring full, or a new key that finds the
+// map full, is dropped and counted rather than waited for; a failed flush
+// is counted, and its touches are dropped (the next use records them
+// again). All methods are safe for concurrent use.
 package lastuse
 
 import (
@@ -39,6 +41,13 @@ type Options struct {
 	MaxPending int
 	// FlushTimeout bounds one flush (default 10s).
 	FlushTimeout time.Duration
+	// Rewrite is how long after a key's use was written to the store a
+	// later use is written again (default [DefaultRewrite]; negative:
+	// at every flush). A key in steady use is then one row write a
+	// minute, not one every Interval: with 100,000 keys in use, 1,700
+	// writes a second instead of 20,000, each a row update that costs
+	// the store, and the embedded store the server's own CPU.
+	Rewrite time.Duration
 	// Batch bounds the touches written at once (default 128), and Pause
 	// is the wait between two such writes (default 1ms). Writing to the
 	// embedded SQLite store is Go code that holds a processor from start
@@ -62,6 +71,11 @@ type Recorder struct {
 	// pending, which only drainers and Flush touch. Used never takes it.
 	drainMu sync.Mutex
 	pending map[string]store.Touch
+	// written holds when each key's last written use was, for keys
+	// written within Rewrite of the newest use drained; newest is that
+	// use, in Unix nanoseconds. Guarded by drainMu.
+	written map[string]int64
+	newest  int64
 	dropped atomic.Int64
 	flushMu sync.Mutex
 }
@@ -83,10 +97,13 @@ func New(sink Sink, opts Options) *Recorder {
 	if opts.Pause <= 0 {
 		opts.Pause = time.Millisecond
 	}
+	if opts.Rewrite == 0 {
+		opts.Rewrite = DefaultRewrite
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{sink: sink, opts: opts, seed: maphash.MakeSeed(), pending: map[string]store.Touch{}}
+	r := &Recorder{sink: sink, opts: opts, seed: maphash.MakeSeed(), pending: map[string]store.Touch{}, written: map[string]int64{}}
 	for i := range r.ring {
 		r.ring[i].init()
 	}
@@ -97,6 +114,10 @@ func New(sink Sink, opts Options) *Recorder {
 // this after the one pending for its key is not recorded, which spares a
 // map write on nearly every Check of a busy key.
 const Resolution = time.Second
+
+// DefaultRewrite is [Options.Rewrite]'s default: a key's last use, as
+// stored, is at most this (and a flush interval) behind.
+const DefaultRewrite = time.Minute
 
 // DrainInterval is how often [Recorder.Run] moves the rings' touches into
 // the pending map. The rings hold [rings]×[ringSize] touches between two
@@ -123,6 +144,10 @@ func (r *Recorder) drain() {
 	r.drainMu.Lock()
 	for i := range r.ring {
 		r.ring[i].take(func(id []byte, from string, at int64) {
+			r.newest = max(r.newest, at)
+			if w, ok := r.written[string(id)]; ok && at-w < int64(r.opts.Rewrite) {
+				return // written lately enough: no row write for it yet
+			}
 			t := time.Unix(0, at)
 			if prev, ok := r.pending[string(id)]; ok { // no allocation: the compiler looks up in place
 				if t.Sub(prev.At) >= Resolution {
@@ -164,6 +189,13 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.drain()
 	taken := r.pending
 	r.pending = make(map[string]store.Touch, len(taken))
+	// Keys written longer than Rewrite before the newest use are
+	// forgotten: their next use is written anyway.
+	for id, w := range r.written {
+		if r.newest-w >= int64(r.opts.Rewrite) {
+			delete(r.written, id)
+		}
+	}
 	r.drainMu.Unlock()
 	batch := make([]store.Touch, 0, len(taken))
 	for _, t := range taken {
@@ -173,6 +205,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		n := min(len(batch), r.opts.Batch)
 		err := r.sink.TouchCredentials(ctx, batch[:n])
 		if err == nil {
+			r.wrote(batch[:n])
 			if batch = batch[n:]; len(batch) == 0 {
 				return nil
 			}
@@ -184,6 +217,23 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// wrote notes that touches were written, so that the keys' uses within
+// Rewrite of them are not. At most MaxPending keys are noted: past that,
+// uses are written more often, never less.
+func (r *Recorder) wrote(touches []store.Touch) {
+	if r.opts.Rewrite < 0 {
+		return
+	}
+	r.drainMu.Lock()
+	defer r.drainMu.Unlock()
+	for _, t := range touches {
+		if len(r.written) >= r.opts.MaxPending {
+			break
+		}
+		r.written[t.ID] = t.At.UnixNano()
+	}
 }
 
 // pause waits d, or until ctx ends.

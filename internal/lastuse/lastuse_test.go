@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,6 +312,65 @@ type discardSink struct{}
 
 func (discardSink) TouchCredentials(context.Context, []store.Touch) error { return nil }
 
+func TestRewritesAKeyOncePerInterval(t *testing.T) {
+	sink := &batchSink{}
+	r := lastuse.New(sink, lastuse.Options{Rewrite: time.Minute})
+	flush := func() []store.Touch {
+		t.Helper()
+		n := len(sink.writes)
+		if err := r.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var got []store.Touch
+		for _, w := range sink.writes[n:] {
+			got = append(got, w...)
+		}
+		return got
+	}
+	r.Used("busy", "192.0.2.1", t0)
+	r.Used("other", "192.0.2.1", t0)
+	if got := flush(); len(got) != 2 {
+		t.Fatalf("first flush wrote %v, want both keys", got)
+	}
+	// Within the minute: the busy key's uses write nothing; a key not
+	// written yet is written.
+	r.Used("busy", "192.0.2.2", t0.Add(30*time.Second))
+	r.Used("new", "192.0.2.2", t0.Add(30*time.Second))
+	if got := flush(); len(got) != 1 || got[0].ID != "new" {
+		t.Fatalf("flush within the minute wrote %v, want only the new key", got)
+	}
+	// A minute after it was written, the busy key is written again, with
+	// its latest use; other is forgotten, and written at its next use.
+	r.Used("busy", "192.0.2.3", t0.Add(61*time.Second))
+	r.Used("busy", "192.0.2.4", t0.Add(65*time.Second))
+	r.Used("other", "192.0.2.3", t0.Add(62*time.Second))
+	got := flush()
+	slices.SortFunc(got, func(a, b store.Touch) int { return strings.Compare(a.ID, b.ID) })
+	if len(got) != 2 || got[0].ID != "busy" || !got[0].At.Equal(t0.Add(65*time.Second)) || got[0].From != "192.0.2.4" || got[1].ID != "other" {
+		t.Fatalf("flush past the minute wrote %v, want busy's latest use and other", got)
+	}
+	if r.Dropped() != 0 {
+		t.Errorf("dropped %d", r.Dropped())
+	}
+}
+
+func TestAFailedWriteIsWrittenAgain(t *testing.T) {
+	sink := &batchSink{failAt: 1}
+	r := lastuse.New(sink, lastuse.Options{Rewrite: time.Minute})
+	r.Used("key", "", t0)
+	if err := r.Flush(context.Background()); err == nil {
+		t.Fatal("first write did not fail")
+	}
+	// Not written: the next use, within the minute, is.
+	r.Used("key", "", t0.Add(time.Second))
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.writes) != 2 || len(sink.writes[1]) != 1 || !sink.writes[1][0].At.Equal(t0.Add(time.Second)) {
+		t.Errorf("writes %v, want the second use written after the failed first", sink.writes)
+	}
+}
+
 func TestFullRingDropsAndCounts(t *testing.T) {
 	sink := &batchSink{}
 	r := lastuse.New(sink, lastuse.Options{})
@@ -341,7 +402,7 @@ func TestFullRingDropsAndCounts(t *testing.T) {
 func TestConcurrentUsesAllArrive(t *testing.T) {
 	const callers, keys, uses = 8, 32, 8 // 2,048 touches: no ring can fill
 	sink := &batchSink{}
-	r := lastuse.New(sink, lastuse.Options{})
+	r := lastuse.New(sink, lastuse.Options{Rewrite: -1}) // every flush writes
 	stop := make(chan struct{})
 	var drains sync.WaitGroup
 	drains.Go(func() {
