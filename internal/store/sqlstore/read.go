@@ -129,6 +129,43 @@ func (s *Store) GetCredential(ctx context.Context, id string) (*partner.Credenti
 	return c, nil
 }
 
+// credentialsPerQuery bounds the ids one query of GetCredentials names;
+// tests lower it.
+var credentialsPerQuery = 1000
+
+// GetCredentials returns the credentials with the given ids that exist, in
+// no particular order, reading up to credentialsPerQuery of them per
+// round trip; an id the store does not hold is left out.
+func (s *Store) GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error) {
+	// One parameter carries every id: a PostgreSQL text[], or a JSON array
+	// that SQLite's json_each expands, so the statement's text is the same
+	// whatever the number of ids.
+	query := `SELECT ` + credentialCols + ` FROM credentials WHERE id = ANY($1)`
+	if s.d == sqlite {
+		query = `SELECT ` + credentialCols + ` FROM credentials WHERE id IN (SELECT value FROM json_each($1))`
+	}
+	out := make([]*partner.Credential, 0, len(ids))
+	for off := 0; off < len(ids); off += credentialsPerQuery {
+		part := ids[off:min(off+credentialsPerQuery, len(ids))]
+		var arg any = part
+		if s.d == sqlite {
+			b, err := json.Marshal(part)
+			if err != nil {
+				return nil, s.wrap("reading credentials", err)
+			}
+			arg = string(b)
+		}
+		err := s.each(ctx, s.r, "reading credentials", nil, func(c *partner.Credential) error {
+			out = append(out, c)
+			return nil
+		}, query, arg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // ListCredentials lists a partner's credentials, revoked and expired ones
 // included, newest first. An unknown partner has none.
 func (s *Store) ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error) {
