@@ -27,6 +27,9 @@ type Source interface {
 	Notify(ctx context.Context) <-chan struct{}
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	// GetCredentials returns those of the credentials named that exist,
+	// in any order; see [store.Store.GetCredentials].
+	GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error)
 	GetClient(ctx context.Context, issuer, clientID string) (*partner.Client, error)
 	GetTokenRevocation(ctx context.Context, issuer, jti string) (*partner.TokenRevocation, error)
 	GetCertificate(ctx context.Context, id string) (*partner.Certificate, error)
@@ -121,16 +124,17 @@ type Cache struct {
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
-	applyMu  sync.Mutex // one feed applier at a time
-	putMu    sync.Mutex // orders writes to keys: a newer row version always wins; never taken by a read
-	writes   keyWrites  // writes to keys since start, by stripe; see wroteKey
-	yield    func()     // tests only: see interleave
-	version  atomic.Int64
-	ready    atomic.Bool
-	behind   atomic.Bool  // a write this process committed is not applied; see SyncWrite
-	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
-	feed     feedHealth
-	stats    Stats
+	applyMu     sync.Mutex          // one feed applier at a time
+	propagation func(time.Duration) // see ReportPropagation; guarded by applyMu
+	putMu       sync.Mutex          // orders writes to keys: a newer row version always wins; never taken by a read
+	writes      keyWrites           // writes to keys since start, by stripe; see wroteKey
+	yield       func()              // tests only: see interleave
+	version     atomic.Int64
+	ready       atomic.Bool
+	behind      atomic.Bool  // a write this process committed is not applied; see SyncWrite
+	lastSync    atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed        feedHealth
+	stats       Stats
 }
 
 // Stats counts cache outcomes since start; read them with Snapshot.
@@ -368,9 +372,17 @@ func (c *Cache) syncLocked(ctx context.Context) error {
 	}
 }
 
-// apply reloads and installs each changed entity, advancing the version
-// after each, so a failure part-way resumes where it stopped.
+// apply reloads and installs each changed entity in version order,
+// advancing the version after each, so a failure part-way resumes where it
+// stopped. The batch's credentials are read first, in one call: every read
+// follows the Changes read that listed them, so each row read is at least
+// as new as the changes that name it, as a read per change was, and put's
+// version check keeps a newer row installed meanwhile.
 func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
+	creds, err := c.credentialsOf(ctx, changes)
+	if err != nil {
+		return err
+	}
 	for _, ch := range changes {
 		switch ch.Kind {
 		case store.KindPartner:
@@ -380,14 +392,10 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			}
 			c.setPartner(ch.ID, p)
 		case store.KindCredential:
-			cr, err := c.src.GetCredential(ctx, ch.ID)
-			switch {
-			case errors.Is(err, partner.ErrNotFound):
-				c.remove(ch.ID)
-			case err != nil:
-				return err
-			default:
+			if cr, ok := creds[ch.ID]; ok {
 				c.put(cr)
+			} else {
+				c.remove(ch.ID) // gone from the store
 			}
 			c.negative.Delete(ch.ID)
 		case store.KindClient, store.KindTokenRevocation:
@@ -407,8 +415,55 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			c.opts.Logger.Debug("change feed: unknown kind", "kind", ch.Kind, "version", ch.Version)
 		}
 		c.version.Store(ch.Version)
+		c.propagated(ch)
 	}
 	return nil
+}
+
+// credentialsOf reads, in one store call, the credentials the credential
+// changes of a batch name, by id; an id missing from the map is gone from
+// the store.
+func (c *Cache) credentialsOf(ctx context.Context, changes []store.Change) (map[string]*partner.Credential, error) {
+	var ids []string
+	for _, ch := range changes {
+		if ch.Kind == store.KindCredential {
+			ids = append(ids, ch.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	found, err := c.src.GetCredentials(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	creds := make(map[string]*partner.Credential, len(found))
+	for _, cr := range found {
+		creds[cr.ID] = cr
+	}
+	return creds, nil
+}
+
+// ReportPropagation has the feed applier call f, for each change-feed
+// entry it applies, with the time from the entry's commit
+// ([store.Change.At], by the store's clock) to the moment this cache
+// applied it (by Options.Now): how long a change took to reach this
+// replica, clock skew between the two included. A change that seems to
+// come from the future, the store's clock ahead of this one, counts as
+// zero. f runs on the applier's goroutine, holding up the feed, so it
+// must be quick. Set it before [Cache.Run]; nil stops the reports.
+func (c *Cache) ReportPropagation(f func(time.Duration)) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	c.propagation = f
+}
+
+// propagated reports ch's propagation; the caller holds applyMu.
+func (c *Cache) propagated(ch store.Change) {
+	if c.propagation == nil || ch.At.IsZero() {
+		return
+	}
+	c.propagation(max(0, c.opts.Now().Sub(ch.At)))
 }
 
 // setPartner publishes a new partner map with id set to p, or removed when
