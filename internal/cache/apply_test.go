@@ -257,3 +257,39 @@ func TestBatchReadNeverUndoesANewerLookup(t *testing.T) {
 		t.Errorf("after the batch applied its older row: %+v, %v; want version 2, revoked", rec, ok)
 	}
 }
+
+// TestRunCoalescesABurstOfNotifications: one write a millisecond, each
+// with its notification, is read in batches, about one read a window
+// after the first few, not one read per write; and every write arrives.
+func TestRunCoalescesABurstOfNotifications(t *testing.T) {
+	src := newMemSource()
+	src.putPartner(&partner.Partner{ID: "acme", State: partner.Active})
+	const window = 20 * time.Millisecond
+	c := newLoaded(t, src, Options{PollInterval: time.Hour, NotifyCoalesce: window, MissLookups: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	const n = 200
+	start := time.Now()
+	for i := range n {
+		src.putCred(cred(i+1, "acme"))
+		time.Sleep(time.Millisecond) // pacing the writes, not waiting for a condition
+	}
+	want := int64(len(src.changes))
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Version() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("version %d 10s after the burst, want %d", c.Version(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	// One read a window over the burst, after the burst allowed at once,
+	// plus the read at start.
+	limit := int64(took/window) + notifyBurst + 1
+	if reads := src.feedReads.Load(); reads > limit || reads > n/2 {
+		t.Errorf("%d feed reads for %d notified writes over %s, want at most %d (one a %s)", reads, n, took.Round(time.Millisecond), min(limit, n/2), window)
+	}
+}

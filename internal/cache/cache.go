@@ -50,6 +50,13 @@ type Options struct {
 	// PollInterval is how often the feed is read when no notification
 	// arrives (default 1s).
 	PollInterval time.Duration
+	// NotifyCoalesce bounds the feed reads that notifications wake to one
+	// per NotifyCoalesce on average, after a burst of notifyBurst (default
+	// 5ms; negative: no bound). Changes that come one at a time, or a
+	// few together, are read at once; a stream of them, a notification
+	// per committed write, is read in batches instead of a read per
+	// write: each read costs the store round trips whatever it finds.
+	NotifyCoalesce time.Duration
 	// ReconcileInterval is how often Run compares a fresh snapshot with
 	// the cache and repairs any difference, the last safety net behind the
 	// feed (default 5m; negative disables).
@@ -84,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
+	}
+	if o.NotifyCoalesce == 0 {
+		o.NotifyCoalesce = 5 * time.Millisecond
 	}
 	if o.ReconcileInterval == 0 {
 		o.ReconcileInterval = 5 * time.Minute
@@ -254,6 +264,10 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 	// A change committed between Load and the subscription notified no
 	// one: catch up now rather than at the first poll.
+	var reads *rate.Limiter // nil: reads are not bounded
+	if c.opts.NotifyCoalesce > 0 {
+		reads = rate.NewLimiter(rate.Every(c.opts.NotifyCoalesce), notifyBurst)
+	}
 	readFeed()
 	tick := time.NewTicker(c.opts.PollInterval)
 	defer tick.Stop()
@@ -268,6 +282,17 @@ func (c *Cache) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
+			// Notifications that arrive while this wait lasts coalesce
+			// into the one pending, and are read with it.
+			if wait := readDelay(reads); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
 		case <-tick.C:
 		case <-reconcile:
 			rctx, cancel := context.WithTimeout(ctx, reconcileTimeout)
@@ -279,6 +304,19 @@ func (c *Cache) Run(ctx context.Context) error {
 		}
 		readFeed()
 	}
+}
+
+// notifyBurst is how many notified feed reads may follow each other at
+// once before NotifyCoalesce spaces them.
+const notifyBurst = 8
+
+// readDelay returns how long a notified feed read waits for its turn
+// under reads (nil: none), and takes the turn.
+func readDelay(reads *rate.Limiter) time.Duration {
+	if reads == nil {
+		return 0
+	}
+	return reads.Reserve().Delay()
 }
 
 // feedBatch is how many feed entries are read per round trip.

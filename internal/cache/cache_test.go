@@ -32,6 +32,7 @@ type memSource struct {
 	notify      chan struct{}
 	credLookups atomic.Int64 // GetCredential calls
 	batchReads  atomic.Int64 // GetCredentials calls
+	feedReads   atomic.Int64 // Changes calls
 	// failBatch, if set, fails the next GetCredentials with it.
 	failBatch atomic.Pointer[error]
 }
@@ -84,6 +85,7 @@ func (m *memSource) Snapshot(_ context.Context, v store.Visitor) (int64, error) 
 }
 
 func (m *memSource) Changes(_ context.Context, since int64, limit int) ([]store.Change, error) {
+	m.feedReads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if since >= int64(len(m.changes)) {
