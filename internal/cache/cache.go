@@ -52,7 +52,7 @@ type Options struct {
 	PollInterval time.Duration
 	// NotifyCoalesce bounds the feed reads that notifications wake to one
 	// per NotifyCoalesce on average, after a burst of notifyBurst (default
-	// 5ms; negative: no bound). Changes that come one at a time, or a
+	// 10ms; negative: no bound). Changes that come one at a time, or a
 	// few together, are read at once; a stream of them, a notification
 	// per committed write, is read in batches instead of a read per
 	// write: each read costs the store round trips whatever it finds.
@@ -93,7 +93,7 @@ func (o *Options) defaults() {
 		o.PollInterval = time.Second
 	}
 	if o.NotifyCoalesce == 0 {
-		o.NotifyCoalesce = 5 * time.Millisecond
+		o.NotifyCoalesce = 10 * time.Millisecond
 	}
 	if o.ReconcileInterval == 0 {
 		o.ReconcileInterval = 5 * time.Minute
