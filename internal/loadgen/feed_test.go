@@ -69,14 +69,16 @@ func TestBusyFeedHarness(t *testing.T) {
 	failed, _ := strconv.Atoi(m[2])
 	samples, _ := strconv.Atoi(m[3])
 	probed, _ := strconv.Atoi(m[4])
-	if revoked < 50 || failed != 0 {
-		t.Errorf("%d revocations, %d failed, in 1.5s at 100/s; want at least 50, none failed", revoked, failed)
+	// How many revocations a loaded machine manages is not the test's
+	// business; that each one succeeded and reached B is.
+	if revoked < 1 || failed != 0 {
+		t.Errorf("%d revocations, %d failed; want some, none failed", revoked, failed)
 	}
 	if samples != revoked {
 		t.Errorf("replica B's propagation histogram gained %d samples over a run of %d revocations, want one each", samples, revoked)
 	}
 	if probed < 1 {
-		t.Error("no revocation was probed end to end")
+		t.Error("no revocation was probed end to end (the first always is)")
 	}
 }
 
