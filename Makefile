@@ -106,7 +106,7 @@ BENCH_SPREAD        ?= 10000,100000
 BENCH_SPREAD_TOKENS ?= 20000
 
 .PHONY: bench
-bench: bench-micro bench-load bench-http ## Run the micro-benchmarks, then the load benchmarks (about 12 minutes on a quiet machine).
+bench: bench-micro bench-load bench-feed bench-http ## Run the micro-benchmarks, then the load benchmarks (about 13 minutes on a quiet machine).
 
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
@@ -119,6 +119,22 @@ bench-load: ## Load-test partnergate against a do-nothing ext_authz baseline (in
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
 	taskset -c 1 $(BIN)/pgload bench -server-cpu 0 -keys $(BENCH_KEYS) -rounds $(BENCH_ROUNDS) -duration $(BENCH_RUN) \
 		-spread $(BENCH_SPREAD) -spread-tokens $(BENCH_SPREAD_TOKENS)
+
+# The busy feed: replicas A and B on a throwaway PostgreSQL database (made
+# on PARTNERGATE_TEST_POSTGRES and dropped), allowed Checks at B in closed
+# loop with and without FEED_RATE revocations a second written through A's
+# admin API. B runs on CPU 0; this process (the Check client and the
+# revocation writers) and A on CPU 1; PostgreSQL wherever its server runs.
+FEED_KEYS   ?= 100000
+FEED_RATE   ?= 1000
+FEED_ROUNDS ?= 3
+FEED_RUN    ?= 5s
+
+.PHONY: bench-feed
+bench-feed: ## Busy feed: B's propagation and allowed-Check throughput under 1,000 revocations/s through A, on PostgreSQL (about a minute).
+	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
+	taskset -c 1 $(BIN)/pgload busyfeed -server-cpu 0 -writer-cpu 1 -keys $(FEED_KEYS) -rate $(FEED_RATE) \
+		-rounds $(FEED_ROUNDS) -duration $(FEED_RUN)
 
 # The HTTP benchmark: nginx in front of partnergate's GET /authorize
 # against nginx whose authorization location returns 200, load from

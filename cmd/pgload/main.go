@@ -1,8 +1,10 @@
 // Command pgload is partnergate's load benchmark. `pgload bench` seeds a
 // SQLite store, starts partnergate and a do-nothing baseline as child
-// processes and drives them alternately over loopback gRPC; `pgload serve`
-// is how it runs those children. Run it pinned to one CPU and the servers
-// to another, as `make bench` does.
+// processes and drives them alternately over loopback gRPC; `pgload
+// busyfeed` starts two replicas on a throwaway PostgreSQL database and
+// measures one serving Checks while revocations are written through the
+// other; `pgload serve` is how it runs those children. Run it pinned to
+// one CPU and the servers to another, as `make bench` does.
 package main
 
 import (
@@ -28,26 +30,13 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pgload bench|serve [flags]")
+		return fmt.Errorf("usage: pgload bench|busyfeed|serve [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "serve":
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		var o loadgen.ServeOptions
-		fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
-		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
-		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
-		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
-		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
-		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
-		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		o.Log = os.Stderr
-		return loadgen.Serve(ctx, o, os.Stdin, os.Stdout)
+		return loadgen.ServeCommand(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case "bench":
 		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 		var o loadgen.BenchOptions
@@ -94,7 +83,40 @@ func run(args []string) error {
 		defer os.RemoveAll(dir)
 		o.Self, o.Dir = self, dir
 		return loadgen.Bench(ctx, o)
+	case "busyfeed":
+		fs := flag.NewFlagSet("busyfeed", flag.ContinueOnError)
+		var o loadgen.FeedOptions
+		server := os.Getenv("PARTNERGATE_TEST_POSTGRES")
+		if server == "" {
+			server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+		}
+		fs.StringVar(&o.Postgres, "postgres", server, "PostgreSQL server URL of a user that may create databases (default $PARTNERGATE_TEST_POSTGRES); a throwaway database is made there and dropped")
+		fs.IntVar(&o.Keys, "keys", 100_000, "credentials seeded")
+		fs.IntVar(&o.Hot, "hot", 1000, "distinct keys the allowed Checks cycle through")
+		fs.Float64Var(&o.Rate, "rate", 1000, "revocations per second written through replica A")
+		fs.IntVar(&o.Writers, "writers", 32, "revocations in flight at most")
+		fs.IntVar(&o.Rounds, "rounds", 3, "rounds of the two conditions, alternated")
+		fs.DurationVar(&o.Duration, "duration", 0, "length of each measured run (default 5s)")
+		fs.IntVar(&o.Conns, "conns", 2, "client connections to replica B")
+		fs.IntVar(&o.Streams, "streams", 64, "closed-loop concurrent Checks")
+		fs.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list for replica B, the one measured (empty: unpinned)")
+		fs.StringVar(&o.WriterCPU, "writer-cpu", "1", "taskset CPU list for replica A, which takes the writes (empty: unpinned)")
+		fs.StringVar(&o.Profile, "cpuprofile", "", "write replica B's CPU profile here, and replica A's beside it (FILE.a)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "pgload-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Self, o.Dir = self, dir
+		return loadgen.BusyFeed(ctx, o)
 	default:
-		return fmt.Errorf("unknown command %q: want bench or serve", args[0])
+		return fmt.Errorf("unknown command %q: want bench, busyfeed or serve", args[0])
 	}
 }

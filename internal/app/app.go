@@ -159,6 +159,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		return fail(err)
 	}
 	closers = append(closers, obs.close)
+	// Every change the feed applies reports how long it took to arrive.
+	idx.ReportPropagation(obs.metrics.FeedPropagation)
 
 	checker, err := authz.New(authz.Options{
 		Index:  checkIndex{idx}, // refuses with UNAVAILABLE once stale

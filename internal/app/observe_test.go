@@ -298,6 +298,15 @@ func TestMetricsScrape(t *testing.T) {
 	if v := sample(t, page, `partnergate_feed_staleness_seconds`); v < 0 || v > 60 {
 		t.Errorf("partnergate_feed_staleness_seconds = %v, want a fresh feed", v)
 	}
+	// Every change this replica applied (the partner, two keys, the
+	// revocation) reports its propagation, each within a few seconds of
+	// its commit: from the store's clock to the cache's, here one clock.
+	n := sample(t, page, `partnergate_feed_propagation_seconds_count`)
+	sum := sample(t, page, `partnergate_feed_propagation_seconds_sum`)
+	maxProp := sample(t, page, `partnergate_feed_propagation_max_seconds`)
+	if n < 4 || sum < 0 || sum > 5*n || maxProp < 0 || maxProp > 5 || maxProp*n < sum {
+		t.Errorf("feed propagation: %v changes, sum %vs, max %vs; want at least 4, each within 5s", n, sum, maxProp)
+	}
 	// Bounded labels: partner_id labels partnergate_partner_decisions_total
 	// and nothing else; no series names a key.
 	for line := range strings.Lines(page) {

@@ -213,7 +213,7 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	pepper := pepperFile(t)
 	a := startReplica(t, db, pepper, true, nil)
-	b := startReplica(t, db, pepper, true, nil)
+	b := startReplica(t, db, pepper, true, func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" })
 	ctx := adminCtx()
 
 	const n = 100
@@ -251,6 +251,19 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 		n, percentile(sorted, 0.50), percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[n-1], over, suspension)
 	if p50 := percentile(sorted, 0.50); p50 > time.Second {
 		t.Errorf("p50 propagation %s, want within 1s", p50)
+	}
+
+	// B measured the same propagation itself, from PostgreSQL's clock at
+	// each commit to its own when it applied the change: every change of
+	// this test (partners, keys, revocations, the suspension), each within
+	// the time the test allowed it.
+	page := scrape(t, b)
+	count := sample(t, page, `partnergate_feed_propagation_seconds_count`)
+	sum := sample(t, page, `partnergate_feed_propagation_seconds_sum`)
+	maxProp := sample(t, page, `partnergate_feed_propagation_max_seconds`)
+	t.Logf("B's own measure: %v changes, mean %.1fms, max %.1fms", count, 1000*sum/count, 1000*maxProp)
+	if want := float64(2*n + 4); count < want || maxProp <= 0 || maxProp > replicaDeadline.Seconds() || sum > count*maxProp {
+		t.Errorf("B's feed propagation: %v changes, sum %vs, max %vs; want at least %v, each within %s", count, sum, maxProp, want, replicaDeadline)
 	}
 
 	// B refused for the right reasons.

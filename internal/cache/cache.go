@@ -27,6 +27,9 @@ type Source interface {
 	Notify(ctx context.Context) <-chan struct{}
 	GetPartner(ctx context.Context, id string) (*partner.Partner, error)
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	// GetCredentials returns those of the credentials named that exist,
+	// in any order; see [store.Store.GetCredentials].
+	GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error)
 	GetClient(ctx context.Context, issuer, clientID string) (*partner.Client, error)
 	GetTokenRevocation(ctx context.Context, issuer, jti string) (*partner.TokenRevocation, error)
 	GetCertificate(ctx context.Context, id string) (*partner.Certificate, error)
@@ -47,6 +50,13 @@ type Options struct {
 	// PollInterval is how often the feed is read when no notification
 	// arrives (default 1s).
 	PollInterval time.Duration
+	// NotifyCoalesce bounds the feed reads that notifications wake to one
+	// per NotifyCoalesce on average, after a burst of notifyBurst (default
+	// 10ms; negative: no bound). Changes that come one at a time, or a
+	// few together, are read at once; a stream of them, a notification
+	// per committed write, is read in batches instead of a read per
+	// write: each read costs the store round trips whatever it finds.
+	NotifyCoalesce time.Duration
 	// ReconcileInterval is how often Run compares a fresh snapshot with
 	// the cache and repairs any difference, the last safety net behind the
 	// feed (default 5m; negative disables).
@@ -81,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
+	}
+	if o.NotifyCoalesce == 0 {
+		o.NotifyCoalesce = 10 * time.Millisecond
 	}
 	if o.ReconcileInterval == 0 {
 		o.ReconcileInterval = 5 * time.Minute
@@ -121,16 +134,17 @@ type Cache struct {
 	misses  singleflight.Group
 	limiter *rate.Limiter // nil: miss look-ups disabled
 
-	applyMu  sync.Mutex // one feed applier at a time
-	putMu    sync.Mutex // orders writes to keys: a newer row version always wins; never taken by a read
-	writes   keyWrites  // writes to keys since start, by stripe; see wroteKey
-	yield    func()     // tests only: see interleave
-	version  atomic.Int64
-	ready    atomic.Bool
-	behind   atomic.Bool  // a write this process committed is not applied; see SyncWrite
-	lastSync atomic.Int64 // Unix nanoseconds of the last successful feed read
-	feed     feedHealth
-	stats    Stats
+	applyMu     sync.Mutex          // one feed applier at a time
+	propagation func(time.Duration) // see ReportPropagation; guarded by applyMu
+	putMu       sync.Mutex          // orders writes to keys: a newer row version always wins; never taken by a read
+	writes      keyWrites           // writes to keys since start, by stripe; see wroteKey
+	yield       func()              // tests only: see interleave
+	version     atomic.Int64
+	ready       atomic.Bool
+	behind      atomic.Bool  // a write this process committed is not applied; see SyncWrite
+	lastSync    atomic.Int64 // Unix nanoseconds of the last successful feed read
+	feed        feedHealth
+	stats       Stats
 }
 
 // Stats counts cache outcomes since start; read them with Snapshot.
@@ -250,6 +264,10 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 	// A change committed between Load and the subscription notified no
 	// one: catch up now rather than at the first poll.
+	var reads *rate.Limiter // nil: reads are not bounded
+	if c.opts.NotifyCoalesce > 0 {
+		reads = rate.NewLimiter(rate.Every(c.opts.NotifyCoalesce), notifyBurst)
+	}
 	readFeed()
 	tick := time.NewTicker(c.opts.PollInterval)
 	defer tick.Stop()
@@ -264,6 +282,17 @@ func (c *Cache) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
+			// Notifications that arrive while this wait lasts coalesce
+			// into the one pending, and are read with it.
+			if wait := readDelay(reads); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
 		case <-tick.C:
 		case <-reconcile:
 			rctx, cancel := context.WithTimeout(ctx, reconcileTimeout)
@@ -275,6 +304,19 @@ func (c *Cache) Run(ctx context.Context) error {
 		}
 		readFeed()
 	}
+}
+
+// notifyBurst is how many notified feed reads may follow each other at
+// once before NotifyCoalesce spaces them.
+const notifyBurst = 8
+
+// readDelay returns how long a notified feed read waits for its turn
+// under reads (nil: none), and takes the turn.
+func readDelay(reads *rate.Limiter) time.Duration {
+	if reads == nil {
+		return 0
+	}
+	return reads.Reserve().Delay()
 }
 
 // feedBatch is how many feed entries are read per round trip.
@@ -368,9 +410,17 @@ func (c *Cache) syncLocked(ctx context.Context) error {
 	}
 }
 
-// apply reloads and installs each changed entity, advancing the version
-// after each, so a failure part-way resumes where it stopped.
+// apply reloads and installs each changed entity in version order,
+// advancing the version after each, so a failure part-way resumes where it
+// stopped. The batch's credentials are read first, in one call: every read
+// follows the Changes read that listed them, so each row read is at least
+// as new as the changes that name it, as a read per change was, and put's
+// version check keeps a newer row installed meanwhile.
 func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
+	creds, err := c.credentialsOf(ctx, changes)
+	if err != nil {
+		return err
+	}
 	for _, ch := range changes {
 		switch ch.Kind {
 		case store.KindPartner:
@@ -380,14 +430,10 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			}
 			c.setPartner(ch.ID, p)
 		case store.KindCredential:
-			cr, err := c.src.GetCredential(ctx, ch.ID)
-			switch {
-			case errors.Is(err, partner.ErrNotFound):
-				c.remove(ch.ID)
-			case err != nil:
-				return err
-			default:
+			if cr, ok := creds[ch.ID]; ok {
 				c.put(cr)
+			} else {
+				c.remove(ch.ID) // gone from the store
 			}
 			c.negative.Delete(ch.ID)
 		case store.KindClient, store.KindTokenRevocation:
@@ -407,8 +453,55 @@ func (c *Cache) apply(ctx context.Context, changes []store.Change) error {
 			c.opts.Logger.Debug("change feed: unknown kind", "kind", ch.Kind, "version", ch.Version)
 		}
 		c.version.Store(ch.Version)
+		c.propagated(ch)
 	}
 	return nil
+}
+
+// credentialsOf reads, in one store call, the credentials the credential
+// changes of a batch name, by id; an id missing from the map is gone from
+// the store.
+func (c *Cache) credentialsOf(ctx context.Context, changes []store.Change) (map[string]*partner.Credential, error) {
+	var ids []string
+	for _, ch := range changes {
+		if ch.Kind == store.KindCredential {
+			ids = append(ids, ch.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	found, err := c.src.GetCredentials(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	creds := make(map[string]*partner.Credential, len(found))
+	for _, cr := range found {
+		creds[cr.ID] = cr
+	}
+	return creds, nil
+}
+
+// ReportPropagation has the feed applier call f, for each change-feed
+// entry it applies, with the time from the entry's commit
+// ([store.Change.At], by the store's clock) to the moment this cache
+// applied it (by Options.Now): how long a change took to reach this
+// replica, clock skew between the two included. A change that seems to
+// come from the future, the store's clock ahead of this one, counts as
+// zero. f runs on the applier's goroutine, holding up the feed, so it
+// must be quick. Set it before [Cache.Run]; nil stops the reports.
+func (c *Cache) ReportPropagation(f func(time.Duration)) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	c.propagation = f
+}
+
+// propagated reports ch's propagation; the caller holds applyMu.
+func (c *Cache) propagated(ch store.Change) {
+	if c.propagation == nil || ch.At.IsZero() {
+		return
+	}
+	c.propagation(max(0, c.opts.Now().Sub(ch.At)))
 }
 
 // setPartner publishes a new partner map with id set to p, or removed when

@@ -30,7 +30,11 @@ type memSource struct {
 	creds       map[string]*partner.Credential
 	changes     []store.Change
 	notify      chan struct{}
-	credLookups atomic.Int64
+	credLookups atomic.Int64 // GetCredential calls
+	batchReads  atomic.Int64 // GetCredentials calls
+	feedReads   atomic.Int64 // Changes calls
+	// failBatch, if set, fails the next GetCredentials with it.
+	failBatch atomic.Pointer[error]
 }
 
 func newMemSource() *memSource {
@@ -81,6 +85,7 @@ func (m *memSource) Snapshot(_ context.Context, v store.Visitor) (int64, error) 
 }
 
 func (m *memSource) Changes(_ context.Context, since int64, limit int) ([]store.Change, error) {
+	m.feedReads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if since >= int64(len(m.changes)) {
@@ -114,6 +119,25 @@ func (m *memSource) GetCredential(_ context.Context, id string) (*partner.Creden
 		return &cp, nil
 	}
 	return nil, partner.ErrNotFound
+}
+
+func (m *memSource) GetCredentials(_ context.Context, ids []string) ([]*partner.Credential, error) {
+	m.batchReads.Add(1)
+	if err := m.failBatch.Swap(nil); err != nil {
+		return nil, *err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*partner.Credential
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if c, ok := m.creds[id]; ok && !seen[id] {
+			seen[id] = true
+			cp := *c
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
 }
 
 // keyID returns a well-formed 12-character key id for n.

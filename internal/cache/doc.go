@@ -8,8 +8,12 @@
 //
 // It loads a snapshot from the store at start-up and then follows the
 // store's change feed: each feed entry names an entity, which the cache
-// reloads and applies, and the cache records the last version it applied,
-// so a missed notification delays a change but never loses it. Every
+// reloads (a batch's credentials in one store call) and applies in version
+// order, and the cache records the last version it applied, so a missed
+// notification delays a change but never loses it. Each change applied
+// reports its propagation, commit to application
+// ([Cache.ReportPropagation]); notified reads are spaced
+// (Options.NotifyCoalesce) so a stream of writes is read in batches. Every
 // ReconcileInterval it also compares a fresh snapshot with what it holds and
 // repairs any difference, the last safety net behind the feed.
 //

@@ -51,6 +51,13 @@ func (d *downSource) GetCredential(ctx context.Context, id string) (*partner.Cre
 	return d.memSource.GetCredential(ctx, id)
 }
 
+func (d *downSource) GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error) {
+	if d.down.Load() {
+		return nil, partner.ErrUnavailable
+	}
+	return d.memSource.GetCredentials(ctx, ids)
+}
+
 func TestStalenessBound(t *testing.T) {
 	tests := []struct {
 		name         string

@@ -67,6 +67,9 @@ func (g *genSource) GetPartner(context.Context, string) (*partner.Partner, error
 func (g *genSource) GetCredential(context.Context, string) (*partner.Credential, error) {
 	return nil, partner.ErrNotFound
 }
+func (g *genSource) GetCredentials(context.Context, []string) ([]*partner.Credential, error) {
+	return nil, nil
+}
 func (g *genSource) GetClient(context.Context, string, string) (*partner.Client, error) {
 	return nil, partner.ErrNotFound
 }

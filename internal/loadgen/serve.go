@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,6 +54,30 @@ type ChildStats struct {
 	Hits, Misses, NegativeHits, MissLookups int64
 	Keys                                    int
 	HeapAlloc                               uint64
+	// FeedVersion is the last change-feed version partnergate applied.
+	FeedVersion int64 `json:",omitempty"`
+	// AdminAddr and MetricsAddr are partnergate's admin API and metrics
+	// endpoint.
+	AdminAddr, MetricsAddr string `json:",omitempty"`
+}
+
+// ServeCommand is `pgload serve`: it parses the child's flags from args
+// and runs [Serve], logging to log.
+func ServeCommand(ctx context.Context, args []string, in io.Reader, out, log io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var o ServeOptions
+	fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
+	fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
+	fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
+	fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
+	fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
+	fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Log = log
+	return Serve(ctx, o, in, out)
 }
 
 // Serve runs a server on a loopback port until in reaches EOF. It writes
@@ -159,6 +184,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			return ChildStats{
 				Hits: s.Hits.Load(), Misses: s.Misses.Load(), NegativeHits: s.NegativeHits.Load(),
 				MissLookups: s.MissLookups.Load(), Keys: srv.Cache.Len(), HeapAlloc: ms.HeapAlloc,
+				FeedVersion: srv.Cache.Version(), AdminAddr: addrString(srv.AdminAddr), MetricsAddr: addrString(srv.MetricsAddr),
 			}
 		}
 	default:
@@ -178,4 +204,12 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 	}
 	cancel()
 	return wait()
+}
+
+// addrString is a's address, or "" for none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }

@@ -47,7 +47,10 @@ type Change struct {
 	Version int64
 	Kind    Kind
 	ID      string
-	At      time.Time
+	// At is when the change was committed, or a moment before: taken in
+	// the writing transaction after its row writes, by the store's clock
+	// (the database server's, for a shared store), never a client's.
+	At time.Time
 }
 
 // Visitor receives a consistent snapshot, one entity per call. Returning an
@@ -154,6 +157,11 @@ type Store interface {
 	// its RotatedFrom is set to old.ID if empty.
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
+	// GetCredentials returns the credentials with the given ids that
+	// exist, each once, in no particular order, in as few round trips as
+	// the backend allows: an id the store does not hold is left out, not
+	// an error. The change-feed reader loads a batch of changes with it.
+	GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error)
 	// ListCredentials lists a partner's credentials, revoked and expired
 	// ones included, newest first.
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)

@@ -88,6 +88,7 @@ type Metrics struct {
 
 	adminAuthFailures adminAuthCounts
 	leaks             leakCounts
+	feed              feedPropagation
 }
 
 // AdminAuthMethods are the values of partnergate.admin.auth_failures'
@@ -231,6 +232,7 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	add(m.observeIssuers(meter, opts))
 	add(m.observeDrops(meter, opts))
 	add(m.observeLeaks(meter, opts.MaxPartners))
+	add(m.observeFeed(meter, opts))
 	if err := errors.Join(errs...); err != nil {
 		_ = mp.Shutdown(context.Background())
 		return nil, fmt.Errorf("telemetry: metrics: %w", err)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/partnergate/partnergate/internal/store"
 )
 
 // prunedMeta is the meta setting that holds the newest change-feed version
@@ -72,21 +70,6 @@ func prunedThrough(ctx context.Context, q querier) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: meta %s = %q: %w", prunedMeta, v, err)
 	}
 	return n, nil
-}
-
-// checkHorizon fails a read of the feed after since if entries it needs
-// were pruned. It runs after the read: a prune that ran before the read
-// moved the horizon past since, and one that ran after took nothing the
-// read needed.
-func (s *Store) checkHorizon(ctx context.Context, since int64) error {
-	through, err := prunedThrough(ctx, s.r)
-	if err != nil {
-		return s.wrap("reading changes", err)
-	}
-	if since < through {
-		return fmt.Errorf("sqlstore: change feed after version %d: entries through %d were pruned: %w", since, through, store.ErrFeedPruned)
-	}
-	return nil
 }
 
 // auditHorizonMeta is the meta setting below which audit events may be

@@ -129,6 +129,43 @@ func (s *Store) GetCredential(ctx context.Context, id string) (*partner.Credenti
 	return c, nil
 }
 
+// credentialsPerQuery bounds the ids one query of GetCredentials names;
+// tests lower it.
+var credentialsPerQuery = 1000
+
+// GetCredentials returns the credentials with the given ids that exist, in
+// no particular order, reading up to credentialsPerQuery of them per
+// round trip; an id the store does not hold is left out.
+func (s *Store) GetCredentials(ctx context.Context, ids []string) ([]*partner.Credential, error) {
+	// One parameter carries every id: a PostgreSQL text[], or a JSON array
+	// that SQLite's json_each expands, so the statement's text is the same
+	// whatever the number of ids.
+	query := `SELECT ` + credentialCols + ` FROM credentials WHERE id = ANY($1)`
+	if s.d == sqlite {
+		query = `SELECT ` + credentialCols + ` FROM credentials WHERE id IN (SELECT value FROM json_each($1))`
+	}
+	out := make([]*partner.Credential, 0, len(ids))
+	for off := 0; off < len(ids); off += credentialsPerQuery {
+		part := ids[off:min(off+credentialsPerQuery, len(ids))]
+		var arg any = part
+		if s.d == sqlite {
+			b, err := json.Marshal(part)
+			if err != nil {
+				return nil, s.wrap("reading credentials", err)
+			}
+			arg = string(b)
+		}
+		err := s.each(ctx, s.r, "reading credentials", nil, func(c *partner.Credential) error {
+			out = append(out, c)
+			return nil
+		}, query, arg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // ListCredentials lists a partner's credentials, revoked and expired ones
 // included, newest first. An unknown partner has none.
 func (s *Store) ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error) {
@@ -236,16 +273,26 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	case limit > maxChangesLimit:
 		limit = maxChangesLimit
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT version, kind, id, at FROM changes WHERE version > $1 ORDER BY version LIMIT $2`, since, limit)
+	// Each row carries the pruned horizon, read by the same statement and
+	// so from the same snapshot as the rows: a prune (which deletes entries
+	// and moves the horizon in one transaction) is either wholly visible,
+	// and the horizon says so, or not at all, and every entry is there.
+	// One statement, not a second query after the read: every feed read
+	// is one round trip. No rows needs no horizon: PruneChanges always
+	// keeps the newest entry, so a reader behind the horizon has at least
+	// that one to read.
+	rows, err := s.r.QueryContext(ctx, `SELECT version, kind, id, at, (SELECT value FROM meta WHERE key = $3)
+		FROM changes WHERE version > $1 ORDER BY version LIMIT $2`, since, limit, prunedMeta)
 	if err != nil {
 		return nil, s.wrap("reading changes", err)
 	}
 	defer rows.Close()
 	var out []store.Change
+	var horizon sql.NullString
 	for rows.Next() {
 		var c store.Change
 		var kind string
-		if err := rows.Scan(&c.Version, &kind, &c.ID, timeCol{&c.At}); err != nil {
+		if err := rows.Scan(&c.Version, &kind, &c.ID, timeCol{&c.At}, &horizon); err != nil {
 			return nil, s.wrap("reading changes", err)
 		}
 		c.Kind = store.Kind(kind)
@@ -254,8 +301,14 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]store.Ch
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("reading changes", err)
 	}
-	if err := s.checkHorizon(ctx, since); err != nil {
-		return nil, err
+	if horizon.Valid {
+		through, err := strconv.ParseInt(horizon.String, 10, 64)
+		if err != nil {
+			return nil, s.wrap("reading changes", fmt.Errorf("meta %s = %q: %w", prunedMeta, horizon.String, err))
+		}
+		if since < through {
+			return nil, fmt.Errorf("sqlstore: change feed after version %d: entries through %d were pruned: %w", since, through, store.ErrFeedPruned)
+		}
 	}
 	s.answered()
 	return out, nil

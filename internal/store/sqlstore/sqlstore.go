@@ -32,9 +32,10 @@ var migrations embed.FS
 // Options configures [Open]. The zero value of each field selects the
 // default named beside it.
 type Options struct {
-	// Now is the clock used for store-set timestamps, change-feed and audit
-	// times, and for deciding which credentials a snapshot excludes as
-	// expired (default time.Now).
+	// Now is the clock used for store-set timestamps, audit times, SQLite's
+	// change-feed times, and for deciding which credentials a snapshot
+	// excludes as expired (default time.Now). PostgreSQL's change-feed
+	// times are the database server's clock, shared by every replica.
 	Now func() time.Time
 	// MaxOpenConns bounds open database connections: on PostgreSQL the
 	// whole pool (default 10), on SQLite the read-only pool (default 4);

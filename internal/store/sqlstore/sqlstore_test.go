@@ -323,6 +323,7 @@ func TestSQLiteSettingsAndReopen(t *testing.T) {
 func TestInjectedClock(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
+			testStart := time.Now()
 			var now atomic.Pointer[time.Time]
 			t0 := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 			now.Store(&t0)
@@ -349,6 +350,21 @@ func TestInjectedClock(t *testing.T) {
 			if err != nil || len(evs) != 2 || !evs[1].At.Equal(t0) {
 				t.Fatalf("audit = %+v, %v; want 2 events at %v", evs, err, t0)
 			}
+			// The change feed's times: SQLite's are this process's clock,
+			// the injected one; PostgreSQL's are the database server's,
+			// so every replica measures propagation against one clock.
+			changes, err := s.Changes(ctx, 0, 0)
+			if err != nil || len(changes) != 2 {
+				t.Fatalf("Changes = %+v, %v; want 2", changes, err)
+			}
+			for _, ch := range changes {
+				if backend == "sqlite" && !ch.At.Equal(t0) {
+					t.Errorf("SQLite change %d At = %v, want the injected clock's %v", ch.Version, ch.At, t0)
+				}
+				if backend == "postgres" && (ch.At.Before(testStart.Add(-time.Second)) || ch.At.After(time.Now().Add(time.Second))) {
+					t.Errorf("PostgreSQL change %d At = %v, want the database's clock, now (not the injected %v)", ch.Version, ch.At, t0)
+				}
+			}
 			count := func() int {
 				n := 0
 				if _, err := s.Snapshot(ctx, store.Visitor{Credential: func(*partner.Credential) error { n++; return nil }}); err != nil {
@@ -363,6 +379,46 @@ func TestInjectedClock(t *testing.T) {
 			now.Store(&t1)
 			if n := count(); n != 0 {
 				t.Errorf("at expiry: snapshot has %d credentials, want 0", n)
+			}
+		})
+	}
+}
+
+// TestGetCredentialsInChunks reads more ids than one query names.
+func TestGetCredentialsInChunks(t *testing.T) {
+	old := credentialsPerQuery
+	credentialsPerQuery = 2
+	t.Cleanup(func() { credentialsPerQuery = old })
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var s *Store
+			if backend == "sqlite" {
+				s = openSQLiteT(t, filepath.Join(t.TempDir(), "store.db"), Options{})
+			} else {
+				s = openPGT(t, pgSchemaURL(t), Options{})
+			}
+			ctx := testCtx(t)
+			if err := s.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"}); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for i := range 5 {
+				id := fmt.Sprintf("key-%d", i)
+				if err := s.CreateCredential(ctx, &partner.Credential{ID: id, PartnerID: "acme", Digest: []byte{byte(i)}, PepperVersion: 1}, partner.AuditEvent{Action: "key.issue"}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id, "ghost-"+id)
+			}
+			got, err := s.GetCredentials(ctx, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, c := range got {
+				seen[c.ID] = true
+			}
+			if len(got) != 5 || len(seen) != 5 {
+				t.Errorf("GetCredentials of 10 ids, 5 stored, 2 a query = %d credentials (%v), want the 5", len(got), seen)
 			}
 		})
 	}

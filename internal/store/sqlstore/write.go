@@ -67,7 +67,7 @@ func (s *Store) writeOnce(ctx context.Context, op string, ev partner.AuditEvent,
 	if err := s.appendAudit(ctx, tx, ev, now); err != nil {
 		return false, s.wrap(op, err)
 	}
-	if err := s.appendChanges(ctx, tx, changed, now); err != nil {
+	if err := s.appendChanges(ctx, tx, changed); err != nil {
 		return false, s.wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -116,7 +116,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEve
 // transaction, after all row writes, so it is held only for the insert, the
 // NOTIFY and the commit, and it cannot deadlock with row locks: its holder
 // waits for no other lock.
-func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, changed []touched, now time.Time) error {
+func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, changed []touched) error {
 	if len(changed) == 0 {
 		return nil // an audit-only write: nothing for the feed
 	}
@@ -125,10 +125,23 @@ func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, changed []touched
 			return fmt.Errorf("locking the change feed: %w", err)
 		}
 	}
+	// A change's time is taken here, after every row write and the lock,
+	// as close to the commit as a statement can be: readers measure
+	// propagation from it. On PostgreSQL it is the database server's own
+	// clock (clock_timestamp() is the time of the call, not of the
+	// transaction's start), so every replica measures against one clock;
+	// on SQLite the database is this process, and so is its clock.
+	at := "clock_timestamp()"
+	args := []any{nil, nil}
+	if s.d == sqlite {
+		at = "$3"
+		args = append(args, s.d.arg(s.now()))
+	}
 	var last int64
 	for _, c := range changed {
-		err := tx.QueryRowContext(ctx, `INSERT INTO changes (kind, id, at) VALUES ($1, $2, $3) RETURNING version`,
-			string(c.kind), c.id, s.d.arg(now)).Scan(&last)
+		args[0], args[1] = string(c.kind), c.id
+		err := tx.QueryRowContext(ctx, `INSERT INTO changes (kind, id, at) VALUES ($1, $2, `+at+`) RETURNING version`,
+			args...).Scan(&last)
 		if err != nil {
 			return fmt.Errorf("appending change: %w", err)
 		}

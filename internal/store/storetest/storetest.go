@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"change-feed-concurrent-writers-no-gaps", testChangeFeedConcurrent},
 		{"notify", testNotify},
 		{"snapshot", testSnapshot},
+		{"get-credentials-in-one-call", testGetCredentials},
 		{"snapshot-visitor-error-stops", testSnapshotStop},
 		{"audit-paging-and-filtering", testAudit},
 		{"meta", testMeta},
@@ -779,6 +780,49 @@ func testNotify(t *testing.T, s store.Store) {
 closed:
 	if _, ok := <-s.Notify(ctx); ok {
 		t.Error("Notify with a done context returned an open channel")
+	}
+}
+
+// testGetCredentials: GetCredentials returns what GetCredential does for
+// every id it is given that exists, revoked and expired ones included,
+// each once however often it is named, and leaves out ids it does not
+// hold; no ids, or only unknown ones, is an empty answer, not an error.
+func testGetCredentials(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustCreatePartner(t, s, "acme")
+	mustCreatePartner(t, s, "beta")
+	live := mustCreateCredential(t, s, newCredential(t, "key-live", "acme"))
+	other := mustCreateCredential(t, s, newCredential(t, "key-other", "beta"))
+	expired := newCredential(t, "key-expired", "acme")
+	expired.ExpiresAt = time.Now().Add(-time.Hour)
+	mustCreateCredential(t, s, expired)
+	revoked := mustCreateCredential(t, s, newCredential(t, "key-revoked", "acme"))
+	revoked.RevokedAt = time.Now()
+	if err := s.UpdateCredential(ctx, revoked, ev("key.revoke", "acme", "key-revoked")); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateCredential(t, s, newCredential(t, "key-not-asked", "acme"))
+
+	got, err := s.GetCredentials(ctx, []string{"key-revoked", "key-live", "key-ghost", "key-live", "key-other", "key-expired", `x' OR '1'='1`})
+	if err != nil {
+		t.Fatalf("GetCredentials: %v", err)
+	}
+	var want []*partner.Credential
+	for _, c := range []*partner.Credential{expired, live, other, revoked} {
+		stored, err := s.GetCredential(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, stored)
+	}
+	slices.SortFunc(got, func(x, y *partner.Credential) int { return strings.Compare(x.ID, y.ID) })
+	if d := cmp.Diff(want, got, equate); d != "" {
+		t.Errorf("GetCredentials mismatch (-want +got):\n%s", d)
+	}
+	for _, ids := range [][]string{nil, {}, {"key-ghost"}} {
+		if got, err := s.GetCredentials(ctx, ids); err != nil || len(got) != 0 {
+			t.Errorf("GetCredentials(%q) = %d credentials, %v; want none, no error", ids, len(got), err)
+		}
 	}
 }
 
