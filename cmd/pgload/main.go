@@ -1,8 +1,9 @@
 // Command pgload is partnergate's load benchmark. `pgload bench` seeds a
 // SQLite store, starts partnergate and a do-nothing baseline as child
 // processes and drives them alternately over loopback gRPC; `pgload serve`
-// is how it runs those children. Run it pinned to one CPU and the servers
-// to another, as `make bench` does.
+// and `pgload mint` are how it runs those children. Run it pinned to one
+// CPU and the servers to another, as `make bench` does: only the minting
+// of the many tokens runs on every CPU, before the rounds.
 package main
 
 import (
@@ -28,7 +29,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pgload bench|serve [flags]")
+		return fmt.Errorf("usage: pgload bench|serve|mint [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -48,6 +49,9 @@ func run(args []string) error {
 		}
 		o.Log = os.Stderr
 		return loadgen.Serve(ctx, o, os.Stdin, os.Stdout)
+	case "mint":
+		// The token-minting child of bench: a job on stdin, tokens on stdout.
+		return loadgen.Mint(os.Stdin, os.Stdout)
 	case "bench":
 		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 		var o loadgen.BenchOptions
@@ -95,6 +99,6 @@ func run(args []string) error {
 		o.Self, o.Dir = self, dir
 		return loadgen.Bench(ctx, o)
 	default:
-		return fmt.Errorf("unknown command %q: want bench or serve", args[0])
+		return fmt.Errorf("unknown command %q: want bench, serve or mint", args[0])
 	}
 }

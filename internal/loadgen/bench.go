@@ -244,7 +244,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	var spreadTokReqs [][]byte
 	if iss != nil && o.SpreadTokens > 0 {
 		t0 := time.Now()
-		toks, err := iss.Tokens("RS256", o.SpreadTokens)
+		toks, err := iss.TokensOnEveryCPU(o.Self, "RS256", o.SpreadTokens)
 		if err != nil {
 			return err
 		}
