@@ -86,6 +86,23 @@ func (c *child) stats() (ChildStats, error) {
 	return s, json.Unmarshal(line, &s)
 }
 
+// settle waits until the server has done the work its Checks so far left
+// behind (partnergate writes the uses of API keys to its store every few
+// seconds), so that the CPU time read next includes it.
+func (c *child) settle() error {
+	if _, err := io.WriteString(c.stdin, "flush\n"); err != nil {
+		return err
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "OK" {
+		return fmt.Errorf("%s: flush: %s", c.name, line)
+	}
+	return nil
+}
+
 // stop closes the child's stdin, which shuts it down, and waits.
 func (c *child) stop() {
 	_ = c.stdin.Close()
