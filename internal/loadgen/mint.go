@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -30,13 +31,13 @@ type mintJob struct {
 // mint`, allowed to run on every CPU of the machine: pgload runs pinned to
 // the client's one core, where 100,000 RSA-2048 signatures take minutes.
 // The tokens are the ones Tokens would mint, signed with the same key.
-func (is *Issuer) TokensOnEveryCPU(self, alg string, n int) ([]string, error) {
+func (is *Issuer) TokensOnEveryCPU(ctx context.Context, self, alg string, n int) ([]string, error) {
 	job, err := is.mintJob(alg, n)
 	if err != nil {
 		return nil, err
 	}
 	cpus := max(1, machineCPUs())
-	cmd := exec.Command("taskset", "-c", fmt.Sprintf("0-%d", cpus-1), self, "mint")
+	cmd := exec.CommandContext(ctx, "taskset", "-c", fmt.Sprintf("0-%d", cpus-1), self, "mint")
 	cmd.Stdin = bytes.NewReader(job)
 	cmd.Stderr = os.Stderr
 	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", cpus))
