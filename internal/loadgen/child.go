@@ -91,7 +91,7 @@ func (c *child) stats() (ChildStats, error) {
 const (
 	settleWindow = 200 * time.Millisecond
 	settleBusy   = 10 * time.Millisecond // one clock tick of /proc/PID/stat
-	settleMax    = 10 * time.Second
+	settleMax    = 30 * time.Second
 )
 
 // settle waits until the server has done the work its Checks so far left
