@@ -3,8 +3,10 @@
 // processes and drives them alternately over loopback gRPC; `pgload
 // busyfeed` starts two replicas on a throwaway PostgreSQL database and
 // measures one serving Checks while revocations are written through the
-// other; `pgload serve` is how it runs those children. Run it pinned to
-// one CPU and the servers to another, as `make bench` does.
+// other; `pgload serve` and `pgload mint` are how they run their children.
+// Run it pinned to one CPU and the servers to another, as `make bench`
+// does: only the minting of the many tokens runs on every CPU, before the
+// rounds.
 package main
 
 import (
@@ -30,13 +32,16 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pgload bench|busyfeed|serve [flags]")
+		return fmt.Errorf("usage: pgload bench|busyfeed|serve|mint [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "serve":
 		return loadgen.ServeCommand(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "mint":
+		// The token-minting child of bench: a job on stdin, tokens on stdout.
+		return loadgen.Mint(os.Stdin, os.Stdout)
 	case "bench":
 		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 		var o loadgen.BenchOptions
@@ -117,6 +122,6 @@ func run(args []string) error {
 		o.Self, o.Dir = self, dir
 		return loadgen.BusyFeed(ctx, o)
 	default:
-		return fmt.Errorf("unknown command %q: want bench, busyfeed or serve", args[0])
+		return fmt.Errorf("unknown command %q: want bench, busyfeed, serve or mint", args[0])
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/partnergate/partnergate/internal/expiry"
 	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
+	"github.com/partnergate/partnergate/internal/lastuse"
 	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/pepper"
 	"github.com/partnergate/partnergate/internal/policy"
@@ -57,11 +58,19 @@ type Server struct {
 	// Cache is the hot index, for tests and diagnostics.
 	Cache *cache.Cache
 
+	uses *lastuse.Recorder
+
 	log   *slog.Logger
 	done  chan struct{}
 	err   error
 	ready chan struct{}
 }
+
+// FlushUses writes every credential use recorded so far to the store,
+// after any write already under way: the work that Checks of API keys
+// leave behind them, which a load benchmark charges to the run whose
+// Checks caused it rather than to whichever run comes next.
+func (s *Server) FlushUses(ctx context.Context) error { return s.uses.Flush(ctx) }
 
 // Ready is closed once the cache is loaded and Check serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -321,6 +330,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 		AdminAddr:   adminLis.Addr(),
 		MetricsAddr: obs.metricsAddr(),
 		Cache:       idx,
+		uses:        obs.lastUsed,
 		log:         log,
 		done:        make(chan struct{}),
 		ready:       make(chan struct{}),

@@ -331,6 +331,29 @@ func TestMetricsScrape(t *testing.T) {
 	}
 }
 
+// FlushUses writes the uses recorded so far before it returns, long
+// before the next periodic flush.
+func TestFlushUsesWritesThemNow(t *testing.T) {
+	old := lastUsedFlush
+	lastUsedFlush = time.Hour
+	t.Cleanup(func() { lastUsedFlush = old })
+	h := start(t)
+	issued := issueKey(t, h)
+	h.wantCheck(t, "allowed", issued.GetSecret(), codes.OK)
+	if err := h.srv.FlushUses(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.admin.ListKeys(adminCtx(), &adminv1.ListKeysRequest{PartnerId: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range resp.GetKeys() {
+		if k.GetId() == issued.GetKey().GetId() && k.GetLastUsedAt() == nil {
+			t.Fatal("the key's use is not in the store after FlushUses")
+		}
+	}
+}
+
 func TestLastUsedRecordedAsynchronously(t *testing.T) {
 	old := lastUsedFlush
 	lastUsedFlush = 20 * time.Millisecond

@@ -9,6 +9,16 @@
 // one of them in turn, so the table never grows and a collision only costs
 // a rebuild. With seven ways, keys rarely collide: at a quarter full, about
 // one key in 3,000 finds no room in its set, where two ways lost one in 30.
+//
+// Fuller than that, sets overflow: at half full a key has 3.5 others in its
+// set on average, and the 6 % of keys whose set draws more than seven take
+// turns evicting each other. A table built with [NewTwoChoice] gives each
+// key two sets and stores it in the emptier one, the "power of two
+// choices" (Azar, Broder, Karlin and Upfal, "Balanced Allocations", 1994):
+// the fullest set then exceeds the average by a few entries rather than by
+// a logarithmic spread, so a table sized for its keys holds nearly all of
+// them, and a look-up of a key in its second set reads a second line. It
+// is for entries that are dear to rebuild.
 package assoc
 
 import (
@@ -33,6 +43,7 @@ type Table[E any] struct {
 	seed   maphash.Seed
 	key    func(*E) string
 	victim atomic.Uint32 // which way the next replacement takes
+	two    bool          // each key has a second set ([NewTwoChoice])
 	sets   []set[E]      // one allocation: page-aligned once past 32 KiB, so each set is one line
 }
 
@@ -42,14 +53,40 @@ func New[E any](capacity int, key func(*E) string) *Table[E] {
 	return &Table[E]{seed: maphash.MakeSeed(), key: key, sets: make([]set[E], max(1, (capacity+ways-1)/ways))}
 }
 
+// NewTwoChoice is [New] for a table whose keys each have two sets: an
+// entry goes to the emptier, and a full pair of sets gives up one entry of
+// either in turn. Filled to its capacity with distinct keys, it keeps
+// nearly all of them, where [New]'s table keeps about three in four.
+func NewTwoChoice[E any](capacity int, key func(*E) string) *Table[E] {
+	t := New(capacity, key)
+	t.two = len(t.sets) > 1
+	return t
+}
+
 // Cap returns how many entries the table can hold.
 func (t *Table[E]) Cap() int { return len(t.sets) * ways }
 
 // locate returns key's set and tag: the hash's top byte, never 0.
 func (t *Table[E]) locate(key string) (*set[E], uint64) {
+	s, _, tag := t.locate2(key)
+	return s, tag
+}
+
+// locate2 returns key's first set, its second (nil unless the table has
+// two choices, or when both are the same set) and its tag. The second set
+// comes from the hash's bits multiplied by an odd constant and rotated,
+// so the two sets of a key are independent of each other for any number
+// of sets.
+func (t *Table[E]) locate2(key string) (first, second *set[E], tag uint64) {
 	h := maphash.String(t.seed, key)
-	s := &t.sets[h%uint64(len(t.sets))]
-	return s, max(h>>56, 1)
+	n := uint64(len(t.sets))
+	first = &t.sets[h%n]
+	if t.two {
+		if s := &t.sets[bits.RotateLeft64(h*0x9e3779b97f4a7c15, 29)%n]; s != first {
+			second = s
+		}
+	}
+	return first, second, max(h>>56, 1)
 }
 
 const (
@@ -68,7 +105,14 @@ func candidates(tags, tag uint64) uint64 {
 // Find returns the entry stored under key for which match, if not nil,
 // reports true.
 func (t *Table[E]) Find(key string, match func(*E) bool) (*E, bool) {
-	s, tag := t.locate(key)
+	first, second, tag := t.locate2(key)
+	if e, ok := t.findIn(first, key, tag, match); ok || second == nil {
+		return e, ok
+	}
+	return t.findIn(second, key, tag, match)
+}
+
+func (t *Table[E]) findIn(s *set[E], key string, tag uint64, match func(*E) bool) (*E, bool) {
 	for m := candidates(s.tags.Load(), tag); m != 0; m &= m - 1 {
 		e := s.slots[bits.TrailingZeros64(m)/8].Load()
 		if e != nil && t.key(e) == key && (match == nil || match(e)) {
@@ -79,31 +123,58 @@ func (t *Table[E]) Find(key string, match func(*E) bool) (*E, bool) {
 }
 
 // Store stores e under its key: in the slot of an entry with the same key,
-// else in an empty slot, else in place of one of the set's entries in turn.
+// else in an empty slot (of the emptier of the key's two sets, in a
+// [NewTwoChoice] table), else in place of one of the entries in turn.
 func (t *Table[E]) Store(e *E) {
 	key := t.key(e)
-	s, _ := t.locate(key)
-	way := -1
-	for i := range s.slots {
-		cur := s.slots[i].Load()
-		if cur != nil && t.key(cur) == key {
-			way = i
-			break
-		}
-		if cur == nil && way < 0 {
-			way = i
+	first, second, _ := t.locate2(key)
+	s := first
+	held, way, free := t.slotIn(first, key)
+	if held == nil && second != nil {
+		if held2, way2, free2 := t.slotIn(second, key); held2 != nil || free2 > free {
+			s, way = second, way2
 		}
 	}
-	if way < 0 {
-		way = int(t.victim.Add(1) % ways)
+	if way < 0 { // no slot of the key's and none empty: replace in turn
+		v := t.victim.Add(1)
+		s, way = first, int(v%ways)
+		if second != nil && v/ways%2 == 1 {
+			s = second
+		}
 	}
 	s.slots[way].Store(e)
 	t.retag(s, way)
 }
 
-// Forget removes the entries stored under key.
+// slotIn looks in s for key: held returns s and its way; else way is the
+// first empty slot (-1 for none) and free the number of empty slots.
+func (t *Table[E]) slotIn(s *set[E], key string) (held *set[E], way, free int) {
+	way = -1
+	for i := range s.slots {
+		cur := s.slots[i].Load()
+		if cur != nil && t.key(cur) == key {
+			return s, i, 0
+		}
+		if cur == nil {
+			if way < 0 {
+				way = i
+			}
+			free++
+		}
+	}
+	return nil, way, free
+}
+
+// Forget removes the entries stored under key, in each of its sets.
 func (t *Table[E]) Forget(key string) {
-	s, _ := t.locate(key)
+	first, second, _ := t.locate2(key)
+	t.forgetIn(first, key)
+	if second != nil {
+		t.forgetIn(second, key)
+	}
+}
+
+func (t *Table[E]) forgetIn(s *set[E], key string) {
 	for i := range s.slots {
 		if e := s.slots[i].Load(); e != nil && t.key(e) == key && s.slots[i].CompareAndSwap(e, nil) {
 			t.retag(s, i)

@@ -81,6 +81,81 @@ func TestQuarterFullKeepsItsKeys(t *testing.T) {
 	}
 }
 
+// A table filled to three quarters, its keys then looked up in turn with
+// each one missed stored again, as a cache is used: the one-choice table
+// misses about one look-up in nine, its keys in overflowing sets evicting
+// each other round after round; the two-choice table keeps them all.
+func TestTwoChoicesKeepAFullerTable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		new     func(int, func(*entry) string) *Table[entry]
+		maxMiss float64 // of the look-ups of the second and later walks
+	}{
+		{"two-choice", NewTwoChoice[entry], 0.001},
+		{"one-choice", New[entry], 1}, // recorded, not bounded
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := tc.new(16384, func(e *entry) string { return e.key })
+			n := tb.Cap() * 3 / 4
+			key := func(i int) string { return fmt.Sprintf("key%06d", i) }
+			for i := range n {
+				tb.Store(&entry{key: key(i)})
+			}
+			missed := 0
+			for walk := range 4 {
+				for i := range n {
+					if _, ok := tb.Find(key(i), nil); !ok {
+						tb.Store(&entry{key: key(i)})
+						if walk > 0 {
+							missed++
+						}
+					}
+				}
+			}
+			rate := float64(missed) / float64(3*n)
+			t.Logf("%s, three quarters full: %.3f%% of look-ups missed", tc.name, 100*rate)
+			if rate > tc.maxMiss {
+				t.Errorf("%.3f%% of look-ups missed, want at most %.3f%%", 100*rate, 100*tc.maxMiss)
+			}
+		})
+	}
+}
+
+// In a two-choice table, a key held in either of its sets is found,
+// replaced in place and forgotten there, never stored twice.
+func TestTwoChoicesOneEntryPerKey(t *testing.T) {
+	tb := NewTwoChoice(64*ways, func(e *entry) string { return e.key })
+	for i := range 10 * tb.Cap() {
+		k := fmt.Sprint(i % (tb.Cap() / 2))
+		tb.Store(&entry{k, fmt.Sprint(i)})
+		if e, ok := tb.Find(k, nil); !ok || e.value != fmt.Sprint(i) {
+			t.Fatalf("Find(%s) right after Store = %v, %v", k, e, ok)
+		}
+	}
+	held := map[string]int{}
+	for i := range tb.sets {
+		for w := range tb.sets[i].slots {
+			if e := tb.sets[i].slots[w].Load(); e != nil {
+				held[e.key]++
+			}
+		}
+	}
+	for k, n := range held {
+		if n > 1 {
+			t.Errorf("key %s held %d times", k, n)
+		}
+		tb.Forget(k)
+		if _, ok := tb.Find(k, nil); ok {
+			t.Errorf("Find(%s) after Forget found it", k)
+		}
+	}
+	for i := range tb.sets {
+		if tags := tb.sets[i].tags.Load(); tags != 0 {
+			t.Errorf("set %d keeps tags %#x after every key was forgotten", i, tags)
+		}
+	}
+}
+
 // A tag never stands in for the key: keys that share a set, and even a
 // tag, are told apart by the key itself.
 func TestSharedTagsNeverConfuseKeys(t *testing.T) {
@@ -128,7 +203,15 @@ func maxLen(m map[uint64][]string) int {
 // key it asked for or nothing, and once the writers stop, each slot's tag
 // is its entry's, so every entry still held is found. Run with -race.
 func TestConcurrentUse(t *testing.T) {
-	tb := newTable(2 * ways)
+	for name, tb := range map[string]*Table[entry]{
+		"one-choice": newTable(2 * ways),
+		"two-choice": NewTwoChoice(3*ways, func(e *entry) string { return e.key }),
+	} {
+		t.Run(name, func(t *testing.T) { concurrentUse(t, tb) })
+	}
+}
+
+func concurrentUse(t *testing.T, tb *Table[entry]) {
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {

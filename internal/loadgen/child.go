@@ -86,6 +86,41 @@ func (c *child) stats() (ChildStats, error) {
 	return s, json.Unmarshal(line, &s)
 }
 
+// Settling: a server is idle once it uses at most settleBusy of CPU in a
+// settleWindow; settle gives up waiting after settleMax.
+const (
+	settleWindow = 200 * time.Millisecond
+	settleBusy   = 10 * time.Millisecond // one clock tick of /proc/PID/stat
+	settleMax    = 30 * time.Second
+)
+
+// settle waits until the server has done the work its Checks so far left
+// behind, so that the CPU time read next includes it: partnergate's
+// writes of the uses of API keys, which it makes every few seconds, and
+// then whatever else is still running, such as a garbage collection
+// cycle, whose idle-priority mark workers take the whole of an idle CPU
+// until the cycle ends.
+func (c *child) settle() error {
+	if _, err := io.WriteString(c.stdin, "flush\n"); err != nil {
+		return err
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "OK" {
+		return fmt.Errorf("%s: flush: %s", c.name, line)
+	}
+	for deadline := time.Now().Add(settleMax); time.Now().Before(deadline); {
+		cpu0 := c.cpu()
+		time.Sleep(settleWindow)
+		if c.cpu()-cpu0 <= settleBusy {
+			return nil
+		}
+	}
+	return nil // still busy: the next run starts anyway, as it did before
+}
+
 // stop closes the child's stdin, which shuts it down, and waits.
 func (c *child) stop() {
 	_ = c.stdin.Close()

@@ -11,6 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -145,18 +148,45 @@ func (is *Issuer) WriteConfig(path string, cacheSize int, cacheTTL time.Duration
 
 // Tokens mints n distinct access tokens (jti differs) for [TokenClient],
 // signed with alg, one of [TokenAlgs]. Each grants [Scope] and lives an
-// hour.
+// hour. Signing is the cost (an RSA-2048 signature is a private-key
+// operation, about a millisecond), so the tokens are signed on
+// GOMAXPROCS goroutines at once; see also [Issuer.TokensOnEveryCPU].
 func (is *Issuer) Tokens(alg string, n int) ([]string, error) {
 	method, kid, key, err := is.signer(alg)
 	if err != nil {
 		return nil, err
 	}
+	return mintAll(method, kid, key, is.URL, "pgload-"+alg, n, time.Now(), runtime.GOMAXPROCS(0))
+}
+
+// mintAll signs n tokens, whose jtis are prefix, now and their index, on
+// workers goroutines.
+func mintAll(method jwt.SigningMethod, kid string, key any, iss, prefix string, n int, now time.Time, workers int) ([]string, error) {
 	out := make([]string, n)
-	now := time.Now()
-	for i := range out {
-		if out[i], err = mint(method, kid, key, is.URL, fmt.Sprintf("pgload-%s-%d-%d", alg, now.UnixNano(), i), now); err != nil {
-			return nil, err
-		}
+	workers = min(max(workers, 1), max(n, 1))
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				tok, err := mint(method, kid, key, iss, fmt.Sprintf("%s-%d-%d", prefix, now.UnixNano(), i), now)
+				if err != nil {
+					errs[w] = err
+					next.Store(int64(n)) // the others stop at their next token
+					return
+				}
+				out[i] = tok
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

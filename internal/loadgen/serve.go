@@ -81,8 +81,10 @@ func ServeCommand(ctx context.Context, args []string, in io.Reader, out, log io.
 }
 
 // Serve runs a server on a loopback port until in reaches EOF. It writes
-// "READY <addr> <startup-µs>" to out once Check serves, and answers each
-// "stats" line on in with one JSON [ChildStats] line.
+// "READY <addr> <startup-µs>" to out once Check serves, answers each
+// "stats" line on in with one JSON [ChildStats] line, and each "flush"
+// line, once the uses of API keys recorded so far are written to the
+// store, with "OK" (or "ERR" and the error).
 func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) error {
 	start := time.Now()
 	if opts.CPUProfile != "" {
@@ -101,6 +103,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 	var (
 		addr  net.Addr
 		stats func() ChildStats
+		flush = func() error { return nil } // the baseline leaves no work behind
 		wait  func() error
 	)
 	switch opts.Kind {
@@ -177,6 +180,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		// the garbage let the baseline collect 1.6 times less often.
 		runtime.GC()
 		addr, wait = srv.CheckAddr, srv.Wait
+		flush = func() error { return srv.FlushUses(ctx) }
 		stats = func() ChildStats {
 			s := srv.Cache.Stats()
 			var ms runtime.MemStats
@@ -196,8 +200,17 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 	sc := bufio.NewScanner(in)
 	enc := json.NewEncoder(out)
 	for sc.Scan() {
-		if sc.Text() == "stats" {
+		switch sc.Text() {
+		case "stats":
 			if err := enc.Encode(stats()); err != nil {
+				return err
+			}
+		case "flush":
+			msg := "OK"
+			if err := flush(); err != nil {
+				msg = "ERR " + err.Error()
+			}
+			if _, err := fmt.Fprintln(out, msg); err != nil {
 				return err
 			}
 		}
