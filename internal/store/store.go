@@ -55,6 +55,10 @@ type Change struct {
 type Visitor struct {
 	Partner    func(*partner.Partner) error
 	Credential func(*partner.Credential) error
+	// CredentialCount, if set, receives how many credentials the
+	// snapshot holds, before the first of them, so that a cache can be
+	// sized once. A store may not call it.
+	CredentialCount func(n int) error
 	// Client, if set, receives every registered OAuth2 client.
 	Client func(*partner.Client) error
 	// TokenRevocation, if set, receives every token revocation still live

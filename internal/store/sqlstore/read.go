@@ -305,8 +305,17 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 	}
 	if v.Credential != nil {
 		now := s.d.arg(s.now())
-		err := s.each(ctx, tx, "snapshot credentials", nil, v.Credential,
-			`SELECT `+credentialCols+` FROM credentials WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`, now)
+		const live = ` FROM credentials WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`
+		if v.CredentialCount != nil {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*)`+live, now).Scan(&n); err != nil {
+				return 0, s.wrap("snapshot credential count", err)
+			}
+			if err := v.CredentialCount(n); err != nil {
+				return 0, err
+			}
+		}
+		err := s.each(ctx, tx, "snapshot credentials", nil, v.Credential, `SELECT `+credentialCols+live, now)
 		if err != nil {
 			return 0, err
 		}

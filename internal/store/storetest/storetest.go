@@ -806,6 +806,7 @@ func testSnapshot(t *testing.T, s store.Store) {
 
 	var partners []*partner.Partner
 	var creds []*partner.Credential
+	count := -1
 	version, err := s.Snapshot(ctx, store.Visitor{
 		Partner: func(p *partner.Partner) error {
 			if len(creds) > 0 {
@@ -814,10 +815,20 @@ func testSnapshot(t *testing.T, s store.Store) {
 			partners = append(partners, p)
 			return nil
 		},
+		CredentialCount: func(n int) error {
+			if len(creds) > 0 {
+				t.Error("credential count given after a credential")
+			}
+			count = n
+			return nil
+		},
 		Credential: func(c *partner.Credential) error { creds = append(creds, c); return nil },
 	})
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
+	}
+	if count != len(creds) {
+		t.Errorf("Snapshot's credential count = %d, want the %d credentials it visited", count, len(creds))
 	}
 	if want := lastVersion(t, s); version != want {
 		t.Errorf("Snapshot version = %d, want the feed's last %d", version, want)
