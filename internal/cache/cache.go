@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,13 +55,16 @@ type Options struct {
 	// reports itself [Cache.Stale] and Check stops trusting it (fail in a
 	// known state: NIST SP 800-53 SC-24); zero never does.
 	MaxStaleness time.Duration
-	// ExpectedKeys sizes the index up front (default 10,000).
+	// ExpectedKeys sizes the index before the first snapshot (default
+	// 10,000). A store that reports how many credentials its snapshot
+	// holds sizes it instead.
 	ExpectedKeys int
 	// HotKeys is how many records of keys in use are kept decoded in
 	// front of the index (default 16,384); size it to the keys in use at
 	// once.
 	HotKeys int
-	// Shards is the bigcache shard count, a power of two (default 1024).
+	// Shards is the bigcache shard count in all, over the index's
+	// segments (default 1024).
 	Shards int
 	// Now is the clock that decides when a token revocation has outlived
 	// its token (default time.Now).
@@ -108,7 +111,7 @@ type Cache struct {
 	src  Source
 	opts Options
 
-	keys     *bigcache.BigCache
+	keys     *index // written under putMu
 	negative *bigcache.BigCache
 	partners atomic.Pointer[map[string]*partner.Partner]
 	clients  atomic.Pointer[map[tokenKey]string] // (issuer, client id) → partner id
@@ -141,19 +144,12 @@ type Stats struct {
 // New returns an empty, not-ready cache over src.
 func New(src Source, opts Options) (*Cache, error) {
 	opts.defaults()
-	keys, err := bigcache.New(context.Background(), bigcache.Config{
-		Shards: opts.Shards,
-		// Credentials never age out of the index: they leave when the feed
-		// says so. (bigcache evicts the oldest entry on Set once it is older
-		// than LifeWindow, so the window must outlast the process.)
-		LifeWindow:         time.Duration(math.MaxInt64),
-		MaxEntriesInWindow: opts.ExpectedKeys,
-		MaxEntrySize:       128,
-		HardMaxCacheSize:   0, // never evict a live credential for space
-	})
+	c := &Cache{src: src, opts: opts}
+	keys, err := newIndex(&c.putMu, opts.Shards, opts.ExpectedKeys, defaultEntry, opts.Logger.Error)
 	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+		return nil, err
 	}
+	c.keys = keys
 	negative, err := bigcache.New(context.Background(), bigcache.Config{
 		Shards:             64,
 		LifeWindow:         opts.NegativeTTL,
@@ -165,7 +161,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{src: src, opts: opts, keys: keys, negative: negative}
+	c.negative = negative
 	if opts.MissLookups > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(opts.MissLookups), max(1, int(opts.MissLookups)))
 	}
@@ -181,7 +177,7 @@ func New(src Source, opts Options) (*Cache, error) {
 
 // Close releases the cache's memory.
 func (c *Cache) Close() error {
-	return errors.Join(c.keys.Close(), c.negative.Close())
+	return errors.Join(c.keys.close(), c.negative.Close())
 }
 
 // Ready reports whether the initial snapshot has been loaded.
@@ -194,7 +190,7 @@ func (c *Cache) Version() int64 { return c.version.Load() }
 func (c *Cache) LastSync() time.Time { return time.Unix(0, c.lastSync.Load()) }
 
 // Len returns the number of credentials held, tombstones included.
-func (c *Cache) Len() int { return c.keys.Len() }
+func (c *Cache) Len() int { return c.keys.len() }
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() *Stats { return &c.stats }
@@ -208,21 +204,80 @@ func (c *Cache) Load(ctx context.Context) error {
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}
 	certs := map[certKey]*partner.Certificate{}
-	var buf []byte
+	// The index is sized once, before it fills, so that no bigcache queue
+	// grows by doubling (and leaves the old one behind as garbage): for
+	// the number of credentials the store says the snapshot holds, each
+	// the average size of the first loadSample encoded.
+	var (
+		count   = -1
+		sized   bool
+		pending []pendingEntry
+		bytes   int64
+		buf     []byte
+	)
+	install := func(id string, entry []byte) error {
+		c.putMu.Lock()
+		defer c.putMu.Unlock()
+		_, replaced, err := c.keys.set(id, entry)
+		if replaced {
+			// A miss look-up got there first: forget any view of it.
+			c.wroteKey(id)
+		}
+		return err
+	}
+	size := func() error {
+		sized = true
+		n := count
+		if n < 0 {
+			n = c.opts.ExpectedKeys
+		}
+		avg := int64(defaultEntry)
+		if len(pending) > 0 {
+			avg = (bytes + int64(len(pending)) - 1) / int64(len(pending))
+		}
+		c.putMu.Lock()
+		_, err := c.keys.resize(max(n, len(pending)), int(avg))
+		c.putMu.Unlock()
+		if err != nil {
+			return err
+		}
+		for _, p := range pending {
+			if err := install(p.id, p.entry); err != nil {
+				return err
+			}
+		}
+		pending = nil
+		return nil
+	}
 	visitor := store.Visitor{
 		Partner: func(p *partner.Partner) error {
 			partners[p.ID] = p
 			return nil
 		},
+		CredentialCount: func(n int) error {
+			count = n
+			return nil
+		},
 		Credential: func(cr *partner.Credential) error {
 			rec := cr.Record()
 			buf = encode(buf[:0], &rec)
-			return c.keys.Set(cr.ID, buf) // nothing else writes before ready
+			if !sized {
+				pending = append(pending, pendingEntry{cr.ID, slices.Clone(buf)})
+				bytes += wrapped(cr.ID, buf)
+				if len(pending) < loadSample {
+					return nil
+				}
+				return size()
+			}
+			return install(cr.ID, buf)
 		},
 	}
 	tokenVisitor(&visitor, clients, revoked)
 	certificateVisitor(&visitor, certs)
 	version, err := c.src.Snapshot(ctx, visitor)
+	if err == nil && !sized {
+		err = size()
+	}
 	if err != nil {
 		return fmt.Errorf("cache: loading snapshot: %w", err)
 	}
@@ -233,8 +288,18 @@ func (c *Cache) Load(ctx context.Context) error {
 	c.version.Store(version)
 	c.feedSucceeded(version)
 	c.ready.Store(true)
-	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.Len(), "version", version)
+	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.len(), "version", version)
 	return nil
+}
+
+// loadSample is how many credentials Load encodes before it sizes the
+// index by their average size.
+const loadSample = 1024
+
+// pendingEntry is an encoded credential held until the index is sized.
+type pendingEntry struct {
+	id    string
+	entry []byte
 }
 
 // Run follows the change feed until ctx is done, waking on the store's
@@ -437,26 +502,23 @@ func (c *Cache) put(cr *partner.Credential) bool {
 	entry := encode(nil, &rec)
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
-	if old, err := c.keys.Get(cr.ID); err == nil {
-		if v, ok := version(old); ok && v >= rec.Version {
-			return false
-		}
+	stored, replaced, err := c.keys.set(cr.ID, entry)
+	if stored || replaced {
+		// Even a failed Set may have dropped the old entry.
+		c.wroteKey(cr.ID)
 	}
-	err := c.keys.Set(cr.ID, entry)
-	// Even a failed Set may have dropped the old entry.
-	c.wroteKey(cr.ID)
 	if err != nil {
 		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
 		return false
 	}
-	return true
+	return stored
 }
 
 // remove deletes the key id from the index, in the write order put keeps.
 func (c *Cache) remove(id string) {
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
-	_ = c.keys.Delete(id)
+	c.keys.del(id)
 	c.wroteKey(id)
 }
 
@@ -482,7 +544,7 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 // on a miss, as Key describes.
 func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool) {
 	before := c.writes.of(id).Load()
-	if b, err := c.keys.Get(id); err == nil {
+	if b, err := c.keys.get(id); err == nil {
 		rec, err := decode(id, b, c.intern)
 		if err != nil {
 			c.opts.Logger.Error("cache: corrupt entry", "key_id", id)
