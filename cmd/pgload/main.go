@@ -1,7 +1,8 @@
 // Command pgload is partnergate's load benchmark. `pgload bench` seeds a
 // SQLite store, starts partnergate and a do-nothing baseline as child
-// processes and drives them alternately over loopback gRPC; `pgload serve`
-// is how it runs those children. Run it pinned to one CPU and the servers
+// processes and drives them alternately over loopback gRPC; `pgload scale`
+// loads 10,000,000 keys and replays a busy change feed, reporting start-up
+// time and memory; `pgload serve` is how both run their children. Run it pinned to one CPU and the servers
 // to another, as `make bench` does.
 package main
 
@@ -28,26 +29,35 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pgload bench|serve [flags]")
+		return fmt.Errorf("usage: pgload bench|scale|serve [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "serve":
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		var o loadgen.ServeOptions
-		fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
-		fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
-		fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
-		fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
-		fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
-		fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
-		fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
+		return loadgen.ServeArgs(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "scale":
+		fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+		var o loadgen.ScaleOptions
+		fs.IntVar(&o.Keys, "keys", 10_000_000, "credentials loaded into partnergate")
+		fs.IntVar(&o.Revocations, "revocations", 1_000_000, "keys revoked in the store once partnergate serves, applied from the change feed (negative: none)")
+		fs.StringVar(&o.ServerCPU, "server-cpu", "", "taskset CPU list for the server (empty: unpinned)")
+		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		o.Log = os.Stderr
-		return loadgen.Serve(ctx, o, os.Stdin, os.Stdout)
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "pgload-scale-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Self, o.Dir = self, dir
+		_, err = loadgen.Scale(ctx, o)
+		return err
 	case "bench":
 		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 		var o loadgen.BenchOptions
@@ -95,6 +105,6 @@ func run(args []string) error {
 		o.Self, o.Dir = self, dir
 		return loadgen.Bench(ctx, o)
 	default:
-		return fmt.Errorf("unknown command %q: want bench or serve", args[0])
+		return fmt.Errorf("unknown command %q: want bench, scale or serve", args[0])
 	}
 }

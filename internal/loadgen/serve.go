@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,16 +49,43 @@ type ServeOptions struct {
 	CPUProfile string
 }
 
+// ServeArgs parses a server child's command line, as [Bench] and [Scale]
+// pass it, and runs [Serve] with stdin and stdout; logs go to stderr.
+func ServeArgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var o ServeOptions
+	fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
+	fs.StringVar(&o.StoreURL, "store", "", "partnergate's store URL")
+	fs.StringVar(&o.PepperFile, "pepper-file", "", "partnergate's pepper file")
+	fs.StringVar(&o.ConfigFile, "config", "", "partnergate's config file (token issuers)")
+	fs.IntVar(&o.HotKeys, "hot-keys", 0, "partnergate's hot_keys (0: its default)")
+	fs.IntVar(&o.BallastMiB, "ballast-mib", 0, "the baseline's pointer-free heap ballast")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the server's CPU profile here on exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Log = stderr
+	return Serve(ctx, o, stdin, stdout)
+}
+
 // ChildStats is what a server child reports on the "stats" command.
 type ChildStats struct {
 	Hits, Misses, NegativeHits, MissLookups int64
 	Keys                                    int
 	HeapAlloc                               uint64
+	// HeapSys is the heap memory obtained from the OS, a high-water mark.
+	HeapSys uint64
+	// Version is the change-feed version the cache has applied.
+	Version int64
+	// ServingAt is when Check began serving, in Unix nanoseconds: before
+	// the collection that precedes the READY line.
+	ServingAt int64
 }
 
 // Serve runs a server on a loopback port until in reaches EOF. It writes
 // "READY <addr> <startup-µs>" to out once Check serves, and answers each
-// "stats" line on in with one JSON [ChildStats] line.
+// "stats" line on in with one JSON [ChildStats] line, and each "gcstats"
+// line likewise after a full collection.
 func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) error {
 	start := time.Now()
 	if opts.CPUProfile != "" {
@@ -145,6 +173,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		servingAt := time.Now().UnixNano()
 		// Loading a million keys leaves garbage behind (some 130 MiB
 		// beside a live heap of 200). Collect it, so that the heap
 		// reported, for the bytes per key and the baseline's ballast, is
@@ -159,6 +188,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			return ChildStats{
 				Hits: s.Hits.Load(), Misses: s.Misses.Load(), NegativeHits: s.NegativeHits.Load(),
 				MissLookups: s.MissLookups.Load(), Keys: srv.Cache.Len(), HeapAlloc: ms.HeapAlloc,
+				HeapSys: ms.HeapSys, Version: srv.Cache.Version(), ServingAt: servingAt,
 			}
 		}
 	default:
@@ -170,7 +200,11 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 	sc := bufio.NewScanner(in)
 	enc := json.NewEncoder(out)
 	for sc.Scan() {
-		if sc.Text() == "stats" {
+		switch sc.Text() {
+		case "gcstats":
+			runtime.GC()
+			fallthrough
+		case "stats":
 			if err := enc.Encode(stats()); err != nil {
 				return err
 			}
