@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,49 +203,26 @@ func (c *Cache) Load(ctx context.Context) error {
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}
 	certs := map[certKey]*partner.Certificate{}
-	// The index is sized once, before it fills, so that no bigcache queue
-	// grows by doubling (and leaves the old one behind as garbage): for
-	// the number of credentials the store says the snapshot holds, each
-	// the average size of the first loadSample encoded.
-	var (
-		count   = -1
-		sized   bool
-		pending []pendingEntry
-		bytes   int64
-		buf     []byte
-	)
-	install := func(id string, entry []byte) error {
-		c.putMu.Lock()
-		defer c.putMu.Unlock()
-		_, replaced, err := c.keys.set(id, entry)
-		if replaced {
-			// A miss look-up got there first: forget any view of it.
-			c.wroteKey(id)
-		}
-		return err
-	}
-	size := func() error {
-		sized = true
-		n := count
-		if n < 0 {
-			n = c.opts.ExpectedKeys
-		}
-		avg := int64(defaultEntry)
-		if len(pending) > 0 {
-			avg = (bytes + int64(len(pending)) - 1) / int64(len(pending))
-		}
-		c.putMu.Lock()
-		_, err := c.keys.resize(max(n, len(pending)), int(avg))
-		c.putMu.Unlock()
+	// The store decodes rows on this goroutine while another encodes
+	// them and fills the index: on two cores they overlap.
+	count := -1 // set before the first batch is sent, read after
+	batches := make(chan []*partner.Credential, 4)
+	filled := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		err := c.fill(batches, &count)
 		if err != nil {
-			return err
+			failed.Store(true)
 		}
-		for _, p := range pending {
-			if err := install(p.id, p.entry); err != nil {
-				return err
-			}
+		filled <- err
+	}()
+	batch := make([]*partner.Credential, 0, loadBatch)
+	send := func() error {
+		if failed.Load() {
+			return errFillFailed
 		}
-		pending = nil
+		batches <- batch
+		batch = make([]*partner.Credential, 0, loadBatch)
 		return nil
 	}
 	visitor := store.Visitor{
@@ -259,24 +235,21 @@ func (c *Cache) Load(ctx context.Context) error {
 			return nil
 		},
 		Credential: func(cr *partner.Credential) error {
-			rec := cr.Record()
-			buf = encode(buf[:0], &rec)
-			if !sized {
-				pending = append(pending, pendingEntry{cr.ID, slices.Clone(buf)})
-				bytes += wrapped(cr.ID, buf)
-				if len(pending) < loadSample {
-					return nil
-				}
-				return size()
+			if batch = append(batch, cr); len(batch) == loadBatch {
+				return send()
 			}
-			return install(cr.ID, buf)
+			return nil
 		},
 	}
 	tokenVisitor(&visitor, clients, revoked)
 	certificateVisitor(&visitor, certs)
 	version, err := c.src.Snapshot(ctx, visitor)
-	if err == nil && !sized {
-		err = size()
+	if err == nil && len(batch) > 0 {
+		err = send()
+	}
+	close(batches)
+	if ferr := <-filled; ferr != nil {
+		err = ferr
 	}
 	if err != nil {
 		return fmt.Errorf("cache: loading snapshot: %w", err)
@@ -293,13 +266,115 @@ func (c *Cache) Load(ctx context.Context) error {
 }
 
 // loadSample is how many credentials Load encodes before it sizes the
-// index by their average size.
-const loadSample = 1024
+// index by their average size; loadBatch, how many it hands over at once
+// from the snapshot to the goroutine that fills the index.
+const (
+	loadSample = 1024
+	loadBatch  = 256
+)
 
-// pendingEntry is an encoded credential held until the index is sized.
+// pendingEntry is an encoded credential on its way into the index.
 type pendingEntry struct {
 	id    string
 	entry []byte
+}
+
+// errFillFailed stops a snapshot whose entries can no longer be stored;
+// the filler's own error is the one reported.
+var errFillFailed = errors.New("cache: filling the index failed")
+
+// fill encodes the credentials of batches into the index until batches is
+// closed, and reports the first failure; it drains batches whatever
+// happens. The index is sized once, before it fills, so that no bigcache
+// queue grows by doubling (and leaves the old one behind as garbage): for
+// count credentials, as the store reported before the first batch (-1 if
+// it did not), each the average size of the first loadSample encoded. An
+// index that was empty is filled without looking up each key first: ids
+// in a snapshot are unique, and before the cache is ready nothing else
+// writes to the index (see readKey).
+func (c *Cache) fill(batches <-chan []*partner.Credential, count *int) error {
+	var (
+		sized, bulk bool
+		pending     []pendingEntry
+		bytes       int64
+		buf         []byte
+		failure     error
+	)
+	install := func(p []pendingEntry) error {
+		c.putMu.Lock()
+		defer c.putMu.Unlock()
+		for _, e := range p {
+			if bulk {
+				if err := c.keys.add(e.id, e.entry); err != nil {
+					return err
+				}
+				continue
+			}
+			_, replaced, err := c.keys.set(e.id, e.entry)
+			if replaced {
+				// A newer row replaced an entry of an earlier try: forget
+				// any view of it.
+				c.wroteKey(e.id)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	size := func() error {
+		sized = true
+		n := *count
+		if n < 0 {
+			n = c.opts.ExpectedKeys
+		}
+		avg := int64(defaultEntry)
+		if len(pending) > 0 {
+			avg = (bytes + int64(len(pending)) - 1) / int64(len(pending))
+		}
+		c.putMu.Lock()
+		var err error
+		bulk, err = c.keys.resize(max(n, len(pending)), int(avg))
+		c.putMu.Unlock()
+		if err != nil {
+			return err
+		}
+		err = install(pending)
+		pending = nil
+		return err
+	}
+	out := make([]pendingEntry, 0, loadBatch)
+	for b := range batches {
+		if failure != nil {
+			continue
+		}
+		out = out[:0]
+		for _, cr := range b {
+			rec := cr.Record()
+			if !sized {
+				e := encode(nil, &rec)
+				pending = append(pending, pendingEntry{cr.ID, e})
+				bytes += wrapped(cr.ID, e)
+				if len(pending) == loadSample {
+					if failure = size(); failure != nil {
+						break
+					}
+				}
+				continue
+			}
+			start := len(buf)
+			buf = encode(buf, &rec)
+			out = append(out, pendingEntry{cr.ID, buf[start:len(buf):len(buf)]})
+		}
+		if failure == nil && len(out) > 0 {
+			failure = install(out)
+		}
+		buf = buf[:0]
+	}
+	if failure == nil && !sized {
+		failure = size()
+	}
+	return failure
 }
 
 // Run follows the change feed until ctx is done, waking on the store's
@@ -572,7 +647,10 @@ func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool
 		cr, err := c.src.GetCredential(lctx, id)
 		switch {
 		case err == nil:
-			c.put(cr)
+			if c.ready.Load() {
+				// Before then Load is the index's only writer.
+				c.put(cr)
+			}
 			rec := cr.Record()
 			return &rec, nil
 		case errors.Is(err, partner.ErrNotFound):

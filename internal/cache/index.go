@@ -189,6 +189,27 @@ func (x *index) set(key string, value []byte) (stored, replaced bool, err error)
 	return true, old != nil, nil
 }
 
+// add stores value under key, which must not be held. The caller holds
+// mu.
+func (x *index) add(key string, value []byte) error {
+	s := x.seg(key)
+	if err := s.cur.Load().Set(key, value); err != nil {
+		return err
+	}
+	n := wrapped(key, value)
+	if s.next != nil {
+		if err := s.next.Set(key, value); err != nil {
+			return err
+		}
+		s.nextPushed += n
+	}
+	s.live++
+	s.liveBytes += n
+	s.pushed += n
+	x.maybeCompact(s)
+	return nil
+}
+
 // del removes key. The caller holds mu.
 func (x *index) del(key string) {
 	s := x.seg(key)
