@@ -191,6 +191,10 @@ func (c *Cache) LastSync() time.Time { return time.Unix(0, c.lastSync.Load()) }
 // Len returns the number of credentials held, tombstones included.
 func (c *Cache) Len() int { return c.keys.len() }
 
+// Compactions returns how many index segments have been compacted since
+// start: copied, live entries only, into a fresh bigcache.
+func (c *Cache) Compactions() int64 { return c.keys.compactions.Load() }
+
 // Stats returns the cache's counters.
 func (c *Cache) Stats() *Stats { return &c.stats }
 

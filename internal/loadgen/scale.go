@@ -62,6 +62,7 @@ type ScaleResult struct {
 	Replay                                 time.Duration
 	ReplayPeakHeap, ReplayLiveHeap, EndRSS uint64
 	Applied                                int64 // feed versions applied during the replay
+	Compactions                            int64 // index segments compacted by the end
 }
 
 // Scale seeds a SQLite store with Keys credentials, starts partnergate
@@ -163,10 +164,11 @@ func Scale(ctx context.Context, o ScaleOptions) (*ScaleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.ReplayLiveHeap = after.HeapAlloc
+	res.ReplayLiveHeap, res.Compactions = after.HeapAlloc, after.Compactions
 	hwm, _ = peakRSS(pg.pid())
 	res.EndRSS = uint64(hwm)
-	fmt.Fprintf(w, "replica applied %d feed entries in %s (write to last applied)\n", res.Applied, res.Replay.Round(time.Millisecond))
+	fmt.Fprintf(w, "replica applied %d feed entries in %s (write to last applied); %d index segments compacted\n",
+		res.Applied, res.Replay.Round(time.Millisecond), res.Compactions)
 	fmt.Fprintf(w, "heap: live %d MiB before, peak %d MiB while applying (sampled every %s), live %d MiB after (%.0f B/key); peak RSS %d MiB\n",
 		res.LiveHeap>>20, res.ReplayPeakHeap>>20, o.Sample, res.ReplayLiveHeap>>20,
 		float64(res.ReplayLiveHeap)/float64(o.Keys), hwm>>20)

@@ -77,6 +77,8 @@ type ChildStats struct {
 	HeapSys uint64
 	// Version is the change-feed version the cache has applied.
 	Version int64
+	// Compactions is how many index segments the cache has compacted.
+	Compactions int64
 	// ServingAt is when Check began serving, in Unix nanoseconds: before
 	// the collection that precedes the READY line.
 	ServingAt int64
@@ -189,6 +191,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 				Hits: s.Hits.Load(), Misses: s.Misses.Load(), NegativeHits: s.NegativeHits.Load(),
 				MissLookups: s.MissLookups.Load(), Keys: srv.Cache.Len(), HeapAlloc: ms.HeapAlloc,
 				HeapSys: ms.HeapSys, Version: srv.Cache.Version(), ServingAt: servingAt,
+				Compactions: srv.Cache.Compactions(),
 			}
 		}
 	default:
