@@ -105,7 +105,7 @@ BENCH_SPREAD        ?= 10000,100000
 BENCH_SPREAD_TOKENS ?= 100000
 
 .PHONY: bench
-bench: bench-micro bench-load bench-feed bench-http ## Run the micro-benchmarks, then the load benchmarks (about 13 minutes on a quiet machine).
+bench: bench-micro bench-load bench-feed bench-http bench-scale ## Run the micro-benchmarks, the load benchmarks, the busy feed, then the 10,000,000-key scale run (about 25 minutes on a quiet machine).
 
 .PHONY: bench-micro
 bench-micro: ## Run the Go micro-benchmarks.
@@ -134,6 +134,17 @@ bench-feed: ## Busy feed: B's propagation and allowed-Check throughput under 1,0
 	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
 	taskset -c 1 $(BIN)/pgload busyfeed -server-cpu 0 -writer-cpu 1 -keys $(FEED_KEYS) -rate $(FEED_RATE) \
 		-rounds $(FEED_ROUNDS) -duration $(FEED_RUN)
+
+# The scale run: SCALE_KEYS credentials seeded into a SQLite store in a
+# temporary directory (removed after), partnergate started over it, then
+# SCALE_REVOCATIONS of them revoked in the store and applied from the feed.
+SCALE_KEYS        ?= 10000000
+SCALE_REVOCATIONS ?= 1000000
+
+.PHONY: bench-scale
+bench-scale: ## Start-up time and memory with 10,000,000 keys loaded, then while 1,000,000 revocations replay from the feed (about 10 minutes).
+	$(GO) build -trimpath -o $(BIN)/pgload ./cmd/pgload
+	$(BIN)/pgload scale -keys $(SCALE_KEYS) -revocations $(SCALE_REVOCATIONS)
 
 # The HTTP benchmark: nginx in front of partnergate's GET /authorize
 # against nginx whose authorization location returns 200, load from

@@ -3,10 +3,11 @@
 // processes and drives them alternately over loopback gRPC; `pgload
 // busyfeed` starts two replicas on a throwaway PostgreSQL database and
 // measures one serving Checks while revocations are written through the
-// other; `pgload serve` and `pgload mint` are how they run their children.
-// Run it pinned to one CPU and the servers to another, as `make bench`
-// does: only the minting of the many tokens runs on every CPU, before the
-// rounds.
+// other; `pgload scale` loads 10,000,000 keys and replays a busy change
+// feed, reporting start-up time and memory; `pgload serve` and `pgload
+// mint` are how they run their children. Run it pinned to one CPU and the
+// servers to another, as `make bench` does: only the minting of the many
+// tokens runs on every CPU, before the rounds.
 package main
 
 import (
@@ -32,13 +33,35 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: pgload bench|busyfeed|serve|mint [flags]")
+		return fmt.Errorf("usage: pgload bench|busyfeed|scale|serve|mint [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "serve":
-		return loadgen.ServeCommand(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+		return loadgen.ServeArgs(ctx, args[1:], os.Stdin, os.Stdout, os.Stderr)
+	case "scale":
+		fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+		var o loadgen.ScaleOptions
+		fs.IntVar(&o.Keys, "keys", 10_000_000, "credentials loaded into partnergate")
+		fs.IntVar(&o.Revocations, "revocations", 1_000_000, "keys revoked in the store once partnergate serves, applied from the change feed (negative: none)")
+		fs.StringVar(&o.ServerCPU, "server-cpu", "", "taskset CPU list for the server (empty: unpinned)")
+		fs.StringVar(&o.Profile, "cpuprofile", "", "write partnergate's CPU profile here")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "pgload-scale-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Self, o.Dir = self, dir
+		_, err = loadgen.Scale(ctx, o)
+		return err
 	case "mint":
 		// The token-minting child of bench: a job on stdin, tokens on stdout.
 		return loadgen.Mint(os.Stdin, os.Stdout)
@@ -122,6 +145,6 @@ func run(args []string) error {
 		o.Self, o.Dir = self, dir
 		return loadgen.BusyFeed(ctx, o)
 	default:
-		return fmt.Errorf("unknown command %q: want bench, busyfeed, serve or mint", args[0])
+		return fmt.Errorf("unknown command %q: want bench, busyfeed, scale, serve or mint", args[0])
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,13 +64,16 @@ type Options struct {
 	// reports itself [Cache.Stale] and Check stops trusting it (fail in a
 	// known state: NIST SP 800-53 SC-24); zero never does.
 	MaxStaleness time.Duration
-	// ExpectedKeys sizes the index up front (default 10,000).
+	// ExpectedKeys sizes the index before the first snapshot (default
+	// 10,000). A store that reports how many credentials its snapshot
+	// holds sizes it instead.
 	ExpectedKeys int
 	// HotKeys is how many records of keys in use are kept decoded in
 	// front of the index (default 16,384); size it to the keys in use at
 	// once.
 	HotKeys int
-	// Shards is the bigcache shard count, a power of two (default 1024).
+	// Shards is the bigcache shard count in all, over the index's
+	// segments (default 1024).
 	Shards int
 	// Now is the clock that decides when a token revocation has outlived
 	// its token (default time.Now).
@@ -121,7 +123,7 @@ type Cache struct {
 	src  Source
 	opts Options
 
-	keys     *bigcache.BigCache
+	keys     *index // written under putMu
 	negative *bigcache.BigCache
 	partners atomic.Pointer[map[string]*partner.Partner]
 	clients  atomic.Pointer[map[tokenKey]string] // (issuer, client id) → partner id
@@ -155,19 +157,12 @@ type Stats struct {
 // New returns an empty, not-ready cache over src.
 func New(src Source, opts Options) (*Cache, error) {
 	opts.defaults()
-	keys, err := bigcache.New(context.Background(), bigcache.Config{
-		Shards: opts.Shards,
-		// Credentials never age out of the index: they leave when the feed
-		// says so. (bigcache evicts the oldest entry on Set once it is older
-		// than LifeWindow, so the window must outlast the process.)
-		LifeWindow:         time.Duration(math.MaxInt64),
-		MaxEntriesInWindow: opts.ExpectedKeys,
-		MaxEntrySize:       128,
-		HardMaxCacheSize:   0, // never evict a live credential for space
-	})
+	c := &Cache{src: src, opts: opts}
+	keys, err := newIndex(&c.putMu, opts.Shards, opts.ExpectedKeys, defaultEntry, opts.Logger.Error)
 	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+		return nil, err
 	}
+	c.keys = keys
 	negative, err := bigcache.New(context.Background(), bigcache.Config{
 		Shards:             64,
 		LifeWindow:         opts.NegativeTTL,
@@ -179,7 +174,7 @@ func New(src Source, opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{src: src, opts: opts, keys: keys, negative: negative}
+	c.negative = negative
 	if opts.MissLookups > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(opts.MissLookups), max(1, int(opts.MissLookups)))
 	}
@@ -195,7 +190,7 @@ func New(src Source, opts Options) (*Cache, error) {
 
 // Close releases the cache's memory.
 func (c *Cache) Close() error {
-	return errors.Join(c.keys.Close(), c.negative.Close())
+	return errors.Join(c.keys.close(), c.negative.Close())
 }
 
 // Ready reports whether the initial snapshot has been loaded.
@@ -208,7 +203,11 @@ func (c *Cache) Version() int64 { return c.version.Load() }
 func (c *Cache) LastSync() time.Time { return time.Unix(0, c.lastSync.Load()) }
 
 // Len returns the number of credentials held, tombstones included.
-func (c *Cache) Len() int { return c.keys.Len() }
+func (c *Cache) Len() int { return c.keys.len() }
+
+// Compactions returns how many index segments have been compacted since
+// start: copied, live entries only, into a fresh bigcache.
+func (c *Cache) Compactions() int64 { return c.keys.compactions.Load() }
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() *Stats { return &c.stats }
@@ -222,21 +221,54 @@ func (c *Cache) Load(ctx context.Context) error {
 	clients := map[tokenKey]string{}
 	revoked := map[tokenKey]time.Time{}
 	certs := map[certKey]*partner.Certificate{}
-	var buf []byte
+	// The store decodes rows on this goroutine while another encodes
+	// them and fills the index: on two cores they overlap.
+	count := -1 // set before the first batch is sent, read after
+	batches := make(chan []*partner.Credential, 4)
+	filled := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		err := c.fill(batches, &count)
+		if err != nil {
+			failed.Store(true)
+		}
+		filled <- err
+	}()
+	batch := make([]*partner.Credential, 0, loadBatch)
+	send := func() error {
+		if failed.Load() {
+			return errFillFailed
+		}
+		batches <- batch
+		batch = make([]*partner.Credential, 0, loadBatch)
+		return nil
+	}
 	visitor := store.Visitor{
 		Partner: func(p *partner.Partner) error {
 			partners[p.ID] = p
 			return nil
 		},
+		CredentialCount: func(n int) error {
+			count = n
+			return nil
+		},
 		Credential: func(cr *partner.Credential) error {
-			rec := cr.Record()
-			buf = encode(buf[:0], &rec)
-			return c.keys.Set(cr.ID, buf) // nothing else writes before ready
+			if batch = append(batch, cr); len(batch) == loadBatch {
+				return send()
+			}
+			return nil
 		},
 	}
 	tokenVisitor(&visitor, clients, revoked)
 	certificateVisitor(&visitor, certs)
 	version, err := c.src.Snapshot(ctx, visitor)
+	if err == nil && len(batch) > 0 {
+		err = send()
+	}
+	close(batches)
+	if ferr := <-filled; ferr != nil {
+		err = ferr
+	}
 	if err != nil {
 		return fmt.Errorf("cache: loading snapshot: %w", err)
 	}
@@ -247,8 +279,120 @@ func (c *Cache) Load(ctx context.Context) error {
 	c.version.Store(version)
 	c.feedSucceeded(version)
 	c.ready.Store(true)
-	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.Len(), "version", version)
+	c.opts.Logger.Info("cache loaded", "partners", len(partners), "keys", c.keys.len(), "version", version)
 	return nil
+}
+
+// loadSample is how many credentials Load encodes before it sizes the
+// index by their average size; loadBatch, how many it hands over at once
+// from the snapshot to the goroutine that fills the index.
+const (
+	loadSample = 1024
+	loadBatch  = 256
+)
+
+// pendingEntry is an encoded credential on its way into the index.
+type pendingEntry struct {
+	id    string
+	entry []byte
+}
+
+// errFillFailed stops a snapshot whose entries can no longer be stored;
+// the filler's own error is the one reported.
+var errFillFailed = errors.New("cache: filling the index failed")
+
+// fill encodes the credentials of batches into the index until batches is
+// closed, and reports the first failure; it drains batches whatever
+// happens. The index is sized once, before it fills, so that no bigcache
+// queue grows by doubling (and leaves the old one behind as garbage): for
+// count credentials, as the store reported before the first batch (-1 if
+// it did not), each the average size of the first loadSample encoded. An
+// index that was empty is filled without looking up each key first: ids
+// in a snapshot are unique, and before the cache is ready nothing else
+// writes to the index (see readKey).
+func (c *Cache) fill(batches <-chan []*partner.Credential, count *int) error {
+	var (
+		sized, bulk bool
+		pending     []pendingEntry
+		bytes       int64
+		buf         []byte
+		failure     error
+	)
+	install := func(p []pendingEntry) error {
+		c.putMu.Lock()
+		defer c.putMu.Unlock()
+		for _, e := range p {
+			if bulk {
+				if err := c.keys.add(e.id, e.entry); err != nil {
+					return err
+				}
+				continue
+			}
+			_, replaced, err := c.keys.set(e.id, e.entry)
+			if replaced {
+				// A newer row replaced an entry of an earlier try: forget
+				// any view of it.
+				c.wroteKey(e.id)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	size := func() error {
+		sized = true
+		n := *count
+		if n < 0 {
+			n = c.opts.ExpectedKeys
+		}
+		avg := int64(defaultEntry)
+		if len(pending) > 0 {
+			avg = (bytes + int64(len(pending)) - 1) / int64(len(pending))
+		}
+		c.putMu.Lock()
+		var err error
+		bulk, err = c.keys.resize(max(n, len(pending)), int(avg))
+		c.putMu.Unlock()
+		if err != nil {
+			return err
+		}
+		err = install(pending)
+		pending = nil
+		return err
+	}
+	out := make([]pendingEntry, 0, loadBatch)
+	for b := range batches {
+		if failure != nil {
+			continue
+		}
+		out = out[:0]
+		for _, cr := range b {
+			rec := cr.Record()
+			if !sized {
+				e := encode(nil, &rec)
+				pending = append(pending, pendingEntry{cr.ID, e})
+				bytes += wrapped(cr.ID, e)
+				if len(pending) == loadSample {
+					if failure = size(); failure != nil {
+						break
+					}
+				}
+				continue
+			}
+			start := len(buf)
+			buf = encode(buf, &rec)
+			out = append(out, pendingEntry{cr.ID, buf[start:len(buf):len(buf)]})
+		}
+		if failure == nil && len(out) > 0 {
+			failure = install(out)
+		}
+		buf = buf[:0]
+	}
+	if failure == nil && !sized {
+		failure = size()
+	}
+	return failure
 }
 
 // Run follows the change feed until ctx is done, waking on the store's
@@ -530,26 +674,23 @@ func (c *Cache) put(cr *partner.Credential) bool {
 	entry := encode(nil, &rec)
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
-	if old, err := c.keys.Get(cr.ID); err == nil {
-		if v, ok := version(old); ok && v >= rec.Version {
-			return false
-		}
+	stored, replaced, err := c.keys.set(cr.ID, entry)
+	if stored || replaced {
+		// Even a failed Set may have dropped the old entry.
+		c.wroteKey(cr.ID)
 	}
-	err := c.keys.Set(cr.ID, entry)
-	// Even a failed Set may have dropped the old entry.
-	c.wroteKey(cr.ID)
 	if err != nil {
 		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
 		return false
 	}
-	return true
+	return stored
 }
 
 // remove deletes the key id from the index, in the write order put keeps.
 func (c *Cache) remove(id string) {
 	c.putMu.Lock()
 	defer c.putMu.Unlock()
-	_ = c.keys.Delete(id)
+	c.keys.del(id)
 	c.wroteKey(id)
 }
 
@@ -575,7 +716,7 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 // on a miss, as Key describes.
 func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool) {
 	before := c.writes.of(id).Load()
-	if b, err := c.keys.Get(id); err == nil {
+	if b, err := c.keys.get(id); err == nil {
 		rec, err := decode(id, b, c.intern)
 		if err != nil {
 			c.opts.Logger.Error("cache: corrupt entry", "key_id", id)
@@ -603,7 +744,10 @@ func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool
 		cr, err := c.src.GetCredential(lctx, id)
 		switch {
 		case err == nil:
-			c.put(cr)
+			if c.ready.Load() {
+				// Before then Load is the index's only writer.
+				c.put(cr)
+			}
 			rec := cr.Record()
 			return &rec, nil
 		case errors.Is(err, partner.ErrNotFound):

@@ -27,9 +27,18 @@
 // leaves it [Cache.Behind] until a feed read succeeds: it is then known to
 // lack a change, and Check refuses the same way.
 //
+// The key index is sixteen bigcache segments, sized at load from the
+// number of credentials the snapshot holds. bigcache keeps the bytes of
+// every overwritten or deleted entry until its queue wraps, which with no
+// eviction it never does, so a segment nearing the room it was built with
+// is compacted: its live entries are copied into a fresh bigcache that is
+// then swapped in. Live credentials are never evicted for space.
+//
 // Concurrency: reads take no lock a writer holds. bigcache shards are
-// independently locked for microseconds; the partner map is replaced, never
-// mutated. One goroutine at a time applies the feed (Run and Sync share a
+// independently locked for microseconds, and a reader loads its segment
+// through an atomic pointer, so a compaction never makes it wait; writes
+// to keys, and each step of a compaction, are ordered by one write lock.
+// The partner map is replaced, never mutated. One goroutine at a time applies the feed (Run and Sync share a
 // mutex). The Check path never calls the store, except for a rate-limited,
 // deduplicated look-up of a key id missing from the cache (a key issued on
 // another replica a moment ago), whose answer is cached either way.

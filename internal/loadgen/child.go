@@ -74,9 +74,14 @@ func (c *child) cpu() time.Duration {
 	return d
 }
 
-func (c *child) stats() (ChildStats, error) {
+func (c *child) stats() (ChildStats, error) { return c.ask("stats") }
+
+// gcStats is stats after a full collection in the child: its live heap.
+func (c *child) gcStats() (ChildStats, error) { return c.ask("gcstats") }
+
+func (c *child) ask(cmd string) (ChildStats, error) {
 	var s ChildStats
-	if _, err := io.WriteString(c.stdin, "stats\n"); err != nil {
+	if _, err := io.WriteString(c.stdin, cmd+"\n"); err != nil {
 		return s, err
 	}
 	line, err := c.out.ReadBytes('\n')

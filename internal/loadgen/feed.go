@@ -312,11 +312,11 @@ func caughtUp(ctx context.Context, a, b *child) error {
 		if err != nil {
 			return err
 		}
-		if bs.FeedVersion >= as.FeedVersion {
+		if bs.Version >= as.Version {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("busy feed: replica B at feed version %d, 30s after A reached %d", bs.FeedVersion, as.FeedVersion)
+			return fmt.Errorf("busy feed: replica B at feed version %d, 30s after A reached %d", bs.Version, as.Version)
 		}
 		select {
 		case <-time.After(10 * time.Millisecond): // poll interval

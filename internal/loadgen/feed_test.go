@@ -14,7 +14,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"regexp"
@@ -24,19 +23,6 @@ import (
 
 	"github.com/partnergate/partnergate/internal/store/sqlstore/pgtest"
 )
-
-// TestMain runs the test binary as a benchmark child when the harness
-// re-executes it as `<binary> serve …`.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		if err := ServeCommand(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "serve:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
 
 var roundLine = regexp.MustCompile(`feed +\d+ revocations/s \((\d+), (\d+) failed\).* (\d+) samples \| end to end .*\((\d+) probed\)`)
 

@@ -39,7 +39,13 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 // rss returns a process's resident set size in bytes.
-func rss(pid int) (int64, error) {
+func rss(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// peakRSS returns a process's peak resident set size in bytes.
+func peakRSS(pid int) (int64, error) { return procStatus(pid, "VmHWM:") }
+
+// procStatus returns a size field of /proc/PID/status in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -47,12 +53,12 @@ func rss(pid int) (int64, error) {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(s.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("loadgen: /proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("loadgen: /proc/%d/status: no %s", pid, strings.TrimSuffix(field, ":"))
 }
 
 // describeMachine names what the figures depend on: the machine's CPUs

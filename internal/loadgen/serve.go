@@ -49,21 +49,9 @@ type ServeOptions struct {
 	CPUProfile string
 }
 
-// ChildStats is what a server child reports on the "stats" command.
-type ChildStats struct {
-	Hits, Misses, NegativeHits, MissLookups int64
-	Keys                                    int
-	HeapAlloc                               uint64
-	// FeedVersion is the last change-feed version partnergate applied.
-	FeedVersion int64 `json:",omitempty"`
-	// AdminAddr and MetricsAddr are partnergate's admin API and metrics
-	// endpoint.
-	AdminAddr, MetricsAddr string `json:",omitempty"`
-}
-
-// ServeCommand is `pgload serve`: it parses the child's flags from args
-// and runs [Serve], logging to log.
-func ServeCommand(ctx context.Context, args []string, in io.Reader, out, log io.Writer) error {
+// ServeArgs parses a server child's command line, as [Bench] and [Scale]
+// pass it, and runs [Serve] with stdin and stdout; logs go to stderr.
+func ServeArgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var o ServeOptions
 	fs.StringVar(&o.Kind, "kind", "", "baseline, conventional or partnergate")
@@ -76,15 +64,35 @@ func ServeCommand(ctx context.Context, args []string, in io.Reader, out, log io.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o.Log = log
-	return Serve(ctx, o, in, out)
+	o.Log = stderr
+	return Serve(ctx, o, stdin, stdout)
+}
+
+// ChildStats is what a server child reports on the "stats" command.
+type ChildStats struct {
+	Hits, Misses, NegativeHits, MissLookups int64
+	Keys                                    int
+	HeapAlloc                               uint64
+	// AdminAddr and MetricsAddr are partnergate's admin API and metrics
+	// endpoint.
+	AdminAddr, MetricsAddr string `json:",omitempty"`
+	// HeapSys is the heap memory obtained from the OS, a high-water mark.
+	HeapSys uint64
+	// Version is the change-feed version the cache has applied.
+	Version int64
+	// Compactions is how many index segments the cache has compacted.
+	Compactions int64
+	// ServingAt is when Check began serving, in Unix nanoseconds: before
+	// the collection that precedes the READY line.
+	ServingAt int64
 }
 
 // Serve runs a server on a loopback port until in reaches EOF. It writes
 // "READY <addr> <startup-µs>" to out once Check serves, answers each
-// "stats" line on in with one JSON [ChildStats] line, and each "flush"
-// line, once the uses of API keys recorded so far are written to the
-// store, with "OK" (or "ERR" and the error).
+// "stats" line on in with one JSON [ChildStats] line, each "gcstats" line
+// likewise after a full collection, and each "flush" line, once the uses
+// of API keys recorded so far are written to the store, with "OK" (or
+// "ERR" and the error).
 func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) error {
 	start := time.Now()
 	if opts.CPUProfile != "" {
@@ -173,6 +181,7 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		servingAt := time.Now().UnixNano()
 		// Loading a million keys leaves garbage behind (some 130 MiB
 		// beside a live heap of 200). Collect it, so that the heap
 		// reported, for the bytes per key and the baseline's ballast, is
@@ -188,7 +197,8 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			return ChildStats{
 				Hits: s.Hits.Load(), Misses: s.Misses.Load(), NegativeHits: s.NegativeHits.Load(),
 				MissLookups: s.MissLookups.Load(), Keys: srv.Cache.Len(), HeapAlloc: ms.HeapAlloc,
-				FeedVersion: srv.Cache.Version(), AdminAddr: addrString(srv.AdminAddr), MetricsAddr: addrString(srv.MetricsAddr),
+				HeapSys: ms.HeapSys, Version: srv.Cache.Version(), ServingAt: servingAt,
+				Compactions: srv.Cache.Compactions(), AdminAddr: addrString(srv.AdminAddr), MetricsAddr: addrString(srv.MetricsAddr),
 			}
 		}
 	default:
@@ -201,6 +211,9 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 	enc := json.NewEncoder(out)
 	for sc.Scan() {
 		switch sc.Text() {
+		case "gcstats":
+			runtime.GC()
+			fallthrough
 		case "stats":
 			if err := enc.Encode(stats()); err != nil {
 				return err

@@ -56,8 +56,17 @@ type Change struct {
 // Visitor receives a consistent snapshot, one entity per call. Returning an
 // error stops the walk and is returned by [Store.Snapshot].
 type Visitor struct {
-	Partner    func(*partner.Partner) error
+	Partner func(*partner.Partner) error
+	// Credential receives each credential with the fields a cache holds
+	// (ID, PartnerID, Digest, PepperVersion, Scopes, ExpiresAt, Version,
+	// AllowCIDRs); the others are zero, so that a snapshot of millions of
+	// keys reads no more than it must. Credentials may share their
+	// PartnerID and Scopes: the visitor must not modify them.
 	Credential func(*partner.Credential) error
+	// CredentialCount, if set, receives how many credentials the
+	// snapshot holds, before the first of them, so that a cache can be
+	// sized once. A store may not call it.
+	CredentialCount func(n int) error
 	// Client, if set, receives every registered OAuth2 client.
 	Client func(*partner.Client) error
 	// TokenRevocation, if set, receives every token revocation still live

@@ -213,6 +213,56 @@ func (s *Store) each(ctx context.Context, q querier, op string,
 	return nil
 }
 
+// liveCredentialCols are the columns of a snapshot's credentials: those a
+// cache holds (see [store.Visitor]). The rest of a credential is for
+// operators, and reading it was half of the cost of a row.
+const liveCredentialCols = `id, partner_id, digest, pepper_version, scopes, expires_at, version, allow_cidrs`
+
+// eachLive calls f with each credential of query's rows of
+// liveCredentialCols. Consecutive rows of one partner and one scope list —
+// most of them, in a store of many keys — share the strings and slice of
+// the first: the visitor must not modify them.
+func (s *Store) eachLive(ctx context.Context, q querier, f func(*partner.Credential) error, query string, args ...any) error {
+	const op = "snapshot credentials"
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	defer rows.Close()
+	var (
+		partnerID, scopes, allow sql.RawBytes
+		lastPartner, lastScopes  string
+		lastScopeList            partner.Scopes
+	)
+	for rows.Next() {
+		c := &partner.Credential{}
+		if err := rows.Scan(&c.ID, &partnerID, &c.Digest, &c.PepperVersion, &scopes,
+			timeCol{&c.ExpiresAt}, &c.Version, &allow); err != nil {
+			return s.wrap(op, err)
+		}
+		if string(partnerID) != lastPartner {
+			lastPartner = string(partnerID)
+		}
+		if string(scopes) != lastScopes {
+			lastScopes = string(scopes)
+			lastScopeList = splitScopes(lastScopes)
+		}
+		c.PartnerID, c.Scopes = lastPartner, lastScopeList
+		if len(allow) > 0 {
+			if c.AllowCIDRs, err = splitCIDRs(string(allow)); err != nil {
+				return s.wrap(op, err)
+			}
+		}
+		if err := f(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
 // ListAudit returns audit events matching f, oldest first. Page with
 // f.AfterID set to the last ID of the previous page. Limit defaults to 100
 // and is capped at 1000.
@@ -358,8 +408,17 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 	}
 	if v.Credential != nil {
 		now := s.d.arg(s.now())
-		err := s.each(ctx, tx, "snapshot credentials", nil, v.Credential,
-			`SELECT `+credentialCols+` FROM credentials WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`, now)
+		const live = ` FROM credentials WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`
+		if v.CredentialCount != nil {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*)`+live, now).Scan(&n); err != nil {
+				return 0, s.wrap("snapshot credential count", err)
+			}
+			if err := v.CredentialCount(n); err != nil {
+				return 0, err
+			}
+		}
+		err := s.eachLive(ctx, tx, v.Credential, `SELECT `+liveCredentialCols+live, now)
 		if err != nil {
 			return 0, err
 		}

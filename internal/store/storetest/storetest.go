@@ -826,6 +826,15 @@ func testGetCredentials(t *testing.T, s store.Store) {
 	}
 }
 
+// snapshotView is c as a snapshot visits it: the fields a cache holds
+// (see [store.Visitor]).
+func snapshotView(c *partner.Credential) *partner.Credential {
+	return &partner.Credential{
+		ID: c.ID, PartnerID: c.PartnerID, Digest: c.Digest, PepperVersion: c.PepperVersion, Scopes: c.Scopes,
+		ExpiresAt: c.ExpiresAt, Version: c.Version, AllowCIDRs: c.AllowCIDRs,
+	}
+}
+
 func testSnapshot(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	a := mustCreatePartner(t, s, "acme")
@@ -836,6 +845,16 @@ func testSnapshot(t *testing.T, s store.Store) {
 	}
 	now := time.Now()
 	live := mustCreateCredential(t, s, newCredential(t, "key-live", "acme"))
+	// Other scopes and an allow-list, between rows of other partners:
+	// what one row shares with the next must not leak into it.
+	allowed := newCredential(t, "key-allowed", "acme")
+	allowed.Scopes = mustScopes(t, "orders:read orders:write")
+	cidrs, err := partner.ParseCIDRs("allow_cidrs", "10.0.0.0/8,2001:db8::/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed.AllowCIDRs = cidrs
+	mustCreateCredential(t, s, allowed)
 	future := newCredential(t, "key-future", "beta")
 	future.ExpiresAt = now.Add(time.Hour)
 	mustCreateCredential(t, s, future)
@@ -850,6 +869,7 @@ func testSnapshot(t *testing.T, s store.Store) {
 
 	var partners []*partner.Partner
 	var creds []*partner.Credential
+	count := -1
 	version, err := s.Snapshot(ctx, store.Visitor{
 		Partner: func(p *partner.Partner) error {
 			if len(creds) > 0 {
@@ -858,10 +878,20 @@ func testSnapshot(t *testing.T, s store.Store) {
 			partners = append(partners, p)
 			return nil
 		},
+		CredentialCount: func(n int) error {
+			if len(creds) > 0 {
+				t.Error("credential count given after a credential")
+			}
+			count = n
+			return nil
+		},
 		Credential: func(c *partner.Credential) error { creds = append(creds, c); return nil },
 	})
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
+	}
+	if count != len(creds) {
+		t.Errorf("Snapshot's credential count = %d, want the %d credentials it visited", count, len(creds))
 	}
 	if want := lastVersion(t, s); version != want {
 		t.Errorf("Snapshot version = %d, want the feed's last %d", version, want)
@@ -871,7 +901,7 @@ func testSnapshot(t *testing.T, s store.Store) {
 	if d := cmp.Diff([]*partner.Partner{a, b}, partners, equate); d != "" {
 		t.Errorf("snapshot partners (all states) mismatch (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]*partner.Credential{future, live}, creds, equate); d != "" {
+	if d := cmp.Diff([]*partner.Credential{snapshotView(allowed), snapshotView(future), snapshotView(live)}, creds, equate); d != "" {
 		t.Errorf("snapshot credentials (usable only) mismatch (-want +got):\n%s", d)
 	}
 
