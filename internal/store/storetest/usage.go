@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,43 @@ func testTouch(t *testing.T, s store.Store) {
 	}
 	if err := s.TouchCredentials(ctx, nil); err != nil {
 		t.Errorf("TouchCredentials(nil) = %v", err)
+	}
+
+	// One batch of several keys: each gets its own time and address; an
+	// empty address is stored as none, an overlong one cut, and a touch
+	// with no time changes nothing.
+	c3 := mustCreateCredential(t, s, newCredential(t, "k3", "acme"))
+	mustCreateCredential(t, s, newCredential(t, "k4", "acme"))
+	t2 := t1.Add(time.Minute)
+	long := strings.Repeat("9", 100)
+	err = s.TouchCredentials(ctx, []store.Touch{
+		{ID: "k2", At: t2, From: "192.0.2.2"},
+		{ID: "k3", At: t2.Add(time.Second), From: ""},
+		{ID: "k1", At: t2.Add(2 * time.Second), From: long},
+		{ID: "k4", From: "192.0.2.4"},
+	})
+	if err != nil {
+		t.Fatalf("TouchCredentials(batch): %v", err)
+	}
+	for _, want := range []struct {
+		id, from string
+		at       time.Time
+	}{
+		{"k2", "192.0.2.2", t2},
+		{"k3", "", t2.Add(time.Second)},
+		{"k1", long[:64], t2.Add(2 * time.Second)},
+		{"k4", "", time.Time{}},
+	} {
+		got, err := s.GetCredential(ctx, want.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.LastUsedAt.Equal(want.at.Truncate(time.Microsecond)) || got.LastUsedFrom != want.from {
+			t.Errorf("%s: last use %v from %q, want %v from %q", want.id, got.LastUsedAt, got.LastUsedFrom, want.at, want.from)
+		}
+	}
+	if got, _ := s.GetCredential(ctx, "k3"); got.Version != c3.Version {
+		t.Errorf("k3 version %d after a touch, want %d", got.Version, c3.Version)
 	}
 }
 
