@@ -50,18 +50,11 @@ func run(args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		self, err := os.Executable()
-		if err != nil {
+		return inTempDir("pgload-scale-", func(self, dir string) error {
+			o.Self, o.Dir = self, dir
+			_, err := loadgen.Scale(ctx, o)
 			return err
-		}
-		dir, err := os.MkdirTemp("", "pgload-scale-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.Self, o.Dir = self, dir
-		_, err = loadgen.Scale(ctx, o)
-		return err
+		})
 	case "mint":
 		// The token-minting child of bench: a job on stdin, tokens on stdout.
 		return loadgen.Mint(os.Stdin, os.Stdout)
@@ -100,17 +93,10 @@ func run(args []string) error {
 			o.H2Load, _ = exec.LookPath("h2load")
 		}
 		o.SkipJWT = !*jwtRuns
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		dir, err := os.MkdirTemp("", "pgload-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.Self, o.Dir = self, dir
-		return loadgen.Bench(ctx, o)
+		return inTempDir("pgload-", func(self, dir string) error {
+			o.Self, o.Dir = self, dir
+			return loadgen.Bench(ctx, o)
+		})
 	case "busyfeed":
 		fs := flag.NewFlagSet("busyfeed", flag.ContinueOnError)
 		var o loadgen.FeedOptions
@@ -133,18 +119,27 @@ func run(args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		dir, err := os.MkdirTemp("", "pgload-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		o.Self, o.Dir = self, dir
-		return loadgen.BusyFeed(ctx, o)
+		return inTempDir("pgload-", func(self, dir string) error {
+			o.Self, o.Dir = self, dir
+			return loadgen.BusyFeed(ctx, o)
+		})
 	default:
 		return fmt.Errorf("unknown command %q: want bench, busyfeed, scale, serve or mint", args[0])
 	}
+}
+
+// inTempDir runs run with this executable's path, which the benchmarks
+// re-execute as their server children, and a temporary directory for
+// their stores, removed when run returns.
+func inTempDir(prefix string, run func(self, dir string) error) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	return run(self, dir)
 }
