@@ -2,9 +2,6 @@ package telemetry_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -26,18 +23,7 @@ func TestMetricsFeedPropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	page := func() string {
-		t.Helper()
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	page := func() string { t.Helper(); return scrape(t, m) }
 	expect := func(step, page string, want ...string) {
 		t.Helper()
 		for _, w := range want {

@@ -21,9 +21,9 @@ import (
 	"github.com/partnergate/partnergate/internal/telemetry"
 )
 
-// partnerSeries scrapes m and returns every partnergate_partner_decisions
-// series, as `partner_id/result`, with its value.
-func partnerSeries(t *testing.T, m *telemetry.Metrics) map[string]int {
+// scrape returns the metrics page m's handler serves, over a real HTTP
+// server.
+func scrape(t *testing.T, m *telemetry.Metrics) string {
 	t.Helper()
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
@@ -36,15 +36,23 @@ func partnerSeries(t *testing.T, m *telemetry.Metrics) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return string(b)
+}
+
+// partnerSeries scrapes m and returns every partnergate_partner_decisions
+// series, as `partner_id/result`, with its value.
+func partnerSeries(t *testing.T, m *telemetry.Metrics) map[string]int {
+	t.Helper()
+	page := scrape(t, m)
 	re := regexp.MustCompile(`(?m)^partnergate_partner_decisions_total\{partner_id="([^"]*)",result="([^"]*)"\} (\d+)$`)
 	got := map[string]int{}
-	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range re.FindAllStringSubmatch(page, -1) {
 		var n int
 		fmt.Sscan(m[3], &n)
 		got[m[1]+"/"+m[2]] = n
 	}
-	if n := regexp.MustCompile(`(?m)^partnergate_partner_decisions_total`).FindAllIndex(b, -1); len(n) != len(got) {
-		t.Errorf("%d partner series on the page, %d of them with exactly partner_id and result:\n%s", len(n), len(got), b)
+	if n := regexp.MustCompile(`(?m)^partnergate_partner_decisions_total`).FindAllStringIndex(page, -1); len(n) != len(got) {
+		t.Errorf("%d partner series on the page, %d of them with exactly partner_id and result:\n%s", len(n), len(got), page)
 	}
 	return got
 }

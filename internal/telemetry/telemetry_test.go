@@ -15,8 +15,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -266,17 +264,7 @@ func TestMetricsJWKSAndDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	get := func() string {
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	get := func() string { t.Helper(); return scrape(t, m) }
 
 	// No verifier yet (tokens not configured): no JWKS series, no error.
 	if page := get(); strings.Contains(page, "partnergate_jwks") {
@@ -355,18 +343,10 @@ func TestMetricsAdminAuthFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
 	m.AdminAuthFailed("operator_token")
 	m.AdminAuthFailed("operator_token")
 	m.AdminAuthFailed("203.0.113.9") // not a method: counted as none
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	page := string(b)
+	page := scrape(t, m)
 	for _, want := range []string{
 		`partnergate_admin_auth_failures_total{method="operator_token"} 2`,
 		`partnergate_admin_auth_failures_total{method="none"} 1`,
@@ -393,21 +373,13 @@ func TestMetricsKeysLeaked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Shutdown(context.Background())
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
 	m.KeyLeaked("github", "acme")
 	m.KeyLeaked("github", "acme")
 	m.KeyLeaked("scan", "globex")
 	m.KeyLeaked("acme-partner", "acme") // not a program: not counted, not a label
 	m.KeyLeaked("gitlab", "")           // no partner: not counted
 	m.KeyLeaked("gitlab", "initech")    // past the bound of 2 partners
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	page := string(b)
+	page := scrape(t, m)
 	for _, want := range []string{
 		`partnergate_keys_leaked_total{partner_id="acme",program="github"} 2`,
 		`partnergate_keys_leaked_total{partner_id="globex",program="scan"} 1`,
