@@ -615,6 +615,12 @@ func (c *Cache) credentialsOf(ctx context.Context, changes []store.Change) (map[
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	return c.credentialsByID(ctx, ids)
+}
+
+// credentialsByID reads the credentials with the given ids in one store
+// call, by id; an id missing from the map is gone from the store.
+func (c *Cache) credentialsByID(ctx context.Context, ids []string) (map[string]*partner.Credential, error) {
 	found, err := c.src.GetCredentials(ctx, ids)
 	if err != nil {
 		return nil, err

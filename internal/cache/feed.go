@@ -189,17 +189,17 @@ func (c *Cache) reconcileLocked(ctx context.Context) error {
 			extra = append(extra, id)
 		}
 	})
-	for _, id := range extra {
-		cr, err := c.src.GetCredential(ctx, id)
-		switch {
-		case errors.Is(err, partner.ErrNotFound):
-			c.remove(id)
-			repaired++
-		case err != nil:
+	if len(extra) > 0 {
+		held, err := c.credentialsByID(ctx, extra)
+		if err != nil {
 			c.feed.repaired.Add(repaired)
 			return fmt.Errorf("cache: reconcile: %w", err)
-		default:
-			if c.put(cr) {
+		}
+		for _, id := range extra {
+			if cr, ok := held[id]; !ok {
+				c.remove(id)
+				repaired++
+			} else if c.put(cr) {
 				repaired++
 			}
 		}
