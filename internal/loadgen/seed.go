@@ -44,36 +44,10 @@ type Seeded struct {
 func Seed(ctx context.Context, dir string, format apikey.Format, n, hot int, clients ...*partner.Client) (*Seeded, error) {
 	start := time.Now()
 	dbPath := filepath.Join(dir, "partnergate.db")
-	pepperPath := filepath.Join(dir, "pepper")
-	var pepper [32]byte
-	if _, err := rand.Read(pepper[:]); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(pepperPath, []byte(hex.EncodeToString(pepper[:])+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	hasher, err := apikey.NewHasher(1, map[int][]byte{1: pepper[:]})
-	if err != nil {
-		return nil, err
-	}
 	url := "sqlite://" + dbPath
-	st, err := sqlstore.Open(ctx, url, sqlstore.Options{})
+	pepperPath, hasher, err := seedStore(ctx, dir, url, clients...)
 	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	p := &partner.Partner{ID: SeedPartner, Tier: partner.DefaultTier, Scopes: partner.Scopes{Scope}, State: partner.Active}
-	err = st.CreatePartner(ctx, p, partner.AuditEvent{Actor: "pgload", Action: "partner.create", PartnerID: SeedPartner})
-	for _, c := range clients {
-		if err != nil {
-			break
-		}
-		err = st.AddClient(ctx, c, partner.AuditEvent{Actor: "pgload", Action: "client.add", PartnerID: c.PartnerID})
-	}
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
+		return nil, err
 	}
 
 	s := &Seeded{StoreURL: url, PepperFile: pepperPath, Keys: n}
@@ -87,6 +61,44 @@ func Seed(ctx context.Context, dir string, format apikey.Format, n, hot int, cli
 	}
 	s.Took = time.Since(start)
 	return s, nil
+}
+
+// seedStore writes a fresh pepper file in dir and, through the store's
+// own API at storeURL (which runs the migrations), creates [SeedPartner]
+// and registers clients to it, with their audit events. It returns the
+// pepper file's path and the hasher its pepper makes.
+func seedStore(ctx context.Context, dir, storeURL string, clients ...*partner.Client) (string, *apikey.Hasher, error) {
+	pepperPath := filepath.Join(dir, "pepper")
+	var pepper [32]byte
+	if _, err := rand.Read(pepper[:]); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(pepperPath, []byte(hex.EncodeToString(pepper[:])+"\n"), 0o600); err != nil {
+		return "", nil, err
+	}
+	hasher, err := apikey.NewHasher(1, map[int][]byte{1: pepper[:]})
+	if err != nil {
+		return "", nil, err
+	}
+	st, err := sqlstore.Open(ctx, storeURL, sqlstore.Options{})
+	if err != nil {
+		return "", nil, fmt.Errorf("seed: %w", err)
+	}
+	p := &partner.Partner{ID: SeedPartner, Tier: partner.DefaultTier, Scopes: partner.Scopes{Scope}, State: partner.Active}
+	err = st.CreatePartner(ctx, p, partner.AuditEvent{Actor: "pgload", Action: "partner.create", PartnerID: SeedPartner})
+	for _, c := range clients {
+		if err != nil {
+			break
+		}
+		err = st.AddClient(ctx, c, partner.AuditEvent{Actor: "pgload", Action: "client.add", PartnerID: c.PartnerID})
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("seed: %w", err)
+	}
+	return pepperPath, hasher, nil
 }
 
 // seedBatch is how many credentials one INSERT writes: 5 parameters a row,

@@ -7,15 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
 	"github.com/partnergate/partnergate/internal/apikey"
-	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 )
 
@@ -66,29 +63,9 @@ type SeededPG struct {
 // in Spare.
 func SeedPostgres(ctx context.Context, dir, dbURL string, format apikey.Format, n, hot int) (*SeededPG, error) {
 	start := time.Now()
-	pepperPath := filepath.Join(dir, "pepper")
-	var pepper [32]byte
-	if _, err := rand.Read(pepper[:]); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(pepperPath, []byte(hex.EncodeToString(pepper[:])+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	hasher, err := apikey.NewHasher(1, map[int][]byte{1: pepper[:]})
+	pepperPath, hasher, err := seedStore(ctx, dir, dbURL)
 	if err != nil {
 		return nil, err
-	}
-	st, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	p := &partner.Partner{ID: SeedPartner, Tier: partner.DefaultTier, Scopes: partner.Scopes{Scope}, State: partner.Active}
-	err = st.CreatePartner(ctx, p, partner.AuditEvent{Actor: "pgload", Action: "partner.create", PartnerID: SeedPartner})
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
 	}
 
 	db, err := sql.Open("pgx", dbURL)
