@@ -86,10 +86,9 @@ func (g *genSource) GetCertificate(context.Context, string) (*partner.Certificat
 // for the collector to clear inside the timed loop.
 var decisionFixture = sync.OnceValues(func() (*decisionSetup, error) { return newDecisionSetup(1_000_000, 100_000) })
 
-// newDecisionSetup builds the servers over a cache of n keys of
-// SeedPartner, keeping the first hot of them to send, with the hot-key
-// table and the allow memo sized for them as hot_keys is (twice over).
-func newDecisionSetup(n, hot int) (*decisionSetup, error) {
+// newGenSource returns a source of n generated keys of SeedPartner,
+// keeping the first hot of them, hashed with a fixed test pepper.
+func newGenSource(n, hot int) (*genSource, error) {
 	format, err := apikey.NewFormat(apikey.DefaultPrefix)
 	if err != nil {
 		return nil, err
@@ -98,7 +97,18 @@ func newDecisionSetup(n, hot int) (*decisionSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &genSource{format: format, hasher: hasher, n: n, hot: hot}
+	return &genSource{format: format, hasher: hasher, n: n, hot: hot}, nil
+}
+
+// newDecisionSetup builds the servers over a cache of n keys of
+// SeedPartner, keeping the first hot of them to send, with the hot-key
+// table and the allow memo sized for them as hot_keys is (twice over).
+func newDecisionSetup(n, hot int) (*decisionSetup, error) {
+	src, err := newGenSource(n, hot)
+	if err != nil {
+		return nil, err
+	}
+	format, hasher := src.format, src.hasher
 	idx, err := cache.New(src, cache.Options{ExpectedKeys: n, HotKeys: 2 * hot})
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/partnergate/partnergate/authz"
-	"github.com/partnergate/partnergate/internal/apikey"
 	"github.com/partnergate/partnergate/internal/cache"
 	"github.com/partnergate/partnergate/internal/extauthz"
 	"github.com/partnergate/partnergate/internal/jwtverify"
@@ -72,15 +71,12 @@ func newTokenSetup(n int) (*tokenSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	format, err := apikey.NewFormat(apikey.DefaultPrefix)
+	gen, err := newGenSource(1000, 1)
 	if err != nil {
 		return nil, err
 	}
-	hasher, err := apikey.NewHasher(1, map[int][]byte{1: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		return nil, err
-	}
-	src := &clientSource{genSource: genSource{format: format, hasher: hasher, n: 1000, hot: 1}, iss: iss}
+	format, hasher := gen.format, gen.hasher
+	src := &clientSource{genSource: *gen, iss: iss}
 	idx, err := cache.New(src, cache.Options{ExpectedKeys: 1000})
 	if err != nil {
 		return nil, err
