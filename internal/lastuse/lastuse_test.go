@@ -3,9 +3,9 @@
 // result is read back through the store. The cases pin the contract the
 // hot path relies on: repeated uses coalesce to the latest, the pending
 // map is bounded (drops are counted, never waited for), a failed flush is
-// counted, a flush writes in bounded batches with a pause between them,
-// Used does not wait for a flush in progress, and Run flushes once more on
-// shutdown.
+// counted, a flush writes in bounded batches, in id order, with a pause
+// between them, Used does not wait for a flush in progress, and Run
+// flushes once more on shutdown.
 package lastuse_test
 
 import (
@@ -169,6 +169,17 @@ func TestFlushWritesInBatches(t *testing.T) {
 	}
 	if len(sink.writes) != 3 {
 		t.Fatalf("%d writes, want 3 of at most %d touches", len(sink.writes), batch)
+	}
+	// In id order across the batches, which is what lets the store's
+	// writes share pages (sqlstore.TouchCredentials).
+	var order []string
+	for _, w := range sink.writes {
+		for _, tc := range w {
+			order = append(order, tc.ID)
+		}
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("touches written out of id order: %v", order)
 	}
 	seen := map[string]bool{}
 	for i, w := range sink.writes {

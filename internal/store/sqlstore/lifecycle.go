@@ -184,7 +184,7 @@ func (s *Store) queryStrings(ctx context.Context, q querier, query string, args 
 // see [store.Store.FindCredentials].
 func (s *Store) FindCredentials(ctx context.Context, f store.KeyFilter) ([]*partner.Credential, error) {
 	now := s.now()
-	q := `SELECT ` + credentialCols + ` FROM credentials
+	q := `SELECT ` + credentialCols + ` FROM ` + credentialsFrom + `
 		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`
 	args := []any{s.d.arg(now)}
 	if f.PepperVersion != 0 {
@@ -217,7 +217,7 @@ func (s *Store) RecordExpiredKeys(ctx context.Context, actor string) ([]*partner
 	err = s.each(ctx, tx, "recording expired keys", nil, func(c *partner.Credential) error {
 		found = append(found, c)
 		return nil
-	}, `SELECT `+credentialCols+` FROM credentials
+	}, `SELECT `+credentialCols+` FROM `+credentialsFrom+`
 		WHERE revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1
 		  AND last_rotated_at IS NULL AND expiry_audited_at IS NULL
 		ORDER BY expires_at, id LIMIT 1000`, s.d.arg(now))

@@ -48,8 +48,14 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 	return &p, nil
 }
 
-const credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at, allow_cidrs`
+// credentialCols, selected from credentialsFrom, are what scanCredential
+// reads. Last use lives in a table of its own (migration 00014, and
+// [Store.TouchCredentials] for why), joined here.
+const (
+	credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
+	rotated_from, last_rotated_at, u.last_used_at, version, u.last_used_from, compromised_at, allow_cidrs`
+	credentialsFrom = `credentials LEFT JOIN credential_use u ON u.credential_id = credentials.id`
+)
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
 	var c partner.Credential
@@ -119,7 +125,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]*partner.Partner, error) {
 // GetCredential returns the credential with id, revoked or expired ones
 // included, or [partner.ErrNotFound].
 func (s *Store) GetCredential(ctx context.Context, id string) (*partner.Credential, error) {
-	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT `+credentialCols+` FROM credentials WHERE id = $1`, id))
+	c, err := scanCredential(s.r.QueryRowContext(ctx, `SELECT `+credentialCols+` FROM `+credentialsFrom+` WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound("credential", id)
 	}
@@ -140,9 +146,9 @@ func (s *Store) GetCredentials(ctx context.Context, ids []string) ([]*partner.Cr
 	// One parameter carries every id: a PostgreSQL text[], or a JSON array
 	// that SQLite's json_each expands, so the statement's text is the same
 	// whatever the number of ids.
-	query := `SELECT ` + credentialCols + ` FROM credentials WHERE id = ANY($1)`
+	query := `SELECT ` + credentialCols + ` FROM ` + credentialsFrom + ` WHERE id = ANY($1)`
 	if s.d == sqlite {
-		query = `SELECT ` + credentialCols + ` FROM credentials WHERE id IN (SELECT value FROM json_each($1))`
+		query = `SELECT ` + credentialCols + ` FROM ` + credentialsFrom + ` WHERE id IN (SELECT value FROM json_each($1))`
 	}
 	out := make([]*partner.Credential, 0, len(ids))
 	for off := 0; off < len(ids); off += credentialsPerQuery {
@@ -173,7 +179,7 @@ func (s *Store) ListCredentials(ctx context.Context, partnerID string) ([]*partn
 	err := s.each(ctx, s.r, "listing credentials", nil, func(c *partner.Credential) error {
 		out = append(out, c)
 		return nil
-	}, `SELECT `+credentialCols+` FROM credentials WHERE partner_id = $1 ORDER BY created_at DESC, id DESC`, partnerID)
+	}, `SELECT `+credentialCols+` FROM `+credentialsFrom+` WHERE partner_id = $1 ORDER BY created_at DESC, id DESC`, partnerID)
 	return out, err
 }
 

@@ -264,18 +264,34 @@ func (s *Store) insertCredential(ctx context.Context, tx *sql.Tx, c *partner.Cre
 		created = norm(c.CreatedAt)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO credentials (id, partner_id, name, digest, pepper_version, scopes,
-			created_at, expires_at, revoked_at, rotated_from, last_rotated_at, last_used_at, version, allow_cidrs)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13)`,
+			created_at, expires_at, revoked_at, rotated_from, last_rotated_at, version, allow_cidrs)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12)`,
 		c.ID, c.PartnerID, c.Name, c.Digest, c.PepperVersion, c.Scopes.String(),
 		s.d.arg(created), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt), nullString(c.RotatedFrom),
-		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.AllowCIDRs.String())
+		s.d.arg(c.LastRotatedAt), c.AllowCIDRs.String())
 	if err != nil {
 		if errors.Is(s.d.class(err), partner.ErrNotFound) {
 			return created, fmt.Errorf("credential %q: %w", c.ID, errNotFound("partner", c.PartnerID))
 		}
 		return created, fmt.Errorf("credential %q: %w", c.ID, err)
 	}
+	if err := s.keepLastUse(ctx, tx, c); err != nil {
+		return created, fmt.Errorf("credential %q: %w", c.ID, err)
+	}
 	return created, nil
+}
+
+// keepLastUse stores c.LastUsedAt, if it is set and later than the last
+// use stored, leaving the address of the stored one. Last use lives in
+// credential_use (see [Store.TouchCredentials]).
+func (s *Store) keepLastUse(ctx context.Context, tx *sql.Tx, c *partner.Credential) error {
+	if c.LastUsedAt.IsZero() {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO credential_use (credential_id, last_used_at) VALUES ($1, $2)
+		ON CONFLICT (credential_id) DO UPDATE SET last_used_at = excluded.last_used_at
+		WHERE credential_use.last_used_at < excluded.last_used_at`, c.ID, s.d.arg(c.LastUsedAt))
+	return err
 }
 
 // normCredential brings c's times to the stored precision after a create.
@@ -310,14 +326,16 @@ func (s *Store) UpdateCredential(ctx context.Context, c *partner.Credential, ev 
 func (s *Store) updateCredential(ctx context.Context, tx *sql.Tx, c *partner.Credential) error {
 	res, err := tx.ExecContext(ctx, `UPDATE credentials SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4,
 			last_rotated_at = $5,
-			last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $6 THEN $6 ELSE last_used_at END,
-			compromised_at = COALESCE(compromised_at, $9),
-			allow_cidrs = $10,
+			compromised_at = COALESCE(compromised_at, $8),
+			allow_cidrs = $9,
 			version = version + 1
-		WHERE id = $7 AND version = $8`,
+		WHERE id = $6 AND version = $7`,
 		c.Name, c.Scopes.String(), s.d.arg(c.ExpiresAt), s.d.arg(c.RevokedAt),
-		s.d.arg(c.LastRotatedAt), s.d.arg(c.LastUsedAt), c.ID, c.Version, s.d.arg(c.CompromisedAt), c.AllowCIDRs.String())
-	return checkUpdated(ctx, tx, res, err, "credentials", "credential", c.ID)
+		s.d.arg(c.LastRotatedAt), c.ID, c.Version, s.d.arg(c.CompromisedAt), c.AllowCIDRs.String())
+	if err := checkUpdated(ctx, tx, res, err, "credentials", "credential", c.ID); err != nil {
+		return err
+	}
+	return s.keepLastUse(ctx, tx, c)
 }
 
 func (s *Store) normUpdated(c *partner.Credential) {

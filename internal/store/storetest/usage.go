@@ -103,6 +103,34 @@ func testTouch(t *testing.T, s store.Store) {
 	if got, _ := s.GetCredential(ctx, "k3"); got.Version != c3.Version {
 		t.Errorf("k3 version %d after a touch, want %d", got.Version, c3.Version)
 	}
+
+	// One key twice in a batch, either way round: the later use is kept.
+	t3 := t2.Add(time.Hour)
+	err = s.TouchCredentials(ctx, []store.Touch{
+		{ID: "k2", At: t3, From: "192.0.2.30"},
+		{ID: "k2", At: t3.Add(-time.Second), From: "192.0.2.29"},
+		{ID: "k3", At: t3.Add(-time.Second), From: "192.0.2.29"},
+		{ID: "k3", At: t3, From: "192.0.2.30"},
+	})
+	if err != nil {
+		t.Fatalf("TouchCredentials(one key twice): %v", err)
+	}
+	for _, id := range []string{"k2", "k3"} {
+		if got, _ := s.GetCredential(ctx, id); !got.LastUsedAt.Equal(t3.Truncate(time.Microsecond)) || got.LastUsedFrom != "192.0.2.30" {
+			t.Errorf("%s touched twice in a batch: last use %v from %q, want %v from 192.0.2.30", id, got.LastUsedAt, got.LastUsedFrom, t3)
+		}
+	}
+
+	// The unknown id touched above left nothing behind: a key created
+	// with that id later has never been used.
+	mustCreateCredential(t, s, newCredential(t, "no-such-key", "acme"))
+	late, err := s.GetCredential(ctx, "no-such-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !late.LastUsedAt.IsZero() || late.LastUsedFrom != "" {
+		t.Errorf("a key created after a touch of its unknown id shows last use %v from %q", late.LastUsedAt, late.LastUsedFrom)
+	}
 }
 
 // testUpdateKeepsNewerUse checks that an update made from a credential
