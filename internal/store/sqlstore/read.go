@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -442,26 +443,33 @@ func (s *Store) Snapshot(ctx context.Context, v store.Visitor) (int64, error) {
 }
 
 // PepperVersions returns the distinct pepper versions of live credentials,
-// in increasing order.
+// in increasing order. It steps through the versions present with the
+// pepper-version index, one look-up each, and asks of each whether a live
+// key has it, rather than reading every credential: a store holds a few
+// versions and millions of keys.
 func (s *Store) PepperVersions(ctx context.Context) ([]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT pepper_version FROM credentials
-		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) ORDER BY pepper_version`, s.d.arg(s.now()))
-	if err != nil {
-		return nil, s.wrap("reading pepper versions", err)
-	}
-	defer rows.Close()
+	now := s.d.arg(s.now())
 	var versions []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
+	for after := int64(math.MinInt32); ; { // PostgreSQL keeps versions in 32 bits
+		var v sql.NullInt64
+		err := s.r.QueryRowContext(ctx, `SELECT MIN(pepper_version) FROM credentials WHERE pepper_version > $1`, after).Scan(&v)
+		if err != nil {
 			return nil, s.wrap("reading pepper versions", err)
 		}
-		versions = append(versions, v)
+		if !v.Valid {
+			return versions, nil
+		}
+		var live bool
+		err = s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credentials WHERE pepper_version = $1
+			AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2))`, v.Int64, now).Scan(&live)
+		if err != nil {
+			return nil, s.wrap("reading pepper versions", err)
+		}
+		if live {
+			versions = append(versions, int(v.Int64))
+		}
+		after = v.Int64
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap("reading pepper versions", err)
-	}
-	return versions, nil
 }
 
 // Meta reads a small server setting, or [partner.ErrNotFound] if unset.

@@ -1099,6 +1099,8 @@ func testPepperVersions(t *testing.T, s store.Store) {
 		{"older-version-sorts-first", "key000000003", 1, nil, []int{1, 2}},
 		{"revoked-key-needs-no-pepper", "key000000004", 3, func(c *partner.Credential) { c.RevokedAt = time.Now() }, []int{1, 2}},
 		{"expired-key-needs-no-pepper", "key000000005", 4, func(c *partner.Credential) { c.ExpiresAt = time.Now().Add(-time.Minute) }, []int{1, 2}},
+		{"live-version-past-dead-ones", "key000000006", 5, nil, []int{1, 2, 5}},
+		{"live-key-beside-a-dead-one", "key000000007", 3, nil, []int{1, 2, 3, 5}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
