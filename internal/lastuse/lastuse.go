@@ -7,13 +7,13 @@
 // rings every [DrainInterval] into a map that coalesces repeated uses of a
 // key into its latest, to the second, and flushes the map to the store
 // every few seconds, in id order, in writes of a bounded size with a
-// pause between them (see [Options.Batch]). A key written to the store is written again only
-// once [Options.Rewrite] has passed (a minute), however often it is used,
-// so the store's writes follow the keys in use, not the Checks. Memory is
-// bounded: a touch that finds its ring full, or a new key that finds the
-// map full, is dropped and counted rather than waited for; a failed flush
-// is counted, and its touches are dropped (the next use records them
-// again). All methods are safe for concurrent use.
+// pause between them (see [Options.Batch]). A key written to the store is
+// written again only once [Options.Rewrite] has passed (a minute), however
+// often it is used, so the store's writes follow the keys in use, not the
+// Checks. Memory is bounded: a touch that finds its ring full, or a new
+// key that finds the map full, is dropped and counted rather than waited
+// for; a failed flush is counted, and its touches are dropped (the next
+// use records them again). All methods are safe for concurrent use.
 package lastuse
 
 import (
