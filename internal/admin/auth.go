@@ -63,9 +63,10 @@ var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid
 // their tokens, the keys a scoped operator names, and the audit trail that
 // records refusals. Every [store.Store] has it.
 type AuthStore interface {
-	GetOperator(ctx context.Context, name string) (*partner.Operator, error)
 	GetOperatorByCertSAN(ctx context.Context, san string) (*partner.Operator, error)
-	GetOperatorToken(ctx context.Context, id string) (*partner.OperatorToken, error)
+	// GetOperatorTokenWithOperator reads a token and its operator in one
+	// call: every call's authentication reads both.
+	GetOperatorTokenWithOperator(ctx context.Context, id string) (*partner.OperatorToken, *partner.Operator, error)
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	RecordAudit(ctx context.Context, ev partner.AuditEvent) error
 }
@@ -264,7 +265,10 @@ func (a *Authenticator) verifyOperatorToken(ctx context.Context, token string) (
 	if a.Store == nil || a.Hasher == nil {
 		return fail("operator tokens are not accepted here", id)
 	}
-	t, err := a.Store.GetOperatorToken(ctx, k.ID())
+	// The token and its operator as they stand now, from the store, on
+	// every call: a revoked operator is refused on its next call, on every
+	// replica.
+	t, o, err := a.Store.GetOperatorTokenWithOperator(ctx, k.ID())
 	switch {
 	case errors.Is(err, partner.ErrNotFound):
 		return fail("unknown operator token", id)
@@ -277,13 +281,6 @@ func (a *Authenticator) verifyOperatorToken(ctx context.Context, token string) (
 	now := a.now()
 	if t.Expired(now) {
 		return fail("operator token expired", id)
-	}
-	o, err := a.Store.GetOperator(ctx, t.Operator)
-	if err != nil {
-		if errors.Is(err, partner.ErrNotFound) {
-			return fail("operator gone", id)
-		}
-		return nil, nil, a.fault(ctx, err)
 	}
 	if reason := unusable(o, now); reason != "" {
 		return fail(reason, id)

@@ -412,6 +412,11 @@ type Operators interface {
 	// GetOperatorToken returns the token with public id id, or
 	// [partner.ErrNotFound].
 	GetOperatorToken(ctx context.Context, id string) (*partner.OperatorToken, error)
+	// GetOperatorTokenWithOperator returns the token with public id id
+	// and its operator, as they stand at one moment, or
+	// [partner.ErrNotFound]: what authenticating a token reads, in one
+	// call.
+	GetOperatorTokenWithOperator(ctx context.Context, id string) (*partner.OperatorToken, *partner.Operator, error)
 	// ListOperatorTokens returns an operator's tokens, newest first.
 	ListOperatorTokens(ctx context.Context, name string) ([]*partner.OperatorToken, error)
 	// RecordAudit appends ev to the audit trail alone, for an event that
