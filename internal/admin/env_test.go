@@ -23,6 +23,7 @@ import (
 	"github.com/partnergate/partnergate/internal/clocktest"
 	"github.com/partnergate/partnergate/internal/grpctest"
 	"github.com/partnergate/partnergate/internal/logtest"
+	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -42,6 +43,17 @@ func (s *syncer) Sync(ctx context.Context) error {
 	fail := s.err
 	s.mu.Unlock()
 	if err := s.cache.Sync(ctx); err != nil {
+		return err
+	}
+	return fail
+}
+
+func (s *syncer) ApplyWritten(ctx context.Context, creds ...*partner.Credential) error {
+	s.mu.Lock()
+	s.calls++
+	fail := s.err
+	s.mu.Unlock()
+	if err := s.cache.ApplyWritten(ctx, creds...); err != nil {
 		return err
 	}
 	return fail

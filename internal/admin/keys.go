@@ -193,7 +193,9 @@ func (s *Server) revokeKey(ctx context.Context, req *adminv1.RevokeKeyRequest) (
 		if err != nil {
 			return nil, err
 		}
-		s.committed(ctx, ev)
+		// c is now the row as committed: the cache installs it, revoked,
+		// before RevokeKey returns.
+		s.committedKey(ctx, ev, c)
 		return c, nil
 	}
 }
