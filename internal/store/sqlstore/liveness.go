@@ -31,7 +31,10 @@ func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 
 // quiet reports whether conn's socket has nothing to read, without
 // reading it: no bytes, no end of stream, no error. A connection it cannot
-// look into is not quiet.
+// look into is not quiet. It does not take the socket's read lock: pgx's
+// background reader may be parked in a read of an idle connection, holding
+// it (it then takes the next bytes, but not the end of the stream that a
+// terminated backend sends after its error, which the look still sees).
 func quiet(conn net.Conn) bool {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
@@ -45,9 +48,6 @@ func quiet(conn net.Conn) bool {
 		return false
 	}
 	pending := true
-	err = rc.Read(func(fd uintptr) bool {
-		pending = peek(fd)
-		return true // never wait for the socket to become readable
-	})
+	err = rc.Control(func(fd uintptr) { pending = peek(fd) })
 	return err == nil && !pending
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -34,7 +35,32 @@ func TestQuietSocket(t *testing.T) {
 	if !quiet(client) {
 		t.Fatal("quiet() = false on a socket with nothing to read")
 	}
+	// pgx's background reader may be parked in a read of an idle pooled
+	// connection, holding its read lock: the look must not wait for it.
+	rc, err := client.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parked, woken := make(chan struct{}), make(chan error, 1)
+	go func() {
+		first := true
+		woken <- rc.Read(func(uintptr) bool {
+			if first {
+				first = false
+				close(parked)
+				return false // wait for the socket, holding the read lock
+			}
+			return true // readable: leave the byte to the reads below
+		})
+	}()
+	<-parked
+	if !quiet(client) {
+		t.Fatal("quiet() = false on a socket with nothing to read and a reader parked on it")
+	}
 	if _, err := server.Write([]byte("E")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-woken; err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the byte to arrive", func() bool { return !quiet(client) })
