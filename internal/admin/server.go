@@ -30,6 +30,7 @@ type Store interface {
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	RevokeCredential(ctx context.Context, id string, ev partner.AuditEvent) (*partner.Credential, error)
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)

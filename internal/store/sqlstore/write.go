@@ -37,8 +37,17 @@ type touched struct {
 // that. One lost during COMMIT may have committed, and is not retried. fn
 // must therefore only read its captured arguments, never change them.
 func (s *Store) write(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) error {
+	return s.writeWith(ctx, op, func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error) {
+		changed, err := fn(tx, now)
+		return changed, ev, err
+	})
+}
+
+// writeWith is write for an audit event that fn returns, having read what
+// it records in the transaction.
+func (s *Store) writeWith(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error)) error {
 	for attempt := 1; ; attempt++ {
-		committing, err := s.writeOnce(ctx, op, ev, fn)
+		committing, err := s.writeOnce(ctx, op, fn)
 		if err != nil && !committing && attempt < writeAttempts &&
 			errors.Is(err, partner.ErrUnavailable) && ctx.Err() == nil {
 			s.log.Debug("store write lost its connection before commit; retrying", "op", op, "attempt", attempt, "err", err)
@@ -53,14 +62,14 @@ const writeAttempts = 3
 
 // writeOnce runs one attempt of write; committing reports whether the
 // error came from COMMIT itself.
-func (s *Store) writeOnce(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) (committing bool, err error) {
+func (s *Store) writeOnce(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error)) (committing bool, err error) {
 	now := norm(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, s.wrap(op, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	changed, err := fn(tx, now)
+	changed, ev, err := fn(tx, now)
 	if err != nil {
 		return false, s.wrap(op, err)
 	}

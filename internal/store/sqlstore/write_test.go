@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"testing"
 
@@ -15,10 +16,30 @@ import (
 // reader following the feed would skip it forever.
 func TestPostgresWriteDrawsNoVersionBeforeTheFeedLock(t *testing.T) {
 	requirePG(t)
+	for _, tt := range []struct {
+		name  string
+		write func(ctx context.Context, s *Store) (string, error)
+	}{
+		{"create-partner", func(ctx context.Context, s *Store) (string, error) {
+			return "globex", s.CreatePartner(ctx, &partner.Partner{ID: "globex", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"})
+		}},
+		{"revoke-credential", func(ctx context.Context, s *Store) (string, error) {
+			_, err := s.RevokeCredential(ctx, "key000000001", partner.AuditEvent{Action: "key.revoke"})
+			return "key000000001", err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testFeedLockFirst(t, tt.write) })
+	}
+}
+
+func testFeedLockFirst(t *testing.T, write func(ctx context.Context, s *Store) (string, error)) {
 	db := pgtest.NewDatabase(t)
 	s := openPGT(t, db, Options{})
 	ctx := testCtx(t)
 	if err := s.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCredential(ctx, &partner.Credential{ID: "key000000001", PartnerID: "acme", Digest: []byte{1}, PepperVersion: 1}, partner.AuditEvent{Action: "key.issue"}); err != nil {
 		t.Fatal(err)
 	}
 	other, err := sql.Open("pgx", db)
@@ -45,8 +66,11 @@ func TestPostgresWriteDrawsNoVersionBeforeTheFeedLock(t *testing.T) {
 	before := lastVersion()
 
 	done := make(chan error, 1)
+	var wrote string
 	go func() {
-		done <- s.CreatePartner(ctx, &partner.Partner{ID: "globex", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"})
+		var err error
+		wrote, err = write(ctx, s)
+		done <- err
 	}()
 	waitFor(t, "the write to wait for the feed lock", func() bool {
 		var n int
@@ -67,7 +91,7 @@ func TestPostgresWriteDrawsNoVersionBeforeTheFeedLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changes) != 1 || changes[0].ID != "globex" || changes[0].Version <= before {
-		t.Errorf("changes after %d = %+v, want globex's, above it", before, changes)
+	if len(changes) != 1 || changes[0].ID != wrote || changes[0].Version <= before {
+		t.Errorf("changes after %d = %+v, want %s's, above it", before, changes, wrote)
 	}
 }
