@@ -71,6 +71,16 @@ type AuthStore interface {
 	RecordAudit(ctx context.Context, ev partner.AuditEvent) error
 }
 
+// KeyPartners tells the partner of an API key from memory, without the
+// store, where it can; the serving replica's cache is one. A key's partner
+// never changes after it is issued, so a remembered answer is the
+// store's.
+type KeyPartners interface {
+	// KeyPartner returns the partner of key id, and false if it does not
+	// hold the key.
+	KeyPartner(id string) (partnerID string, ok bool)
+}
+
 // TokenVerifier verifies an IdP access token; [*jwtverify.Verifier] is one.
 type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (*jwtverify.Principal, error)
@@ -101,6 +111,9 @@ type Authenticator struct {
 	Store AuthStore
 	// Hasher verifies operator tokens' digests. Required with Store.
 	Hasher *apikey.Hasher
+	// Keys, if set, is asked first for the partner of the key a scoped
+	// operator's call names; a key it does not hold is read from Store.
+	Keys KeyPartners
 	// Bootstrap is the SHA-256 of the bootstrap token; nil (or anything
 	// that is not a SHA-256) disables it.
 	Bootstrap []byte

@@ -119,6 +119,13 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 // throttle; nil means one on the env's own slowdown clock.
 func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Server)) *env {
 	t.Helper()
+	return newEnvAuth(t, throttle, nil, adjust...)
+}
+
+// newEnvAuth is newEnvWith whose authenticator adjustAuth, if not nil,
+// changes before it serves.
+func newEnvAuth(t testing.TB, throttle *admin.Throttle, adjustAuth func(*admin.Authenticator), adjust ...func(*admin.Server)) *env {
+	t.Helper()
 	ctx := context.Background()
 	clk := clocktest.New(start)
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "partnergate.db"), sqlstore.Options{Now: clk.Now})
@@ -168,6 +175,7 @@ func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Se
 	authLog := &logtest.Buffer{}
 	auth := &admin.Authenticator{
 		Store:     st,
+		Keys:      c,
 		Hasher:    hasher,
 		Bootstrap: admin.HashToken(token),
 		Now:       clk.Now,
@@ -176,6 +184,9 @@ func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Se
 	}
 	if throttle == nil {
 		auth.Throttle = &admin.Throttle{Now: slow.clock.Now, Sleep: slow.sleep}
+	}
+	if adjustAuth != nil {
+		adjustAuth(auth)
 	}
 	unary, stream := auth.Interceptors()
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))

@@ -747,6 +747,20 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 	return c.readKey(ctx, id)
 }
 
+// KeyPartner returns the partner of key id if the index holds the key,
+// revoked or not, without asking the store.
+func (c *Cache) KeyPartner(id string) (string, bool) {
+	b, err := c.keys.get(id)
+	if err != nil {
+		return "", false
+	}
+	rec, err := decode(id, b, c.intern)
+	if err != nil {
+		return "", false
+	}
+	return rec.PartnerID, true
+}
+
 // readKey returns the record of key id from bigcache, or from the store
 // on a miss, as Key describes.
 func (c *Cache) readKey(ctx context.Context, id string) (partner.KeyRecord, bool) {
