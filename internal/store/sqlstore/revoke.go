@@ -62,33 +62,37 @@ func revokeDetails(d map[string]string) (expired, live string, err error) {
 	return expired, live, err
 }
 
+// revokeStatement is RevokeCredential's one statement on PostgreSQL.
+//
+// Row lock, then the feed lock: the credential's row is locked by the
+// update before the feed lock is asked for (the lock is a function of
+// the updated row), and the change row is a join with the lock's
+// result, so no version is drawn before the lock is held; see
+// appendChanges. The lock's holder then waits for no other lock.
+var revokeStatement = `WITH revoked AS (
+		UPDATE credentials SET revoked_at = $1, version = version + 1
+		WHERE id = $2 AND revoked_at IS NULL
+		RETURNING ` + credentialCols + `),
+	audit AS (
+		INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail, auth_method, source, note)
+		SELECT $1, $3, $4, revoked.partner_id, revoked.id, $5,
+			CASE WHEN revoked.expires_at IS NOT NULL AND revoked.expires_at <= $1 THEN $6 ELSE $7 END,
+			$8, $9, $10
+		FROM revoked),
+	feed_lock AS (SELECT pg_advisory_xact_lock($11) FROM revoked),
+	feed AS (
+		INSERT INTO changes (kind, id, at)
+		SELECT $12, revoked.id, clock_timestamp() FROM feed_lock, revoked
+		RETURNING version)
+	SELECT ` + prefixed("revoked.", credentialCols) + `, pg_notify($13, feed.version::text) IS NULL
+	FROM revoked, feed`
+
 func (s *Store) revokePostgres(ctx context.Context, id string, ev partner.AuditEvent) (*partner.Credential, error) {
 	expired, live, err := revokeDetails(ev.Detail)
 	if err != nil {
 		return nil, err
 	}
-	// Row lock, then the feed lock: the credential's row is locked by the
-	// update before the feed lock is asked for (the lock is a function of
-	// the updated row), and the change row is a join with the lock's
-	// result, so no version is drawn before the lock is held; see
-	// appendChanges. The lock's holder then waits for no other lock.
-	row := s.w.QueryRowContext(ctx, `WITH revoked AS (
-			UPDATE credentials SET revoked_at = $1, version = version + 1
-			WHERE id = $2 AND revoked_at IS NULL
-			RETURNING `+credentialCols+`),
-		audit AS (
-			INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail, auth_method, source, note)
-			SELECT $1, $3, $4, revoked.partner_id, revoked.id, $5,
-				CASE WHEN revoked.expires_at IS NOT NULL AND revoked.expires_at <= $1 THEN $6 ELSE $7 END,
-				$8, $9, $10
-			FROM revoked),
-		feed_lock AS (SELECT pg_advisory_xact_lock($11) FROM revoked),
-		feed AS (
-			INSERT INTO changes (kind, id, at)
-			SELECT $12, revoked.id, clock_timestamp() FROM feed_lock, revoked
-			RETURNING version)
-		SELECT `+prefixed("revoked.", credentialCols)+`, pg_notify($13, feed.version::text) IS NULL
-		FROM revoked, feed`,
+	row := s.w.QueryRowContext(ctx, revokeStatement,
 		s.d.arg(ev.At), id, ev.Actor, ev.Action, ev.Reason, expired, live, ev.AuthMethod, ev.Source, ev.Note,
 		int64(changesLockID), string(store.KindCredential), notifyChannel)
 	var notified bool
