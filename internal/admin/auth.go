@@ -63,11 +63,22 @@ var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or invalid
 // their tokens, the keys a scoped operator names, and the audit trail that
 // records refusals. Every [store.Store] has it.
 type AuthStore interface {
-	GetOperator(ctx context.Context, name string) (*partner.Operator, error)
 	GetOperatorByCertSAN(ctx context.Context, san string) (*partner.Operator, error)
-	GetOperatorToken(ctx context.Context, id string) (*partner.OperatorToken, error)
+	// GetOperatorTokenWithOperator reads a token and its operator in one
+	// call: every call's authentication reads both.
+	GetOperatorTokenWithOperator(ctx context.Context, id string) (*partner.OperatorToken, *partner.Operator, error)
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	RecordAudit(ctx context.Context, ev partner.AuditEvent) error
+}
+
+// KeyPartners tells the partner of an API key from memory, without the
+// store, where it can; the serving replica's cache is one. A key's partner
+// never changes after it is issued, so a remembered answer is the
+// store's.
+type KeyPartners interface {
+	// KeyPartner returns the partner of key id, and false if it does not
+	// hold the key.
+	KeyPartner(id string) (partnerID string, ok bool)
 }
 
 // TokenVerifier verifies an IdP access token; [*jwtverify.Verifier] is one.
@@ -100,6 +111,9 @@ type Authenticator struct {
 	Store AuthStore
 	// Hasher verifies operator tokens' digests. Required with Store.
 	Hasher *apikey.Hasher
+	// Keys, if set, is asked first for the partner of the key a scoped
+	// operator's call names; a key it does not hold is read from Store.
+	Keys KeyPartners
 	// Bootstrap is the SHA-256 of the bootstrap token; nil (or anything
 	// that is not a SHA-256) disables it.
 	Bootstrap []byte
@@ -264,7 +278,10 @@ func (a *Authenticator) verifyOperatorToken(ctx context.Context, token string) (
 	if a.Store == nil || a.Hasher == nil {
 		return fail("operator tokens are not accepted here", id)
 	}
-	t, err := a.Store.GetOperatorToken(ctx, k.ID())
+	// The token and its operator as they stand now, from the store, on
+	// every call: a revoked operator is refused on its next call, on every
+	// replica.
+	t, o, err := a.Store.GetOperatorTokenWithOperator(ctx, k.ID())
 	switch {
 	case errors.Is(err, partner.ErrNotFound):
 		return fail("unknown operator token", id)
@@ -277,13 +294,6 @@ func (a *Authenticator) verifyOperatorToken(ctx context.Context, token string) (
 	now := a.now()
 	if t.Expired(now) {
 		return fail("operator token expired", id)
-	}
-	o, err := a.Store.GetOperator(ctx, t.Operator)
-	if err != nil {
-		if errors.Is(err, partner.ErrNotFound) {
-			return fail("operator gone", id)
-		}
-		return nil, nil, a.fault(ctx, err)
 	}
 	if reason := unusable(o, now); reason != "" {
 		return fail(reason, id)

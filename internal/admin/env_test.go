@@ -23,6 +23,7 @@ import (
 	"github.com/partnergate/partnergate/internal/clocktest"
 	"github.com/partnergate/partnergate/internal/grpctest"
 	"github.com/partnergate/partnergate/internal/logtest"
+	"github.com/partnergate/partnergate/internal/partner"
 	"github.com/partnergate/partnergate/internal/store/sqlstore"
 	adminv1 "github.com/partnergate/partnergate/proto/partnergate/admin/v1"
 )
@@ -42,6 +43,17 @@ func (s *syncer) Sync(ctx context.Context) error {
 	fail := s.err
 	s.mu.Unlock()
 	if err := s.cache.Sync(ctx); err != nil {
+		return err
+	}
+	return fail
+}
+
+func (s *syncer) ApplyWritten(ctx context.Context, creds ...*partner.Credential) error {
+	s.mu.Lock()
+	s.calls++
+	fail := s.err
+	s.mu.Unlock()
+	if err := s.cache.ApplyWritten(ctx, creds...); err != nil {
 		return err
 	}
 	return fail
@@ -107,6 +119,13 @@ func newEnv(t *testing.T, adjust ...func(*admin.Server)) *env {
 // throttle; nil means one on the env's own slowdown clock.
 func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Server)) *env {
 	t.Helper()
+	return newEnvAuth(t, throttle, nil, adjust...)
+}
+
+// newEnvAuth is newEnvWith whose authenticator adjustAuth, if not nil,
+// changes before it serves.
+func newEnvAuth(t testing.TB, throttle *admin.Throttle, adjustAuth func(*admin.Authenticator), adjust ...func(*admin.Server)) *env {
+	t.Helper()
 	ctx := context.Background()
 	clk := clocktest.New(start)
 	st, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "partnergate.db"), sqlstore.Options{Now: clk.Now})
@@ -156,6 +175,7 @@ func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Se
 	authLog := &logtest.Buffer{}
 	auth := &admin.Authenticator{
 		Store:     st,
+		Keys:      c,
 		Hasher:    hasher,
 		Bootstrap: admin.HashToken(token),
 		Now:       clk.Now,
@@ -164,6 +184,9 @@ func newEnvWith(t testing.TB, throttle *admin.Throttle, adjust ...func(*admin.Se
 	}
 	if throttle == nil {
 		auth.Throttle = &admin.Throttle{Now: slow.clock.Now, Sleep: slow.sleep}
+	}
+	if adjustAuth != nil {
+		adjustAuth(auth)
 	}
 	unary, stream := auth.Interceptors()
 	gs := grpc.NewServer(grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -174,28 +173,22 @@ func (s *Server) revokeKey(ctx context.Context, req *adminv1.RevokeKeyRequest) (
 	if err := validateReason("reason", req.GetReason()); err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		c, err := s.Store.GetCredential(ctx, id)
-		if err != nil {
-			return nil, named(fmt.Sprintf("key %q", id), err)
-		}
-		if c.Revoked() {
-			return nil, precondition(fmt.Sprintf("key %q is already revoked", id))
-		}
-		now := s.now()
-		ev := s.event(ctx, "key.revoke", c.PartnerID, c.ID, req.GetReason())
-		ev.Detail = map[string]string{"expired": strconv.FormatBool(c.Expired(now))}
-		c.RevokedAt = now
-		err = s.Store.UpdateCredential(ctx, c, ev)
-		if errors.Is(err, partner.ErrConflict) && attempt < writeAttempts {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.committed(ctx, ev)
-		return c, nil
+	// One store call reads nothing first: it revokes the key unless it is
+	// already revoked, and records the event with the key's partner and
+	// whether it had expired.
+	ev := s.event(ctx, "key.revoke", "", id, req.GetReason())
+	c, err := s.Store.RevokeCredential(ctx, id, ev)
+	switch {
+	case errors.Is(err, store.ErrRevoked):
+		return nil, precondition(fmt.Sprintf("key %q is already revoked", id))
+	case err != nil:
+		return nil, named(fmt.Sprintf("key %q", id), err)
 	}
+	ev.PartnerID = c.PartnerID
+	// c is the row as committed: the cache installs it, revoked, before
+	// RevokeKey returns.
+	s.committedKey(ctx, ev, c)
+	return c, nil
 }
 
 // RotateKey issues a successor to a key and bounds the old key's life to

@@ -287,8 +287,16 @@ func kebab(s string) string {
 	return b.String()
 }
 
+// TestScopedIssuer runs with the key's partner told by the cache, as a
+// replica serves, and read from the store, as for a key the cache lacks.
 func TestScopedIssuer(t *testing.T) {
-	e := newEnv(t)
+	t.Run("key-partner-from-cache", func(t *testing.T) { testScopedIssuer(t, newEnv(t)) })
+	t.Run("key-partner-from-store", func(t *testing.T) {
+		testScopedIssuer(t, newEnvAuth(t, nil, func(a *admin.Authenticator) { a.Keys = nil }))
+	})
+}
+
+func testScopedIssuer(t *testing.T, e *env) {
 	e.createPartner(t, "acme", "orders:read")
 	e.createPartner(t, "globex", "orders:read")
 	acmeKey := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey().GetId()

@@ -220,7 +220,7 @@ func (a *Authenticator) check(ctx context.Context, p *Principal, method string, 
 		if a.Store == nil {
 			return scoped("", kid), nil
 		}
-		c, err := a.Store.GetCredential(ctx, kid)
+		pid, err := a.keyPartner(ctx, kid)
 		switch {
 		case errors.Is(err, partner.ErrNotFound):
 			// An unknown key looks like another partner's: a scoped
@@ -228,10 +228,26 @@ func (a *Authenticator) check(ctx context.Context, p *Principal, method string, 
 			return scoped("", kid), nil
 		case err != nil:
 			return nil, a.fault(ctx, err)
-		case !p.MayTouch(c.PartnerID):
-			return scoped(c.PartnerID, kid), nil
+		case !p.MayTouch(pid):
+			return scoped(pid, kid), nil
 		}
 		return nil, nil
 	}
 	return &denial{msg: fmt.Sprintf("operator %q is scoped to partners; this call is not about one of them", p.Name)}, nil
+}
+
+// keyPartner returns the partner of key id: from Keys if it holds the key
+// (a key's partner never changes, so its answer is the store's), else from
+// the store.
+func (a *Authenticator) keyPartner(ctx context.Context, id string) (string, error) {
+	if a.Keys != nil {
+		if pid, ok := a.Keys.KeyPartner(id); ok {
+			return pid, nil
+		}
+	}
+	c, err := a.Store.GetCredential(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return c.PartnerID, nil
 }

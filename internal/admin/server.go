@@ -30,6 +30,7 @@ type Store interface {
 
 	CreateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	RevokeCredential(ctx context.Context, id string, ev partner.AuditEvent) (*partner.Credential, error)
 	RotateCredential(ctx context.Context, old, next *partner.Credential, ev partner.AuditEvent) error
 	GetCredential(ctx context.Context, id string) (*partner.Credential, error)
 	ListCredentials(ctx context.Context, partnerID string) ([]*partner.Credential, error)
@@ -49,10 +50,14 @@ type Store interface {
 
 var _ Store = (store.Store)(nil)
 
-// Syncer brings the serving replica's hot cache up to date with the store,
-// returning once every committed change has been applied.
+// Syncer brings the serving replica's hot cache up to date with the store.
 type Syncer interface {
+	// Sync returns once every committed change has been applied.
 	Sync(ctx context.Context) error
+	// ApplyWritten returns once the given credentials, just committed by
+	// this process and each as the store returned it, are what the cache
+	// answers with; it need not read the store.
+	ApplyWritten(ctx context.Context, creds ...*partner.Credential) error
 }
 
 // Defaults for the zero values of [Server]'s bounds.
@@ -196,22 +201,40 @@ func (s *Server) maxOverlap() time.Duration     { return orDefault(s.MaxOverlap,
 // committed finishes a successful write: it logs the audit event and waits
 // for this replica's cache to apply the change.
 func (s *Server) committed(ctx context.Context, ev partner.AuditEvent) {
+	s.logWrite(ctx, ev)
+	s.synced(ctx, ev.Action)
+}
+
+// committedKey is [Server.committed] for a write of credentials alone,
+// each as the store returned it: the cache installs them, and needs no
+// read of the change feed to answer with them.
+func (s *Server) committedKey(ctx context.Context, ev partner.AuditEvent, creds ...*partner.Credential) {
+	s.logWrite(ctx, ev)
+	s.synced(ctx, ev.Action, creds...)
+}
+
+func (s *Server) logWrite(ctx context.Context, ev partner.AuditEvent) {
 	s.logger().LogAttrs(ctx, slog.LevelInfo, "admin write",
 		slog.String("action", ev.Action),
 		slog.String("actor", ev.Actor),
 		slog.String("partner_id", ev.PartnerID),
 		slog.String("key_id", ev.CredentialID),
 	)
-	s.synced(ctx, ev.Action)
 }
 
 // synced brings this replica's cache up to date after a committed write
-// of action, warning the client in a trailer if it could not.
-func (s *Server) synced(ctx context.Context, action string) {
+// of action, warning the client in a trailer if it could not: by
+// installing creds, if the write changed only those, else by reading the
+// change feed.
+func (s *Server) synced(ctx context.Context, action string, creds ...*partner.Credential) {
 	if s.Sync == nil {
 		return
 	}
-	if err := s.Sync.Sync(ctx); err != nil {
+	sync := s.Sync.Sync
+	if len(creds) > 0 {
+		sync = func(ctx context.Context) error { return s.Sync.ApplyWritten(ctx, creds...) }
+	}
+	if err := sync(ctx); err != nil {
 		// The write committed and the change feed will carry it; the caller
 		// must not retry a write that succeeded, but must be told that this
 		// replica does not show it yet. The cause stays in the log, as

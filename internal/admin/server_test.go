@@ -409,6 +409,9 @@ func TestRevokeKey(t *testing.T) {
 	e := newEnv(t)
 	e.createPartner(t, "acme", "orders:read")
 	k := e.issue(t, &adminv1.IssueKeyRequest{PartnerId: "acme", AllGrantedScopes: true}).GetKey()
+	if rec, ok := e.cache.Key(context.Background(), k.GetId()); !ok || rec.Revoked {
+		t.Fatalf("cache before the revocation: %+v, %v; want a live record, or the check below proves nothing", rec, ok)
+	}
 
 	resp, err := e.client.RevokeKey(e.ctx(t), &adminv1.RevokeKeyRequest{KeyId: k.GetId(), Reason: "leaked in CI log"})
 	if err != nil {

@@ -238,6 +238,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	auth := &admin.Authenticator{
 		Store:  st,
+		Keys:   idx,
 		Hasher: hasher,
 		Logger: log.With("component", "admin"),
 	}

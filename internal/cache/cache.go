@@ -503,6 +503,29 @@ func (c *Cache) SyncWrite(ctx context.Context) error {
 	return err
 }
 
+// ApplyWritten installs credentials a write through this process has
+// just committed, each exactly as the store returned it (its new version
+// included), so that the cache answers with them at once, without reading
+// the change feed: the admin API calls it after a key write so that this
+// replica refuses a revoked key on the very next Check. The feed delivers
+// the same rows later, to no effect; the version check of every install
+// keeps a newer row, from the feed or a miss look-up, in place. If a
+// credential cannot be stored it falls back to [Cache.SyncWrite].
+func (c *Cache) ApplyWritten(ctx context.Context, creds ...*partner.Credential) error {
+	if !c.ready.Load() {
+		// Before the snapshot the loader is the index's only writer, and
+		// it reads the committed row itself.
+		return ErrNotLoaded
+	}
+	for _, cr := range creds {
+		if _, err := c.install(cr); err != nil {
+			return c.SyncWrite(ctx)
+		}
+		c.negative.Delete(cr.ID)
+	}
+	return nil
+}
+
 // Behind reports whether a write committed through this process could not
 // be applied to the cache and no feed read has succeeded since.
 func (c *Cache) Behind() bool { return c.behind.Load() }
@@ -676,6 +699,12 @@ func (c *Cache) setPartner(id string, p *partner.Partner) {
 // just before a revocation must not reinstall it after the feed applied the
 // revocation. It reports whether it installed cr.
 func (c *Cache) put(cr *partner.Credential) bool {
+	stored, _ := c.install(cr)
+	return stored
+}
+
+// install is put, reporting a failure to store cr (logged) as an error.
+func (c *Cache) install(cr *partner.Credential) (bool, error) {
 	rec := cr.Record()
 	entry := encode(nil, &rec)
 	c.putMu.Lock()
@@ -687,9 +716,9 @@ func (c *Cache) put(cr *partner.Credential) bool {
 	}
 	if err != nil {
 		c.opts.Logger.Error("cache: storing credential", "key_id", cr.ID, "err", err)
-		return false
+		return false, err
 	}
-	return stored
+	return stored, nil
 }
 
 // remove deletes the key id from the index, in the write order put keeps.
@@ -716,6 +745,20 @@ func (c *Cache) Key(ctx context.Context, id string) (partner.KeyRecord, bool) {
 		return r.rec, true
 	}
 	return c.readKey(ctx, id)
+}
+
+// KeyPartner returns the partner of key id if the index holds the key,
+// revoked or not, without asking the store.
+func (c *Cache) KeyPartner(id string) (string, bool) {
+	b, err := c.keys.get(id)
+	if err != nil {
+		return "", false
+	}
+	rec, err := decode(id, b, c.intern)
+	if err != nil {
+		return "", false
+	}
+	return rec.PartnerID, true
 }
 
 // readKey returns the record of key id from bigcache, or from the store

@@ -9,6 +9,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -292,6 +293,54 @@ func TestMalformedIDsNeverReachTheStore(t *testing.T) {
 	}
 	if n := src.credLookups.Load(); n != 0 {
 		t.Errorf("store asked %d times for malformed ids", n)
+	}
+}
+
+// TestApplyWrittenServesTheWriteWithoutAFeedRead installs a revocation
+// this process committed: the next look-up sees it without the store being
+// asked, an older row written later does not undo it, and the feed's later
+// delivery of the same row changes nothing.
+func TestApplyWrittenServesTheWriteWithoutAFeedRead(t *testing.T) {
+	ctx := context.Background()
+	src := newMemSource()
+	src.putCred(cred(1, "acme"))
+	c := newLoaded(t, src, Options{})
+	if rec, ok := c.Key(ctx, keyID(1)); !ok || rec.Revoked {
+		t.Fatalf("before: %+v, %v; want a live record", rec, ok)
+	}
+	revoked := cred(1, "acme")
+	revoked.RevokedAt = time.Now()
+	revoked.Version = 2
+	src.putCred(revoked) // committed: the store and its feed have it
+	feedReads, credReads := src.feedReads.Load(), src.batchReads.Load()+src.credLookups.Load()
+	if err := c.ApplyWritten(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := c.Key(ctx, keyID(1)); !ok || !rec.Revoked || rec.Version != 2 {
+		t.Errorf("after ApplyWritten: %+v, %v; want the revoked record", rec, ok)
+	}
+	if src.feedReads.Load() != feedReads || src.batchReads.Load()+src.credLookups.Load() != credReads {
+		t.Error("ApplyWritten read the store")
+	}
+	if err := c.ApplyWritten(ctx, cred(1, "acme")); err != nil { // version 1
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := c.Key(ctx, keyID(1)); !rec.Revoked || rec.Version != 2 {
+		t.Errorf("an older row, then the feed: %+v; want the revoked record", rec)
+	}
+}
+
+func TestApplyWrittenBeforeLoad(t *testing.T) {
+	c, err := New(newMemSource(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.ApplyWritten(context.Background(), cred(1, "acme")); !errors.Is(err, ErrNotLoaded) {
+		t.Errorf("ApplyWritten before Load = %v, want ErrNotLoaded", err)
 	}
 }
 

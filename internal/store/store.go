@@ -160,6 +160,14 @@ type Store interface {
 	// RotatedFrom are fixed at creation: an update cannot re-point a key
 	// at another secret or partner.
 	UpdateCredential(ctx context.Context, c *partner.Credential, ev partner.AuditEvent) error
+	// RevokeCredential sets the RevokedAt of credential id to ev.At (the
+	// store's now if zero) unless it is already revoked, and records ev
+	// with the credential's PartnerID and Detail["expired"] ("true" or
+	// "false": whether it had expired by then) added, in one transaction
+	// with its change-feed row. It returns the credential as committed,
+	// its Version bumped. An unknown id is [partner.ErrNotFound], a
+	// revoked one [ErrRevoked]; neither writes anything.
+	RevokeCredential(ctx context.Context, id string, ev partner.AuditEvent) (*partner.Credential, error)
 	// RotateCredential updates old (typically its ExpiresAt and
 	// LastRotatedAt) and creates next in one transaction, with one audit
 	// event and two change-feed entries. next must belong to old's partner;
@@ -257,6 +265,9 @@ type KeyFilter struct {
 // ErrFeedPruned reports that change-feed entries a reader needs were
 // pruned: it is further behind than the feed's retention.
 var ErrFeedPruned = errors.New("change feed pruned past this version")
+
+// ErrRevoked reports that a credential is already revoked.
+var ErrRevoked = errors.New("credential already revoked")
 
 // ErrDeleted reports that a partner was deleted: it is a tombstone.
 var ErrDeleted = errors.New("partner deleted")
@@ -412,6 +423,11 @@ type Operators interface {
 	// GetOperatorToken returns the token with public id id, or
 	// [partner.ErrNotFound].
 	GetOperatorToken(ctx context.Context, id string) (*partner.OperatorToken, error)
+	// GetOperatorTokenWithOperator returns the token with public id id
+	// and its operator, as they stand at one moment, or
+	// [partner.ErrNotFound]: what authenticating a token reads, in one
+	// call.
+	GetOperatorTokenWithOperator(ctx context.Context, id string) (*partner.OperatorToken, *partner.Operator, error)
 	// ListOperatorTokens returns an operator's tokens, newest first.
 	ListOperatorTokens(ctx context.Context, name string) ([]*partner.OperatorToken, error)
 	// RecordAudit appends ev to the audit trail alone, for an event that

@@ -17,19 +17,33 @@ import (
 const operatorCols = `name, role, partners, cert_san, created_at, updated_at, expires_at, revoked_at, version`
 
 func scanOperator(row interface{ Scan(...any) error }) (*partner.Operator, error) {
-	var o partner.Operator
-	var role, partners string
-	var san sql.NullString
-	if err := row.Scan(&o.Name, &role, &partners, &san, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
-		timeCol{&o.ExpiresAt}, timeCol{&o.RevokedAt}, &o.Version); err != nil {
+	var r operatorRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	o.Role = partner.Role(role)
-	if partners != "" {
-		o.Partners = strings.Fields(partners)
+	return r.operator(), nil
+}
+
+// operatorRow receives the columns operatorCols names.
+type operatorRow struct {
+	o              partner.Operator
+	role, partners string
+	san            sql.NullString
+}
+
+func (r *operatorRow) dest() []any {
+	return []any{&r.o.Name, &r.role, &r.partners, &r.san, timeCol{&r.o.CreatedAt}, timeCol{&r.o.UpdatedAt},
+		timeCol{&r.o.ExpiresAt}, timeCol{&r.o.RevokedAt}, &r.o.Version}
+}
+
+func (r *operatorRow) operator() *partner.Operator {
+	o := r.o
+	o.Role = partner.Role(r.role)
+	if r.partners != "" {
+		o.Partners = strings.Fields(r.partners)
 	}
-	o.CertSAN = san.String
-	return &o, nil
+	o.CertSAN = r.san.String
+	return &o
 }
 
 const operatorTokenCols = `id, operator, digest, pepper_version, created_at, expires_at`
@@ -224,6 +238,25 @@ func (s *Store) GetOperatorToken(ctx context.Context, id string) (*partner.Opera
 		return nil, s.wrap("reading operator token", err)
 	}
 	return t, nil
+}
+
+// GetOperatorTokenWithOperator returns the token with public id id and
+// the operator it belongs to, read together in one statement.
+func (s *Store) GetOperatorTokenWithOperator(ctx context.Context, id string) (*partner.OperatorToken, *partner.Operator, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT t.id, t.operator, t.digest, t.pepper_version, t.created_at, t.expires_at,
+			o.name, o.role, o.partners, o.cert_san, o.created_at, o.updated_at, o.expires_at, o.revoked_at, o.version
+		FROM operator_tokens t JOIN operators o ON o.name = t.operator WHERE t.id = $1`, id)
+	var t partner.OperatorToken
+	var o operatorRow
+	err := row.Scan(append([]any{&t.ID, &t.Operator, &t.Digest, &t.PepperVersion, timeCol{&t.CreatedAt}, timeCol{&t.ExpiresAt}},
+		o.dest()...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errNotFound("operator token", id)
+	}
+	if err != nil {
+		return nil, nil, s.wrap("reading operator token", err)
+	}
+	return &t, o.operator(), nil
 }
 
 // ListOperatorTokens returns an operator's tokens, newest first.

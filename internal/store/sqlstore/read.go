@@ -51,11 +51,21 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 
 // credentialCols, selected from credentialsFrom, are what scanCredential
 // reads. Last use lives in a table of its own (migration 00014, and
-// [Store.TouchCredentials] for why), joined here.
+// [Store.TouchCredentials] for why), joined here. credentialReturning
+// are the same columns as an UPDATE of credentials returns them, and
+// credentialNames their names, for a statement that selects them from
+// such an update's result.
 const (
 	credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
 	rotated_from, last_rotated_at, u.last_used_at, version, u.last_used_from, compromised_at, allow_cidrs`
-	credentialsFrom = `credentials LEFT JOIN credential_use u ON u.credential_id = credentials.id`
+	credentialsFrom     = `credentials LEFT JOIN credential_use u ON u.credential_id = credentials.id`
+	credentialReturning = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
+	rotated_from, last_rotated_at,
+	(SELECT u.last_used_at FROM credential_use u WHERE u.credential_id = credentials.id) AS last_used_at, version,
+	(SELECT u.last_used_from FROM credential_use u WHERE u.credential_id = credentials.id) AS last_used_from,
+	compromised_at, allow_cidrs`
+	credentialNames = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
+	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at, allow_cidrs`
 )
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {

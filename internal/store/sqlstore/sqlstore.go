@@ -195,12 +195,10 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: store URL %q: %s", redacted, scrub(err.Error(), rawURL))
 	}
-	// Ping every pooled connection before reuse (pgx alone pings only
-	// after a second idle): after a restart or failover the pool's
-	// connections are dead, and a store call should get a fresh one rather
-	// than fail. The store is never on the Check path; a round trip per
-	// call is cheap there.
-	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
+	// Ping a pooled connection before reuse when its socket is not quiet
+	// or it has been idle a while (pgx alone pings only after a second
+	// idle); see shouldPing.
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -37,8 +37,17 @@ type touched struct {
 // that. One lost during COMMIT may have committed, and is not retried. fn
 // must therefore only read its captured arguments, never change them.
 func (s *Store) write(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) error {
+	return s.writeWith(ctx, op, func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error) {
+		changed, err := fn(tx, now)
+		return changed, ev, err
+	})
+}
+
+// writeWith is write for an audit event that fn returns, having read what
+// it records in the transaction.
+func (s *Store) writeWith(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error)) error {
 	for attempt := 1; ; attempt++ {
-		committing, err := s.writeOnce(ctx, op, ev, fn)
+		committing, err := s.writeOnce(ctx, op, fn)
 		if err != nil && !committing && attempt < writeAttempts &&
 			errors.Is(err, partner.ErrUnavailable) && ctx.Err() == nil {
 			s.log.Debug("store write lost its connection before commit; retrying", "op", op, "attempt", attempt, "err", err)
@@ -53,21 +62,26 @@ const writeAttempts = 3
 
 // writeOnce runs one attempt of write; committing reports whether the
 // error came from COMMIT itself.
-func (s *Store) writeOnce(ctx context.Context, op string, ev partner.AuditEvent, fn func(tx *sql.Tx, now time.Time) ([]touched, error)) (committing bool, err error) {
+func (s *Store) writeOnce(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) ([]touched, partner.AuditEvent, error)) (committing bool, err error) {
 	now := norm(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, s.wrap(op, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	changed, err := fn(tx, now)
+	changed, ev, err := fn(tx, now)
 	if err != nil {
 		return false, s.wrap(op, err)
 	}
-	if err := s.appendAudit(ctx, tx, ev, now); err != nil {
-		return false, s.wrap(op, err)
+	if s.d == postgres && len(changed) > 0 {
+		err = s.appendAuditAndChanges(ctx, tx, ev, now, changed)
+	} else {
+		err = s.appendAudit(ctx, tx, ev, now)
+		if err == nil {
+			err = s.appendChanges(ctx, tx, changed)
+		}
 	}
-	if err := s.appendChanges(ctx, tx, changed); err != nil {
+	if err != nil {
 		return false, s.wrap(op, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -77,25 +91,70 @@ func (s *Store) writeOnce(ctx context.Context, op string, ev partner.AuditEvent,
 	return false, nil
 }
 
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time) error {
+// insertAudit is the statement that appends an audit event, its values
+// auditArgs's ten.
+const insertAudit = `INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail,
+		auth_method, source, note)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+// auditArgs returns the values insertAudit appends for ev, written at now.
+func (s *Store) auditArgs(ev partner.AuditEvent, now time.Time) ([]any, error) {
 	detail := []byte("{}")
 	if len(ev.Detail) > 0 {
 		var err error
 		if detail, err = json.Marshal(ev.Detail); err != nil {
-			return fmt.Errorf("encoding audit detail: %w", err)
+			return nil, fmt.Errorf("encoding audit detail: %w", err)
 		}
 	}
 	at := s.d.arg(now)
 	if !ev.At.IsZero() {
 		at = s.d.arg(ev.At)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, partner_id, credential_id, reason, detail,
-			auth_method, source, note)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		at, ev.Actor, ev.Action, ev.PartnerID, ev.CredentialID, ev.Reason, string(detail),
-		ev.AuthMethod, ev.Source, ev.Note)
+	return []any{at, ev.Actor, ev.Action, ev.PartnerID, ev.CredentialID, ev.Reason, string(detail),
+		ev.AuthMethod, ev.Source, ev.Note}, nil
+}
+
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time) error {
+	args, err := s.auditArgs(ev, now)
 	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, insertAudit, args...); err != nil {
 		return fmt.Errorf("appending audit event: %w", err)
+	}
+	return nil
+}
+
+// appendAuditAndChanges is appendAudit then appendChanges on PostgreSQL,
+// in one statement, so one round trip: the audit insert, the feed's
+// advisory lock, the change rows and the NOTIFY. The lock comes before
+// the versions are drawn, as appendChanges requires: every change row is
+// a row of a join with the lock's one-row result, so none exists, and no
+// version is drawn for it, until the lock is held. The audit insert has no order with the lock, which holds it for
+// no longer than the insert: audit_events has no foreign keys, so the
+// insert waits for no lock, and the holder still waits for none.
+func (s *Store) appendAuditAndChanges(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time, changed []touched) error {
+	args, err := s.auditArgs(ev, now)
+	if err != nil {
+		return err
+	}
+	kinds, ids := make([]string, len(changed)), make([]string, len(changed))
+	for i, c := range changed {
+		kinds[i], ids[i] = string(c.kind), c.id
+	}
+	args = append(args, int64(changesLockID), kinds, ids, notifyChannel)
+	// The payload (the newest version) is informational.
+	_, err = tx.ExecContext(ctx, `WITH audit AS (`+insertAudit+`),
+		feed_lock AS (SELECT pg_advisory_xact_lock($11)),
+		feed AS (
+			INSERT INTO changes (kind, id, at)
+			SELECT c.kind, c.id, clock_timestamp()
+			FROM feed_lock, unnest($12::text[], $13::text[]) WITH ORDINALITY AS c (kind, id, n)
+			ORDER BY c.n
+			RETURNING version)
+		SELECT pg_notify($14, max(version)::text) FROM feed`, args...)
+	if err != nil {
+		return fmt.Errorf("appending audit event and changes: %w", err)
 	}
 	return nil
 }

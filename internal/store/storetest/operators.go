@@ -60,6 +60,7 @@ func testOperators(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(tok, gotTok); diff != "" {
 		t.Errorf("GetOperatorToken (-want +got):\n%s", diff)
 	}
+	checkTokenWithOperator(t, s, "tok000000001", tok, o)
 
 	// Narrow: the role drops, the partners go.
 	o.Role, o.Partners = partner.RoleViewer, nil
@@ -69,6 +70,7 @@ func testOperators(t *testing.T, s store.Store) {
 	if got, _ := s.GetOperator(ctx, "deployer"); got.Role != partner.RoleViewer || len(got.Partners) != 0 || got.Version != 2 {
 		t.Errorf("after update: %+v", got)
 	}
+	checkTokenWithOperator(t, s, "tok000000001", tok, o)
 	stale := *o
 	stale.Version = 1
 	if err := s.UpdateOperator(ctx, &stale, ev("operator.update", "", "")); !errors.Is(err, partner.ErrConflict) {
@@ -96,6 +98,8 @@ func testOperators(t *testing.T, s store.Store) {
 	if got, _ := s.GetOperator(ctx, "deployer"); !got.Revoked() {
 		t.Error("revocation not stored")
 	}
+	// Authentication reads the revocation with the token, at once.
+	checkTokenWithOperator(t, s, "tok000000002", next, o)
 	list, err := s.ListOperators(ctx)
 	if err != nil || len(list) != 1 || list[0].Name != "deployer" {
 		t.Errorf("ListOperators = %v, %v", list, err)
@@ -154,6 +158,9 @@ func testOperatorErrors(t *testing.T, s store.Store) {
 	if _, err := s.GetOperatorToken(ctx, "tokother0001"); !errors.Is(err, partner.ErrNotFound) {
 		t.Errorf("token of a failed create: %v, want ErrNotFound", err)
 	}
+	if _, _, err := s.GetOperatorTokenWithOperator(ctx, "tokother0001"); !errors.Is(err, partner.ErrNotFound) {
+		t.Errorf("token of a failed create, with its operator: %v, want ErrNotFound", err)
+	}
 	for _, name := range []string{"bob", "carol", "nobody"} {
 		if _, err := s.GetOperator(ctx, name); !errors.Is(err, partner.ErrNotFound) {
 			t.Errorf("GetOperator(%s) = %v, want ErrNotFound", name, err)
@@ -184,5 +191,21 @@ func testRecordAudit(t *testing.T, s store.Store) {
 	}
 	if lastVersion(t, s) != version {
 		t.Error("an audit-only event reached the change feed")
+	}
+}
+
+// checkTokenWithOperator checks that GetOperatorTokenWithOperator returns
+// the token with public id id as wantTok and its operator as wantOp.
+func checkTokenWithOperator(t *testing.T, s store.Store, id string, wantTok *partner.OperatorToken, wantOp *partner.Operator) {
+	t.Helper()
+	tok, op, err := s.GetOperatorTokenWithOperator(ctxFor(t), id)
+	if err != nil {
+		t.Fatalf("GetOperatorTokenWithOperator(%s): %v", id, err)
+	}
+	if diff := cmp.Diff(wantTok, tok); diff != "" {
+		t.Errorf("GetOperatorTokenWithOperator(%s) token (-want +got):\n%s", id, diff)
+	}
+	if diff := cmp.Diff(wantOp, op); diff != "" {
+		t.Errorf("GetOperatorTokenWithOperator(%s) operator (-want +got):\n%s", id, diff)
 	}
 }

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"compromised-mark-is-never-cleared", testCompromised},
 		{"update-grants-narrow-and-widen", testUpdateGrants},
 		{"key-update", testKeyUpdate},
+		{"revoke-credential", testRevokeCredential},
 		{"delete-partner-and-tombstone", testDeletePartner},
 		{"delete-partner-removes-certificates", testDeleteCertificates},
 		{"find-credentials-by-pepper-and-expiry", testFindCredentials},
