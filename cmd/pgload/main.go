@@ -63,7 +63,7 @@ func run(args []string) error {
 		var o loadgen.BenchOptions
 		fs.IntVar(&o.Keys, "keys", 1_000_000, "credentials loaded into partnergate")
 		fs.IntVar(&o.Hot, "hot", 1000, "distinct keys the allowed traffic cycles through")
-		fs.Func("spread", "more numbers of distinct keys in use, comma-separated (10000,100000), each a closed-loop run against the same baseline", func(v string) error {
+		fs.Func("spread", "more numbers of distinct keys in use, comma-separated (10000,100000), each two closed-loop runs against the same baseline: keys coming back into use, then the same keys again in steady use", func(v string) error {
 			for f := range strings.SplitSeq(v, ",") {
 				n, err := strconv.Atoi(strings.TrimSpace(f))
 				if err != nil || n <= 0 {

@@ -32,7 +32,7 @@ type BenchOptions struct {
 	Dir    string // scratch directory for the store and logs; required
 	Keys   int    // credentials loaded into partnergate (1,000,000)
 	Hot    int    // distinct keys the allowed traffic cycles through (1,000)
-	Spread []int  // more numbers of distinct keys in use, each a closed-loop run of its own beside Hot's (none)
+	Spread []int  // more numbers of distinct keys in use, each two closed-loop runs of their own beside Hot's, cold then again (none)
 	// SpreadTokens is the number of distinct RS256 access tokens in use
 	// in one more closed-loop run (0: none); the verified-token cache is
 	// sized by config to hold them and every other token sent.
@@ -105,6 +105,7 @@ type sample struct {
 	floodP99, floodRate, floodLookups   float64
 	jwt                                 [len(TokenAlgs)]closedLoop
 	spread                              []closedLoop // one per BenchOptions.Spread, grpc-go client only
+	spreadAgain                         []closedLoop // the same keys again at once, each used seconds before
 	spreadJWT                           closedLoop   // BenchOptions.SpreadTokens RS256 tokens, grpc-go client only
 }
 
@@ -408,8 +409,17 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		}
 	}
 
+	// Each number of keys in use is run twice in a row. In the first run
+	// nearly every key's last use was written over a minute before (in the
+	// round before, or never), so nearly every Check leaves a last-use row
+	// write behind it: keys coming back into use. The second run sends the
+	// same keys seconds later, when no write is due: keys in steady use,
+	// where a key's last use is written once a minute
+	// (lastuse.DefaultRewrite), not once a Check.
 	for i, reqs := range spreadReqs {
-		runs = append(runs, closed(fmt.Sprintf("closed %d keys", len(reqs)), reqs, func(sm *sample) *closedLoop { return &sm.spread[i] }))
+		runs = append(runs,
+			closed(fmt.Sprintf("closed %d keys", len(reqs)), reqs, func(sm *sample) *closedLoop { return &sm.spread[i] }),
+			closed(fmt.Sprintf("closed %d keys again", len(reqs)), reqs, func(sm *sample) *closedLoop { return &sm.spreadAgain[i] }))
 	}
 	if spreadTokReqs != nil {
 		runs = append(runs, closed(fmt.Sprintf("jwt-rs256 closed %d tokens", len(spreadTokReqs)), spreadTokReqs, func(sm *sample) *closedLoop { return &sm.spreadJWT }))
@@ -419,6 +429,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	for _, ss := range samples {
 		for i := range ss {
 			ss[i].spread = make([]closedLoop, len(spreadReqs))
+			ss[i].spreadAgain = make([]closedLoop, len(spreadReqs))
 		}
 	}
 	for round := range o.Rounds {
@@ -445,6 +456,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 			}
 			for i, n := range o.Spread {
 				fmt.Fprintf(w, "round %d %-11s %d keys closed %6.0f/s cpu %5.1fµs\n", round+1, s.name, n, sm.spread[i].closedRate, sm.spread[i].closedCPU)
+				fmt.Fprintf(w, "round %d %-11s %d keys again closed %6.0f/s cpu %5.1fµs\n", round+1, s.name, n, sm.spreadAgain[i].closedRate, sm.spreadAgain[i].closedCPU)
 			}
 			if spreadTokReqs != nil {
 				fmt.Fprintf(w, "round %d %-11s jwt-rs256 %d tokens closed %6.0f/s cpu %5.1fµs\n", round+1, s.name, len(spreadTokReqs), sm.spreadJWT.closedRate, sm.spreadJWT.closedCPU)
@@ -657,6 +669,8 @@ func summarize(w io.Writer, o BenchOptions, pg, base []sample) {
 	for i, n := range o.Spread {
 		row(fmt.Sprintf("%d keys in use: closed-loop throughput (grpc-go client)", n), "/s", func(s sample) float64 { return s.spread[i].closedRate })
 		row(fmt.Sprintf("%d keys in use: server CPU per Check", n), "µs", func(s sample) float64 { return s.spread[i].closedCPU })
+		row(fmt.Sprintf("%d keys in use again: closed-loop throughput (grpc-go client)", n), "/s", func(s sample) float64 { return s.spreadAgain[i].closedRate })
+		row(fmt.Sprintf("%d keys in use again: server CPU per Check", n), "µs", func(s sample) float64 { return s.spreadAgain[i].closedCPU })
 	}
 	if o.SpreadTokens > 0 && !o.SkipJWT {
 		row(fmt.Sprintf("jwt-rs256 %d tokens in use: closed-loop throughput (grpc-go client)", o.SpreadTokens), "/s", func(s sample) float64 { return s.spreadJWT.closedRate })
@@ -681,7 +695,8 @@ func summarizeSpread(w io.Writer, o BenchOptions, pg, base []sample) {
 	var sets []spread
 	keys := func(s sample) closedLoop { return s.closedLoop }
 	for i, n := range o.Spread {
-		sets = append(sets, spread{fmt.Sprintf("%d keys", n), keys, func(s sample) closedLoop { return s.spread[i] }})
+		sets = append(sets, spread{fmt.Sprintf("%d keys", n), keys, func(s sample) closedLoop { return s.spread[i] }},
+			spread{fmt.Sprintf("%d keys again", n), keys, func(s sample) closedLoop { return s.spreadAgain[i] }})
 	}
 	if o.SpreadTokens > 0 && !o.SkipJWT {
 		sets = append(sets, spread{fmt.Sprintf("%d rs256 tokens", o.SpreadTokens),
