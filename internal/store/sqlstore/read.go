@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -205,7 +206,10 @@ func (s *Store) each(ctx context.Context, q querier, op string,
 		return s.wrap(op, err)
 	}
 	defer rows.Close()
-	for rows.Next() {
+	for n := 1; rows.Next(); n++ {
+		if n%rowsPerYield == 0 {
+			runtime.Gosched()
+		}
 		if onPartner != nil {
 			p, err := scanPartner(rows)
 			if err != nil {
@@ -230,6 +234,15 @@ func (s *Store) each(ctx context.Context, q querier, op string,
 	return nil
 }
 
+// rowsPerYield is how many rows a long read streams between two yields of
+// its processor (runtime.Gosched). A reconcile reads every credential, a
+// million rows taking seconds, and the reading goroutine, in and out of
+// SQLite's short page reads, kept its processor the whole time: on one
+// processor, Checks at 5,000 a second waited up to 3 s (open-loop p99
+// 3,018 ms, reconciling every 10 s), 17 ms with the yield. A yield costs
+// nothing when no other goroutine waits.
+const rowsPerYield = 256
+
 // liveCredentialCols are the columns of a snapshot's credentials: those a
 // cache holds (see [store.Visitor]). The rest of a credential is for
 // operators, and reading it was half of the cost of a row.
@@ -251,7 +264,10 @@ func (s *Store) eachLive(ctx context.Context, q querier, f func(*partner.Credent
 		lastPartner, lastScopes  string
 		lastScopeList            partner.Scopes
 	)
-	for rows.Next() {
+	for n := 1; rows.Next(); n++ {
+		if n%rowsPerYield == 0 {
+			runtime.Gosched()
+		}
 		c := &partner.Credential{}
 		if err := rows.Scan(&c.ID, &partnerID, &c.Digest, &c.PepperVersion, &scopes,
 			timeCol{&c.ExpiresAt}, &c.Version, &allow); err != nil {

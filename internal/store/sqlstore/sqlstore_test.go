@@ -625,3 +625,48 @@ func TestSnapshotStreamsMillion(t *testing.T) {
 		t.Errorf("live heap %d MiB late in the walk: rows are being held", heap>>20)
 	}
 }
+
+// TestLongReadLetsOthersRun checks that a snapshot of many credentials
+// yields its processor as it streams them: on one processor, a goroutine
+// that runs whenever it can gets turns all along, about one each
+// rowsPerYield rows (at least half that is asked: a yield that finds the
+// other goroutine not yet back in the run queue returns to the reader).
+// Without the yields, a reconcile of a million keys held the processor for
+// seconds, and every Check waited.
+func TestLongReadLetsOthersRun(t *testing.T) {
+	const n = 20_000
+	s := openSQLiteT(t, filepath.Join(t.TempDir(), "store.db"), Options{})
+	ctx := testCtx(t)
+	if err := s.CreatePartner(ctx, &partner.Partner{ID: "acme", Tier: "standard", State: partner.Active}, partner.AuditEvent{Action: "partner.create"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < $1)
+		INSERT INTO credentials (id, partner_id, name, digest, pepper_version, scopes, created_at, version)
+		SELECT 'key-' || i, 'acme', '', randomblob(32), 1, 'orders:read', 0, 1 FROM seq`, n); err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var turns atomic.Int64
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			turns.Add(1)
+			runtime.Gosched()
+		}
+	}()
+	seen := 0
+	_, err := s.Snapshot(ctx, store.Visitor{Credential: func(*partner.Credential) error {
+		seen++
+		return nil
+	}})
+	stop.Store(true)
+	<-done
+	if err != nil || seen != n {
+		t.Fatalf("Snapshot visited %d credentials (%v), want %d", seen, err, n)
+	}
+	if got, want := turns.Load(), int64(n/rowsPerYield/2); got < want {
+		t.Errorf("another goroutine ran %d times while %d rows streamed, want at least %d: the read kept its processor", got, n, want)
+	}
+}
