@@ -152,7 +152,13 @@ func Serve(ctx context.Context, opts ServeOptions, in io.Reader, out io.Writer) 
 			config.EnvPrefix + "METRICS_LISTEN": "127.0.0.1:0",
 			config.EnvPrefix + "SHUTDOWN_GRACE": "1s",
 			config.EnvPrefix + "SHUTDOWN_DELAY": "0s",
-			config.EnvAdminToken:                "pgload-admin-token-not-secret",
+			// A reconcile reads every credential, some 4 s of CPU with
+			// 1,000,000 keys: at the default five minutes, one would land
+			// in a measured run and be charged whole to its few seconds
+			// of Checks. Its cost, 1.4 % of a core at the default, is
+			// stated beside the figures instead (BENCHMARKS.md).
+			config.EnvPrefix + "RECONCILE_INTERVAL": "1h",
+			config.EnvAdminToken:                    "pgload-admin-token-not-secret",
 		}
 		if opts.ConfigFile != "" {
 			env[config.EnvPrefix+"CONFIG"] = opts.ConfigFile
