@@ -130,9 +130,10 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev partner.AuditEve
 // advisory lock, the change rows and the NOTIFY. The lock comes before
 // the versions are drawn, as appendChanges requires: every change row is
 // a row of a join with the lock's one-row result, so none exists, and no
-// version is drawn for it, until the lock is held. The audit insert has no order with the lock, which holds it for
-// no longer than the insert: audit_events has no foreign keys, so the
-// insert waits for no lock, and the holder still waits for none.
+// version is drawn for it, until the lock is held. The audit insert is
+// not ordered against the lock, which it can keep held no longer than
+// the insert takes: audit_events has no foreign keys, so the insert waits
+// for no lock, and the lock's holder still waits for none.
 func (s *Store) appendAuditAndChanges(ctx context.Context, tx *sql.Tx, ev partner.AuditEvent, now time.Time, changed []touched) error {
 	args, err := s.auditArgs(ev, now)
 	if err != nil {
