@@ -201,41 +201,14 @@ func (s *Store) each(ctx context.Context, q querier, op string,
 	onPartner func(*partner.Partner) error, onCredential func(*partner.Credential) error,
 	query string, args ...any,
 ) error {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return s.wrap(op, err)
+	if onPartner != nil {
+		return eachRow(ctx, s, q, op, scanPartner, onPartner, query, args...)
 	}
-	defer rows.Close()
-	for n := 1; rows.Next(); n++ {
-		if n%rowsPerYield == 0 {
-			runtime.Gosched()
-		}
-		if onPartner != nil {
-			p, err := scanPartner(rows)
-			if err != nil {
-				return s.wrap(op, err)
-			}
-			if err := onPartner(p); err != nil {
-				return err
-			}
-		} else {
-			c, err := scanCredential(rows)
-			if err != nil {
-				return s.wrap(op, err)
-			}
-			if err := onCredential(c); err != nil {
-				return err
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.wrap(op, err)
-	}
-	return nil
+	return eachRow(ctx, s, q, op, scanCredential, onCredential, query, args...)
 }
 
-// rowsPerYield is how many rows a long read streams between two yields of
-// its processor (runtime.Gosched). A reconcile reads every credential, a
+// rowsPerYield is how many rows a long read (eachRow, eachLive) streams
+// between two yields of its processor (runtime.Gosched). A reconcile reads every credential, a
 // million rows taking seconds, and the reading goroutine, in and out of
 // SQLite's short page reads, kept its processor the whole time: on one
 // processor, Checks at 5,000 a second waited up to 3 s (open-loop p99

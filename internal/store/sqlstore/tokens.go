@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -231,14 +232,18 @@ func (s *Store) snapshotTokens(ctx context.Context, tx *sql.Tx, v store.Visitor)
 	return nil
 }
 
-// eachRow streams the rows of query through scan to fn.
+// eachRow streams the rows of query through scan to fn, yielding the
+// processor every rowsPerYield rows.
 func eachRow[T any](ctx context.Context, s *Store, q querier, op string, scan func(interface{ Scan(...any) error }) (*T, error), fn func(*T) error, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	defer rows.Close()
-	for rows.Next() {
+	for n := 1; rows.Next(); n++ {
+		if n%rowsPerYield == 0 {
+			runtime.Gosched()
+		}
 		x, err := scan(rows)
 		if err != nil {
 			return s.wrap(op, err)
