@@ -50,24 +50,44 @@ func scanPartner(row interface{ Scan(...any) error }) (*partner.Partner, error) 
 	return &p, nil
 }
 
-// credentialCols, selected from credentialsFrom, are what scanCredential
-// reads. Last use lives in a table of its own (migration 00014, and
-// [Store.TouchCredentials] for why), joined here. credentialReturning
-// are the same columns as an UPDATE of credentials returns them, and
-// credentialNames their names, for a statement that selects them from
-// such an update's result.
+// credentialNames are the columns scanCredential reads, in its order.
+// Last use lives in a table of its own (migration 00014, and
+// [Store.TouchCredentials] for why): credentialCols select them from
+// credentialsFrom, which joins it, and credentialReturning are the same
+// columns as an UPDATE of credentials returns them.
 const (
-	credentialCols = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at, u.last_used_at, version, u.last_used_from, compromised_at, allow_cidrs`
-	credentialsFrom     = `credentials LEFT JOIN credential_use u ON u.credential_id = credentials.id`
-	credentialReturning = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
-	rotated_from, last_rotated_at,
-	(SELECT u.last_used_at FROM credential_use u WHERE u.credential_id = credentials.id) AS last_used_at, version,
-	(SELECT u.last_used_from FROM credential_use u WHERE u.credential_id = credentials.id) AS last_used_from,
-	compromised_at, allow_cidrs`
 	credentialNames = `id, partner_id, name, digest, pepper_version, scopes, created_at, expires_at, revoked_at,
 	rotated_from, last_rotated_at, last_used_at, version, last_used_from, compromised_at, allow_cidrs`
+	credentialsFrom = `credentials LEFT JOIN credential_use u ON u.credential_id = credentials.id`
 )
+
+var (
+	credentialCols = mapColumns(credentialNames, func(c string) string {
+		if isLastUse(c) {
+			return "u." + c
+		}
+		return c
+	})
+	credentialReturning = mapColumns(credentialNames, func(c string) string {
+		if isLastUse(c) {
+			return "(SELECT u." + c + " FROM credential_use u WHERE u.credential_id = credentials.id) AS " + c
+		}
+		return c
+	})
+)
+
+// isLastUse reports whether credential column c is kept in credential_use.
+func isLastUse(c string) bool { return c == "last_used_at" || c == "last_used_from" }
+
+// mapColumns returns the comma-separated column list cols with each
+// column replaced by f's expression for it.
+func mapColumns(cols string, f func(string) string) string {
+	fields := strings.Split(cols, ",")
+	for i, c := range fields {
+		fields[i] = f(strings.TrimSpace(c))
+	}
+	return strings.Join(fields, ", ")
+}
 
 func scanCredential(row interface{ Scan(...any) error }) (*partner.Credential, error) {
 	var c partner.Credential

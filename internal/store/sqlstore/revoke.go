@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/partnergate/partnergate/internal/partner"
@@ -84,7 +83,7 @@ var revokeStatement = `WITH revoked AS (
 		INSERT INTO changes (kind, id, at)
 		SELECT $12, revoked.id, clock_timestamp() FROM feed_lock, revoked
 		RETURNING version)
-	SELECT ` + prefixed("revoked.", credentialNames) + `, pg_notify($13, feed.version::text) IS NULL
+	SELECT ` + mapColumns(credentialNames, func(c string) string { return "revoked." + c }) + `, pg_notify($13, feed.version::text) IS NULL
 	FROM revoked, feed`
 
 func (s *Store) revokePostgres(ctx context.Context, id string, ev partner.AuditEvent) (*partner.Credential, error) {
@@ -140,16 +139,6 @@ func (s *Store) notRevoked(ctx context.Context, id string) error {
 		return err
 	}
 	return fmt.Errorf("sqlstore: credential %q: %w", id, store.ErrRevoked)
-}
-
-// prefixed returns the comma-separated column list cols with each column
-// qualified by prefix.
-func prefixed(prefix, cols string) string {
-	fields := strings.Split(cols, ",")
-	for i, f := range fields {
-		fields[i] = prefix + strings.TrimSpace(f)
-	}
-	return strings.Join(fields, ", ")
 }
 
 // scanExtra scans a row of a credential's columns followed by more.
